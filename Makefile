@@ -1,0 +1,44 @@
+# StemeDB — two commands do everything on a fresh Debian machine:
+#   make run    install what is missing, build, start one node on 127.0.0.1:18180
+#   make test   install what the tests need, run the whole suite
+#
+# Builds share one target directory outside the clone, so a fresh clone
+# (and CI) reuses earlier builds.
+
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/stemedb-target
+CARGO ?= cargo
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_GET := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
+
+.PHONY: run test build deps test-deps fmt lint clean-data
+
+## System packages the build needs: libclang for rocksdb's bindgen.
+deps:
+	@if ! ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 && ! ls /usr/lib/x86_64-linux-gnu/libclang*.so* >/dev/null 2>&1; then \
+		echo ">> installing libclang-dev (needed to build RocksDB)"; \
+		$(APT_GET) update -qq && $(APT_GET) install -y -qq libclang-dev; \
+	fi
+
+## What the tests drive besides cargo: psql.
+test-deps: deps
+	@command -v psql >/dev/null 2>&1 || { \
+		echo ">> installing postgresql-client (psql)"; \
+		$(APT_GET) update -qq && $(APT_GET) install -y -qq postgresql-client; }
+
+build: deps
+	$(CARGO) build --release --bin stemedb
+
+run: build
+	$(CARGO_TARGET_DIR)/release/stemedb serve $(ARGS)
+
+test: test-deps
+	$(CARGO) test --all-targets -- --test-threads=2
+
+fmt:
+	$(CARGO) fmt --all
+
+lint:
+	$(CARGO) clippy --all-targets -- -D warnings
+
+clean-data:
+	rm -rf ./stemedb-data

@@ -1,0 +1,80 @@
+//! One error type for the whole server. Every error a client can cause
+//! carries the SQLSTATE it should see on the wire, from the place it arises
+//! (model validation, storage, planner) up to the pgwire layer.
+
+use std::fmt;
+
+/// SQLSTATE codes StemeDB raises itself (DESIGN §3).
+pub mod sqlstate {
+    pub const FEATURE_NOT_SUPPORTED: &str = "0A000";
+    pub const GENERATED_ALWAYS: &str = "428C9";
+    pub const NOT_NULL_VIOLATION: &str = "23502";
+    pub const CHECK_VIOLATION: &str = "23514";
+    pub const INVALID_TEXT_REPRESENTATION: &str = "22P02";
+    pub const FOREIGN_KEY_VIOLATION: &str = "23503";
+    pub const INVALID_PARAMETER_VALUE: &str = "22023";
+    pub const INVALID_PASSWORD: &str = "28P01";
+    pub const TOO_MANY_CONNECTIONS: &str = "53300";
+    pub const SYNTAX_ERROR: &str = "42601";
+    pub const UNDEFINED_TABLE: &str = "42P01";
+    pub const UNDEFINED_COLUMN: &str = "42703";
+    pub const UNDEFINED_OBJECT: &str = "42704";
+    pub const DATATYPE_MISMATCH: &str = "42804";
+    pub const IN_FAILED_TRANSACTION: &str = "25P02";
+    pub const ACTIVE_TRANSACTION: &str = "25001";
+    pub const NO_ACTIVE_TRANSACTION: &str = "25P01";
+    pub const INVALID_DATETIME_FORMAT: &str = "22007";
+    pub const DATA_EXCEPTION: &str = "22000";
+    pub const DIVISION_BY_ZERO: &str = "22012";
+    pub const QUERY_CANCELED: &str = "57014";
+    pub const INTERNAL: &str = "XX000";
+    pub const DATA_CORRUPTED: &str = "XX001";
+}
+
+/// An error with the SQLSTATE a client should receive.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Error {
+    pub code: &'static str,
+    pub message: String,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Error {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// An error that is the server's fault, not the client's.
+    pub fn internal(message: impl fmt::Display) -> Self {
+        Error::new(sqlstate::INTERNAL, message.to_string())
+    }
+
+    /// Stored bytes that do not decode or do not match their id.
+    pub fn corrupted(message: impl fmt::Display) -> Self {
+        Error::new(sqlstate::DATA_CORRUPTED, message.to_string())
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<rocksdb::Error> for Error {
+    fn from(e: rocksdb::Error) -> Self {
+        Error::internal(format!("storage: {e}"))
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::internal(format!("io: {e}"))
+    }
+}

@@ -1,0 +1,90 @@
+//! Lenses: how contradicting claims about one (subject, predicate) pair are
+//! resolved at read time (DESIGN §3). Everything here is a pure,
+//! deterministic function of the set of live claims, so every replica that
+//! holds the same set gives the same answer.
+//!
+//! The planner gathers the live claims of a pair (not retracted, visible at
+//! `as_of`), then calls [`resolve`] for a lens table or [`conflict`] for the
+//! `conflicts` table.
+
+mod conflict;
+mod rules;
+
+pub use conflict::{conflict, Conflict};
+pub use rules::{authority_order, recency_order};
+
+use std::collections::HashSet;
+
+use crate::error::{sqlstate, Error, Result};
+use crate::model::{Assertion, ObjectType};
+
+/// A resolution rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lens {
+    /// The newest claim wins.
+    #[default]
+    Recency,
+    /// The most authoritative source wins.
+    Authority,
+}
+
+impl Lens {
+    pub fn parse(s: &str) -> Result<Lens> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "recency" => Ok(Lens::Recency),
+            "authority" => Ok(Lens::Authority),
+            other => Err(Error::new(
+                sqlstate::INVALID_PARAMETER_VALUE,
+                format!(
+                    "invalid value for parameter \"stemedb.lens\": \"{other}\" (expected recency or authority)"
+                ),
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lens::Recency => "recency",
+            Lens::Authority => "authority",
+        }
+    }
+}
+
+/// The outcome of resolving one pair under a lens.
+#[derive(Debug, Clone, Copy)]
+pub struct Resolution<'a> {
+    pub winner: &'a Assertion,
+    /// Live claims for the pair.
+    pub claims: usize,
+    /// Distinct (object_type, object) values among them.
+    pub distinct_objects: usize,
+}
+
+impl Resolution<'_> {
+    pub fn contested(&self) -> bool {
+        self.distinct_objects > 1
+    }
+}
+
+/// Resolves the live claims of one pair; `None` when there are none.
+pub fn resolve<'a>(lens: Lens, claims: &[&'a Assertion]) -> Option<Resolution<'a>> {
+    let order = match lens {
+        Lens::Recency => recency_order,
+        Lens::Authority => authority_order,
+    };
+    let winner = claims.iter().copied().max_by(|a, b| order(a, b))?;
+    Some(Resolution {
+        winner,
+        claims: claims.len(),
+        distinct_objects: distinct_objects(claims),
+    })
+}
+
+/// Number of distinct objects: same type and same canonical text.
+pub fn distinct_objects(claims: &[&Assertion]) -> usize {
+    claims
+        .iter()
+        .map(|a| (a.object_type, a.object.as_str()))
+        .collect::<HashSet<(ObjectType, &str)>>()
+        .len()
+}

@@ -1,0 +1,96 @@
+//! The `stemedb` binary: parses the command line and wires the layers
+//! together. See `lib.rs` for the architecture.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use stemedb::config::Config;
+
+#[derive(Parser)]
+#[command(name = "stemedb", version, about = "A SQL database for claims that disagree")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start a node: PostgreSQL wire protocol and admin HTTP.
+    Serve {
+        /// TOML configuration file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Data directory (default ./stemedb-data).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// SQL address, HOST:PORT (default 127.0.0.1:18180).
+        #[arg(long)]
+        listen: Option<String>,
+        /// Admin HTTP address, HOST:PORT (default 127.0.0.1:18181).
+        #[arg(long)]
+        http_listen: Option<String>,
+    },
+    /// Check a (stopped) data dir: recompute every id, check every index.
+    Verify {
+        #[arg(long, default_value = "./stemedb-data")]
+        data_dir: PathBuf,
+    },
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { config, data_dir, listen, http_listen } => {
+            let mut cfg = match Config::load(config.as_deref()) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("stemedb: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            cfg.data_dir = data_dir.unwrap_or(cfg.data_dir);
+            cfg.listen = listen.unwrap_or(cfg.listen);
+            cfg.http_listen = http_listen.unwrap_or(cfg.http_listen);
+            init_logging(&cfg.log);
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("stemedb: cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(stemedb::server::run(cfg)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    eprintln!("stemedb: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Verify { data_dir } => match stemedb::storage::verify(&data_dir) {
+            Ok(report) => {
+                println!("{report}");
+                if report.ok() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                }
+            }
+            Err(e) => {
+                eprintln!("stemedb verify: {e}");
+                ExitCode::from(2)
+            }
+        },
+    }
+}

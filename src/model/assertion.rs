@@ -1,0 +1,287 @@
+//! Assertions: immutable claims (DESIGN §2).
+
+use super::codec::{Id, Reader, Writer};
+use super::hlc::Hlc;
+use super::object::ObjectType;
+use super::Micros;
+use crate::error::{sqlstate, Error, Result};
+
+pub const MAX_TEXT_BYTES: usize = 1024;
+pub const MAX_OBJECT_BYTES: usize = 65536;
+
+/// Authority tier: 0 regulatory … 5 anecdotal. Lower is more authoritative.
+pub type Tier = u8;
+
+/// Weight of each tier in the conflict score (DESIGN §3).
+pub const TIER_WEIGHTS: [f64; 6] = [1.0, 0.8, 0.6, 0.4, 0.2, 0.1];
+
+/// What a client supplies for one assertion, before validation. `None`
+/// means the column was not given (or was NULL).
+#[derive(Debug, Clone, Default)]
+pub struct NewAssertion {
+    pub subject: Option<String>,
+    pub predicate: Option<String>,
+    pub object: Option<String>,
+    pub object_type: Option<String>,
+    pub source: Option<String>,
+    pub tier: Option<i64>,
+    pub confidence: Option<f64>,
+    pub agent: Option<String>,
+    pub observed_at: Option<Micros>,
+    pub supersedes: Option<String>,
+}
+
+/// One accepted claim. Immutable once stamped.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Assertion {
+    pub id: Id,
+    pub subject: String,
+    pub predicate: String,
+    pub object_type: ObjectType,
+    pub object: String,
+    pub source: String,
+    pub tier: Tier,
+    pub confidence: f64,
+    pub agent: String,
+    pub observed_at: Micros,
+    pub hlc: Hlc,
+    pub node: String,
+    pub supersedes: Option<Id>,
+}
+
+fn required(value: Option<String>, column: &str) -> Result<String> {
+    value.ok_or_else(|| {
+        Error::new(
+            sqlstate::NOT_NULL_VIOLATION,
+            format!("null value in column \"{column}\" of relation \"assertions\" violates not-null constraint"),
+        )
+    })
+}
+
+fn bounded(value: String, column: &str, max: usize, non_empty: bool) -> Result<String> {
+    if non_empty && value.is_empty() {
+        return Err(Error::new(
+            sqlstate::CHECK_VIOLATION,
+            format!("column \"{column}\" must not be empty"),
+        ));
+    }
+    if value.len() > max {
+        return Err(Error::new(
+            sqlstate::CHECK_VIOLATION,
+            format!("column \"{column}\" is {} bytes; the limit is {max}", value.len()),
+        ));
+    }
+    Ok(value)
+}
+
+impl NewAssertion {
+    /// Checks every rule of DESIGN §2 and stamps the claim with the
+    /// server-side fields. `agent` defaults to the session user and
+    /// `observed_at` to the acceptance time.
+    pub fn into_assertion(self, default_agent: &str, hlc: Hlc, node: &str) -> Result<Assertion> {
+        let subject = bounded(required(self.subject, "subject")?, "subject", MAX_TEXT_BYTES, true)?;
+        let predicate = bounded(
+            required(self.predicate, "predicate")?,
+            "predicate",
+            MAX_TEXT_BYTES,
+            true,
+        )?;
+        let raw_object = required(self.object, "object")?;
+        let source = bounded(required(self.source, "source")?, "source", MAX_TEXT_BYTES, true)?;
+        let object_type = match self.object_type.as_deref() {
+            None => ObjectType::Text,
+            Some(t) => ObjectType::parse(t)?,
+        };
+        let object = bounded(
+            object_type.canonicalize(&raw_object)?,
+            "object",
+            MAX_OBJECT_BYTES,
+            false,
+        )?;
+        let tier = match self.tier {
+            None => 5,
+            Some(t @ 0..=5) => t as Tier,
+            Some(t) => {
+                return Err(Error::new(
+                    sqlstate::CHECK_VIOLATION,
+                    format!("tier {t} is out of range: tiers are 0 (regulatory) to 5 (anecdotal)"),
+                ))
+            }
+        };
+        let confidence = match self.confidence {
+            None => 1.0,
+            Some(c) if (0.0..=1.0).contains(&c) => c,
+            Some(c) => {
+                return Err(Error::new(
+                    sqlstate::CHECK_VIOLATION,
+                    format!("confidence {c} is out of range: confidence is between 0 and 1"),
+                ))
+            }
+        };
+        let agent = bounded(
+            self.agent.unwrap_or_else(|| default_agent.to_string()),
+            "agent",
+            MAX_TEXT_BYTES,
+            false,
+        )?;
+        let supersedes = match self.supersedes {
+            None => None,
+            Some(s) => Some(Id::parse(&s).ok_or_else(|| {
+                Error::new(
+                    sqlstate::INVALID_TEXT_REPRESENTATION,
+                    format!("supersedes \"{s}\" is not an assertion id (64 hex characters)"),
+                )
+            })?),
+        };
+        Ok(Assertion::stamp(Assertion {
+            id: Id([0; 32]),
+            subject,
+            predicate,
+            object_type,
+            object,
+            source,
+            tier,
+            confidence,
+            agent,
+            observed_at: self.observed_at.unwrap_or(hlc.physical),
+            hlc,
+            node: node.to_string(),
+            supersedes,
+        }))
+    }
+}
+
+impl Assertion {
+    /// When the database accepted the claim (the physical part of its HLC).
+    pub fn asserted_at(&self) -> Micros {
+        self.hlc.physical
+    }
+
+    /// Sets `id` from the canonical encoding of every other field.
+    fn stamp(mut self) -> Assertion {
+        self.id = Id::of(&self.encode());
+        self
+    }
+
+    /// The canonical, versioned encoding: the bytes stored and hashed.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::with_version();
+        w.str(&self.subject);
+        w.str(&self.predicate);
+        w.u8(self.object_type.tag());
+        w.str(&self.object);
+        w.str(&self.source);
+        w.u8(self.tier);
+        w.f64(self.confidence);
+        w.str(&self.agent);
+        w.i64(self.observed_at);
+        w.i64(self.hlc.physical);
+        w.u32(self.hlc.logical);
+        w.str(&self.node);
+        match self.supersedes {
+            None => w.u8(0),
+            Some(id) => {
+                w.u8(1);
+                w.bytes(&id.0);
+            }
+        }
+        w.buf
+    }
+
+    /// Decodes stored bytes; the id is recomputed from them, so a record
+    /// always carries the id of its own content.
+    pub fn decode(bytes: &[u8]) -> Result<Assertion> {
+        let mut r = Reader::versioned(bytes)?;
+        let subject = r.str()?;
+        let predicate = r.str()?;
+        let tag = r.u8()?;
+        let object_type = ObjectType::from_tag(tag)
+            .ok_or_else(|| Error::corrupted(format!("unknown object type tag {tag}")))?;
+        let object = r.str()?;
+        let source = r.str()?;
+        let tier = r.u8()?;
+        let confidence = r.f64()?;
+        let agent = r.str()?;
+        let observed_at = r.i64()?;
+        let hlc = Hlc::new(r.i64()?, r.u32()?);
+        let node = r.str()?;
+        let supersedes = match r.u8()? {
+            0 => None,
+            _ => Id::from_slice(r.bytes(32)?),
+        };
+        r.finish()?;
+        Ok(Assertion {
+            id: Id::of(bytes),
+            subject,
+            predicate,
+            object_type,
+            object,
+            source,
+            tier,
+            confidence,
+            agent,
+            observed_at,
+            hlc,
+            node,
+            supersedes,
+        })
+    }
+
+    /// Weight of this claim in the conflict score: confidence × w[tier].
+    pub fn weight(&self) -> f64 {
+        self.confidence * TIER_WEIGHTS[self.tier.min(5) as usize]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claim() -> NewAssertion {
+        NewAssertion {
+            subject: Some("drug:x".into()),
+            predicate: Some("causes".into()),
+            object: Some("96.70".into()),
+            object_type: Some("number".into()),
+            source: Some("doi:1".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn stamping_fills_defaults_and_canonicalises() {
+        let a = claim().into_assertion("alice", Hlc::new(42, 1), "n1").unwrap();
+        assert_eq!(a.object, "96.7");
+        assert_eq!(a.tier, 5);
+        assert_eq!(a.confidence, 1.0);
+        assert_eq!(a.agent, "alice");
+        assert_eq!(a.observed_at, 42);
+    }
+
+    #[test]
+    fn encoding_round_trips_and_id_is_content_hash() {
+        let a = claim().into_assertion("alice", Hlc::new(42, 1), "n1").unwrap();
+        let bytes = a.encode();
+        let b = Assertion::decode(&bytes).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.id, Id::of(&bytes));
+        let other = claim().into_assertion("bob", Hlc::new(42, 1), "n1").unwrap();
+        assert_ne!(a.id, other.id);
+    }
+
+    #[test]
+    fn rules_carry_their_sqlstate() {
+        let mut c = claim();
+        c.tier = Some(6);
+        assert_eq!(c.into_assertion("a", Hlc::default(), "n").unwrap_err().code, "23514");
+        let mut c = claim();
+        c.confidence = Some(1.5);
+        assert_eq!(c.into_assertion("a", Hlc::default(), "n").unwrap_err().code, "23514");
+        let mut c = claim();
+        c.subject = None;
+        assert_eq!(c.into_assertion("a", Hlc::default(), "n").unwrap_err().code, "23502");
+        let mut c = claim();
+        c.object = Some("abc".into());
+        assert_eq!(c.into_assertion("a", Hlc::default(), "n").unwrap_err().code, "22P02");
+    }
+}

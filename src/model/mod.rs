@@ -1,0 +1,23 @@
+//! The shared vocabulary of StemeDB: assertions, retractions, typed object
+//! values, the hybrid logical clock and content ids. Nothing here does I/O;
+//! storage, lenses and the planner all speak these types.
+//!
+//! A client's INSERT becomes a [`NewAssertion`] (what the client may choose),
+//! which [`NewAssertion::validate`] checks and canonicalises; the server then
+//! stamps it with an [`Hlc`] timestamp and its node id, producing an
+//! [`Assertion`] whose [`Id`] is the BLAKE3 hash of its canonical encoding.
+
+mod assertion;
+mod codec;
+mod hlc;
+mod object;
+mod retraction;
+
+pub use assertion::{Assertion, NewAssertion, Tier, MAX_OBJECT_BYTES, MAX_TEXT_BYTES};
+pub use codec::{Id, ENCODING_VERSION};
+pub use hlc::{wall_clock_micros, Clock, Hlc};
+pub use object::ObjectType;
+pub use retraction::Retraction;
+
+/// Microseconds since the Unix epoch, the unit of every stored timestamp.
+pub type Micros = i64;

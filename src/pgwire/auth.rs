@@ -1,0 +1,151 @@
+//! Startup and authentication. With a password configured, every login is
+//! SCRAM-SHA-256 (channel binding offered under TLS); without one, logins
+//! are trusted — which the server only allows while it listens on loopback
+//! (checked in `server.rs`). Every connection also gets a cancel key and is
+//! counted against `max_connections` (`53300` beyond it).
+
+use std::fmt::Debug;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures::Sink;
+use pgwire::api::auth::sasl::scram::{gen_salted_password, ScramAuth};
+use pgwire::api::auth::sasl::SASLAuthStartupHandler;
+use pgwire::api::auth::{
+    finish_authentication, protocol_negotiation, save_startup_parameters_to_metadata, AuthSource,
+    DefaultServerParameterProvider, LoginInfo, Password, StartupHandler,
+};
+use pgwire::api::{
+    ClientInfo, ConnectionGuard, ConnectionHandle, ConnectionManager, PidSecretKeyGenerator,
+    RandomPidSecretKeyGenerator,
+};
+use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
+
+use super::errors::fatal;
+use crate::error::sqlstate;
+
+/// The only user that has a password (DESIGN §3).
+pub const DEFAULT_USER: &str = "stemedb";
+
+const SCRAM_ITERATIONS: usize = 4096;
+
+/// The parameters drivers expect in the startup reply.
+pub fn server_parameters() -> DefaultServerParameterProvider {
+    let mut p = DefaultServerParameterProvider::default();
+    p.server_version = crate::PG_SERVER_VERSION.to_string();
+    p.time_zone = "UTC".to_string();
+    p.date_style = "ISO, MDY".to_string();
+    p.scram_iterations = SCRAM_ITERATIONS;
+    p
+}
+
+/// The configured password, salted once at startup (PBKDF2 is slow by
+/// design; there is no reason to pay for it on every login).
+#[derive(Debug)]
+struct Credentials {
+    salt: Vec<u8>,
+    salted_password: Vec<u8>,
+}
+
+#[async_trait]
+impl AuthSource for Credentials {
+    async fn get_password(&self, login: &LoginInfo) -> PgWireResult<Password> {
+        match login.user() {
+            Some(DEFAULT_USER) => Ok(Password::new(
+                Some(self.salt.clone()),
+                self.salted_password.clone(),
+            )),
+            other => Err(PgWireError::InvalidPassword(other.unwrap_or_default().to_string())),
+        }
+    }
+}
+
+/// How logins are checked.
+pub enum Login {
+    Trust,
+    Scram(SASLAuthStartupHandler<DefaultServerParameterProvider>),
+}
+
+/// The startup handler of every connection.
+pub struct Startup {
+    login: Login,
+    manager: Arc<ConnectionManager>,
+    keys: RandomPidSecretKeyGenerator,
+    active: Arc<AtomicUsize>,
+    max_connections: usize,
+}
+
+impl Startup {
+    pub fn new(
+        password: Option<&str>,
+        tls_cert_pem: Option<&[u8]>,
+        manager: Arc<ConnectionManager>,
+        active: Arc<AtomicUsize>,
+        max_connections: usize,
+    ) -> PgWireResult<Startup> {
+        let login = match password {
+            None => Login::Trust,
+            Some(password) => {
+                // A fixed salt per user: derived, so restarts keep it stable.
+                let salt = blake3::hash(format!("stemedb-scram-salt:{DEFAULT_USER}").as_bytes())
+                    .as_bytes()[..16]
+                    .to_vec();
+                let salted_password = gen_salted_password(password, &salt, SCRAM_ITERATIONS);
+                let mut scram = ScramAuth::new(Arc::new(Credentials { salt, salted_password }));
+                scram.set_iterations(SCRAM_ITERATIONS);
+                if let Some(cert) = tls_cert_pem {
+                    scram.configure_certificate(cert)?;
+                }
+                Login::Scram(
+                    SASLAuthStartupHandler::new(Arc::new(server_parameters()))
+                        .with_scram(scram)
+                        .with_connection_manager(manager.clone()),
+                )
+            }
+        };
+        Ok(Startup {
+            login,
+            manager,
+            keys: RandomPidSecretKeyGenerator::default(),
+            active,
+            max_connections,
+        })
+    }
+}
+
+#[async_trait]
+impl StartupHandler for Startup {
+    async fn on_startup<C>(&self, client: &mut C, message: PgWireFrontendMessage) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if let PgWireFrontendMessage::Startup(_) = &message {
+            if self.active.load(Ordering::SeqCst) > self.max_connections {
+                return Err(fatal(
+                    sqlstate::TOO_MANY_CONNECTIONS,
+                    format!("sorry, too many clients already (max_connections = {})", self.max_connections),
+                ));
+            }
+        }
+        match &self.login {
+            Login::Scram(sasl) => sasl.on_startup(client, message).await,
+            Login::Trust => {
+                let PgWireFrontendMessage::Startup(startup) = &message else {
+                    return Ok(());
+                };
+                protocol_negotiation(client, startup).await?;
+                save_startup_parameters_to_metadata(client, startup);
+                let (pid, key) = self.keys.generate(client);
+                client.set_pid_and_secret_key(pid, key.clone());
+                let (handle, guard) = self.manager.register(pid, key);
+                client.session_extensions().insert::<Arc<ConnectionHandle>>(handle);
+                client.session_extensions().insert::<ConnectionGuard>(guard);
+                finish_authentication(client, &server_parameters()).await
+            }
+        }
+    }
+}

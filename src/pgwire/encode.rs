@@ -1,0 +1,164 @@
+//! Arrow → PostgreSQL: column types (OIDs) and row values, in text or
+//! binary format. Text output follows PostgreSQL's own formatting (booleans
+//! `t`/`f`, shortest round-trip floats, ISO timestamps with `+00`).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use datafusion::arrow::datatypes::*;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::execution::SendableRecordBatchStream;
+use futures::{stream, Stream, StreamExt};
+use pgwire::api::portal::Format;
+use pgwire::api::results::{DataRowEncoder, FieldInfo};
+use pgwire::api::Type;
+use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::messages::data::DataRow;
+use rust_decimal::Decimal;
+
+use super::errors::to_pg;
+use crate::planner::from_datafusion;
+
+/// The PostgreSQL type StemeDB reports for an Arrow type.
+pub fn pg_type(dt: &DataType) -> Type {
+    match dt {
+        DataType::Boolean => Type::BOOL,
+        DataType::Int8 | DataType::Int16 | DataType::UInt8 => Type::INT2,
+        DataType::Int32 | DataType::UInt16 => Type::INT4,
+        DataType::Int64 | DataType::UInt32 | DataType::UInt64 => Type::INT8,
+        DataType::Float16 | DataType::Float32 => Type::FLOAT4,
+        DataType::Float64 => Type::FLOAT8,
+        DataType::Decimal128(..) | DataType::Decimal256(..) => Type::NUMERIC,
+        DataType::Timestamp(_, Some(_)) => Type::TIMESTAMPTZ,
+        DataType::Timestamp(_, None) => Type::TIMESTAMP,
+        DataType::Date32 | DataType::Date64 => Type::DATE,
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => Type::BYTEA,
+        _ => Type::TEXT,
+    }
+}
+
+/// The Arrow type a parameter of PostgreSQL type `t` decodes to.
+pub fn arrow_type(t: &Type) -> Option<DataType> {
+    Some(match *t {
+        Type::BOOL => DataType::Boolean,
+        Type::INT2 => DataType::Int16,
+        Type::INT4 => DataType::Int32,
+        Type::INT8 => DataType::Int64,
+        Type::FLOAT4 => DataType::Float32,
+        Type::FLOAT8 | Type::NUMERIC => DataType::Float64,
+        Type::TIMESTAMPTZ => crate::planner::timestamptz(),
+        Type::TIMESTAMP => DataType::Timestamp(TimeUnit::Microsecond, None),
+        Type::DATE => DataType::Date32,
+        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME => DataType::Utf8,
+        _ => return None,
+    })
+}
+
+/// Row description for a result schema.
+pub fn fields(schema: &Schema, format: &Format) -> Vec<FieldInfo> {
+    schema
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            FieldInfo::new(f.name().clone(), None, None, pg_type(f.data_type()), format.format_for(i))
+        })
+        .collect()
+}
+
+/// Encodes a stream of batches into a stream of DataRows.
+pub fn rows(
+    batches: SendableRecordBatchStream,
+    fields: Arc<Vec<FieldInfo>>,
+) -> impl Stream<Item = PgWireResult<DataRow>> + Send + 'static {
+    batches.flat_map(move |batch| {
+        let rows = match batch {
+            Ok(batch) => encode_batch(&batch, &fields),
+            Err(e) => vec![Err(to_pg(from_datafusion(&e)))],
+        };
+        stream::iter(rows)
+    })
+}
+
+fn encode_batch(batch: &RecordBatch, fields: &Arc<Vec<FieldInfo>>) -> Vec<PgWireResult<DataRow>> {
+    let mut encoder = DataRowEncoder::new(fields.clone());
+    let columns = batch.columns();
+    (0..batch.num_rows())
+        .map(|row| {
+            for column in columns {
+                encode_value(&mut encoder, column, row)?;
+            }
+            Ok(encoder.take_row())
+        })
+        .collect()
+}
+
+fn utc(micros: i64) -> Option<DateTime<Utc>> {
+    Utc.timestamp_micros(micros).single()
+}
+
+fn to_micros(v: i64, unit: &TimeUnit) -> i64 {
+    match unit {
+        TimeUnit::Second => v.saturating_mul(1_000_000),
+        TimeUnit::Millisecond => v.saturating_mul(1_000),
+        TimeUnit::Microsecond => v,
+        TimeUnit::Nanosecond => v / 1_000,
+    }
+}
+
+/// Encodes one value, typed as its column's FieldInfo says.
+fn encode_value(enc: &mut DataRowEncoder, col: &ArrayRef, row: usize) -> PgWireResult<()> {
+    if col.is_null(row) {
+        return enc.encode_field(&None::<i8>);
+    }
+    match col.data_type() {
+        DataType::Boolean => enc.encode_field(&col.as_boolean().value(row)),
+        DataType::Int8 => enc.encode_field(&(col.as_primitive::<Int8Type>().value(row) as i16)),
+        DataType::Int16 => enc.encode_field(&col.as_primitive::<Int16Type>().value(row)),
+        DataType::Int32 => enc.encode_field(&col.as_primitive::<Int32Type>().value(row)),
+        DataType::Int64 => enc.encode_field(&col.as_primitive::<Int64Type>().value(row)),
+        DataType::UInt8 => enc.encode_field(&(col.as_primitive::<UInt8Type>().value(row) as i16)),
+        DataType::UInt16 => enc.encode_field(&(col.as_primitive::<UInt16Type>().value(row) as i32)),
+        DataType::UInt32 => enc.encode_field(&(col.as_primitive::<UInt32Type>().value(row) as i64)),
+        DataType::UInt64 => {
+            enc.encode_field(&(col.as_primitive::<UInt64Type>().value(row).min(i64::MAX as u64) as i64))
+        }
+        DataType::Float32 => enc.encode_field(&col.as_primitive::<Float32Type>().value(row)),
+        DataType::Float64 => enc.encode_field(&col.as_primitive::<Float64Type>().value(row)),
+        DataType::Utf8 => enc.encode_field(&col.as_string::<i32>().value(row)),
+        DataType::LargeUtf8 => enc.encode_field(&col.as_string::<i64>().value(row)),
+        DataType::Utf8View => enc.encode_field(&col.as_string_view().value(row)),
+        DataType::Decimal128(_, scale) => {
+            let v = col.as_primitive::<Decimal128Type>().value(row);
+            enc.encode_field(&Decimal::try_from_i128_with_scale(v, *scale as u32).ok())
+        }
+        DataType::Timestamp(unit, tz) => {
+            let v = match unit {
+                TimeUnit::Second => col.as_primitive::<TimestampSecondType>().value(row),
+                TimeUnit::Millisecond => col.as_primitive::<TimestampMillisecondType>().value(row),
+                TimeUnit::Microsecond => col.as_primitive::<TimestampMicrosecondType>().value(row),
+                TimeUnit::Nanosecond => col.as_primitive::<TimestampNanosecondType>().value(row),
+            };
+            let t = utc(to_micros(v, unit));
+            if tz.is_some() {
+                enc.encode_field(&t)
+            } else {
+                enc.encode_field(&t.map(|t| t.naive_utc()))
+            }
+        }
+        DataType::Date32 => {
+            let days = col.as_primitive::<Date32Type>().value(row);
+            let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+            enc.encode_field(&epoch.checked_add_signed(chrono::Duration::days(days as i64)))
+        }
+        DataType::Binary => enc.encode_field(&col.as_binary::<i32>().value(row)),
+        _ => {
+            let options = FormatOptions::default();
+            let formatter = ArrayFormatter::try_new(col.as_ref(), &options)
+                .map_err(|e| PgWireError::ApiError(Box::new(e)))?;
+            enc.encode_field(&formatter.value(row).to_string())
+        }
+    }
+}

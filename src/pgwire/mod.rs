@@ -1,0 +1,154 @@
+//! The PostgreSQL wire protocol server (pgwire). One task per connection;
+//! each connection keeps its own planner [`Session`] in pgwire's
+//! per-connection extensions, so settings and transactions never leak
+//! between clients.
+//!
+//! - `auth.rs`: startup, trust/SCRAM, connection limit, cancel keys
+//! - `simple.rs` / `extended.rs`: the two query protocols
+//! - `encode.rs` / `params.rs`: Arrow ⇄ PostgreSQL values
+//! - `tls.rs`: rustls from a certificate and key
+
+mod auth;
+mod encode;
+mod errors;
+mod extended;
+mod params;
+mod simple;
+pub mod tls;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::{ClientInfo, ConnectionManager, PgWireServerHandlers, METADATA_USER};
+use pgwire::error::PgWireResult;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub use auth::DEFAULT_USER;
+use auth::Startup;
+use extended::Parser;
+
+use crate::planner::{Engine, Session};
+
+/// Query handler shared by all connections.
+pub struct Backend {
+    engine: Engine,
+    parser: Arc<Parser>,
+}
+
+/// The connection's session, created on its first statement.
+pub(crate) fn session_of<C: ClientInfo>(engine: &Engine, client: &C) -> Arc<Session> {
+    client.session_extensions().get_or_insert_with(|| {
+        let user = client
+            .metadata()
+            .get(METADATA_USER)
+            .cloned()
+            .unwrap_or_else(|| DEFAULT_USER.to_string());
+        engine.session(&user)
+    })
+}
+
+impl Backend {
+    fn session<C: ClientInfo>(&self, client: &C) -> Arc<Session> {
+        session_of(&self.engine, client)
+    }
+}
+
+/// Everything pgwire needs to serve a connection.
+pub struct Handlers {
+    backend: Arc<Backend>,
+    startup: Arc<Startup>,
+    cancel: Arc<DefaultCancelHandler>,
+}
+
+impl PgWireServerHandlers for Handlers {
+    fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
+        self.backend.clone()
+    }
+
+    fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
+        self.backend.clone()
+    }
+
+    fn startup_handler(&self) -> Arc<impl pgwire::api::auth::StartupHandler> {
+        self.startup.clone()
+    }
+
+    fn cancel_handler(&self) -> Arc<impl CancelHandler> {
+        self.cancel.clone()
+    }
+}
+
+/// Wire server settings.
+pub struct WireConfig {
+    pub password: Option<String>,
+    pub tls: Option<tls::TlsFiles>,
+    pub max_connections: usize,
+}
+
+/// Serves connections on `listener` until `shutdown` turns true.
+pub async fn serve(
+    listener: TcpListener,
+    engine: Engine,
+    config: WireConfig,
+    mut shutdown: watch::Receiver<bool>,
+) -> crate::error::Result<()> {
+    let (acceptor, cert_pem) = match &config.tls {
+        Some(files) => {
+            let (a, pem) = tls::acceptor(files)?;
+            (Some(a), Some(pem))
+        }
+        None => (None, None),
+    };
+    let manager = Arc::new(ConnectionManager::new());
+    let active = Arc::new(AtomicUsize::new(0));
+    let startup = Startup::new(
+        config.password.as_deref(),
+        cert_pem.as_deref(),
+        manager.clone(),
+        active.clone(),
+        config.max_connections,
+    )
+    .map_err(|e| crate::error::Error::internal(format!("auth setup: {e}")))?;
+    let handlers = Arc::new(Handlers {
+        backend: Arc::new(Backend {
+            engine: engine.clone(),
+            parser: Arc::new(Parser { engine }),
+        }),
+        startup: Arc::new(startup),
+        cancel: Arc::new(DefaultCancelHandler::new(manager)),
+    });
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (socket, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::warn!("accept failed: {e}");
+                        continue;
+                    }
+                };
+                let _ = socket.set_nodelay(true);
+                let handlers = handlers.clone();
+                let acceptor = acceptor.clone();
+                let active = active.clone();
+                active.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    tracing::debug!(%peer, "connection opened");
+                    if let Err(e) = pgwire::tokio::process_socket(socket, acceptor, handlers).await {
+                        tracing::debug!(%peer, "connection ended with error: {e}");
+                    }
+                    active.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+            _ = shutdown.changed() => {
+                if *shutdown.borrow() {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+

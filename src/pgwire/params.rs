@@ -1,0 +1,80 @@
+//! Bind parameters → DataFusion scalars. A parameter's type is the one the
+//! client declared, else the one DataFusion inferred from the statement
+//! (as PostgreSQL infers untyped parameters), else text.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::ScalarValue;
+use pgwire::api::portal::Portal;
+use pgwire::api::Type;
+use pgwire::error::PgWireResult;
+use rust_decimal::Decimal;
+
+use super::encode::{arrow_type, pg_type};
+use super::errors::to_pg;
+use super::extended::Statement;
+use crate::error::{sqlstate, Error};
+
+/// The wire type of parameter `i`.
+pub fn wire_type(statement: &Statement, declared: &[Option<Type>], i: usize) -> Type {
+    declared
+        .get(i)
+        .cloned()
+        .flatten()
+        .filter(|t| *t != Type::UNKNOWN)
+        .or_else(|| statement.inferred.get(i).cloned().flatten().map(|dt| pg_type(&dt)))
+        .unwrap_or(Type::TEXT)
+}
+
+/// Decodes every parameter of the portal.
+pub fn decode(portal: &Portal<Statement>) -> PgWireResult<Vec<ScalarValue>> {
+    let statement = &portal.statement.statement;
+    let declared = &portal.statement.parameter_types;
+    (0..portal.parameter_len())
+        .map(|i| {
+            let wire = wire_type(statement, declared, i);
+            let value = decode_one(portal, i, &wire)?;
+            match statement.inferred.get(i).cloned().flatten() {
+                Some(target) if target != value.data_type() => value.cast_to(&target).map_err(|e| {
+                    to_pg(Error::new(
+                        sqlstate::INVALID_TEXT_REPRESENTATION,
+                        format!("parameter ${}: {e}", i + 1),
+                    ))
+                }),
+                _ => Ok(value),
+            }
+        })
+        .collect()
+}
+
+fn decode_one(portal: &Portal<Statement>, i: usize, wire: &Type) -> PgWireResult<ScalarValue> {
+    Ok(match *wire {
+        Type::BOOL => ScalarValue::Boolean(portal.parameter::<bool>(i, wire)?),
+        Type::INT2 => ScalarValue::Int16(portal.parameter::<i16>(i, wire)?),
+        Type::INT4 => ScalarValue::Int32(portal.parameter::<i32>(i, wire)?),
+        Type::INT8 => ScalarValue::Int64(portal.parameter::<i64>(i, wire)?),
+        Type::FLOAT4 => ScalarValue::Float32(portal.parameter::<f32>(i, wire)?),
+        Type::FLOAT8 => ScalarValue::Float64(portal.parameter::<f64>(i, wire)?),
+        Type::NUMERIC => ScalarValue::Utf8(portal.parameter::<Decimal>(i, wire)?.map(|d| d.to_string())),
+        Type::TIMESTAMPTZ => ScalarValue::TimestampMicrosecond(
+            portal.parameter::<DateTime<Utc>>(i, wire)?.map(|t| t.timestamp_micros()),
+            Some("UTC".into()),
+        ),
+        Type::TIMESTAMP => ScalarValue::TimestampMicrosecond(
+            portal
+                .parameter::<NaiveDateTime>(i, wire)?
+                .map(|t| t.and_utc().timestamp_micros()),
+            None,
+        ),
+        Type::DATE => ScalarValue::Date32(portal.parameter::<NaiveDate>(i, wire)?.map(|d| {
+            (d - NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()).num_days() as i32
+        })),
+        _ => {
+            let text = portal.parameter::<String>(i, &Type::TEXT)?;
+            match arrow_type(wire) {
+                Some(DataType::Utf8) | None => ScalarValue::Utf8(text),
+                Some(dt) => ScalarValue::Utf8(text).cast_to(&dt).unwrap_or(ScalarValue::Utf8(None)),
+            }
+        }
+    })
+}

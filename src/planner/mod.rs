@@ -1,0 +1,79 @@
+//! SQL: DataFusion over StemeDB's own TableProviders.
+//!
+//! Each client connection gets a [`Session`]: a DataFusion
+//! `SessionContext` with the six tables registered against that session's
+//! settings (`stemedb.lens`, `stemedb.as_of`) and transaction. A statement
+//! is parsed and classified ([`statement`]), planned by DataFusion
+//! (queries and INSERTs) or handled by the session (SET, BEGIN, …), and
+//! executed into an [`Output`] the wire layer encodes.
+
+mod errors;
+mod filters;
+mod schema;
+mod session;
+pub mod settings;
+mod sinks;
+mod statement;
+mod stream;
+mod tables;
+mod txn;
+
+use std::sync::{Arc, RwLock};
+
+pub use errors::from_datafusion;
+pub use schema::{timestamptz, ASSERTIONS, LENS, RETRACTIONS};
+pub use session::{Output, Prepared, Session, TxnChange};
+pub use settings::Settings;
+pub use tables::TABLE_NAMES;
+
+use crate::storage::Store;
+use tables::View;
+use sinks::LastInserted;
+use txn::Transaction;
+
+/// Builds sessions for connections to one store.
+#[derive(Clone)]
+pub struct Engine {
+    store: Arc<Store>,
+}
+
+impl Engine {
+    pub fn new(store: Arc<Store>) -> Engine {
+        Engine { store }
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// A new session for a connection authenticated as `user`.
+    pub fn session(&self, user: &str) -> Session {
+        Session::new(Arc::new(SessionShared {
+            store: self.store.clone(),
+            settings: RwLock::new(Settings::default()),
+            txn: Transaction::default(),
+            last_inserted: LastInserted::default(),
+            user: user.to_string(),
+        }))
+    }
+}
+
+/// The state of one session that its tables and sinks share.
+pub struct SessionShared {
+    pub store: Arc<Store>,
+    settings: RwLock<Settings>,
+    txn: Transaction,
+    last_inserted: LastInserted,
+    user: String,
+}
+
+impl SessionShared {
+    /// A snapshot of the session's settings.
+    pub fn settings(&self) -> Settings {
+        self.settings.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn view(&self) -> View {
+        View::new(self.store.clone(), self.settings().as_of)
+    }
+}

@@ -1,0 +1,339 @@
+//! Arrow schemas of StemeDB's tables and the builders that turn model
+//! values into record batches.
+
+use std::sync::{Arc, LazyLock};
+
+use datafusion::arrow::array::{
+    ArrayRef, BooleanBuilder, Float64Builder, Int16Builder, Int64Builder, StringBuilder,
+    TimestampMicrosecondBuilder,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::error::Result as DfResult;
+
+use crate::lens::{Conflict, Resolution};
+use crate::model::{Assertion, ObjectType, Retraction};
+
+/// Rows per record batch produced by a scan.
+pub const BATCH_ROWS: usize = 4096;
+
+/// TIMESTAMPTZ: microseconds, UTC.
+pub fn timestamptz() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+}
+
+fn text(name: &str) -> Field {
+    Field::new(name, DataType::Utf8, true)
+}
+
+pub static ASSERTIONS: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        text("id"),
+        text("subject"),
+        text("predicate"),
+        text("object"),
+        text("object_type"),
+        Field::new("object_number", DataType::Float64, true),
+        text("source"),
+        Field::new("tier", DataType::Int16, true),
+        Field::new("confidence", DataType::Float64, true),
+        text("agent"),
+        Field::new("observed_at", timestamptz(), true),
+        Field::new("asserted_at", timestamptz(), true),
+        text("node"),
+        text("supersedes"),
+        Field::new("retracted", DataType::Boolean, true),
+    ]))
+});
+
+/// Columns of `assertions` that only the server sets (`428C9` if supplied).
+pub const GENERATED_ASSERTION_COLUMNS: [&str; 5] =
+    ["id", "asserted_at", "node", "object_number", "retracted"];
+
+pub static RETRACTIONS: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        text("assertion_id"),
+        text("reason"),
+        text("agent"),
+        Field::new("retracted_at", timestamptz(), true),
+    ]))
+});
+
+pub const GENERATED_RETRACTION_COLUMNS: [&str; 1] = ["retracted_at"];
+
+pub static LENS: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        text("subject"),
+        text("predicate"),
+        text("object"),
+        text("object_type"),
+        Field::new("object_number", DataType::Float64, true),
+        text("source"),
+        Field::new("tier", DataType::Int16, true),
+        Field::new("confidence", DataType::Float64, true),
+        text("agent"),
+        Field::new("observed_at", timestamptz(), true),
+        Field::new("asserted_at", timestamptz(), true),
+        text("assertion_id"),
+        Field::new("claims", DataType::Int64, true),
+        Field::new("distinct_objects", DataType::Int64, true),
+        Field::new("contested", DataType::Boolean, true),
+    ]))
+});
+
+pub static CONFLICTS: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        text("subject"),
+        text("predicate"),
+        Field::new("claims", DataType::Int64, true),
+        Field::new("distinct_objects", DataType::Int64, true),
+        Field::new("conflict_score", DataType::Float64, true),
+        text("leading_object"),
+        Field::new("leading_share", DataType::Float64, true),
+    ]))
+});
+
+/// A builder of record batches for one table, filled row by row.
+pub trait RowBuilder: Default + Send {
+    /// Rows pushed since the last `finish`.
+    fn len(&self) -> usize;
+    /// Returns the rows pushed so far as a batch and starts a new one.
+    fn finish(&mut self) -> DfResult<RecordBatch>;
+}
+
+fn object_number(a: &Assertion) -> Option<f64> {
+    (a.object_type == ObjectType::Number)
+        .then(|| a.object.parse().ok())
+        .flatten()
+}
+
+/// The columns an assertion shares with a lens row.
+#[derive(Default)]
+struct ClaimColumns {
+    object: StringBuilder,
+    object_type: StringBuilder,
+    object_number: Float64Builder,
+    source: StringBuilder,
+    tier: Int16Builder,
+    confidence: Float64Builder,
+    agent: StringBuilder,
+    observed_at: TimestampMicrosecondBuilder,
+    asserted_at: TimestampMicrosecondBuilder,
+}
+
+impl ClaimColumns {
+    fn push(&mut self, a: &Assertion) {
+        self.object.append_value(&a.object);
+        self.object_type.append_value(a.object_type.as_str());
+        self.object_number.append_option(object_number(a));
+        self.source.append_value(&a.source);
+        self.tier.append_value(a.tier as i16);
+        self.confidence.append_value(a.confidence);
+        self.agent.append_value(&a.agent);
+        self.observed_at.append_value(a.observed_at);
+        self.asserted_at.append_value(a.asserted_at());
+    }
+
+    fn finish(&mut self) -> [ArrayRef; 9] {
+        [
+            Arc::new(self.object.finish()),
+            Arc::new(self.object_type.finish()),
+            Arc::new(self.object_number.finish()),
+            Arc::new(self.source.finish()),
+            Arc::new(self.tier.finish()),
+            Arc::new(self.confidence.finish()),
+            Arc::new(self.agent.finish()),
+            Arc::new(self.observed_at.finish().with_timezone("UTC")),
+            Arc::new(self.asserted_at.finish().with_timezone("UTC")),
+        ]
+    }
+}
+
+/// Builds `assertions` batches.
+#[derive(Default)]
+pub struct AssertionRows {
+    len: usize,
+    id: StringBuilder,
+    subject: StringBuilder,
+    predicate: StringBuilder,
+    claim: ClaimColumns,
+    node: StringBuilder,
+    supersedes: StringBuilder,
+    retracted: BooleanBuilder,
+}
+
+impl AssertionRows {
+    pub fn push(&mut self, a: &Assertion, retracted: bool) {
+        self.len += 1;
+        self.id.append_value(a.id.to_hex());
+        self.subject.append_value(&a.subject);
+        self.predicate.append_value(&a.predicate);
+        self.claim.push(a);
+        self.node.append_value(&a.node);
+        self.supersedes.append_option(a.supersedes.map(|s| s.to_hex()));
+        self.retracted.append_value(retracted);
+    }
+
+}
+
+impl RowBuilder for AssertionRows {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn finish(&mut self) -> DfResult<RecordBatch> {
+        self.len = 0;
+        let [object, object_type, object_number, source, tier, confidence, agent, observed_at, asserted_at] =
+            self.claim.finish();
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.id.finish()),
+            Arc::new(self.subject.finish()),
+            Arc::new(self.predicate.finish()),
+            object,
+            object_type,
+            object_number,
+            source,
+            tier,
+            confidence,
+            agent,
+            observed_at,
+            asserted_at,
+            Arc::new(self.node.finish()),
+            Arc::new(self.supersedes.finish()),
+            Arc::new(self.retracted.finish()),
+        ];
+        Ok(RecordBatch::try_new(ASSERTIONS.clone(), columns)?)
+    }
+}
+
+/// Builds `retractions` batches.
+#[derive(Default)]
+pub struct RetractionRows {
+    len: usize,
+    assertion_id: StringBuilder,
+    reason: StringBuilder,
+    agent: StringBuilder,
+    retracted_at: TimestampMicrosecondBuilder,
+}
+
+impl RetractionRows {
+    pub fn push(&mut self, r: &Retraction) {
+        self.len += 1;
+        self.assertion_id.append_value(r.assertion_id.to_hex());
+        self.reason.append_option(r.reason.as_deref());
+        self.agent.append_value(&r.agent);
+        self.retracted_at.append_value(r.retracted_at());
+    }
+
+}
+
+impl RowBuilder for RetractionRows {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn finish(&mut self) -> DfResult<RecordBatch> {
+        self.len = 0;
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.assertion_id.finish()),
+            Arc::new(self.reason.finish()),
+            Arc::new(self.agent.finish()),
+            Arc::new(self.retracted_at.finish().with_timezone("UTC")),
+        ];
+        Ok(RecordBatch::try_new(RETRACTIONS.clone(), columns)?)
+    }
+}
+
+/// Builds lens-table batches (`recency`, `authority`, `beliefs`).
+#[derive(Default)]
+pub struct LensRows {
+    len: usize,
+    subject: StringBuilder,
+    predicate: StringBuilder,
+    claim: ClaimColumns,
+    assertion_id: StringBuilder,
+    claims: Int64Builder,
+    distinct_objects: Int64Builder,
+    contested: BooleanBuilder,
+}
+
+impl LensRows {
+    pub fn push(&mut self, r: &Resolution<'_>) {
+        self.len += 1;
+        self.subject.append_value(&r.winner.subject);
+        self.predicate.append_value(&r.winner.predicate);
+        self.claim.push(r.winner);
+        self.assertion_id.append_value(r.winner.id.to_hex());
+        self.claims.append_value(r.claims as i64);
+        self.distinct_objects.append_value(r.distinct_objects as i64);
+        self.contested.append_value(r.contested());
+    }
+
+}
+
+impl RowBuilder for LensRows {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn finish(&mut self) -> DfResult<RecordBatch> {
+        self.len = 0;
+        let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(self.subject.finish()),
+            Arc::new(self.predicate.finish()),
+        ];
+        columns.extend(self.claim.finish());
+        columns.push(Arc::new(self.assertion_id.finish()));
+        columns.push(Arc::new(self.claims.finish()));
+        columns.push(Arc::new(self.distinct_objects.finish()));
+        columns.push(Arc::new(self.contested.finish()));
+        Ok(RecordBatch::try_new(LENS.clone(), columns)?)
+    }
+}
+
+/// Builds `conflicts` batches.
+#[derive(Default)]
+pub struct ConflictRows {
+    len: usize,
+    subject: StringBuilder,
+    predicate: StringBuilder,
+    claims: Int64Builder,
+    distinct_objects: Int64Builder,
+    conflict_score: Float64Builder,
+    leading_object: StringBuilder,
+    leading_share: Float64Builder,
+}
+
+impl ConflictRows {
+    pub fn push(&mut self, subject: &str, predicate: &str, c: &Conflict) {
+        self.len += 1;
+        self.subject.append_value(subject);
+        self.predicate.append_value(predicate);
+        self.claims.append_value(c.claims as i64);
+        self.distinct_objects.append_value(c.distinct_objects as i64);
+        self.conflict_score.append_value(c.conflict_score);
+        self.leading_object.append_value(&c.leading_object);
+        self.leading_share.append_value(c.leading_share);
+    }
+
+}
+
+impl RowBuilder for ConflictRows {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn finish(&mut self) -> DfResult<RecordBatch> {
+        self.len = 0;
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.subject.finish()),
+            Arc::new(self.predicate.finish()),
+            Arc::new(self.claims.finish()),
+            Arc::new(self.distinct_objects.finish()),
+            Arc::new(self.conflict_score.finish()),
+            Arc::new(self.leading_object.finish()),
+            Arc::new(self.leading_share.finish()),
+        ];
+        Ok(RecordBatch::try_new(CONFLICTS.clone(), columns)?)
+    }
+}

@@ -1,0 +1,276 @@
+//! A connection's session: parses, plans and executes statements.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, StringArray, UInt64Array};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::MemTable;
+use datafusion::common::ScalarValue;
+use datafusion::config::Dialect;
+use datafusion::datasource::empty::EmptyTable;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::logical_expr::{DmlStatement, LogicalPlan, WriteOp};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::sql::parser::DFParser;
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use futures::StreamExt;
+
+use super::errors::from_datafusion;
+use super::schema::{ASSERTIONS, RETRACTIONS};
+use super::statement::{classify, Action, Returning};
+use super::tables;
+use super::txn::{aborted, Ended};
+use super::SessionShared;
+use crate::error::{Error, Result};
+
+/// Name under which the rows of an INSERT are visible to its RETURNING.
+const RETURNING_TABLE: &str = "__stemedb_returning";
+
+/// How a statement changed the transaction state (for ReadyForQuery).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxnChange {
+    Started,
+    Ended,
+}
+
+/// The result of one statement.
+pub enum Output {
+    Rows(SendableRecordBatchStream),
+    Command { tag: String, txn: Option<TxnChange> },
+}
+
+/// A parsed, classified and (for queries) planned statement.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    action: Action,
+    plan: Option<LogicalPlan>,
+    returning_plan: Option<LogicalPlan>,
+}
+
+impl Prepared {
+    /// Types of `$n` parameters, in order (`None` when not inferable).
+    pub fn parameter_types(&self) -> Vec<Option<DataType>> {
+        let Some(plan) = &self.plan else { return vec![] };
+        let Ok(types) = plan.get_parameter_types() else { return vec![] };
+        let mut out: Vec<(usize, Option<DataType>)> = types
+            .into_iter()
+            .filter_map(|(k, v)| Some((k.trim_start_matches('$').parse().ok()?, v)))
+            .collect();
+        out.sort_by_key(|(i, _)| *i);
+        let n = out.last().map(|(i, _)| *i).unwrap_or(0);
+        (1..=n)
+            .map(|i| out.iter().find(|(j, _)| *j == i).and_then(|(_, t)| t.clone()))
+            .collect()
+    }
+
+    /// The shape of the rows the statement returns, if it returns rows.
+    pub fn result_schema(&self) -> Option<SchemaRef> {
+        match (&self.action, &self.plan) {
+            (Action::Show(name), _) => Some(show_schema(name)),
+            (_, Some(_)) if self.returning_plan.is_some() => {
+                self.returning_plan.as_ref().map(|p| Arc::new(p.schema().as_arrow().clone()))
+            }
+            (_, Some(plan)) if is_insert(plan) => None,
+            (_, Some(plan)) => Some(Arc::new(plan.schema().as_arrow().clone())),
+            _ => None,
+        }
+    }
+}
+
+fn is_insert(plan: &LogicalPlan) -> bool {
+    matches!(plan, LogicalPlan::Dml(DmlStatement { op: WriteOp::Insert(_), .. }))
+}
+
+fn show_schema(name: &str) -> SchemaRef {
+    Arc::new(Schema::new(vec![Field::new(name, DataType::Utf8, true)]))
+}
+
+fn df(e: datafusion::error::DataFusionError) -> Error {
+    from_datafusion(&e)
+}
+
+fn command(tag: impl Into<String>) -> Output {
+    Output::Command { tag: tag.into(), txn: None }
+}
+
+pub struct Session {
+    ctx: SessionContext,
+    shared: Arc<SessionShared>,
+}
+
+impl Session {
+    pub(super) fn new(shared: Arc<SessionShared>) -> Session {
+        let mut config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_default_catalog_and_schema("stemedb", "public")
+            .with_target_partitions(2);
+        let sql = &mut config.options_mut().sql_parser;
+        sql.dialect = Dialect::PostgreSQL;
+        sql.map_string_types_to_utf8view = false;
+        let ctx = SessionContext::new_with_config(config);
+        tables::register(&ctx, &shared).expect("registering tables in a fresh context");
+        Session { ctx, shared }
+    }
+
+    pub fn shared(&self) -> &Arc<SessionShared> {
+        &self.shared
+    }
+
+    pub fn in_transaction(&self) -> bool {
+        self.shared.txn.in_block()
+    }
+
+    /// Parses `sql` into its statements, without planning them.
+    pub fn parse(&self, sql: &str) -> Result<Vec<Action>> {
+        let statements = DFParser::parse_sql_with_dialect(sql, &PostgreSqlDialect {}).map_err(df)?;
+        statements.into_iter().map(classify).collect()
+    }
+
+    /// Plans one statement (queries and INSERTs) so it can be described and
+    /// executed, possibly many times.
+    pub async fn prepare(&self, action: Action) -> Result<Prepared> {
+        let result = self.plan(action).await;
+        if result.is_err() {
+            self.shared.txn.fail();
+        }
+        result
+    }
+
+    async fn plan(&self, action: Action) -> Result<Prepared> {
+        let Action::Plan { statement, returning } = &action else {
+            return Ok(Prepared { action, plan: None, returning_plan: None });
+        };
+        let state = self.ctx.state();
+        let plan = state.statement_to_plan(statement.clone()).await.map_err(df)?;
+        let returning_plan = match returning {
+            None => None,
+            Some(r) => {
+                let schema = if r.table == "assertions" { ASSERTIONS.clone() } else { RETRACTIONS.clone() };
+                Some(self.plan_returning(r, Arc::new(EmptyTable::new(schema))).await?)
+            }
+        };
+        Ok(Prepared { action, plan: Some(plan), returning_plan })
+    }
+
+    /// Plans `SELECT <returning> FROM <rows>`.
+    async fn plan_returning(
+        &self,
+        r: &Returning,
+        rows: Arc<dyn datafusion::datasource::TableProvider>,
+    ) -> Result<LogicalPlan> {
+        self.ctx.register_table(RETURNING_TABLE, rows).map_err(df)?;
+        let sql = format!("SELECT {} FROM {RETURNING_TABLE}", r.items);
+        let plan = self.ctx.state().create_logical_plan(&sql).await;
+        self.ctx.deregister_table(RETURNING_TABLE).map_err(df)?;
+        plan.map_err(df)
+    }
+
+    /// Executes a prepared statement with its parameter values.
+    pub async fn execute(&self, p: &Prepared, params: Vec<ScalarValue>) -> Result<Output> {
+        let txn = &self.shared.txn;
+        if txn.is_failed() && !matches!(p.action, Action::Commit | Action::Rollback) {
+            return Err(aborted());
+        }
+        let result = self.run(p, params).await;
+        if result.is_err() {
+            txn.fail();
+        }
+        result
+    }
+
+    async fn run(&self, p: &Prepared, params: Vec<ScalarValue>) -> Result<Output> {
+        let shared = &self.shared;
+        match &p.action {
+            Action::Plan { returning, .. } => {
+                let plan = p.plan.clone().ok_or_else(|| Error::internal("statement was not planned"))?;
+                let plan = plan.with_param_values(params).map_err(df)?;
+                let insert = is_insert(&plan);
+                let frame = self.ctx.execute_logical_plan(plan).await.map_err(df)?;
+                let stream = frame.execute_stream().await.map_err(df)?;
+                if !insert {
+                    return Ok(Output::Rows(stream));
+                }
+                let count = drain_count(stream).await?;
+                match returning {
+                    None => Ok(command(format!("INSERT 0 {count}"))),
+                    Some(r) => self.returning(r).await,
+                }
+            }
+            Action::Set { name, value } => {
+                shared.settings.write().unwrap_or_else(|e| e.into_inner()).set(name, value)?;
+                Ok(command("SET"))
+            }
+            Action::Reset(name) => {
+                shared.settings.write().unwrap_or_else(|e| e.into_inner()).reset(name.as_deref());
+                Ok(command("RESET"))
+            }
+            Action::Show(name) => {
+                let value = shared.settings().show(name)?;
+                let column: ArrayRef = Arc::new(StringArray::from(vec![value]));
+                let batch = RecordBatch::try_new(show_schema(name), vec![column])
+                    .map_err(|e| Error::internal(e.to_string()))?;
+                Ok(Output::Rows(single_batch(batch)))
+            }
+            Action::Begin => {
+                if !shared.txn.begin() {
+                    tracing::debug!("BEGIN inside a transaction block: ignored");
+                }
+                Ok(Output::Command { tag: "BEGIN".into(), txn: Some(TxnChange::Started) })
+            }
+            Action::Commit => {
+                let tag = match shared.txn.commit(&shared.store).await? {
+                    Ended::Committed => "COMMIT",
+                    Ended::RolledBack => "ROLLBACK",
+                };
+                Ok(Output::Command { tag: tag.into(), txn: Some(TxnChange::Ended) })
+            }
+            Action::Rollback => {
+                shared.txn.rollback();
+                Ok(Output::Command { tag: "ROLLBACK".into(), txn: Some(TxnChange::Ended) })
+            }
+            Action::NoOp(tag) => Ok(command(*tag)),
+        }
+    }
+
+    /// Runs an INSERT's RETURNING list over the rows it wrote.
+    async fn returning(&self, r: &Returning) -> Result<Output> {
+        let batch = self
+            .shared
+            .last_inserted
+            .take()
+            .ok_or_else(|| Error::internal("INSERT recorded no rows for RETURNING"))?;
+        let table = MemTable::try_new(batch.schema(), vec![vec![batch]]).map_err(df)?;
+        let plan = self.plan_returning(r, Arc::new(table.clone())).await?;
+        let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
+        // The plan refers to the table by name: register it while it runs.
+        self.ctx.register_table(RETURNING_TABLE, Arc::new(table)).map_err(df)?;
+        let batches = async {
+            let frame = self.ctx.execute_logical_plan(plan).await?;
+            frame.collect().await
+        }
+        .await;
+        self.ctx.deregister_table(RETURNING_TABLE).map_err(df)?;
+        let batches = batches.map_err(df)?;
+        let stream = futures::stream::iter(batches.into_iter().map(Ok));
+        Ok(Output::Rows(Box::pin(RecordBatchStreamAdapter::new(schema, stream))))
+    }
+}
+
+fn single_batch(batch: RecordBatch) -> SendableRecordBatchStream {
+    let schema = batch.schema();
+    Box::pin(RecordBatchStreamAdapter::new(schema, futures::stream::iter([Ok(batch)])))
+}
+
+/// Runs an INSERT plan to completion and returns the number of rows.
+async fn drain_count(mut stream: SendableRecordBatchStream) -> Result<u64> {
+    let mut count = 0;
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(df)?;
+        if let Some(c) = batch.columns().first().and_then(|c| c.as_any().downcast_ref::<UInt64Array>()) {
+            count += c.iter().flatten().sum::<u64>();
+        }
+    }
+    Ok(count)
+}

@@ -1,0 +1,30 @@
+//! INSERT sinks. DataFusion plans `INSERT … VALUES` and `INSERT … SELECT`
+//! into a stream of batches shaped like the table; a sink validates every
+//! row with the model's rules, stamps it, and hands the whole statement's
+//! writes to the session's transaction in one piece — so a statement is
+//! atomic: one bad row and nothing of it is written.
+
+mod assertions;
+mod columns;
+mod retractions;
+
+pub use assertions::AssertionSink;
+pub use retractions::RetractionSink;
+
+use std::sync::Mutex;
+
+use datafusion::arrow::record_batch::RecordBatch;
+
+/// The rows written by the session's last INSERT, for its RETURNING clause.
+#[derive(Debug, Default)]
+pub struct LastInserted(Mutex<Option<RecordBatch>>);
+
+impl LastInserted {
+    pub fn set(&self, batch: RecordBatch) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(batch);
+    }
+
+    pub fn take(&self) -> Option<RecordBatch> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}

@@ -1,0 +1,107 @@
+//! The INSERT sink of `retractions`. Retracting an unknown id fails
+//! (`23503`); retracting twice is accepted and changes nothing (the writer
+//! keeps the first retraction).
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::datasource::sink::DataSink;
+use datafusion::error::Result as DfResult;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType};
+use futures::StreamExt;
+
+use super::columns::Columns;
+use crate::error::{sqlstate, Error, Result};
+use crate::model::{Id, Retraction};
+use crate::planner::schema::{RetractionRows, RowBuilder, RETRACTIONS};
+use crate::planner::tables::external;
+use crate::planner::SessionShared;
+use crate::storage::Write;
+
+pub struct RetractionSink {
+    session: Arc<SessionShared>,
+}
+
+impl RetractionSink {
+    pub fn new(session: Arc<SessionShared>) -> Self {
+        RetractionSink { session }
+    }
+}
+
+impl fmt::Debug for RetractionSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RetractionSink")
+    }
+}
+
+impl DisplayAs for RetractionSink {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RetractionSink")
+    }
+}
+
+fn target(session: &SessionShared, raw: Option<String>) -> Result<Id> {
+    let raw = raw.ok_or_else(|| {
+        Error::new(
+            sqlstate::NOT_NULL_VIOLATION,
+            "null value in column \"assertion_id\" of relation \"retractions\" violates not-null constraint",
+        )
+    })?;
+    let unknown = || {
+        Error::new(
+            sqlstate::FOREIGN_KEY_VIOLATION,
+            format!("cannot retract \"{raw}\": no such assertion"),
+        )
+    };
+    let id = Id::parse(&raw).ok_or_else(unknown)?;
+    if session.store.contains(&id)? || session.txn.pending_ids().contains(&id) {
+        Ok(id)
+    } else {
+        Err(unknown())
+    }
+}
+
+#[async_trait]
+impl DataSink for RetractionSink {
+    fn schema(&self) -> &SchemaRef {
+        &RETRACTIONS
+    }
+
+    async fn write_all(
+        &self,
+        mut data: SendableRecordBatchStream,
+        _context: &Arc<TaskContext>,
+    ) -> DfResult<u64> {
+        let session = &self.session;
+        let store = &session.store;
+        let mut writes = Vec::new();
+        while let Some(batch) = data.next().await {
+            let batch = batch?;
+            let c = Columns::new(&batch);
+            let (ids, reasons, agents) = (c.text("assertion_id")?, c.text("reason")?, c.text("agent")?);
+            for row in 0..batch.num_rows() {
+                let assertion_id = target(session, ids.text(row)).map_err(external)?;
+                writes.push(Write::Retraction(Retraction {
+                    assertion_id,
+                    reason: reasons.text(row),
+                    agent: agents.text(row).unwrap_or_else(|| session.user.clone()),
+                    hlc: store.clock().now(),
+                    node: store.node_id().to_string(),
+                }));
+            }
+        }
+        let mut rows = RetractionRows::default();
+        for w in &writes {
+            if let Write::Retraction(r) = w {
+                rows.push(r);
+            }
+        }
+        let n = writes.len() as u64;
+        session.txn.write(store, writes).await.map_err(external)?;
+        session.last_inserted.set(rows.finish()?);
+        Ok(n)
+    }
+}

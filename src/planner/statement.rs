@@ -1,0 +1,212 @@
+//! Classifies parsed SQL. Session statements (SET, SHOW, RESET, BEGIN,
+//! COMMIT, ROLLBACK, …) are handled by the session itself; queries and
+//! INSERTs are planned by DataFusion; anything that would modify or
+//! redefine the immutable tables is refused with `0A000`.
+
+use datafusion::sql::parser::{ResetStatement, Statement as DfStatement};
+use datafusion::sql::sqlparser::ast::{
+    Expr, Insert, ObjectName, Set, Statement as Sql, TableObject, Value,
+};
+
+use super::schema::{GENERATED_ASSERTION_COLUMNS, GENERATED_RETRACTION_COLUMNS};
+use crate::error::{sqlstate, Error, Result};
+
+/// What to do with one statement.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// Plan and run with DataFusion; `returning` is the RETURNING list of
+    /// an INSERT, run over the inserted rows afterwards.
+    Plan {
+        statement: DfStatement,
+        returning: Option<Returning>,
+    },
+    Set { name: String, value: String },
+    /// `RESET name`, or `RESET ALL` when `None`.
+    Reset(Option<String>),
+    Show(String),
+    Begin,
+    Commit,
+    Rollback,
+    /// Accepted and ignored, answering with this command tag.
+    NoOp(&'static str),
+}
+
+/// The RETURNING clause of an INSERT.
+#[derive(Debug, Clone)]
+pub struct Returning {
+    /// `assertions` or `retractions`.
+    pub table: &'static str,
+    /// The select list, as SQL.
+    pub items: String,
+}
+
+const IMMUTABLE: &str = "assertions are immutable: nothing is ever updated or deleted. \
+    To withdraw a claim, INSERT INTO retractions (assertion_id, reason); \
+    to revise it, insert a new assertion with supersedes = its id";
+
+fn unsupported(what: &str) -> Error {
+    Error::new(
+        sqlstate::FEATURE_NOT_SUPPORTED,
+        format!("{what} is not supported: StemeDB's tables are fixed and {IMMUTABLE}"),
+    )
+}
+
+fn object_name(name: &ObjectName) -> String {
+    name.0
+        .iter()
+        .map(|p| p.to_string().trim_matches('"').to_string())
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// The value of a SET as PostgreSQL would see it (quotes removed).
+fn setting_value(values: &[Expr]) -> String {
+    values
+        .iter()
+        .map(|e| match e {
+            Expr::Value(v) => match &v.value {
+                Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => s.clone(),
+                Value::Number(n, _) => n.to_string(),
+                Value::Boolean(b) => b.to_string(),
+                other => other.to_string(),
+            },
+            Expr::Identifier(i) => i.value.clone(),
+            other => other.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Maps multi-word SHOW names to their parameter.
+fn show_name(words: &str) -> String {
+    match words.to_ascii_lowercase().as_str() {
+        "transaction isolation level" => "transaction_isolation".into(),
+        "time zone" => "timezone".into(),
+        other => other.replace(' ', "_"),
+    }
+}
+
+pub fn classify(statement: DfStatement) -> Result<Action> {
+    let sql = match statement {
+        DfStatement::Statement(s) => *s,
+        DfStatement::Explain(_) => return Ok(Action::Plan { statement, returning: None }),
+        DfStatement::Reset(ResetStatement::Variable(name)) => return Ok(reset(&object_name(&name))),
+        DfStatement::CopyTo(_) => return Err(unsupported("COPY to a server file")),
+        DfStatement::CreateExternalTable(_) => return Err(unsupported("CREATE EXTERNAL TABLE")),
+    };
+    Ok(match sql {
+        Sql::Query(_) | Sql::Explain { .. } => Action::Plan {
+            statement: DfStatement::Statement(Box::new(sql)),
+            returning: None,
+        },
+        Sql::Insert(mut insert) => {
+            let returning = check_insert(&mut insert)?;
+            Action::Plan {
+                statement: DfStatement::Statement(Box::new(Sql::Insert(insert))),
+                returning,
+            }
+        }
+        Sql::Set(set) => match set {
+            Set::SingleAssignment { variable, values, .. } => Action::Set {
+                name: object_name(&variable),
+                value: setting_value(&values),
+            },
+            Set::SetTimeZone { value, .. } => Action::Set {
+                name: "timezone".into(),
+                value: setting_value(&[value]),
+            },
+            _ => Action::NoOp("SET"),
+        },
+        Sql::ShowVariable { variable } => Action::Show(show_name(
+            &variable.iter().map(|i| i.value.clone()).collect::<Vec<_>>().join(" "),
+        )),
+        Sql::Reset(r) => match r.reset {
+            datafusion::sql::sqlparser::ast::Reset::ALL => Action::Reset(None),
+            datafusion::sql::sqlparser::ast::Reset::ConfigurationParameter(n) => {
+                reset(&object_name(&n))
+            }
+        },
+        Sql::StartTransaction { .. } => Action::Begin,
+        Sql::Commit { .. } => Action::Commit,
+        Sql::Rollback { savepoint: None, .. } => Action::Rollback,
+        Sql::Rollback { .. } | Sql::Savepoint { .. } | Sql::ReleaseSavepoint { .. } => {
+            return Err(Error::new(sqlstate::FEATURE_NOT_SUPPORTED, "savepoints are not supported"))
+        }
+        Sql::Discard { .. } => Action::NoOp("DISCARD ALL"),
+        Sql::Deallocate { .. } => Action::NoOp("DEALLOCATE"),
+        Sql::Update(_) => return Err(immutable("UPDATE")),
+        Sql::Delete(_) => return Err(immutable("DELETE")),
+        Sql::Truncate(_) => return Err(immutable("TRUNCATE")),
+        Sql::AlterTable(_) => return Err(immutable("ALTER TABLE")),
+        Sql::Merge { .. } => return Err(immutable("MERGE")),
+        other => {
+            let text = other.to_string();
+            let verb: String = text.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+            return Err(unsupported(&verb));
+        }
+    })
+}
+
+fn reset(name: &str) -> Action {
+    Action::Reset((!name.eq_ignore_ascii_case("all")).then(|| name.to_string()))
+}
+
+fn immutable(verb: &str) -> Error {
+    Error::new(sqlstate::FEATURE_NOT_SUPPORTED, format!("{verb} is not allowed: {IMMUTABLE}"))
+}
+
+/// Checks an INSERT's column list against the table's rules and takes its
+/// RETURNING clause off (DataFusion plans the INSERT, StemeDB the RETURNING).
+fn check_insert(insert: &mut Insert) -> Result<Option<Returning>> {
+    let TableObject::TableName(name) = &insert.table else {
+        return Err(unsupported("INSERT INTO a table function"));
+    };
+    let table = object_name(name).to_ascii_lowercase();
+    let table = table.rsplit('.').next().unwrap_or_default().to_string();
+    let (table, generated, required): (&'static str, &[&str], &[&str]) = match table.as_str() {
+        "assertions" => (
+            "assertions",
+            &GENERATED_ASSERTION_COLUMNS,
+            &["subject", "predicate", "object", "source"],
+        ),
+        "retractions" => ("retractions", &GENERATED_RETRACTION_COLUMNS, &["assertion_id"]),
+        "recency" | "authority" | "beliefs" | "conflicts" => {
+            return Err(Error::new(
+                sqlstate::FEATURE_NOT_SUPPORTED,
+                format!("cannot insert into view \"{table}\": lenses are computed; insert claims into assertions"),
+            ))
+        }
+        // Unknown tables: let the planner report 42P01.
+        _ => return Ok(None),
+    };
+    if insert.columns.is_empty() {
+        return Err(Error::new(
+            sqlstate::GENERATED_ALWAYS,
+            format!(
+                "INSERT INTO {table} must name its columns: {} are generated by the server",
+                generated.join(", ")
+            ),
+        ));
+    }
+    let columns: Vec<String> = insert
+        .columns
+        .iter()
+        .map(|c| object_name(c).to_ascii_lowercase())
+        .collect();
+    if let Some(g) = columns.iter().find(|c| generated.contains(&c.as_str())) {
+        return Err(Error::new(
+            sqlstate::GENERATED_ALWAYS,
+            format!("cannot insert a value into column \"{g}\": it is generated by the server"),
+        ));
+    }
+    if let Some(missing) = required.iter().find(|r| !columns.iter().any(|c| c == *r)) {
+        return Err(Error::new(
+            sqlstate::NOT_NULL_VIOLATION,
+            format!("null value in column \"{missing}\" of relation \"{table}\" violates not-null constraint (the column is required)"),
+        ));
+    }
+    Ok(insert.returning.take().map(|items| Returning {
+        table,
+        items: items.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", "),
+    }))
+}

@@ -1,0 +1,96 @@
+//! Turns a blocking RocksDB scan into a DataFusion stream. The scan runs on
+//! a blocking thread and hands batches over a small bounded channel, so a
+//! full-table scan never holds more than a few batches in memory and stops
+//! as soon as the consumer (a LIMIT, a cancelled query) drops the stream.
+
+use std::fmt;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
+use datafusion::physical_plan::ExecutionPlan;
+use tokio::sync::mpsc;
+
+use super::schema::RowBuilder;
+use crate::error::{Error, Result};
+
+/// Where a scan sends its batches.
+pub struct BatchSender {
+    tx: mpsc::Sender<DfResult<RecordBatch>>,
+}
+
+impl BatchSender {
+    /// Sends the rows built so far if there are at least `min` of them.
+    /// Returns `false` once nobody is listening any more.
+    pub fn flush<R: RowBuilder>(&self, rows: &mut R, min: usize) -> Result<bool> {
+        if rows.len() == 0 || rows.len() < min {
+            return Ok(true);
+        }
+        let batch = rows.finish().map_err(|e| Error::internal(e.to_string()))?;
+        Ok(self.tx.blocking_send(Ok(batch)).is_ok())
+    }
+}
+
+type Produce = dyn Fn(&BatchSender) -> Result<()> + Send + Sync;
+
+/// One partition whose rows come from a blocking producer.
+struct BlockingPartition {
+    schema: SchemaRef,
+    produce: Arc<Produce>,
+}
+
+impl fmt::Debug for BlockingPartition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BlockingPartition").finish_non_exhaustive()
+    }
+}
+
+impl PartitionStream for BlockingPartition {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let (tx, rx) = mpsc::channel(2);
+        let produce = self.produce.clone();
+        tokio::task::spawn_blocking(move || {
+            let sender = BatchSender { tx };
+            if let Err(e) = produce(&sender) {
+                let _ = sender.tx.blocking_send(Err(DataFusionError::External(Box::new(e))));
+            }
+        });
+        let stream = tokio_stream_from(rx);
+        Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), stream))
+    }
+}
+
+fn tokio_stream_from(
+    mut rx: mpsc::Receiver<DfResult<RecordBatch>>,
+) -> impl futures::Stream<Item = DfResult<RecordBatch>> + Send {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+/// An execution plan that runs `produce` on a blocking thread.
+pub fn blocking_scan(
+    schema: SchemaRef,
+    projection: Option<&Vec<usize>>,
+    limit: Option<usize>,
+    produce: impl Fn(&BatchSender) -> Result<()> + Send + Sync + 'static,
+) -> DfResult<Arc<dyn ExecutionPlan>> {
+    let partition = Arc::new(BlockingPartition {
+        schema: schema.clone(),
+        produce: Arc::new(produce),
+    });
+    Ok(Arc::new(StreamingTableExec::try_new(
+        schema,
+        vec![partition],
+        projection,
+        vec![],
+        false,
+        limit,
+    )?))
+}

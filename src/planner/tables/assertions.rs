@@ -1,0 +1,88 @@
+//! `assertions`: every claim ever accepted, with `retracted` computed from
+//! the visible retractions. INSERT goes through [`AssertionSink`].
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::Session;
+use datafusion::datasource::sink::DataSinkExec;
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::error::Result as DfResult;
+use datafusion::logical_expr::dml::InsertOp;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
+
+use crate::planner::filters::{pushdown_support, scan_range};
+use crate::planner::schema::{AssertionRows, ASSERTIONS, BATCH_ROWS};
+use crate::planner::sinks::AssertionSink;
+use crate::planner::stream::blocking_scan;
+use crate::planner::SessionShared;
+
+pub struct AssertionsTable {
+    session: Arc<SessionShared>,
+}
+
+impl AssertionsTable {
+    pub fn new(session: Arc<SessionShared>) -> Self {
+        AssertionsTable { session }
+    }
+}
+
+impl fmt::Debug for AssertionsTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AssertionsTable")
+    }
+}
+
+#[async_trait]
+impl TableProvider for AssertionsTable {
+    fn schema(&self) -> SchemaRef {
+        ASSERTIONS.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        Ok(pushdown_support(filters))
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let range = scan_range(filters);
+        let view = self.session.view();
+        blocking_scan(ASSERTIONS.clone(), projection, limit, move |out| {
+            let mut rows = AssertionRows::default();
+            view.store().for_each_assertion(&range, |a| {
+                if !view.visible(&a) {
+                    return Ok(true);
+                }
+                rows.push(&a, view.retracted(&a)?);
+                out.flush(&mut rows, BATCH_ROWS)
+            })?;
+            out.flush(&mut rows, 0)?;
+            Ok(())
+        })
+    }
+
+    async fn insert_into(
+        &self,
+        _state: &dyn Session,
+        input: Arc<dyn ExecutionPlan>,
+        _insert_op: InsertOp,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let sink = AssertionSink::new(self.session.clone());
+        Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
+    }
+}

@@ -1,0 +1,120 @@
+//! The per-pair views: `recency`, `authority`, `beliefs` (the session's
+//! lens) and `conflicts`. Each scans `by_subject` — whose order groups a
+//! pair's claims together — keeps the live claims, and emits one row per
+//! pair through a pure function from `crate::lens`.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::Session;
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::error::Result as DfResult;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
+
+use super::View;
+use crate::error::Result;
+use crate::lens::{conflict, resolve, Lens};
+use crate::planner::filters::{pushdown_support, scan_range};
+use crate::planner::schema::{ConflictRows, LensRows, RowBuilder, BATCH_ROWS, CONFLICTS, LENS};
+use crate::planner::stream::{blocking_scan, BatchSender};
+use crate::planner::SessionShared;
+use crate::storage::ScanRange;
+
+/// What a pair table computes per (subject, predicate).
+#[derive(Debug, Clone, Copy)]
+pub enum PairKind {
+    /// A lens; `None` means the session's `stemedb.lens` (`beliefs`).
+    Lens(Option<Lens>),
+    Conflicts,
+}
+
+pub struct PairTable {
+    session: Arc<SessionShared>,
+    kind: PairKind,
+}
+
+impl PairTable {
+    pub fn new(session: Arc<SessionShared>, kind: PairKind) -> Self {
+        PairTable { session, kind }
+    }
+}
+
+impl fmt::Debug for PairTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PairTable({:?})", self.kind)
+    }
+}
+
+/// Scans the pairs in `range`, letting `push` add a row for each pair's
+/// live claims.
+fn scan_pairs<R: RowBuilder>(
+    view: &View,
+    range: &ScanRange,
+    out: &BatchSender,
+    mut push: impl FnMut(&mut R, &[&crate::model::Assertion]),
+) -> Result<()> {
+    let mut rows = R::default();
+    view.store().for_each_pair(range, |claims| {
+        let live = view.live(&claims)?;
+        if !live.is_empty() {
+            push(&mut rows, &live);
+        }
+        out.flush(&mut rows, BATCH_ROWS)
+    })?;
+    out.flush(&mut rows, 0)?;
+    Ok(())
+}
+
+#[async_trait]
+impl TableProvider for PairTable {
+    fn schema(&self) -> SchemaRef {
+        match self.kind {
+            PairKind::Lens(_) => LENS.clone(),
+            PairKind::Conflicts => CONFLICTS.clone(),
+        }
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        Ok(pushdown_support(filters))
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let range = scan_range(filters);
+        let view = self.session.view();
+        match self.kind {
+            PairKind::Lens(lens) => {
+                let lens = lens.unwrap_or(self.session.settings().lens);
+                blocking_scan(LENS.clone(), projection, limit, move |out| {
+                    scan_pairs(&view, &range, out, |rows: &mut LensRows, live| {
+                        if let Some(r) = resolve(lens, live) {
+                            rows.push(&r);
+                        }
+                    })
+                })
+            }
+            PairKind::Conflicts => blocking_scan(CONFLICTS.clone(), projection, limit, move |out| {
+                scan_pairs(&view, &range, out, |rows: &mut ConflictRows, live| {
+                    if let Some(c) = conflict(live).filter(|c| c.distinct_objects >= 2) {
+                        rows.push(&live[0].subject, &live[0].predicate, &c);
+                    }
+                })
+            }),
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! StemeDB's tables as DataFusion TableProviders, one file each. Each
+//! connection gets its own instances, bound to its session, so scans read
+//! that connection's `stemedb.lens` / `stemedb.as_of` and inserts join its
+//! transaction.
+
+mod assertions;
+mod lens;
+mod retractions;
+
+use std::sync::Arc;
+
+use datafusion::error::DataFusionError;
+use datafusion::prelude::SessionContext;
+
+pub use assertions::AssertionsTable;
+pub use lens::{PairKind, PairTable};
+pub use retractions::RetractionsTable;
+
+use super::SessionShared;
+use crate::error::Result;
+use crate::lens::Lens;
+use crate::model::{Assertion, Micros};
+use crate::storage::Store;
+
+/// Table names, as clients see them.
+pub const TABLE_NAMES: [&str; 6] = [
+    "assertions",
+    "retractions",
+    "recency",
+    "authority",
+    "beliefs",
+    "conflicts",
+];
+
+/// Registers every table in the session's default schema.
+pub fn register(ctx: &SessionContext, session: &Arc<SessionShared>) -> datafusion::error::Result<()> {
+    ctx.register_table("assertions", Arc::new(AssertionsTable::new(session.clone())))?;
+    ctx.register_table("retractions", Arc::new(RetractionsTable::new(session.clone())))?;
+    let pairs = [
+        ("recency", PairKind::Lens(Some(Lens::Recency))),
+        ("authority", PairKind::Lens(Some(Lens::Authority))),
+        ("beliefs", PairKind::Lens(None)),
+        ("conflicts", PairKind::Conflicts),
+    ];
+    for (name, kind) in pairs {
+        ctx.register_table(name, Arc::new(PairTable::new(session.clone(), kind)))?;
+    }
+    Ok(())
+}
+
+/// What a scan may see: everything, or (time travel) only writes accepted
+/// at or before `as_of`.
+#[derive(Clone)]
+pub struct View {
+    store: Arc<Store>,
+    as_of: Option<Micros>,
+}
+
+impl View {
+    pub fn new(store: Arc<Store>, as_of: Option<Micros>) -> View {
+        View { store, as_of }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn at(&self, t: Micros) -> bool {
+        self.as_of.is_none_or(|as_of| t <= as_of)
+    }
+
+    /// Whether the assertion had been accepted by `as_of`.
+    pub fn visible(&self, a: &Assertion) -> bool {
+        self.at(a.asserted_at())
+    }
+
+    /// Whether a retraction of the assertion is visible.
+    pub fn retracted(&self, a: &Assertion) -> Result<bool> {
+        Ok(self
+            .store
+            .get_retraction(&a.id)?
+            .is_some_and(|r| self.at(r.retracted_at())))
+    }
+
+    /// The live claims among one pair's claims.
+    pub fn live<'a>(&self, claims: &'a [Assertion]) -> Result<Vec<&'a Assertion>> {
+        let mut live = Vec::with_capacity(claims.len());
+        for a in claims {
+            if self.visible(a) && !self.retracted(a)? {
+                live.push(a);
+            }
+        }
+        Ok(live)
+    }
+}
+
+/// Wraps a StemeDB error for DataFusion, keeping its SQLSTATE reachable.
+pub fn external(e: crate::error::Error) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
+}

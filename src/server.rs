@@ -1,0 +1,90 @@
+//! `stemedb serve`: opens the store, refuses unsafe listening, and runs the
+//! SQL and HTTP servers until SIGTERM or Ctrl-C.
+
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::pgwire::{self, tls::TlsFiles, WireConfig};
+use crate::planner::Engine;
+use crate::storage::Store;
+
+/// Checks the one rule that keeps an unconfigured server safe: trust
+/// logins only on loopback.
+pub fn check_exposure(config: &Config) -> Result<()> {
+    let addr = config.listen_addr()?;
+    if config.password.is_none() && !addr.ip().is_loopback() {
+        return Err(Error::internal(format!(
+            "refusing to listen on {addr} without a password: anyone who can reach it could log in. \
+             Set a password (STEMEDB_PASSWORD or password = \"…\" in the config file), \
+             or listen on a loopback address such as 127.0.0.1"
+        )));
+    }
+    Ok(())
+}
+
+pub async fn run(config: Config) -> Result<()> {
+    check_exposure(&config)?;
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsFiles { cert: cert.clone(), key: key.clone() }),
+        (None, None) => None,
+        _ => return Err(Error::internal("TLS needs both tls_cert and tls_key")),
+    };
+    let store = Store::open(&config.data_dir, config.node_id.as_deref(), config.durability)?;
+    let sql = TcpListener::bind(config.listen_addr()?)
+        .await
+        .map_err(|e| Error::internal(format!("cannot listen on {}: {e}", config.listen)))?;
+    let http = TcpListener::bind(config.http_addr()?)
+        .await
+        .map_err(|e| Error::internal(format!("cannot listen on {}: {e}", config.http_listen)))?;
+    tracing::info!(
+        node = store.node_id(),
+        data_dir = %config.data_dir.display(),
+        sql = %sql.local_addr()?,
+        http = %http.local_addr()?,
+        tls = tls.is_some(),
+        auth = if config.password.is_some() { "scram-sha-256" } else { "trust (loopback only)" },
+        "StemeDB is ready"
+    );
+    let (stop, stopped) = watch::channel(false);
+    let wire = WireConfig {
+        password: config.password.clone(),
+        tls,
+        max_connections: config.max_connections,
+    };
+    let engine = Engine::new(store.clone());
+    let sql_task = tokio::spawn(pgwire::serve(sql, engine, wire, stopped.clone()));
+    let http_task = tokio::spawn(crate::http::serve(http, Arc::clone(&store), stopped));
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    let _ = stop.send(true);
+    let _ = sql_task.await;
+    let _ = http_task.await;
+    // Every acknowledged write is already fsynced (or buffered by choice);
+    // dropping the store flushes RocksDB's memtables.
+    drop(store);
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

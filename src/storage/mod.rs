@@ -1,0 +1,180 @@
+//! Storage: RocksDB with one column family per concern (DESIGN §5).
+//!
+//! | column family | key | value |
+//! |---|---|---|
+//! | `assertions` | id | canonical encoding (the hashed bytes) |
+//! | `by_subject` | subject, predicate, id | the same encoding, so lens scans never seek back |
+//! | `by_predicate` | predicate, subject, id | empty |
+//! | `by_hlc` | hlc, node, kind, id | empty: the total order of writes, for replication, `as_of` and Merkle buckets |
+//! | `retractions` | assertion id | canonical retraction encoding |
+//! | `meta` | name | node id, HLC high-water, format version |
+//!
+//! All writes go through [`GroupCommit`]; reads go straight to RocksDB.
+
+mod keys;
+mod scan;
+mod verify;
+mod writer;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rocksdb::{ColumnFamilyDescriptor, Options, DB};
+
+pub use keys::ALL_CFS;
+pub use scan::{AssertionScan, PairScan, ScanRange};
+pub use verify::{verify, VerifyReport};
+pub use writer::{Durability, GroupCommit};
+
+use crate::error::{Error, Result};
+use crate::model::{Assertion, Clock, Hlc, Id, Retraction};
+use keys::*;
+
+/// Version of the on-disk layout, stored in `meta`.
+const FORMAT_VERSION: u8 = 1;
+
+/// One record to write.
+#[derive(Debug, Clone)]
+pub enum Write {
+    Assertion(Assertion),
+    Retraction(Retraction),
+}
+
+/// The node's storage: the database, its clock, its id and its writer.
+pub struct Store {
+    db: Arc<DB>,
+    clock: Clock,
+    node_id: String,
+    writer: GroupCommit,
+}
+
+fn db_options() -> Options {
+    let mut o = Options::default();
+    o.create_if_missing(true);
+    o.create_missing_column_families(true);
+    o.increase_parallelism(2);
+    o
+}
+
+fn cf_options(name: &str) -> Options {
+    let mut o = Options::default();
+    if name == CF_ASSERTIONS || name == CF_RETRACTIONS {
+        // Point lookups by id: bloom filters make misses cheap.
+        let mut t = rocksdb::BlockBasedOptions::default();
+        t.set_bloom_filter(10.0, false);
+        o.set_block_based_table_factory(&t);
+    }
+    o.set_compression_type(rocksdb::DBCompressionType::Lz4);
+    o
+}
+
+pub(crate) fn open_db(dir: &Path) -> Result<DB> {
+    let cfs = ALL_CFS
+        .iter()
+        .map(|name| ColumnFamilyDescriptor::new(*name, cf_options(name)));
+    DB::open_cf_descriptors(&db_options(), dir, cfs).map_err(|e| {
+        Error::internal(format!("cannot open data dir {}: {e}", dir.display()))
+    })
+}
+
+impl Store {
+    /// Opens (or creates) the data dir. The node id is read from `meta`, or
+    /// on first start taken from `node_id` (or generated) and persisted.
+    pub fn open(dir: &Path, node_id: Option<&str>, durability: Durability) -> Result<Arc<Store>> {
+        std::fs::create_dir_all(dir)?;
+        let db = Arc::new(open_db(dir)?);
+        let meta = db.cf_handle(CF_META).ok_or_else(|| Error::internal("no meta cf"))?;
+        if let Some(v) = db.get_cf(&meta, META_FORMAT)? {
+            if v.as_slice() != [FORMAT_VERSION] {
+                return Err(Error::internal(format!(
+                    "data dir {} has format version {:?}; this build reads {FORMAT_VERSION}",
+                    dir.display(),
+                    v
+                )));
+            }
+        }
+        let stored_id = db
+            .get_cf(&meta, META_NODE_ID)?
+            .map(|v| String::from_utf8_lossy(&v).into_owned());
+        let node_id = match (stored_id, node_id) {
+            (Some(stored), Some(wanted)) if stored != wanted => {
+                return Err(Error::internal(format!(
+                    "data dir {} belongs to node \"{stored}\", not \"{wanted}\"",
+                    dir.display()
+                )))
+            }
+            (Some(stored), _) => stored,
+            (None, wanted) => {
+                let id = wanted.map(str::to_string).unwrap_or_else(generate_node_id);
+                let mut o = rocksdb::WriteOptions::default();
+                o.set_sync(true);
+                let mut b = rocksdb::WriteBatch::default();
+                b.put_cf(&meta, META_NODE_ID, id.as_bytes());
+                b.put_cf(&meta, META_FORMAT, [FORMAT_VERSION]);
+                db.write_opt(b, &o)?;
+                id
+            }
+        };
+        let high_water = db
+            .get_cf(&meta, META_HLC)?
+            .and_then(|v| Hlc::from_key(&v))
+            .unwrap_or_default();
+        drop(meta);
+        let writer = GroupCommit::start(db.clone(), durability);
+        Ok(Arc::new(Store {
+            db,
+            clock: Clock::starting_after(high_water),
+            node_id,
+            writer,
+        }))
+    }
+
+    pub fn node_id(&self) -> &str {
+        &self.node_id
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    pub fn db(&self) -> &Arc<DB> {
+        &self.db
+    }
+
+    /// Writes atomically and durably through the group-commit writer.
+    pub async fn commit(&self, writes: Vec<Write>) -> Result<()> {
+        self.writer.commit(writes).await
+    }
+
+    pub fn get_assertion(&self, id: &Id) -> Result<Option<Assertion>> {
+        let cf = self.cf(CF_ASSERTIONS)?;
+        match self.db.get_pinned_cf(&cf, id.0)? {
+            None => Ok(None),
+            Some(v) => Assertion::decode(&v).map(Some),
+        }
+    }
+
+    pub fn get_retraction(&self, id: &Id) -> Result<Option<Retraction>> {
+        let cf = self.cf(CF_RETRACTIONS)?;
+        match self.db.get_pinned_cf(&cf, id.0)? {
+            None => Ok(None),
+            Some(v) => Retraction::decode(&v).map(Some),
+        }
+    }
+
+    fn cf(&self, name: &str) -> Result<Arc<rocksdb::BoundColumnFamily<'_>>> {
+        self.db
+            .cf_handle(name)
+            .ok_or_else(|| Error::internal(format!("missing column family {name}")))
+    }
+}
+
+fn generate_node_id() -> String {
+    let seed = format!(
+        "{}-{}-{:?}",
+        std::process::id(),
+        crate::model::Clock::default().now().physical,
+        std::thread::current().id()
+    );
+    format!("node-{}", &blake3::hash(seed.as_bytes()).to_hex()[..8])
+}

@@ -1,0 +1,195 @@
+//! `stemedb verify`: recomputes every content id from the stored bytes and
+//! checks every index entry against the primary data, in both directions.
+
+use std::fmt;
+use std::path::Path;
+
+use rocksdb::{Options, DB};
+
+use super::keys::*;
+use crate::error::{Error, Result};
+use crate::model::{Assertion, Hlc, Id, Retraction};
+
+/// What `verify` found.
+#[derive(Debug, Default)]
+pub struct VerifyReport {
+    pub assertions: u64,
+    pub retractions: u64,
+    pub index_entries: u64,
+    pub problems: Vec<String>,
+}
+
+impl VerifyReport {
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+    fn problem(&mut self, p: String) {
+        // Keep the report readable on a badly damaged store.
+        if self.problems.len() < 1000 {
+            self.problems.push(p);
+        }
+    }
+}
+
+impl fmt::Display for VerifyReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "checked {} assertions, {} retractions, {} index entries",
+            self.assertions, self.retractions, self.index_entries
+        )?;
+        if self.ok() {
+            write!(f, "OK: every id matches its content and every index matches the data")
+        } else {
+            writeln!(f, "FAILED: {} problem(s)", self.problems.len())?;
+            for p in &self.problems {
+                writeln!(f, "  - {p}")?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Checks the data dir at `dir` (the server must not be running on it).
+pub fn verify(dir: &Path) -> Result<VerifyReport> {
+    if !dir.join("CURRENT").exists() {
+        return Err(Error::internal(format!("{} is not a StemeDB data dir", dir.display())));
+    }
+    let db = DB::open_cf_for_read_only(&Options::default(), dir, ALL_CFS, false)
+        .map_err(|e| Error::internal(format!("cannot open {}: {e}", dir.display())))?;
+    let mut report = VerifyReport::default();
+    check_primary(&db, &mut report)?;
+    check_subject_index(&db, &mut report)?;
+    check_predicate_index(&db, &mut report)?;
+    check_hlc_index(&db, &mut report)?;
+    Ok(report)
+}
+
+fn each(db: &DB, cf: &str, mut f: impl FnMut(&[u8], &[u8]) -> Result<()>) -> Result<()> {
+    let handle = db
+        .cf_handle(cf)
+        .ok_or_else(|| Error::internal(format!("missing column family {cf}")))?;
+    let mut it = db.raw_iterator_cf(handle);
+    it.seek_to_first();
+    while let (Some(k), Some(v)) = (it.key(), it.value()) {
+        f(k, v)?;
+        it.next();
+    }
+    it.status().map_err(Error::from)
+}
+
+fn get(db: &DB, cf: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+    let handle = db
+        .cf_handle(cf)
+        .ok_or_else(|| Error::internal(format!("missing column family {cf}")))?;
+    Ok(db.get_cf(handle, key)?)
+}
+
+fn check_primary(db: &DB, r: &mut VerifyReport) -> Result<()> {
+    each(db, CF_ASSERTIONS, |k, v| {
+        r.assertions += 1;
+        let key_id = Id::from_slice(k).map(|i| i.to_hex()).unwrap_or_else(|| hex::encode(k));
+        if Id::of(v).0[..] != k[..] {
+            r.problem(format!("assertion {key_id}: content hashes to {}", Id::of(v)));
+        }
+        let a = match Assertion::decode(v) {
+            Ok(a) => a,
+            Err(e) => {
+                r.problem(format!("assertion {key_id}: {e}"));
+                return Ok(());
+            }
+        };
+        match get(db, CF_BY_SUBJECT, &subject_key(&a.subject, &a.predicate, &a.id))? {
+            Some(iv) if iv[..] == v[..] => {}
+            Some(_) => r.problem(format!("assertion {key_id}: by_subject copy differs")),
+            None => r.problem(format!("assertion {key_id}: missing from by_subject")),
+        }
+        if get(db, CF_BY_PREDICATE, &predicate_key(&a.predicate, &a.subject, &a.id))?.is_none() {
+            r.problem(format!("assertion {key_id}: missing from by_predicate"));
+        }
+        if get(db, CF_BY_HLC, &hlc_key(a.hlc, &a.node, HLC_KIND_ASSERTION, &a.id))?.is_none() {
+            r.problem(format!("assertion {key_id}: missing from by_hlc"));
+        }
+        Ok(())
+    })?;
+    each(db, CF_RETRACTIONS, |k, v| {
+        r.retractions += 1;
+        let key_id = hex::encode(k);
+        match Retraction::decode(v) {
+            Err(e) => r.problem(format!("retraction of {key_id}: {e}")),
+            Ok(t) if t.assertion_id.0[..] != k[..] => {
+                r.problem(format!("retraction of {key_id}: names {}", t.assertion_id))
+            }
+            Ok(t) => {
+                if get(db, CF_ASSERTIONS, k)?.is_none() {
+                    r.problem(format!("retraction of {key_id}: no such assertion"));
+                }
+                let hk = hlc_key(t.hlc, &t.node, HLC_KIND_RETRACTION, &t.assertion_id);
+                if get(db, CF_BY_HLC, &hk)?.is_none() {
+                    r.problem(format!("retraction of {key_id}: missing from by_hlc"));
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Every by_subject entry must be a byte-identical copy of a primary record
+/// filed under that record's own subject, predicate and id.
+fn check_subject_index(db: &DB, r: &mut VerifyReport) -> Result<()> {
+    each(db, CF_BY_SUBJECT, |k, v| {
+        r.index_entries += 1;
+        let Some((s, p, id)) = split_subject_key(k) else {
+            r.problem(format!("by_subject: malformed key {}", hex::encode(k)));
+            return Ok(());
+        };
+        match get(db, CF_ASSERTIONS, &id.0)? {
+            None => r.problem(format!("by_subject: {id} has no primary record")),
+            Some(pv) if pv[..] != v[..] => r.problem(format!("by_subject: {id} differs from primary")),
+            Some(pv) => {
+                if let Ok(a) = Assertion::decode(&pv) {
+                    if a.subject != s || a.predicate != p {
+                        r.problem(format!("by_subject: {id} filed under the wrong pair"));
+                    }
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+fn check_predicate_index(db: &DB, r: &mut VerifyReport) -> Result<()> {
+    each(db, CF_BY_PREDICATE, |k, _| {
+        r.index_entries += 1;
+        let Some((p, s, id)) = split_predicate_key(k) else {
+            r.problem(format!("by_predicate: malformed key {}", hex::encode(k)));
+            return Ok(());
+        };
+        match get(db, CF_ASSERTIONS, &id.0)?.map(|v| Assertion::decode(&v)) {
+            None => r.problem(format!("by_predicate: {id} has no primary record")),
+            Some(Ok(a)) if a.subject != s || a.predicate != p => {
+                r.problem(format!("by_predicate: {id} filed under the wrong pair"))
+            }
+            _ => {}
+        }
+        Ok(())
+    })
+}
+
+fn check_hlc_index(db: &DB, r: &mut VerifyReport) -> Result<()> {
+    each(db, CF_BY_HLC, |k, _| {
+        r.index_entries += 1;
+        let parsed = Hlc::from_key(k).and_then(|_| take_part(&k[12..])).and_then(|(_, rest)| {
+            Some((*rest.first()?, Id::from_slice(rest.get(1..)?)?))
+        });
+        let Some((kind, id)) = parsed else {
+            r.problem(format!("by_hlc: malformed key {}", hex::encode(k)));
+            return Ok(());
+        };
+        let cf = if kind == HLC_KIND_ASSERTION { CF_ASSERTIONS } else { CF_RETRACTIONS };
+        if get(db, cf, &id.0)?.is_none() {
+            r.problem(format!("by_hlc: {id} has no {cf} record"));
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,140 @@
+//! The group-commit writer. Every write in the node goes through one thread
+//! that owns the write path: it takes all requests waiting in its queue,
+//! merges them into a single RocksDB `WriteBatch`, writes it with one WAL
+//! fsync, and only then acknowledges each request. Under load many
+//! statements share one fsync; alone, a statement pays for exactly one.
+
+use std::collections::HashSet;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::Instant;
+
+use rocksdb::{WriteBatch, WriteOptions, DB};
+use tokio::sync::oneshot;
+
+use super::keys::*;
+use super::Write;
+use crate::error::{Error, Result};
+use crate::model::{Hlc, Id};
+
+/// When a write is acknowledged (`durability` in the config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// After the WAL is fsynced (the default).
+    #[default]
+    Fsync,
+    /// After the WAL write reaches the OS; a power loss may lose it.
+    Buffered,
+}
+
+struct Request {
+    writes: Vec<Write>,
+    done: oneshot::Sender<Result<()>>,
+}
+
+/// Handle to the writer thread. Dropping every handle stops the thread.
+#[derive(Clone)]
+pub struct GroupCommit {
+    queue: mpsc::Sender<Request>,
+}
+
+/// Most requests merged into one batch, to bound the latency of the first.
+const MAX_REQUESTS_PER_BATCH: usize = 4096;
+
+impl GroupCommit {
+    pub fn start(db: Arc<DB>, durability: Durability) -> GroupCommit {
+        let (queue, rx) = mpsc::channel::<Request>();
+        std::thread::Builder::new()
+            .name("stemedb-commit".into())
+            .spawn(move || run(db, rx, durability))
+            .expect("spawn commit thread");
+        GroupCommit { queue }
+    }
+
+    /// Writes `writes` atomically; returns once they are durable.
+    pub async fn commit(&self, writes: Vec<Write>) -> Result<()> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let (done, wait) = oneshot::channel();
+        self.queue
+            .send(Request { writes, done })
+            .map_err(|_| Error::internal("the commit thread has stopped"))?;
+        wait.await
+            .map_err(|_| Error::internal("the commit thread dropped a write"))?
+    }
+}
+
+fn run(db: Arc<DB>, rx: mpsc::Receiver<Request>, durability: Durability) {
+    let mut options = WriteOptions::default();
+    options.set_sync(durability == Durability::Fsync);
+    while let Ok(first) = rx.recv() {
+        let mut requests = vec![first];
+        while requests.len() < MAX_REQUESTS_PER_BATCH {
+            match rx.try_recv() {
+                Ok(r) => requests.push(r),
+                Err(_) => break,
+            }
+        }
+        let started = Instant::now();
+        let result = build_batch(&db, &requests).and_then(|batch| {
+            db.write_opt(batch, &options).map_err(Error::from)
+        });
+        tracing::trace!(
+            requests = requests.len(),
+            micros = started.elapsed().as_micros() as u64,
+            "group commit"
+        );
+        for r in requests {
+            let _ = r.done.send(result.clone());
+        }
+    }
+}
+
+/// Merges the requests into one batch. Retractions of an already retracted
+/// assertion are dropped here, on the single writer thread, so "retracting
+/// twice changes nothing" holds even for concurrent retractions.
+fn build_batch(db: &DB, requests: &[Request]) -> Result<WriteBatch> {
+    let cf = |name| {
+        db.cf_handle(name)
+            .ok_or_else(|| Error::internal(format!("missing column family {name}")))
+    };
+    let (assertions, by_subject, by_predicate, by_hlc, retractions, meta) = (
+        cf(CF_ASSERTIONS)?,
+        cf(CF_BY_SUBJECT)?,
+        cf(CF_BY_PREDICATE)?,
+        cf(CF_BY_HLC)?,
+        cf(CF_RETRACTIONS)?,
+        cf(CF_META)?,
+    );
+    let mut batch = WriteBatch::default();
+    let mut retracted: HashSet<Id> = HashSet::new();
+    let mut high_water = Hlc::default();
+    for write in requests.iter().flat_map(|r| &r.writes) {
+        match write {
+            Write::Assertion(a) => {
+                let value = a.encode();
+                batch.put_cf(&assertions, a.id.0, &value);
+                batch.put_cf(&by_subject, subject_key(&a.subject, &a.predicate, &a.id), &value);
+                batch.put_cf(&by_predicate, predicate_key(&a.predicate, &a.subject, &a.id), []);
+                batch.put_cf(&by_hlc, hlc_key(a.hlc, &a.node, HLC_KIND_ASSERTION, &a.id), []);
+                high_water = high_water.max(a.hlc);
+            }
+            Write::Retraction(r) => {
+                let id = r.assertion_id;
+                if retracted.contains(&id) || db.get_pinned_cf(&retractions, id.0)?.is_some() {
+                    continue;
+                }
+                retracted.insert(id);
+                batch.put_cf(&retractions, id.0, r.encode());
+                batch.put_cf(&by_hlc, hlc_key(r.hlc, &r.node, HLC_KIND_RETRACTION, &id), []);
+                high_water = high_water.max(r.hlc);
+            }
+        }
+    }
+    if high_water > Hlc::default() {
+        batch.put_cf(&meta, META_HLC, high_water.to_key());
+    }
+    Ok(batch)
+}

@@ -1,0 +1,57 @@
+//! Authentication: SCRAM-SHA-256 with the configured password, 28P01 on a
+//! wrong one, and a refusal to listen openly without a password.
+
+mod support;
+
+use std::process::Command;
+
+use support::{free_port, TestServer, BINARY};
+
+#[tokio::test]
+async fn scram_login_and_wrong_password() {
+    let server = TestServer::start_with(&[("STEMEDB_PASSWORD", "s3cret pass")]);
+    let base = format!("host=127.0.0.1 port={} user=stemedb dbname=stemedb", server.port);
+
+    let client = support::connect(&format!("{base} password='s3cret pass'")).await.expect("SCRAM login");
+    let row = client.query_one("SELECT 40 + 2", &[]).await.unwrap();
+    assert_eq!(row.get::<_, i64>(0), 42);
+
+    let err = support::connect(&format!("{base} password=wrong")).await.err().expect("wrong password refused");
+    assert_eq!(err.code().map(|c| c.code()), Some("28P01"), "{err}");
+
+    let err = support::connect(&base).await.err().expect("no password refused");
+    assert!(err.to_string().to_lowercase().contains("password"), "{err}");
+
+    // The good connection is unaffected by the failed ones.
+    assert_eq!(client.query_one("SELECT 1", &[]).await.unwrap().get::<_, i64>(0), 1);
+}
+
+#[test]
+fn refuses_to_listen_openly_without_a_password() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new(BINARY)
+        .args(["serve", "--data-dir"])
+        .arg(tmp.path().join("data"))
+        .args(["--listen", &format!("0.0.0.0:{}", free_port())])
+        .args(["--http-listen", &format!("127.0.0.1:{}", free_port())])
+        .env_remove("STEMEDB_PASSWORD")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("refusing to listen on 0.0.0.0"), "{stderr}");
+    assert!(stderr.contains("password"), "{stderr}");
+}
+
+#[test]
+fn health_endpoint_answers_200() {
+    let server = TestServer::start();
+    // A raw HTTP/1.0 request: no client library needed.
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", server.http_port)).unwrap();
+    s.write_all(b"GET /health HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
+    let mut response = String::new();
+    s.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.0 200") || response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("\"status\":\"UP\""), "{response}");
+}

@@ -1,0 +1,78 @@
+//! Drives the real `psql` against the server: the README tour in
+//! miniature, plus TLS with `sslmode=require`.
+
+mod support;
+
+use std::process::Command;
+
+use support::TestServer;
+
+fn psql(conn: &str, sql: &str) -> (bool, String, String) {
+    let out = Command::new("psql")
+        .arg(conn)
+        .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .env("PGCONNECT_TIMEOUT", "10")
+        .output()
+        .expect("psql is installed (make test installs postgresql-client)");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+#[test]
+fn psql_runs_the_tour() {
+    let server = TestServer::start();
+    let conn = format!("host=127.0.0.1 port={} user=stemedb dbname=stemedb", server.port);
+    let (ok, _, err) = psql(
+        &conn,
+        "INSERT INTO assertions (subject, predicate, object, source, tier, observed_at) VALUES \
+         ('aspirin', 'interacts_with', 'warfarin', 'fda', 0, '2020-01-01'), \
+         ('aspirin', 'interacts_with', 'nothing', 'forum', 4, '2024-01-01')",
+    );
+    assert!(ok, "{err}");
+    let (ok, out, err) = psql(&conn, "SELECT object FROM recency WHERE subject = 'aspirin'");
+    assert!(ok, "{err}");
+    assert_eq!(out, "nothing");
+    let (_, out, _) = psql(&conn, "SELECT object FROM authority WHERE subject = 'aspirin'");
+    assert_eq!(out, "warfarin");
+    let (_, out, _) = psql(&conn, "SELECT contested, claims FROM recency WHERE subject = 'aspirin'");
+    assert_eq!(out, "t|2");
+    let (_, out, _) = psql(&conn, "SET stemedb.lens = 'authority'; SELECT object FROM beliefs");
+    assert!(out.ends_with("warfarin"), "{out:?}");
+    // Errors print the SQLSTATE-bearing message and exit non-zero.
+    let (ok, _, err) = psql(&conn, "UPDATE assertions SET object = 'x'");
+    assert!(!ok);
+    assert!(err.contains("immutable"), "{err}");
+}
+
+#[test]
+fn psql_connects_with_sslmode_require() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (cert, key) = (tmp.path().join("server.crt"), tmp.path().join("server.key"));
+    let status = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl");
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    let server = TestServer::start_with(&[
+        ("STEMEDB_TLS_CERT", cert.to_str().unwrap()),
+        ("STEMEDB_TLS_KEY", key.to_str().unwrap()),
+        ("STEMEDB_PASSWORD", "tls-pass"),
+    ]);
+    let conn = format!(
+        "host=127.0.0.1 port={} user=stemedb dbname=stemedb sslmode=require password=tls-pass",
+        server.port
+    );
+    let (ok, out, err) = psql(&conn, "SELECT ssl FROM (SELECT true AS ssl) t");
+    assert!(ok, "{err}");
+    assert_eq!(out, "t");
+    let (ok, out, err) = psql(&conn, "\\conninfo");
+    assert!(ok, "{err}");
+    assert!(out.contains("SSL connection"), "{out}");
+}

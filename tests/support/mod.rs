@@ -1,0 +1,149 @@
+//! Shared by the integration tests: starts the real `stemedb` binary on a
+//! free loopback port with a fresh data dir, waits until it is ready, and
+//! stops it when dropped.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+pub const BINARY: &str = env!("CARGO_BIN_EXE_stemedb");
+
+pub struct TestServer {
+    pub child: Child,
+    pub port: u16,
+    pub http_port: u16,
+    pub data_dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+/// A free port on 127.0.0.1 (bound then released; fine on loopback).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+impl TestServer {
+    /// A server with a fresh temporary data dir.
+    pub fn start() -> TestServer {
+        Self::start_with(&[])
+    }
+
+    pub fn start_with(env: &[(&str, &str)]) -> TestServer {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let dir = tmp.path().join("data");
+        let mut s = Self::start_in(&dir, env).expect("server starts");
+        s._tmp = Some(tmp);
+        s
+    }
+
+    /// A server on an existing data dir (restarts keep the dir).
+    pub fn start_in(dir: &Path, env: &[(&str, &str)]) -> Result<TestServer, String> {
+        let port = free_port();
+        let http_port = free_port();
+        let mut cmd = Command::new(BINARY);
+        cmd.arg("serve")
+            .arg("--data-dir")
+            .arg(dir)
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--http-listen")
+            .arg(format!("127.0.0.1:{http_port}"))
+            .env_remove("STEMEDB_PASSWORD")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().map_err(|e| format!("spawn {BINARY}: {e}"))?;
+        let stderr = child.stderr.take().ok_or("no stderr")?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("StemeDB is ready") {
+                    let _ = tx.send(Ok(()));
+                } else if line.contains("ERROR") || line.starts_with("stemedb:") {
+                    let _ = tx.send(Err(line));
+                }
+            }
+        });
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(Ok(())) => Ok(TestServer {
+                child,
+                port,
+                http_port,
+                data_dir: dir.to_path_buf(),
+                _tmp: None,
+            }),
+            Ok(Err(line)) => {
+                let _ = child.kill();
+                Err(line)
+            }
+            Err(_) => {
+                let _ = child.kill();
+                let status = child.wait().ok();
+                Err(format!("server did not become ready (exit: {status:?})"))
+            }
+        }
+    }
+
+    pub fn conn_str(&self) -> String {
+        format!("host=127.0.0.1 port={} user=stemedb dbname=stemedb", self.port)
+    }
+
+    pub async fn connect(&self) -> tokio_postgres::Client {
+        connect(&self.conn_str()).await.expect("connect")
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                return self.child.wait().expect("wait");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub async fn connect(conn: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let (client, connection) = tokio_postgres::connect(conn, tokio_postgres::NoTls).await?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(client)
+}
+
+/// "SQLSTATE: message" for a failed statement, so tests can match codes.
+pub fn describe_error(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.code().code(), db.message()),
+        None => e.to_string(),
+    }
+}
