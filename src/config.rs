@@ -4,8 +4,8 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -59,7 +59,10 @@ impl Config {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = file {
             if !file.exists() {
-                return Err(Error::internal(format!("config file {} does not exist", file.display())));
+                return Err(Error::internal(format!(
+                    "config file {} does not exist",
+                    file.display()
+                )));
             }
             figment = figment.merge(Toml::file(file));
         }

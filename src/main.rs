@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand};
 use stemedb::config::Config;
 
 #[derive(Parser)]
-#[command(name = "stemedb", version, about = "A SQL database for claims that disagree")]
+#[command(
+    name = "stemedb",
+    version,
+    about = "A SQL database for claims that disagree"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -50,7 +54,12 @@ fn init_logging(filter: &str) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { config, data_dir, listen, http_listen } => {
+        Command::Serve {
+            config,
+            data_dir,
+            listen,
+            http_listen,
+        } => {
             let mut cfg = match Config::load(config.as_deref()) {
                 Ok(c) => c,
                 Err(e) => {

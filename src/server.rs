@@ -8,7 +8,7 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::pgwire::{self, tls::TlsFiles, WireConfig};
+use crate::pgwire::{self, WireConfig, tls::TlsFiles};
 use crate::planner::Engine;
 use crate::storage::Store;
 
@@ -29,11 +29,18 @@ pub fn check_exposure(config: &Config) -> Result<()> {
 pub async fn run(config: Config) -> Result<()> {
     check_exposure(&config)?;
     let tls = match (&config.tls_cert, &config.tls_key) {
-        (Some(cert), Some(key)) => Some(TlsFiles { cert: cert.clone(), key: key.clone() }),
+        (Some(cert), Some(key)) => Some(TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        }),
         (None, None) => None,
         _ => return Err(Error::internal("TLS needs both tls_cert and tls_key")),
     };
-    let store = Store::open(&config.data_dir, config.node_id.as_deref(), config.durability)?;
+    let store = Store::open(
+        &config.data_dir,
+        config.node_id.as_deref(),
+        config.durability,
+    )?;
     let sql = TcpListener::bind(config.listen_addr()?)
         .await
         .map_err(|e| Error::internal(format!("cannot listen on {}: {e}", config.listen)))?;
@@ -73,13 +80,14 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

@@ -5,25 +5,43 @@ mod support;
 
 use std::process::Command;
 
-use support::{free_port, TestServer, BINARY};
+use support::{BINARY, TestServer, free_port};
 
 #[tokio::test]
 async fn scram_login_and_wrong_password() {
     let server = TestServer::start_with(&[("STEMEDB_PASSWORD", "s3cret pass")]);
-    let base = format!("host=127.0.0.1 port={} user=stemedb dbname=stemedb", server.port);
+    let base = format!(
+        "host=127.0.0.1 port={} user=stemedb dbname=stemedb",
+        server.port
+    );
 
-    let client = support::connect(&format!("{base} password='s3cret pass'")).await.expect("SCRAM login");
+    let client = support::connect(&format!("{base} password='s3cret pass'"))
+        .await
+        .expect("SCRAM login");
     let row = client.query_one("SELECT 40 + 2", &[]).await.unwrap();
     assert_eq!(row.get::<_, i64>(0), 42);
 
-    let err = support::connect(&format!("{base} password=wrong")).await.err().expect("wrong password refused");
+    let err = support::connect(&format!("{base} password=wrong"))
+        .await
+        .err()
+        .expect("wrong password refused");
     assert_eq!(err.code().map(|c| c.code()), Some("28P01"), "{err}");
 
-    let err = support::connect(&base).await.err().expect("no password refused");
+    let err = support::connect(&base)
+        .await
+        .err()
+        .expect("no password refused");
     assert!(err.to_string().to_lowercase().contains("password"), "{err}");
 
     // The good connection is unaffected by the failed ones.
-    assert_eq!(client.query_one("SELECT 1", &[]).await.unwrap().get::<_, i64>(0), 1);
+    assert_eq!(
+        client
+            .query_one("SELECT 1", &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0),
+        1
+    );
 }
 
 #[test]
@@ -49,9 +67,13 @@ fn health_endpoint_answers_200() {
     // A raw HTTP/1.0 request: no client library needed.
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", server.http_port)).unwrap();
-    s.write_all(b"GET /health HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
+    s.write_all(b"GET /health HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .unwrap();
     let mut response = String::new();
     s.read_to_string(&mut response).unwrap();
-    assert!(response.starts_with("HTTP/1.0 200") || response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(
+        response.starts_with("HTTP/1.0 200") || response.starts_with("HTTP/1.1 200"),
+        "{response}"
+    );
     assert!(response.contains("\"status\":\"UP\""), "{response}");
 }

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
-use support::{TestServer, BINARY};
+use support::{BINARY, TestServer};
 
 const WRITERS: usize = 8;
 const CYCLES: usize = 3;
@@ -56,7 +56,10 @@ async fn no_acknowledged_write_is_lost_to_kill_9() {
         let target = ACKED_BEFORE_KILL * (cycle + 1);
         while acked.lock().unwrap().len() < target {
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-            assert!(tasks.iter().any(|t| !t.is_finished()), "all writers stopped early");
+            assert!(
+                tasks.iter().any(|t| !t.is_finished()),
+                "all writers stopped early"
+            );
         }
         server.kill9();
         for t in tasks {
@@ -67,13 +70,19 @@ async fn no_acknowledged_write_is_lost_to_kill_9() {
         let mut server = TestServer::start_in(&dir, &[]).expect("server restarts");
         let client = server.connect().await;
         let rows = client
-            .query("SELECT subject FROM assertions WHERE source = 'crash-test'", &[])
+            .query(
+                "SELECT subject FROM assertions WHERE source = 'crash-test'",
+                &[],
+            )
             .await
             .unwrap();
         let present: HashSet<String> = rows.iter().map(|r| r.get(0)).collect();
         let acked_now = acked.lock().unwrap().clone();
         let missing: Vec<_> = acked_now.difference(&present).take(5).collect();
-        assert!(missing.is_empty(), "cycle {cycle}: acknowledged rows lost: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "cycle {cycle}: acknowledged rows lost: {missing:?}"
+        );
         assert!(present.len() >= acked_now.len());
         drop(client);
         assert!(server.terminate().success(), "clean shutdown on SIGTERM");
@@ -84,7 +93,10 @@ async fn no_acknowledged_write_is_lost_to_kill_9() {
             .output()
             .unwrap();
         let report = String::from_utf8_lossy(&verify.stdout);
-        assert!(verify.status.success(), "verify failed after cycle {cycle}:\n{report}");
+        assert!(
+            verify.status.success(),
+            "verify failed after cycle {cycle}:\n{report}"
+        );
         assert!(report.contains("OK"), "{report}");
     }
 }

@@ -24,7 +24,10 @@ fn psql(conn: &str, sql: &str) -> (bool, String, String) {
 #[test]
 fn psql_runs_the_tour() {
     let server = TestServer::start();
-    let conn = format!("host=127.0.0.1 port={} user=stemedb dbname=stemedb", server.port);
+    let conn = format!(
+        "host=127.0.0.1 port={} user=stemedb dbname=stemedb",
+        server.port
+    );
     let (ok, _, err) = psql(
         &conn,
         "INSERT INTO assertions (subject, predicate, object, source, tier, observed_at) VALUES \
@@ -32,14 +35,26 @@ fn psql_runs_the_tour() {
          ('aspirin', 'interacts_with', 'nothing', 'forum', 4, '2024-01-01')",
     );
     assert!(ok, "{err}");
-    let (ok, out, err) = psql(&conn, "SELECT object FROM recency WHERE subject = 'aspirin'");
+    let (ok, out, err) = psql(
+        &conn,
+        "SELECT object FROM recency WHERE subject = 'aspirin'",
+    );
     assert!(ok, "{err}");
     assert_eq!(out, "nothing");
-    let (_, out, _) = psql(&conn, "SELECT object FROM authority WHERE subject = 'aspirin'");
+    let (_, out, _) = psql(
+        &conn,
+        "SELECT object FROM authority WHERE subject = 'aspirin'",
+    );
     assert_eq!(out, "warfarin");
-    let (_, out, _) = psql(&conn, "SELECT contested, claims FROM recency WHERE subject = 'aspirin'");
+    let (_, out, _) = psql(
+        &conn,
+        "SELECT contested, claims FROM recency WHERE subject = 'aspirin'",
+    );
     assert_eq!(out, "t|2");
-    let (_, out, _) = psql(&conn, "SET stemedb.lens = 'authority'; SELECT object FROM beliefs");
+    let (_, out, _) = psql(
+        &conn,
+        "SET stemedb.lens = 'authority'; SELECT object FROM beliefs",
+    );
     assert!(out.ends_with("warfarin"), "{out:?}");
     // Errors print the SQLSTATE-bearing message and exit non-zero.
     let (ok, _, err) = psql(&conn, "UPDATE assertions SET object = 'x'");
@@ -52,14 +67,28 @@ fn psql_connects_with_sslmode_require() {
     let tmp = tempfile::tempdir().unwrap();
     let (cert, key) = (tmp.path().join("server.crt"), tmp.path().join("server.key"));
     let status = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+        ])
         .arg("-keyout")
         .arg(&key)
         .arg("-out")
         .arg(&cert)
         .output()
         .expect("openssl");
-    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
     let server = TestServer::start_with(&[
         ("STEMEDB_TLS_CERT", cert.to_str().unwrap()),
         ("STEMEDB_TLS_KEY", key.to_str().unwrap()),

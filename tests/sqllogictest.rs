@@ -17,7 +17,7 @@ use sqllogictest::{AsyncDB, DBOutput, DefaultColumnType};
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, SimpleQueryMessage};
 
-use support::{describe_error, TestServer};
+use support::{TestServer, describe_error};
 
 #[derive(Debug)]
 struct DbError(String);
@@ -54,16 +54,30 @@ impl AsyncDB for Pg {
         }
     }
 
+    async fn shutdown(&mut self) {}
+
     fn engine_name(&self) -> &str {
-        if self.extended { "postgres-extended" } else { "postgres-simple" }
+        if self.extended {
+            "postgres-extended"
+        } else {
+            "postgres-simple"
+        }
     }
 }
 
 /// Statements that tokio-postgres cannot prepare meaningfully (no result
 /// description) are sent with the simple protocol in both modes.
 fn is_session_statement(sql: &str) -> bool {
-    let first = sql.trim_start().split_whitespace().next().unwrap_or("").to_ascii_uppercase();
-    matches!(first.as_str(), "BEGIN" | "COMMIT" | "ROLLBACK" | "START" | "END" | "ABORT")
+    let first = sql
+        .trim_start()
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_ascii_uppercase();
+    matches!(
+        first.as_str(),
+        "BEGIN" | "COMMIT" | "ROLLBACK" | "START" | "END" | "ABORT"
+    )
 }
 
 impl Pg {
@@ -88,7 +102,10 @@ impl Pg {
             }
         }
         Ok(match columns {
-            Some(n) => DBOutput::Rows { types: vec![DefaultColumnType::Any; n], rows },
+            Some(n) => DBOutput::Rows {
+                types: vec![DefaultColumnType::Any; n],
+                rows,
+            },
             None => DBOutput::StatementComplete(affected),
         })
     }
@@ -114,7 +131,11 @@ impl Pg {
 }
 
 fn render_text(s: &str) -> String {
-    if s.is_empty() { "(empty)".into() } else { s.to_string() }
+    if s.is_empty() {
+        "(empty)".into()
+    } else {
+        s.to_string()
+    }
 }
 
 /// Renders a binary-format value the way the server prints it in text, so
@@ -124,7 +145,9 @@ fn render_binary(row: &tokio_postgres::Row, i: usize, ty: &Type) -> Result<Strin
         v.map(f).unwrap_or_else(|| "NULL".into())
     }
     let s = match *ty {
-        Type::BOOL => opt(row.try_get::<_, Option<bool>>(i)?, |b| if b { "t".into() } else { "f".into() }),
+        Type::BOOL => opt(row.try_get::<_, Option<bool>>(i)?, |b| {
+            if b { "t".into() } else { "f".into() }
+        }),
         Type::INT2 => opt(row.try_get::<_, Option<i16>>(i)?, |v| v.to_string()),
         Type::INT4 => opt(row.try_get::<_, Option<i32>>(i)?, |v| v.to_string()),
         Type::INT8 => opt(row.try_get::<_, Option<i64>>(i)?, |v| v.to_string()),
@@ -211,10 +234,16 @@ fn main() {
     files.sort();
     let mut trials = Vec::new();
     for file in files {
-        let stem = file.file_stem().unwrap_or_default().to_string_lossy().to_string();
+        let stem = file
+            .file_stem()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
         for (mode, extended) in [("simple", false), ("extended", true)] {
             let path = file.clone();
-            trials.push(Trial::test(format!("{stem}::{mode}"), move || run_file(&path, extended)));
+            trials.push(Trial::test(format!("{stem}::{mode}"), move || {
+                run_file(&path, extended)
+            }));
         }
     }
     libtest_mimic::run(&args, trials).exit();

@@ -5,10 +5,14 @@ mod support;
 
 use std::process::{Command, Output};
 
-use support::{TestServer, BINARY};
+use support::{BINARY, TestServer};
 
 fn verify(dir: &std::path::Path) -> Output {
-    Command::new(BINARY).args(["verify", "--data-dir"]).arg(dir).output().unwrap()
+    Command::new(BINARY)
+        .args(["verify", "--data-dir"])
+        .arg(dir)
+        .output()
+        .unwrap()
 }
 
 fn open_raw(dir: &std::path::Path) -> rocksdb::DB {
@@ -35,28 +39,45 @@ async fn verify_detects_a_corrupted_value_and_a_missing_index_entry() {
     let healthy = verify(&dir);
     let report = String::from_utf8_lossy(&healthy.stdout);
     assert!(healthy.status.success(), "{report}");
-    assert!(report.contains("checked 2 assertions, 1 retractions"), "{report}");
+    assert!(
+        report.contains("checked 2 assertions, 1 retractions"),
+        "{report}"
+    );
 
     // Flip one byte of a stored assertion: its id no longer matches.
     {
         let db = open_raw(&dir);
         let cf = db.cf_handle("assertions").unwrap();
-        let (key, mut value) = db.iterator_cf(cf, rocksdb::IteratorMode::Start).next().unwrap().unwrap();
+        let (key, mut value) = db
+            .iterator_cf(cf, rocksdb::IteratorMode::Start)
+            .next()
+            .unwrap()
+            .unwrap();
         let last = value.len() - 1;
         value[last] ^= 0x01;
         db.put_cf(cf, &key, &value).unwrap();
     }
     let corrupted = verify(&dir);
     let report = String::from_utf8_lossy(&corrupted.stdout);
-    assert!(!corrupted.status.success(), "verify passed on corrupted data:\n{report}");
+    assert!(
+        !corrupted.status.success(),
+        "verify passed on corrupted data:\n{report}"
+    );
     assert!(report.contains("FAILED"), "{report}");
-    assert!(report.contains("hashes to") || report.contains("differs"), "{report}");
+    assert!(
+        report.contains("hashes to") || report.contains("differs"),
+        "{report}"
+    );
 
     // A missing index entry is reported too.
     {
         let db = open_raw(&dir);
         let cf = db.cf_handle("by_predicate").unwrap();
-        let (key, _) = db.iterator_cf(cf, rocksdb::IteratorMode::Start).next().unwrap().unwrap();
+        let (key, _) = db
+            .iterator_cf(cf, rocksdb::IteratorMode::Start)
+            .next()
+            .unwrap()
+            .unwrap();
         db.delete_cf(cf, &key).unwrap();
     }
     let report = String::from_utf8_lossy(&verify(&dir).stdout).to_string();

@@ -27,7 +27,9 @@ pub fn conflict(claims: &[&Assertion]) -> Option<Conflict> {
     // the floating-point sums — deterministic.
     let mut objects: BTreeMap<(&str, ObjectType), (f64, usize)> = BTreeMap::new();
     for a in claims {
-        let e = objects.entry((a.object.as_str(), a.object_type)).or_default();
+        let e = objects
+            .entry((a.object.as_str(), a.object_type))
+            .or_default();
         e.0 += a.weight();
         e.1 += 1;
     }
@@ -56,13 +58,13 @@ pub fn conflict(claims: &[&Assertion]) -> Option<Conflict> {
     };
     // Largest share; ties go to the smallest object text, which comes first
     // in the map, so only a strictly larger share replaces the leader.
-    let (leading_object, leading_share) = shares.iter().fold(("", -1.0), |best, &(o, s)| {
-        if s > best.1 {
-            (o, s)
-        } else {
-            best
-        }
-    });
+    let (leading_object, leading_share) =
+        shares.iter().fold(
+            ("", -1.0),
+            |best, &(o, s)| {
+                if s > best.1 { (o, s) } else { best }
+            },
+        );
     Some(Conflict {
         claims: claims.len(),
         distinct_objects: n,

@@ -10,12 +10,12 @@
 mod conflict;
 mod rules;
 
-pub use conflict::{conflict, Conflict};
+pub use conflict::{Conflict, conflict};
 pub use rules::{authority_order, recency_order};
 
 use std::collections::HashSet;
 
-use crate::error::{sqlstate, Error, Result};
+use crate::error::{Error, Result, sqlstate};
 use crate::model::{Assertion, ObjectType};
 
 /// A resolution rule.

@@ -24,7 +24,7 @@ pub fn authority_order(a: &Assertion, b: &Assertion) -> Ordering {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{resolve, Lens};
+    use super::super::{Lens, resolve};
     use crate::model::{Assertion, Hlc, NewAssertion};
 
     fn claim(object: &str, tier: i64, confidence: f64, observed: i64, hlc: i64) -> Assertion {
@@ -51,7 +51,10 @@ mod tests {
     fn recency_prefers_observed_then_asserted_then_id() {
         let c = [claim("old", 0, 1.0, 10, 99), claim("new", 5, 0.1, 20, 1)];
         assert_eq!(winner(Lens::Recency, &c), "new");
-        let c = [claim("first", 0, 1.0, 10, 1), claim("second", 0, 1.0, 10, 2)];
+        let c = [
+            claim("first", 0, 1.0, 10, 1),
+            claim("second", 0, 1.0, 10, 2),
+        ];
         assert_eq!(winner(Lens::Recency, &c), "second");
         let a = claim("a", 0, 1.0, 10, 1);
         let b = claim("b", 0, 1.0, 10, 1);
@@ -61,7 +64,10 @@ mod tests {
 
     #[test]
     fn authority_prefers_tier_then_confidence_then_recency() {
-        let c = [claim("forum", 4, 1.0, 30, 3), claim("regulator", 0, 0.5, 10, 1)];
+        let c = [
+            claim("forum", 4, 1.0, 30, 3),
+            claim("regulator", 0, 0.5, 10, 1),
+        ];
         assert_eq!(winner(Lens::Authority, &c), "regulator");
         let c = [claim("weak", 1, 0.6, 30, 3), claim("strong", 1, 0.9, 10, 1)];
         assert_eq!(winner(Lens::Authority, &c), "strong");

@@ -1,10 +1,10 @@
 //! Assertions: immutable claims (DESIGN §2).
 
+use super::Micros;
 use super::codec::{Id, Reader, Writer};
 use super::hlc::Hlc;
 use super::object::ObjectType;
-use super::Micros;
-use crate::error::{sqlstate, Error, Result};
+use crate::error::{Error, Result, sqlstate};
 
 pub const MAX_TEXT_BYTES: usize = 1024;
 pub const MAX_OBJECT_BYTES: usize = 65536;
@@ -68,7 +68,10 @@ fn bounded(value: String, column: &str, max: usize, non_empty: bool) -> Result<S
     if value.len() > max {
         return Err(Error::new(
             sqlstate::CHECK_VIOLATION,
-            format!("column \"{column}\" is {} bytes; the limit is {max}", value.len()),
+            format!(
+                "column \"{column}\" is {} bytes; the limit is {max}",
+                value.len()
+            ),
         ));
     }
     Ok(value)
@@ -79,7 +82,12 @@ impl NewAssertion {
     /// server-side fields. `agent` defaults to the session user and
     /// `observed_at` to the acceptance time.
     pub fn into_assertion(self, default_agent: &str, hlc: Hlc, node: &str) -> Result<Assertion> {
-        let subject = bounded(required(self.subject, "subject")?, "subject", MAX_TEXT_BYTES, true)?;
+        let subject = bounded(
+            required(self.subject, "subject")?,
+            "subject",
+            MAX_TEXT_BYTES,
+            true,
+        )?;
         let predicate = bounded(
             required(self.predicate, "predicate")?,
             "predicate",
@@ -87,7 +95,12 @@ impl NewAssertion {
             true,
         )?;
         let raw_object = required(self.object, "object")?;
-        let source = bounded(required(self.source, "source")?, "source", MAX_TEXT_BYTES, true)?;
+        let source = bounded(
+            required(self.source, "source")?,
+            "source",
+            MAX_TEXT_BYTES,
+            true,
+        )?;
         let object_type = match self.object_type.as_deref() {
             None => ObjectType::Text,
             Some(t) => ObjectType::parse(t)?,
@@ -105,7 +118,7 @@ impl NewAssertion {
                 return Err(Error::new(
                     sqlstate::CHECK_VIOLATION,
                     format!("tier {t} is out of range: tiers are 0 (regulatory) to 5 (anecdotal)"),
-                ))
+                ));
             }
         };
         let confidence = match self.confidence {
@@ -115,7 +128,7 @@ impl NewAssertion {
                 return Err(Error::new(
                     sqlstate::CHECK_VIOLATION,
                     format!("confidence {c} is out of range: confidence is between 0 and 1"),
-                ))
+                ));
             }
         };
         let agent = bounded(
@@ -250,7 +263,9 @@ mod tests {
 
     #[test]
     fn stamping_fills_defaults_and_canonicalises() {
-        let a = claim().into_assertion("alice", Hlc::new(42, 1), "n1").unwrap();
+        let a = claim()
+            .into_assertion("alice", Hlc::new(42, 1), "n1")
+            .unwrap();
         assert_eq!(a.object, "96.7");
         assert_eq!(a.tier, 5);
         assert_eq!(a.confidence, 1.0);
@@ -260,12 +275,16 @@ mod tests {
 
     #[test]
     fn encoding_round_trips_and_id_is_content_hash() {
-        let a = claim().into_assertion("alice", Hlc::new(42, 1), "n1").unwrap();
+        let a = claim()
+            .into_assertion("alice", Hlc::new(42, 1), "n1")
+            .unwrap();
         let bytes = a.encode();
         let b = Assertion::decode(&bytes).unwrap();
         assert_eq!(a, b);
         assert_eq!(a.id, Id::of(&bytes));
-        let other = claim().into_assertion("bob", Hlc::new(42, 1), "n1").unwrap();
+        let other = claim()
+            .into_assertion("bob", Hlc::new(42, 1), "n1")
+            .unwrap();
         assert_ne!(a.id, other.id);
     }
 
@@ -273,15 +292,27 @@ mod tests {
     fn rules_carry_their_sqlstate() {
         let mut c = claim();
         c.tier = Some(6);
-        assert_eq!(c.into_assertion("a", Hlc::default(), "n").unwrap_err().code, "23514");
+        assert_eq!(
+            c.into_assertion("a", Hlc::default(), "n").unwrap_err().code,
+            "23514"
+        );
         let mut c = claim();
         c.confidence = Some(1.5);
-        assert_eq!(c.into_assertion("a", Hlc::default(), "n").unwrap_err().code, "23514");
+        assert_eq!(
+            c.into_assertion("a", Hlc::default(), "n").unwrap_err().code,
+            "23514"
+        );
         let mut c = claim();
         c.subject = None;
-        assert_eq!(c.into_assertion("a", Hlc::default(), "n").unwrap_err().code, "23502");
+        assert_eq!(
+            c.into_assertion("a", Hlc::default(), "n").unwrap_err().code,
+            "23502"
+        );
         let mut c = claim();
         c.object = Some("abc".into());
-        assert_eq!(c.into_assertion("a", Hlc::default(), "n").unwrap_err().code, "22P02");
+        assert_eq!(
+            c.into_assertion("a", Hlc::default(), "n").unwrap_err().code,
+            "22P02"
+        );
     }
 }

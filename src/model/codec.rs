@@ -119,10 +119,14 @@ impl<'a> Reader<'a> {
         Ok(self.take(1)?[0])
     }
     pub fn u32(&mut self) -> Result<u32> {
-        Ok(u32::from_be_bytes(self.take(4)?.try_into().unwrap_or_default()))
+        Ok(u32::from_be_bytes(
+            self.take(4)?.try_into().unwrap_or_default(),
+        ))
     }
     pub fn i64(&mut self) -> Result<i64> {
-        Ok(i64::from_be_bytes(self.take(8)?.try_into().unwrap_or_default()))
+        Ok(i64::from_be_bytes(
+            self.take(8)?.try_into().unwrap_or_default(),
+        ))
     }
     pub fn f64(&mut self) -> Result<f64> {
         Ok(f64::from_bits(u64::from_be_bytes(

@@ -13,9 +13,9 @@ mod hlc;
 mod object;
 mod retraction;
 
-pub use assertion::{Assertion, NewAssertion, Tier, MAX_OBJECT_BYTES, MAX_TEXT_BYTES};
-pub use codec::{Id, ENCODING_VERSION};
-pub use hlc::{wall_clock_micros, Clock, Hlc};
+pub use assertion::{Assertion, MAX_OBJECT_BYTES, MAX_TEXT_BYTES, NewAssertion, Tier};
+pub use codec::{ENCODING_VERSION, Id};
+pub use hlc::{Clock, Hlc, wall_clock_micros};
 pub use object::ObjectType;
 pub use retraction::Retraction;
 

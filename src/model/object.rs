@@ -2,7 +2,7 @@
 //! the same object exactly when their type and canonical text are equal, so
 //! canonicalisation is what makes `96.70` and `96.7` agree.
 
-use crate::error::{sqlstate, Error, Result};
+use crate::error::{Error, Result, sqlstate};
 
 /// The type of an assertion's object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -22,9 +22,7 @@ impl ObjectType {
             "ref" => Ok(ObjectType::Ref),
             other => Err(Error::new(
                 sqlstate::CHECK_VIOLATION,
-                format!(
-                    "unknown object_type \"{other}\": expected text, number, boolean or ref"
-                ),
+                format!("unknown object_type \"{other}\": expected text, number, boolean or ref"),
             )),
         }
     }
@@ -64,7 +62,10 @@ impl ObjectType {
         let invalid = |why: &str| {
             Error::new(
                 sqlstate::INVALID_TEXT_REPRESENTATION,
-                format!("invalid input for object_type {}: \"{raw}\" ({why})", self.as_str()),
+                format!(
+                    "invalid input for object_type {}: \"{raw}\" ({why})",
+                    self.as_str()
+                ),
             )
         };
         match self {

@@ -1,8 +1,8 @@
 //! Retractions withdraw an assertion from every lens without deleting it.
 
+use super::Micros;
 use super::codec::{Id, Reader, Writer};
 use super::hlc::Hlc;
-use super::Micros;
 use crate::error::Result;
 
 #[derive(Debug, Clone, PartialEq)]

@@ -5,16 +5,16 @@
 //! counted against `max_connections` (`53300` beyond it).
 
 use std::fmt::Debug;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use futures::Sink;
-use pgwire::api::auth::sasl::scram::{gen_salted_password, ScramAuth};
 use pgwire::api::auth::sasl::SASLAuthStartupHandler;
+use pgwire::api::auth::sasl::scram::{ScramAuth, gen_salted_password};
 use pgwire::api::auth::{
-    finish_authentication, protocol_negotiation, save_startup_parameters_to_metadata, AuthSource,
-    DefaultServerParameterProvider, LoginInfo, Password, StartupHandler,
+    AuthSource, DefaultServerParameterProvider, LoginInfo, Password, StartupHandler,
+    finish_authentication, protocol_negotiation, save_startup_parameters_to_metadata,
 };
 use pgwire::api::{
     ClientInfo, ConnectionGuard, ConnectionHandle, ConnectionManager, PidSecretKeyGenerator,
@@ -57,7 +57,9 @@ impl AuthSource for Credentials {
                 Some(self.salt.clone()),
                 self.salted_password.clone(),
             )),
-            other => Err(PgWireError::InvalidPassword(other.unwrap_or_default().to_string())),
+            other => Err(PgWireError::InvalidPassword(
+                other.unwrap_or_default().to_string(),
+            )),
         }
     }
 }
@@ -93,7 +95,10 @@ impl Startup {
                     .as_bytes()[..16]
                     .to_vec();
                 let salted_password = gen_salted_password(password, &salt, SCRAM_ITERATIONS);
-                let mut scram = ScramAuth::new(Arc::new(Credentials { salt, salted_password }));
+                let mut scram = ScramAuth::new(Arc::new(Credentials {
+                    salt,
+                    salted_password,
+                }));
                 scram.set_iterations(SCRAM_ITERATIONS);
                 if let Some(cert) = tls_cert_pem {
                     scram.configure_certificate(cert)?;
@@ -117,7 +122,11 @@ impl Startup {
 
 #[async_trait]
 impl StartupHandler for Startup {
-    async fn on_startup<C>(&self, client: &mut C, message: PgWireFrontendMessage) -> PgWireResult<()>
+    async fn on_startup<C>(
+        &self,
+        client: &mut C,
+        message: PgWireFrontendMessage,
+    ) -> PgWireResult<()>
     where
         C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::Error: Debug,
@@ -127,7 +136,10 @@ impl StartupHandler for Startup {
             if self.active.load(Ordering::SeqCst) > self.max_connections {
                 return Err(fatal(
                     sqlstate::TOO_MANY_CONNECTIONS,
-                    format!("sorry, too many clients already (max_connections = {})", self.max_connections),
+                    format!(
+                        "sorry, too many clients already (max_connections = {})",
+                        self.max_connections
+                    ),
                 ));
             }
         }
@@ -142,7 +154,9 @@ impl StartupHandler for Startup {
                 let (pid, key) = self.keys.generate(client);
                 client.set_pid_and_secret_key(pid, key.clone());
                 let (handle, guard) = self.manager.register(pid, key);
-                client.session_extensions().insert::<Arc<ConnectionHandle>>(handle);
+                client
+                    .session_extensions()
+                    .insert::<Arc<ConnectionHandle>>(handle);
                 client.session_extensions().insert::<ConnectionGuard>(guard);
                 finish_authentication(client, &server_parameters()).await
             }

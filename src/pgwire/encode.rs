@@ -10,10 +10,10 @@ use datafusion::arrow::datatypes::*;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::execution::SendableRecordBatchStream;
-use futures::{stream, Stream, StreamExt};
-use pgwire::api::portal::Format;
-use pgwire::api::results::{DataRowEncoder, FieldInfo};
+use futures::{Stream, StreamExt, stream};
 use pgwire::api::Type;
+use pgwire::api::portal::Format;
+use pgwire::api::results::{DataRowEncoder, FieldFormat, FieldInfo};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::data::DataRow;
 use rust_decimal::Decimal;
@@ -63,7 +63,13 @@ pub fn fields(schema: &Schema, format: &Format) -> Vec<FieldInfo> {
         .iter()
         .enumerate()
         .map(|(i, f)| {
-            FieldInfo::new(f.name().clone(), None, None, pg_type(f.data_type()), format.format_for(i))
+            FieldInfo::new(
+                f.name().clone(),
+                None,
+                None,
+                pg_type(f.data_type()),
+                format.format_for(i),
+            )
         })
         .collect()
 }
@@ -87,12 +93,73 @@ fn encode_batch(batch: &RecordBatch, fields: &Arc<Vec<FieldInfo>>) -> Vec<PgWire
     let columns = batch.columns();
     (0..batch.num_rows())
         .map(|row| {
-            for column in columns {
+            for (column, field) in columns.iter().zip(fields.iter()) {
+                if field.format() == FieldFormat::Text {
+                    if let Some(text) = postgres_text(column, row) {
+                        encoder.encode_field(&text)?;
+                        continue;
+                    }
+                }
                 encode_value(&mut encoder, column, row)?;
             }
             Ok(encoder.take_row())
         })
         .collect()
+}
+
+/// Text forms where PostgreSQL's output differs from pgwire's defaults:
+/// floats (shortest round-trip, exponent outside 1e-4..1e15) and
+/// timestamps (fractional seconds only when present).
+fn postgres_text(col: &ArrayRef, row: usize) -> Option<String> {
+    if col.is_null(row) {
+        return None;
+    }
+    match col.data_type() {
+        DataType::Float64 => Some(format_float(col.as_primitive::<Float64Type>().value(row))),
+        DataType::Float32 => Some(format_float(
+            col.as_primitive::<Float32Type>().value(row) as f64
+        )),
+        DataType::Timestamp(TimeUnit::Microsecond, tz) => {
+            let micros = col.as_primitive::<TimestampMicrosecondType>().value(row);
+            let text = crate::planner::settings::format_timestamptz(micros);
+            Some(if tz.is_some() {
+                text
+            } else {
+                text.trim_end_matches("+00").to_string()
+            })
+        }
+        _ => None,
+    }
+}
+
+/// PostgreSQL's float8 output with `extra_float_digits = 1` (its default).
+pub fn format_float(v: f64) -> String {
+    if v.is_nan() {
+        return "NaN".into();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 {
+            "Infinity".into()
+        } else {
+            "-Infinity".into()
+        };
+    }
+    if v == 0.0 {
+        return if v.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
+    }
+    let sci = format!("{v:e}");
+    let (mantissa, exponent) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    if (-4..15).contains(&exponent) {
+        format!("{v}")
+    } else {
+        let sign = if exponent < 0 { '-' } else { '+' };
+        format!("{mantissa}e{sign}{:02}", exponent.abs())
+    }
 }
 
 fn utc(micros: i64) -> Option<DateTime<Utc>> {
@@ -122,9 +189,12 @@ fn encode_value(enc: &mut DataRowEncoder, col: &ArrayRef, row: usize) -> PgWireR
         DataType::UInt8 => enc.encode_field(&(col.as_primitive::<UInt8Type>().value(row) as i16)),
         DataType::UInt16 => enc.encode_field(&(col.as_primitive::<UInt16Type>().value(row) as i32)),
         DataType::UInt32 => enc.encode_field(&(col.as_primitive::<UInt32Type>().value(row) as i64)),
-        DataType::UInt64 => {
-            enc.encode_field(&(col.as_primitive::<UInt64Type>().value(row).min(i64::MAX as u64) as i64))
-        }
+        DataType::UInt64 => enc.encode_field(
+            &(col
+                .as_primitive::<UInt64Type>()
+                .value(row)
+                .min(i64::MAX as u64) as i64),
+        ),
         DataType::Float32 => enc.encode_field(&col.as_primitive::<Float32Type>().value(row)),
         DataType::Float64 => enc.encode_field(&col.as_primitive::<Float64Type>().value(row)),
         DataType::Utf8 => enc.encode_field(&col.as_string::<i32>().value(row)),
@@ -160,5 +230,23 @@ fn encode_value(enc: &mut DataRowEncoder, col: &ArrayRef, row: usize) -> PgWireR
                 .map_err(|e| PgWireError::ApiError(Box::new(e)))?;
             enc.encode_field(&formatter.value(row).to_string())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_float;
+
+    #[test]
+    fn floats_print_like_postgres() {
+        assert_eq!(format_float(1.0), "1");
+        assert_eq!(format_float(0.1), "0.1");
+        assert_eq!(format_float(96.7), "96.7");
+        assert_eq!(format_float(1e20), "1e+20");
+        assert_eq!(format_float(1.5e-5), "1.5e-05");
+        assert_eq!(format_float(123456789012345.0), "123456789012345");
+        assert_eq!(format_float(1e15), "1e+15");
+        assert_eq!(format_float(f64::INFINITY), "Infinity");
+        assert_eq!(format_float(-0.0), "-0");
     }
 }

@@ -20,8 +20,8 @@ use pgwire::messages::PgWireBackendMessage;
 
 use super::errors::to_pg;
 use super::simple::respond;
-use super::{encode, params, Backend};
-use crate::error::{sqlstate, Error};
+use super::{Backend, encode, params};
+use crate::error::{Error, sqlstate};
 use crate::planner::{Engine, Prepared};
 
 /// A statement prepared on a connection.

@@ -16,13 +16,12 @@ mod params;
 mod simple;
 pub mod tls;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
-use pgwire::api::{ClientInfo, ConnectionManager, PgWireServerHandlers, METADATA_USER};
-use pgwire::error::PgWireResult;
+use pgwire::api::{ClientInfo, ConnectionManager, METADATA_USER, PgWireServerHandlers};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -151,4 +150,3 @@ pub async fn serve(
         }
     }
 }
-

@@ -2,18 +2,18 @@
 //! client declared, else the one DataFusion inferred from the statement
 //! (as PostgreSQL infers untyped parameters), else text.
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
-use pgwire::api::portal::Portal;
 use pgwire::api::Type;
+use pgwire::api::portal::Portal;
 use pgwire::error::PgWireResult;
 use rust_decimal::Decimal;
 
 use super::encode::{arrow_type, pg_type};
 use super::errors::to_pg;
 use super::extended::Statement;
-use crate::error::{sqlstate, Error};
+use crate::error::{Error, sqlstate};
 
 /// The wire type of parameter `i`.
 pub fn wire_type(statement: &Statement, declared: &[Option<Type>], i: usize) -> Type {
@@ -22,7 +22,14 @@ pub fn wire_type(statement: &Statement, declared: &[Option<Type>], i: usize) -> 
         .cloned()
         .flatten()
         .filter(|t| *t != Type::UNKNOWN)
-        .or_else(|| statement.inferred.get(i).cloned().flatten().map(|dt| pg_type(&dt)))
+        .or_else(|| {
+            statement
+                .inferred
+                .get(i)
+                .cloned()
+                .flatten()
+                .map(|dt| pg_type(&dt))
+        })
         .unwrap_or(Type::TEXT)
 }
 
@@ -35,12 +42,14 @@ pub fn decode(portal: &Portal<Statement>) -> PgWireResult<Vec<ScalarValue>> {
             let wire = wire_type(statement, declared, i);
             let value = decode_one(portal, i, &wire)?;
             match statement.inferred.get(i).cloned().flatten() {
-                Some(target) if target != value.data_type() => value.cast_to(&target).map_err(|e| {
-                    to_pg(Error::new(
-                        sqlstate::INVALID_TEXT_REPRESENTATION,
-                        format!("parameter ${}: {e}", i + 1),
-                    ))
-                }),
+                Some(target) if target != value.data_type() => {
+                    value.cast_to(&target).map_err(|e| {
+                        to_pg(Error::new(
+                            sqlstate::INVALID_TEXT_REPRESENTATION,
+                            format!("parameter ${}: {e}", i + 1),
+                        ))
+                    })
+                }
                 _ => Ok(value),
             }
         })
@@ -55,9 +64,13 @@ fn decode_one(portal: &Portal<Statement>, i: usize, wire: &Type) -> PgWireResult
         Type::INT8 => ScalarValue::Int64(portal.parameter::<i64>(i, wire)?),
         Type::FLOAT4 => ScalarValue::Float32(portal.parameter::<f32>(i, wire)?),
         Type::FLOAT8 => ScalarValue::Float64(portal.parameter::<f64>(i, wire)?),
-        Type::NUMERIC => ScalarValue::Utf8(portal.parameter::<Decimal>(i, wire)?.map(|d| d.to_string())),
+        Type::NUMERIC => {
+            ScalarValue::Utf8(portal.parameter::<Decimal>(i, wire)?.map(|d| d.to_string()))
+        }
         Type::TIMESTAMPTZ => ScalarValue::TimestampMicrosecond(
-            portal.parameter::<DateTime<Utc>>(i, wire)?.map(|t| t.timestamp_micros()),
+            portal
+                .parameter::<DateTime<FixedOffset>>(i, wire)?
+                .map(|t| t.timestamp_micros()),
             Some("UTC".into()),
         ),
         Type::TIMESTAMP => ScalarValue::TimestampMicrosecond(
@@ -73,7 +86,9 @@ fn decode_one(portal: &Portal<Statement>, i: usize, wire: &Type) -> PgWireResult
             let text = portal.parameter::<String>(i, &Type::TEXT)?;
             match arrow_type(wire) {
                 Some(DataType::Utf8) | None => ScalarValue::Utf8(text),
-                Some(dt) => ScalarValue::Utf8(text).cast_to(&dt).unwrap_or(ScalarValue::Utf8(None)),
+                Some(dt) => ScalarValue::Utf8(text)
+                    .cast_to(&dt)
+                    .unwrap_or(ScalarValue::Utf8(None)),
             }
         }
     })

@@ -15,9 +15,9 @@ use pgwire::api::{ClientInfo, ClientPortalStore};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 
+use super::Backend;
 use super::encode;
 use super::errors::error_info;
-use super::Backend;
 use crate::planner::{Output, TxnChange};
 
 /// Turns a statement's output into a wire response.

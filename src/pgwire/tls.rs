@@ -5,8 +5,8 @@ use std::io::BufReader;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls::ServerConfig;
 
 use crate::error::{Error, Result};
 

@@ -5,7 +5,7 @@ use datafusion::arrow::error::ArrowError;
 use datafusion::common::SchemaError;
 use datafusion::error::DataFusionError;
 
-use crate::error::{sqlstate, Error};
+use crate::error::{Error, sqlstate};
 
 /// The SQLSTATE-carrying error for a DataFusion error.
 pub fn from_datafusion(e: &DataFusionError) -> Error {

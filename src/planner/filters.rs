@@ -10,7 +10,12 @@ use crate::storage::ScanRange;
 
 /// `column = 'literal'` (either way round) → (column, literal).
 fn column_equals(expr: &Expr) -> Option<(&str, &str)> {
-    let Expr::BinaryExpr(BinaryExpr { left, op: Operator::Eq, right }) = expr else {
+    let Expr::BinaryExpr(BinaryExpr {
+        left,
+        op: Operator::Eq,
+        right,
+    }) = expr
+    else {
         return None;
     };
     let (col, lit) = match (left.as_ref(), right.as_ref()) {
@@ -18,7 +23,9 @@ fn column_equals(expr: &Expr) -> Option<(&str, &str)> {
         _ => return None,
     };
     let value = match lit {
-        ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s)) | ScalarValue::LargeUtf8(Some(s)) => s,
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::Utf8View(Some(s))
+        | ScalarValue::LargeUtf8(Some(s)) => s,
         _ => return None,
     };
     Some((col.name.as_str(), value.as_str()))

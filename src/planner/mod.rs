@@ -21,14 +21,14 @@ mod txn;
 use std::sync::{Arc, RwLock};
 
 pub use errors::from_datafusion;
-pub use schema::{timestamptz, ASSERTIONS, LENS, RETRACTIONS};
+pub use schema::{ASSERTIONS, LENS, RETRACTIONS, timestamptz};
 pub use session::{Output, Prepared, Session, TxnChange};
 pub use settings::Settings;
 pub use tables::TABLE_NAMES;
 
 use crate::storage::Store;
-use tables::View;
 use sinks::LastInserted;
+use tables::View;
 use txn::Transaction;
 
 /// Builds sessions for connections to one store.
@@ -70,7 +70,10 @@ pub struct SessionShared {
 impl SessionShared {
     /// A snapshot of the session's settings.
     pub fn settings(&self) -> Settings {
-        self.settings.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.settings
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn view(&self) -> View {

@@ -170,10 +170,10 @@ impl AssertionRows {
         self.predicate.append_value(&a.predicate);
         self.claim.push(a);
         self.node.append_value(&a.node);
-        self.supersedes.append_option(a.supersedes.map(|s| s.to_hex()));
+        self.supersedes
+            .append_option(a.supersedes.map(|s| s.to_hex()));
         self.retracted.append_value(retracted);
     }
-
 }
 
 impl RowBuilder for AssertionRows {
@@ -183,8 +183,17 @@ impl RowBuilder for AssertionRows {
 
     fn finish(&mut self) -> DfResult<RecordBatch> {
         self.len = 0;
-        let [object, object_type, object_number, source, tier, confidence, agent, observed_at, asserted_at] =
-            self.claim.finish();
+        let [
+            object,
+            object_type,
+            object_number,
+            source,
+            tier,
+            confidence,
+            agent,
+            observed_at,
+            asserted_at,
+        ] = self.claim.finish();
         let columns: Vec<ArrayRef> = vec![
             Arc::new(self.id.finish()),
             Arc::new(self.subject.finish()),
@@ -224,7 +233,6 @@ impl RetractionRows {
         self.agent.append_value(&r.agent);
         self.retracted_at.append_value(r.retracted_at());
     }
-
 }
 
 impl RowBuilder for RetractionRows {
@@ -265,10 +273,10 @@ impl LensRows {
         self.claim.push(r.winner);
         self.assertion_id.append_value(r.winner.id.to_hex());
         self.claims.append_value(r.claims as i64);
-        self.distinct_objects.append_value(r.distinct_objects as i64);
+        self.distinct_objects
+            .append_value(r.distinct_objects as i64);
         self.contested.append_value(r.contested());
     }
-
 }
 
 impl RowBuilder for LensRows {
@@ -310,12 +318,12 @@ impl ConflictRows {
         self.subject.append_value(subject);
         self.predicate.append_value(predicate);
         self.claims.append_value(c.claims as i64);
-        self.distinct_objects.append_value(c.distinct_objects as i64);
+        self.distinct_objects
+            .append_value(c.distinct_objects as i64);
         self.conflict_score.append_value(c.conflict_score);
         self.leading_object.append_value(&c.leading_object);
         self.leading_share.append_value(c.leading_share);
     }
-
 }
 
 impl RowBuilder for ConflictRows {

@@ -17,12 +17,12 @@ use datafusion::sql::parser::DFParser;
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use futures::StreamExt;
 
+use super::SessionShared;
 use super::errors::from_datafusion;
 use super::schema::{ASSERTIONS, RETRACTIONS};
-use super::statement::{classify, Action, Returning};
+use super::statement::{Action, Returning, classify};
 use super::tables;
-use super::txn::{aborted, Ended};
-use super::SessionShared;
+use super::txn::{Ended, aborted};
 use crate::error::{Error, Result};
 
 /// Name under which the rows of an INSERT are visible to its RETURNING.
@@ -52,8 +52,12 @@ pub struct Prepared {
 impl Prepared {
     /// Types of `$n` parameters, in order (`None` when not inferable).
     pub fn parameter_types(&self) -> Vec<Option<DataType>> {
-        let Some(plan) = &self.plan else { return vec![] };
-        let Ok(types) = plan.get_parameter_types() else { return vec![] };
+        let Some(plan) = &self.plan else {
+            return vec![];
+        };
+        let Ok(types) = plan.get_parameter_types() else {
+            return vec![];
+        };
         let mut out: Vec<(usize, Option<DataType>)> = types
             .into_iter()
             .filter_map(|(k, v)| Some((k.trim_start_matches('$').parse().ok()?, v)))
@@ -61,7 +65,11 @@ impl Prepared {
         out.sort_by_key(|(i, _)| *i);
         let n = out.last().map(|(i, _)| *i).unwrap_or(0);
         (1..=n)
-            .map(|i| out.iter().find(|(j, _)| *j == i).and_then(|(_, t)| t.clone()))
+            .map(|i| {
+                out.iter()
+                    .find(|(j, _)| *j == i)
+                    .and_then(|(_, t)| t.clone())
+            })
             .collect()
     }
 
@@ -69,9 +77,10 @@ impl Prepared {
     pub fn result_schema(&self) -> Option<SchemaRef> {
         match (&self.action, &self.plan) {
             (Action::Show(name), _) => Some(show_schema(name)),
-            (_, Some(_)) if self.returning_plan.is_some() => {
-                self.returning_plan.as_ref().map(|p| Arc::new(p.schema().as_arrow().clone()))
-            }
+            (_, Some(_)) if self.returning_plan.is_some() => self
+                .returning_plan
+                .as_ref()
+                .map(|p| Arc::new(p.schema().as_arrow().clone())),
             (_, Some(plan)) if is_insert(plan) => None,
             (_, Some(plan)) => Some(Arc::new(plan.schema().as_arrow().clone())),
             _ => None,
@@ -80,7 +89,13 @@ impl Prepared {
 }
 
 fn is_insert(plan: &LogicalPlan) -> bool {
-    matches!(plan, LogicalPlan::Dml(DmlStatement { op: WriteOp::Insert(_), .. }))
+    matches!(
+        plan,
+        LogicalPlan::Dml(DmlStatement {
+            op: WriteOp::Insert(_),
+            ..
+        })
+    )
 }
 
 fn show_schema(name: &str) -> SchemaRef {
@@ -92,7 +107,10 @@ fn df(e: datafusion::error::DataFusionError) -> Error {
 }
 
 fn command(tag: impl Into<String>) -> Output {
-    Output::Command { tag: tag.into(), txn: None }
+    Output::Command {
+        tag: tag.into(),
+        txn: None,
+    }
 }
 
 pub struct Session {
@@ -124,7 +142,8 @@ impl Session {
 
     /// Parses `sql` into its statements, without planning them.
     pub fn parse(&self, sql: &str) -> Result<Vec<Action>> {
-        let statements = DFParser::parse_sql_with_dialect(sql, &PostgreSqlDialect {}).map_err(df)?;
+        let statements =
+            DFParser::parse_sql_with_dialect(sql, &PostgreSqlDialect {}).map_err(df)?;
         statements.into_iter().map(classify).collect()
     }
 
@@ -139,19 +158,41 @@ impl Session {
     }
 
     async fn plan(&self, action: Action) -> Result<Prepared> {
-        let Action::Plan { statement, returning } = &action else {
-            return Ok(Prepared { action, plan: None, returning_plan: None });
+        let Action::Plan {
+            statement,
+            returning,
+        } = &action
+        else {
+            return Ok(Prepared {
+                action,
+                plan: None,
+                returning_plan: None,
+            });
         };
         let state = self.ctx.state();
-        let plan = state.statement_to_plan(statement.clone()).await.map_err(df)?;
+        let plan = state
+            .statement_to_plan(statement.clone())
+            .await
+            .map_err(df)?;
         let returning_plan = match returning {
             None => None,
             Some(r) => {
-                let schema = if r.table == "assertions" { ASSERTIONS.clone() } else { RETRACTIONS.clone() };
-                Some(self.plan_returning(r, Arc::new(EmptyTable::new(schema))).await?)
+                let schema = if r.table == "assertions" {
+                    ASSERTIONS.clone()
+                } else {
+                    RETRACTIONS.clone()
+                };
+                Some(
+                    self.plan_returning(r, Arc::new(EmptyTable::new(schema)))
+                        .await?,
+                )
             }
         };
-        Ok(Prepared { action, plan: Some(plan), returning_plan })
+        Ok(Prepared {
+            action,
+            plan: Some(plan),
+            returning_plan,
+        })
     }
 
     /// Plans `SELECT <returning> FROM <rows>`.
@@ -184,7 +225,10 @@ impl Session {
         let shared = &self.shared;
         match &p.action {
             Action::Plan { returning, .. } => {
-                let plan = p.plan.clone().ok_or_else(|| Error::internal("statement was not planned"))?;
+                let plan = p
+                    .plan
+                    .clone()
+                    .ok_or_else(|| Error::internal("statement was not planned"))?;
                 let plan = plan.with_param_values(params).map_err(df)?;
                 let insert = is_insert(&plan);
                 let frame = self.ctx.execute_logical_plan(plan).await.map_err(df)?;
@@ -199,11 +243,19 @@ impl Session {
                 }
             }
             Action::Set { name, value } => {
-                shared.settings.write().unwrap_or_else(|e| e.into_inner()).set(name, value)?;
+                shared
+                    .settings
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .set(name, value)?;
                 Ok(command("SET"))
             }
             Action::Reset(name) => {
-                shared.settings.write().unwrap_or_else(|e| e.into_inner()).reset(name.as_deref());
+                shared
+                    .settings
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .reset(name.as_deref());
                 Ok(command("RESET"))
             }
             Action::Show(name) => {
@@ -217,18 +269,27 @@ impl Session {
                 if !shared.txn.begin() {
                     tracing::debug!("BEGIN inside a transaction block: ignored");
                 }
-                Ok(Output::Command { tag: "BEGIN".into(), txn: Some(TxnChange::Started) })
+                Ok(Output::Command {
+                    tag: "BEGIN".into(),
+                    txn: Some(TxnChange::Started),
+                })
             }
             Action::Commit => {
                 let tag = match shared.txn.commit(&shared.store).await? {
                     Ended::Committed => "COMMIT",
                     Ended::RolledBack => "ROLLBACK",
                 };
-                Ok(Output::Command { tag: tag.into(), txn: Some(TxnChange::Ended) })
+                Ok(Output::Command {
+                    tag: tag.into(),
+                    txn: Some(TxnChange::Ended),
+                })
             }
             Action::Rollback => {
                 shared.txn.rollback();
-                Ok(Output::Command { tag: "ROLLBACK".into(), txn: Some(TxnChange::Ended) })
+                Ok(Output::Command {
+                    tag: "ROLLBACK".into(),
+                    txn: Some(TxnChange::Ended),
+                })
             }
             Action::NoOp(tag) => Ok(command(*tag)),
         }
@@ -241,11 +302,13 @@ impl Session {
             .last_inserted
             .take()
             .ok_or_else(|| Error::internal("INSERT recorded no rows for RETURNING"))?;
-        let table = MemTable::try_new(batch.schema(), vec![vec![batch]]).map_err(df)?;
-        let plan = self.plan_returning(r, Arc::new(table.clone())).await?;
+        let rows = || MemTable::try_new(batch.schema(), vec![vec![batch.clone()]]).map_err(df);
+        let plan = self.plan_returning(r, Arc::new(rows()?)).await?;
         let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
         // The plan refers to the table by name: register it while it runs.
-        self.ctx.register_table(RETURNING_TABLE, Arc::new(table)).map_err(df)?;
+        self.ctx
+            .register_table(RETURNING_TABLE, Arc::new(rows()?))
+            .map_err(df)?;
         let batches = async {
             let frame = self.ctx.execute_logical_plan(plan).await?;
             frame.collect().await
@@ -254,13 +317,18 @@ impl Session {
         self.ctx.deregister_table(RETURNING_TABLE).map_err(df)?;
         let batches = batches.map_err(df)?;
         let stream = futures::stream::iter(batches.into_iter().map(Ok));
-        Ok(Output::Rows(Box::pin(RecordBatchStreamAdapter::new(schema, stream))))
+        Ok(Output::Rows(Box::pin(RecordBatchStreamAdapter::new(
+            schema, stream,
+        ))))
     }
 }
 
 fn single_batch(batch: RecordBatch) -> SendableRecordBatchStream {
     let schema = batch.schema();
-    Box::pin(RecordBatchStreamAdapter::new(schema, futures::stream::iter([Ok(batch)])))
+    Box::pin(RecordBatchStreamAdapter::new(
+        schema,
+        futures::stream::iter([Ok(batch)]),
+    ))
 }
 
 /// Runs an INSERT plan to completion and returns the number of rows.
@@ -268,7 +336,11 @@ async fn drain_count(mut stream: SendableRecordBatchStream) -> Result<u64> {
     let mut count = 0;
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(df)?;
-        if let Some(c) = batch.columns().first().and_then(|c| c.as_any().downcast_ref::<UInt64Array>()) {
+        if let Some(c) = batch
+            .columns()
+            .first()
+            .and_then(|c| c.as_any().downcast_ref::<UInt64Array>())
+        {
             count += c.iter().flatten().sum::<u64>();
         }
     }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use chrono::{SecondsFormat, TimeZone, Utc};
 
-use crate::error::{sqlstate, Error, Result};
+use crate::error::{Error, Result, sqlstate};
 use crate::lens::Lens;
 use crate::model::Micros;
 
@@ -96,8 +96,10 @@ impl Settings {
             _ if name.starts_with("stemedb.") => {
                 return Err(Error::new(
                     sqlstate::UNDEFINED_OBJECT,
-                    format!("unrecognized configuration parameter \"{name}\" (StemeDB has stemedb.lens and stemedb.as_of)"),
-                ))
+                    format!(
+                        "unrecognized configuration parameter \"{name}\" (StemeDB has stemedb.lens and stemedb.as_of)"
+                    ),
+                ));
             }
             _ => {
                 self.other.insert(name, value.to_string());
@@ -159,6 +161,9 @@ mod tests {
         let b = parse_timestamptz("2024-01-02T03:04:05Z").unwrap();
         assert_eq!(a, b);
         assert_eq!(format_timestamptz(a), "2024-01-02 03:04:05+00");
-        assert_eq!(parse_timestamptz("yesterday-ish").unwrap_err().code, "22007");
+        assert_eq!(
+            parse_timestamptz("yesterday-ish").unwrap_err().code,
+            "22007"
+        );
     }
 }

@@ -9,7 +9,7 @@ use datafusion::sql::sqlparser::ast::{
 };
 
 use super::schema::{GENERATED_ASSERTION_COLUMNS, GENERATED_RETRACTION_COLUMNS};
-use crate::error::{sqlstate, Error, Result};
+use crate::error::{Error, Result, sqlstate};
 
 /// What to do with one statement.
 #[derive(Debug, Clone)]
@@ -20,7 +20,10 @@ pub enum Action {
         statement: DfStatement,
         returning: Option<Returning>,
     },
-    Set { name: String, value: String },
+    Set {
+        name: String,
+        value: String,
+    },
     /// `RESET name`, or `RESET ALL` when `None`.
     Reset(Option<String>),
     Show(String),
@@ -82,15 +85,23 @@ fn show_name(words: &str) -> String {
     match words.to_ascii_lowercase().as_str() {
         "transaction isolation level" => "transaction_isolation".into(),
         "time zone" => "timezone".into(),
-        other => other.replace(' ', "_"),
+        // `SHOW stemedb.lens` arrives as the identifiers [stemedb, lens].
+        other => other.replace(' ', "."),
     }
 }
 
 pub fn classify(statement: DfStatement) -> Result<Action> {
     let sql = match statement {
         DfStatement::Statement(s) => *s,
-        DfStatement::Explain(_) => return Ok(Action::Plan { statement, returning: None }),
-        DfStatement::Reset(ResetStatement::Variable(name)) => return Ok(reset(&object_name(&name))),
+        DfStatement::Explain(_) => {
+            return Ok(Action::Plan {
+                statement,
+                returning: None,
+            });
+        }
+        DfStatement::Reset(ResetStatement::Variable(name)) => {
+            return Ok(reset(&object_name(&name)));
+        }
         DfStatement::CopyTo(_) => return Err(unsupported("COPY to a server file")),
         DfStatement::CreateExternalTable(_) => return Err(unsupported("CREATE EXTERNAL TABLE")),
     };
@@ -107,7 +118,9 @@ pub fn classify(statement: DfStatement) -> Result<Action> {
             }
         }
         Sql::Set(set) => match set {
-            Set::SingleAssignment { variable, values, .. } => Action::Set {
+            Set::SingleAssignment {
+                variable, values, ..
+            } => Action::Set {
                 name: object_name(&variable),
                 value: setting_value(&values),
             },
@@ -118,7 +131,11 @@ pub fn classify(statement: DfStatement) -> Result<Action> {
             _ => Action::NoOp("SET"),
         },
         Sql::ShowVariable { variable } => Action::Show(show_name(
-            &variable.iter().map(|i| i.value.clone()).collect::<Vec<_>>().join(" "),
+            &variable
+                .iter()
+                .map(|i| i.value.clone())
+                .collect::<Vec<_>>()
+                .join(" "),
         )),
         Sql::Reset(r) => match r.reset {
             datafusion::sql::sqlparser::ast::Reset::ALL => Action::Reset(None),
@@ -128,9 +145,14 @@ pub fn classify(statement: DfStatement) -> Result<Action> {
         },
         Sql::StartTransaction { .. } => Action::Begin,
         Sql::Commit { .. } => Action::Commit,
-        Sql::Rollback { savepoint: None, .. } => Action::Rollback,
+        Sql::Rollback {
+            savepoint: None, ..
+        } => Action::Rollback,
         Sql::Rollback { .. } | Sql::Savepoint { .. } | Sql::ReleaseSavepoint { .. } => {
-            return Err(Error::new(sqlstate::FEATURE_NOT_SUPPORTED, "savepoints are not supported"))
+            return Err(Error::new(
+                sqlstate::FEATURE_NOT_SUPPORTED,
+                "savepoints are not supported",
+            ));
         }
         Sql::Discard { .. } => Action::NoOp("DISCARD ALL"),
         Sql::Deallocate { .. } => Action::NoOp("DEALLOCATE"),
@@ -141,7 +163,11 @@ pub fn classify(statement: DfStatement) -> Result<Action> {
         Sql::Merge { .. } => return Err(immutable("MERGE")),
         other => {
             let text = other.to_string();
-            let verb: String = text.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+            let verb: String = text
+                .split_whitespace()
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(" ");
             return Err(unsupported(&verb));
         }
     })
@@ -152,7 +178,10 @@ fn reset(name: &str) -> Action {
 }
 
 fn immutable(verb: &str) -> Error {
-    Error::new(sqlstate::FEATURE_NOT_SUPPORTED, format!("{verb} is not allowed: {IMMUTABLE}"))
+    Error::new(
+        sqlstate::FEATURE_NOT_SUPPORTED,
+        format!("{verb} is not allowed: {IMMUTABLE}"),
+    )
 }
 
 /// Checks an INSERT's column list against the table's rules and takes its
@@ -169,12 +198,18 @@ fn check_insert(insert: &mut Insert) -> Result<Option<Returning>> {
             &GENERATED_ASSERTION_COLUMNS,
             &["subject", "predicate", "object", "source"],
         ),
-        "retractions" => ("retractions", &GENERATED_RETRACTION_COLUMNS, &["assertion_id"]),
+        "retractions" => (
+            "retractions",
+            &GENERATED_RETRACTION_COLUMNS,
+            &["assertion_id"],
+        ),
         "recency" | "authority" | "beliefs" | "conflicts" => {
             return Err(Error::new(
                 sqlstate::FEATURE_NOT_SUPPORTED,
-                format!("cannot insert into view \"{table}\": lenses are computed; insert claims into assertions"),
-            ))
+                format!(
+                    "cannot insert into view \"{table}\": lenses are computed; insert claims into assertions"
+                ),
+            ));
         }
         // Unknown tables: let the planner report 42P01.
         _ => return Ok(None),
@@ -202,11 +237,17 @@ fn check_insert(insert: &mut Insert) -> Result<Option<Returning>> {
     if let Some(missing) = required.iter().find(|r| !columns.iter().any(|c| c == *r)) {
         return Err(Error::new(
             sqlstate::NOT_NULL_VIOLATION,
-            format!("null value in column \"{missing}\" of relation \"{table}\" violates not-null constraint (the column is required)"),
+            format!(
+                "null value in column \"{missing}\" of relation \"{table}\" violates not-null constraint (the column is required)"
+            ),
         ));
     }
     Ok(insert.returning.take().map(|items| Returning {
         table,
-        items: items.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", "),
+        items: items
+            .iter()
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
     }))
 }

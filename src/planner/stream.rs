@@ -10,9 +10,9 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
-use datafusion::physical_plan::ExecutionPlan;
 use tokio::sync::mpsc;
 
 use super::schema::RowBuilder;
@@ -60,7 +60,9 @@ impl PartitionStream for BlockingPartition {
         tokio::task::spawn_blocking(move || {
             let sender = BatchSender { tx };
             if let Err(e) = produce(&sender) {
-                let _ = sender.tx.blocking_send(Err(DataFusionError::External(Box::new(e))));
+                let _ = sender
+                    .tx
+                    .blocking_send(Err(DataFusionError::External(Box::new(e))));
             }
         });
         let stream = tokio_stream_from(rx);

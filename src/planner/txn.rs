@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 use std::sync::Mutex;
 
-use crate::error::{sqlstate, Error, Result};
+use crate::error::{Error, Result, sqlstate};
 use crate::model::Id;
 use crate::storage::{Store, Write};
 

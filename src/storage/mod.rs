@@ -19,11 +19,11 @@ mod writer;
 use std::path::Path;
 use std::sync::Arc;
 
-use rocksdb::{ColumnFamilyDescriptor, Options, DB};
+use rocksdb::{ColumnFamilyDescriptor, DB, Options};
 
 pub use keys::ALL_CFS;
-pub use scan::{AssertionScan, PairScan, ScanRange};
-pub use verify::{verify, VerifyReport};
+pub use scan::ScanRange;
+pub use verify::{VerifyReport, verify};
 pub use writer::{Durability, GroupCommit};
 
 use crate::error::{Error, Result};
@@ -72,9 +72,8 @@ pub(crate) fn open_db(dir: &Path) -> Result<DB> {
     let cfs = ALL_CFS
         .iter()
         .map(|name| ColumnFamilyDescriptor::new(*name, cf_options(name)));
-    DB::open_cf_descriptors(&db_options(), dir, cfs).map_err(|e| {
-        Error::internal(format!("cannot open data dir {}: {e}", dir.display()))
-    })
+    DB::open_cf_descriptors(&db_options(), dir, cfs)
+        .map_err(|e| Error::internal(format!("cannot open data dir {}: {e}", dir.display())))
 }
 
 impl Store {
@@ -83,7 +82,9 @@ impl Store {
     pub fn open(dir: &Path, node_id: Option<&str>, durability: Durability) -> Result<Arc<Store>> {
         std::fs::create_dir_all(dir)?;
         let db = Arc::new(open_db(dir)?);
-        let meta = db.cf_handle(CF_META).ok_or_else(|| Error::internal("no meta cf"))?;
+        let meta = db
+            .cf_handle(CF_META)
+            .ok_or_else(|| Error::internal("no meta cf"))?;
         if let Some(v) = db.get_cf(&meta, META_FORMAT)? {
             if v.as_slice() != [FORMAT_VERSION] {
                 return Err(Error::internal(format!(
@@ -101,7 +102,7 @@ impl Store {
                 return Err(Error::internal(format!(
                     "data dir {} belongs to node \"{stored}\", not \"{wanted}\"",
                     dir.display()
-                )))
+                )));
             }
             (Some(stored), _) => stored,
             (None, wanted) => {
@@ -119,7 +120,6 @@ impl Store {
             .get_cf(&meta, META_HLC)?
             .and_then(|v| Hlc::from_key(&v))
             .unwrap_or_default();
-        drop(meta);
         let writer = GroupCommit::start(db.clone(), durability);
         Ok(Arc::new(Store {
             db,
@@ -148,7 +148,7 @@ impl Store {
 
     pub fn get_assertion(&self, id: &Id) -> Result<Option<Assertion>> {
         let cf = self.cf(CF_ASSERTIONS)?;
-        match self.db.get_pinned_cf(&cf, id.0)? {
+        match self.db.get_pinned_cf(cf, id.0)? {
             None => Ok(None),
             Some(v) => Assertion::decode(&v).map(Some),
         }
@@ -156,13 +156,13 @@ impl Store {
 
     pub fn get_retraction(&self, id: &Id) -> Result<Option<Retraction>> {
         let cf = self.cf(CF_RETRACTIONS)?;
-        match self.db.get_pinned_cf(&cf, id.0)? {
+        match self.db.get_pinned_cf(cf, id.0)? {
             None => Ok(None),
             Some(v) => Retraction::decode(&v).map(Some),
         }
     }
 
-    fn cf(&self, name: &str) -> Result<Arc<rocksdb::BoundColumnFamily<'_>>> {
+    fn cf(&self, name: &str) -> Result<&rocksdb::ColumnFamily> {
         self.db
             .cf_handle(name)
             .ok_or_else(|| Error::internal(format!("missing column family {name}")))

@@ -8,8 +8,8 @@
 //! turns them into a stream of record batches. A callback returns `false`
 //! to stop early (a LIMIT, or a client that went away).
 
-use super::keys::*;
 use super::Store;
+use super::keys::*;
 use crate::error::{Error, Result};
 use crate::model::{Assertion, Id};
 
@@ -62,7 +62,9 @@ impl Store {
                         .ok_or_else(|| Error::corrupted("malformed by_predicate key"))?;
                     match self.get_assertion(&id)? {
                         Some(a) => visit(a),
-                        None => Err(Error::corrupted(format!("by_predicate points to missing {id}"))),
+                        None => Err(Error::corrupted(format!(
+                            "by_predicate points to missing {id}"
+                        ))),
                     }
                 })
             }

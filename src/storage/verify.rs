@@ -4,7 +4,7 @@
 use std::fmt;
 use std::path::Path;
 
-use rocksdb::{Options, DB};
+use rocksdb::{DB, Options};
 
 use super::keys::*;
 use crate::error::{Error, Result};
@@ -39,7 +39,10 @@ impl fmt::Display for VerifyReport {
             self.assertions, self.retractions, self.index_entries
         )?;
         if self.ok() {
-            write!(f, "OK: every id matches its content and every index matches the data")
+            write!(
+                f,
+                "OK: every id matches its content and every index matches the data"
+            )
         } else {
             writeln!(f, "FAILED: {} problem(s)", self.problems.len())?;
             for p in &self.problems {
@@ -53,7 +56,10 @@ impl fmt::Display for VerifyReport {
 /// Checks the data dir at `dir` (the server must not be running on it).
 pub fn verify(dir: &Path) -> Result<VerifyReport> {
     if !dir.join("CURRENT").exists() {
-        return Err(Error::internal(format!("{} is not a StemeDB data dir", dir.display())));
+        return Err(Error::internal(format!(
+            "{} is not a StemeDB data dir",
+            dir.display()
+        )));
     }
     let db = DB::open_cf_for_read_only(&Options::default(), dir, ALL_CFS, false)
         .map_err(|e| Error::internal(format!("cannot open {}: {e}", dir.display())))?;
@@ -88,9 +94,14 @@ fn get(db: &DB, cf: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
 fn check_primary(db: &DB, r: &mut VerifyReport) -> Result<()> {
     each(db, CF_ASSERTIONS, |k, v| {
         r.assertions += 1;
-        let key_id = Id::from_slice(k).map(|i| i.to_hex()).unwrap_or_else(|| hex::encode(k));
+        let key_id = Id::from_slice(k)
+            .map(|i| i.to_hex())
+            .unwrap_or_else(|| hex::encode(k));
         if Id::of(v).0[..] != k[..] {
-            r.problem(format!("assertion {key_id}: content hashes to {}", Id::of(v)));
+            r.problem(format!(
+                "assertion {key_id}: content hashes to {}",
+                Id::of(v)
+            ));
         }
         let a = match Assertion::decode(v) {
             Ok(a) => a,
@@ -99,15 +110,31 @@ fn check_primary(db: &DB, r: &mut VerifyReport) -> Result<()> {
                 return Ok(());
             }
         };
-        match get(db, CF_BY_SUBJECT, &subject_key(&a.subject, &a.predicate, &a.id))? {
+        match get(
+            db,
+            CF_BY_SUBJECT,
+            &subject_key(&a.subject, &a.predicate, &a.id),
+        )? {
             Some(iv) if iv[..] == v[..] => {}
             Some(_) => r.problem(format!("assertion {key_id}: by_subject copy differs")),
             None => r.problem(format!("assertion {key_id}: missing from by_subject")),
         }
-        if get(db, CF_BY_PREDICATE, &predicate_key(&a.predicate, &a.subject, &a.id))?.is_none() {
+        if get(
+            db,
+            CF_BY_PREDICATE,
+            &predicate_key(&a.predicate, &a.subject, &a.id),
+        )?
+        .is_none()
+        {
             r.problem(format!("assertion {key_id}: missing from by_predicate"));
         }
-        if get(db, CF_BY_HLC, &hlc_key(a.hlc, &a.node, HLC_KIND_ASSERTION, &a.id))?.is_none() {
+        if get(
+            db,
+            CF_BY_HLC,
+            &hlc_key(a.hlc, &a.node, HLC_KIND_ASSERTION, &a.id),
+        )?
+        .is_none()
+        {
             r.problem(format!("assertion {key_id}: missing from by_hlc"));
         }
         Ok(())
@@ -145,7 +172,9 @@ fn check_subject_index(db: &DB, r: &mut VerifyReport) -> Result<()> {
         };
         match get(db, CF_ASSERTIONS, &id.0)? {
             None => r.problem(format!("by_subject: {id} has no primary record")),
-            Some(pv) if pv[..] != v[..] => r.problem(format!("by_subject: {id} differs from primary")),
+            Some(pv) if pv[..] != v[..] => {
+                r.problem(format!("by_subject: {id} differs from primary"))
+            }
             Some(pv) => {
                 if let Ok(a) = Assertion::decode(&pv) {
                     if a.subject != s || a.predicate != p {
@@ -179,14 +208,18 @@ fn check_predicate_index(db: &DB, r: &mut VerifyReport) -> Result<()> {
 fn check_hlc_index(db: &DB, r: &mut VerifyReport) -> Result<()> {
     each(db, CF_BY_HLC, |k, _| {
         r.index_entries += 1;
-        let parsed = Hlc::from_key(k).and_then(|_| take_part(&k[12..])).and_then(|(_, rest)| {
-            Some((*rest.first()?, Id::from_slice(rest.get(1..)?)?))
-        });
+        let parsed = Hlc::from_key(k)
+            .and_then(|_| take_part(&k[12..]))
+            .and_then(|(_, rest)| Some((*rest.first()?, Id::from_slice(rest.get(1..)?)?)));
         let Some((kind, id)) = parsed else {
             r.problem(format!("by_hlc: malformed key {}", hex::encode(k)));
             return Ok(());
         };
-        let cf = if kind == HLC_KIND_ASSERTION { CF_ASSERTIONS } else { CF_RETRACTIONS };
+        let cf = if kind == HLC_KIND_ASSERTION {
+            CF_ASSERTIONS
+        } else {
+            CF_RETRACTIONS
+        };
         if get(db, cf, &id.0)?.is_none() {
             r.problem(format!("by_hlc: {id} has no {cf} record"));
         }

@@ -5,15 +5,15 @@
 //! statements share one fsync; alone, a statement pays for exactly one.
 
 use std::collections::HashSet;
-use std::sync::mpsc;
 use std::sync::Arc;
+use std::sync::mpsc;
 use std::time::Instant;
 
-use rocksdb::{WriteBatch, WriteOptions, DB};
+use rocksdb::{DB, WriteBatch, WriteOptions};
 use tokio::sync::oneshot;
 
-use super::keys::*;
 use super::Write;
+use super::keys::*;
 use crate::error::{Error, Result};
 use crate::model::{Hlc, Id};
 
@@ -78,9 +78,8 @@ fn run(db: Arc<DB>, rx: mpsc::Receiver<Request>, durability: Durability) {
             }
         }
         let started = Instant::now();
-        let result = build_batch(&db, &requests).and_then(|batch| {
-            db.write_opt(batch, &options).map_err(Error::from)
-        });
+        let result = build_batch(&db, &requests)
+            .and_then(|batch| db.write_opt(batch, &options).map_err(Error::from));
         tracing::trace!(
             requests = requests.len(),
             micros = started.elapsed().as_micros() as u64,
@@ -116,9 +115,21 @@ fn build_batch(db: &DB, requests: &[Request]) -> Result<WriteBatch> {
             Write::Assertion(a) => {
                 let value = a.encode();
                 batch.put_cf(&assertions, a.id.0, &value);
-                batch.put_cf(&by_subject, subject_key(&a.subject, &a.predicate, &a.id), &value);
-                batch.put_cf(&by_predicate, predicate_key(&a.predicate, &a.subject, &a.id), []);
-                batch.put_cf(&by_hlc, hlc_key(a.hlc, &a.node, HLC_KIND_ASSERTION, &a.id), []);
+                batch.put_cf(
+                    &by_subject,
+                    subject_key(&a.subject, &a.predicate, &a.id),
+                    &value,
+                );
+                batch.put_cf(
+                    &by_predicate,
+                    predicate_key(&a.predicate, &a.subject, &a.id),
+                    [],
+                );
+                batch.put_cf(
+                    &by_hlc,
+                    hlc_key(a.hlc, &a.node, HLC_KIND_ASSERTION, &a.id),
+                    [],
+                );
                 high_water = high_water.max(a.hlc);
             }
             Write::Retraction(r) => {
@@ -128,7 +139,11 @@ fn build_batch(db: &DB, requests: &[Request]) -> Result<WriteBatch> {
                 }
                 retracted.insert(id);
                 batch.put_cf(&retractions, id.0, r.encode());
-                batch.put_cf(&by_hlc, hlc_key(r.hlc, &r.node, HLC_KIND_RETRACTION, &id), []);
+                batch.put_cf(
+                    &by_hlc,
+                    hlc_key(r.hlc, &r.node, HLC_KIND_RETRACTION, &id),
+                    [],
+                );
                 high_water = high_water.max(r.hlc);
             }
         }

@@ -95,7 +95,10 @@ impl TestServer {
     }
 
     pub fn conn_str(&self) -> String {
-        format!("host=127.0.0.1 port={} user=stemedb dbname=stemedb", self.port)
+        format!(
+            "host=127.0.0.1 port={} user=stemedb dbname=stemedb",
+            self.port
+        )
     }
 
     pub async fn connect(&self) -> tokio_postgres::Client {
@@ -110,7 +113,9 @@ impl TestServer {
 
     /// SIGTERM and wait for a clean exit.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {

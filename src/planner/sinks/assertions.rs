@@ -13,11 +13,11 @@ use datafusion::physical_plan::{DisplayAs, DisplayFormatType};
 use futures::StreamExt;
 
 use super::columns::Columns;
-use crate::error::{sqlstate, Error};
+use crate::error::{Error, sqlstate};
 use crate::model::{Id, NewAssertion};
-use crate::planner::schema::{AssertionRows, RowBuilder, ASSERTIONS};
-use crate::planner::tables::external;
 use crate::planner::SessionShared;
+use crate::planner::schema::{ASSERTIONS, AssertionRows, RowBuilder};
+use crate::planner::tables::external;
 use crate::storage::Write;
 
 pub struct AssertionSink {
@@ -93,7 +93,11 @@ impl DataSink for AssertionSink {
         }
         check_supersedes(&self.session, &inserted).map_err(external)?;
         let writes = inserted.iter().cloned().map(Write::Assertion).collect();
-        self.session.txn.write(store, writes).await.map_err(external)?;
+        self.session
+            .txn
+            .write(store, writes)
+            .await
+            .map_err(external)?;
         let mut rows = AssertionRows::default();
         inserted.iter().for_each(|a| rows.push(a, false));
         self.session.last_inserted.set(rows.finish()?);
@@ -103,7 +107,10 @@ impl DataSink for AssertionSink {
 
 /// `supersedes` must name an assertion that exists (stored, pending in the
 /// open block, or earlier in this statement).
-fn check_supersedes(session: &SessionShared, inserted: &[crate::model::Assertion]) -> crate::error::Result<()> {
+fn check_supersedes(
+    session: &SessionShared,
+    inserted: &[crate::model::Assertion],
+) -> crate::error::Result<()> {
     if inserted.iter().all(|a| a.supersedes.is_none()) {
         return Ok(());
     }

@@ -14,11 +14,11 @@ use datafusion::physical_plan::{DisplayAs, DisplayFormatType};
 use futures::StreamExt;
 
 use super::columns::Columns;
-use crate::error::{sqlstate, Error, Result};
+use crate::error::{Error, Result, sqlstate};
 use crate::model::{Id, Retraction};
-use crate::planner::schema::{RetractionRows, RowBuilder, RETRACTIONS};
-use crate::planner::tables::external;
 use crate::planner::SessionShared;
+use crate::planner::schema::{RETRACTIONS, RetractionRows, RowBuilder};
+use crate::planner::tables::external;
 use crate::storage::Write;
 
 pub struct RetractionSink {
@@ -81,7 +81,8 @@ impl DataSink for RetractionSink {
         while let Some(batch) = data.next().await {
             let batch = batch?;
             let c = Columns::new(&batch);
-            let (ids, reasons, agents) = (c.text("assertion_id")?, c.text("reason")?, c.text("agent")?);
+            let (ids, reasons, agents) =
+                (c.text("assertion_id")?, c.text("reason")?, c.text("agent")?);
             for row in 0..batch.num_rows() {
                 let assertion_id = target(session, ids.text(row)).map_err(external)?;
                 writes.push(Write::Retraction(Retraction {

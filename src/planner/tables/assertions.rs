@@ -14,11 +14,11 @@ use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 
+use crate::planner::SessionShared;
 use crate::planner::filters::{pushdown_support, scan_range};
-use crate::planner::schema::{AssertionRows, ASSERTIONS, BATCH_ROWS};
+use crate::planner::schema::{ASSERTIONS, AssertionRows, BATCH_ROWS};
 use crate::planner::sinks::AssertionSink;
 use crate::planner::stream::blocking_scan;
-use crate::planner::SessionShared;
 
 pub struct AssertionsTable {
     session: Arc<SessionShared>,

@@ -16,11 +16,11 @@ use datafusion::physical_plan::ExecutionPlan;
 
 use super::View;
 use crate::error::Result;
-use crate::lens::{conflict, resolve, Lens};
-use crate::planner::filters::{pushdown_support, scan_range};
-use crate::planner::schema::{ConflictRows, LensRows, RowBuilder, BATCH_ROWS, CONFLICTS, LENS};
-use crate::planner::stream::{blocking_scan, BatchSender};
+use crate::lens::{Lens, conflict, resolve};
 use crate::planner::SessionShared;
+use crate::planner::filters::{pushdown_support, scan_range};
+use crate::planner::schema::{BATCH_ROWS, CONFLICTS, ConflictRows, LENS, LensRows, RowBuilder};
+use crate::planner::stream::{BatchSender, blocking_scan};
 use crate::storage::ScanRange;
 
 /// What a pair table computes per (subject, predicate).
@@ -108,13 +108,15 @@ impl TableProvider for PairTable {
                     })
                 })
             }
-            PairKind::Conflicts => blocking_scan(CONFLICTS.clone(), projection, limit, move |out| {
-                scan_pairs(&view, &range, out, |rows: &mut ConflictRows, live| {
-                    if let Some(c) = conflict(live).filter(|c| c.distinct_objects >= 2) {
-                        rows.push(&live[0].subject, &live[0].predicate, &c);
-                    }
+            PairKind::Conflicts => {
+                blocking_scan(CONFLICTS.clone(), projection, limit, move |out| {
+                    scan_pairs(&view, &range, out, |rows: &mut ConflictRows, live| {
+                        if let Some(c) = conflict(live).filter(|c| c.distinct_objects >= 2) {
+                            rows.push(&live[0].subject, &live[0].predicate, &c);
+                        }
+                    })
                 })
-            }),
+            }
         }
     }
 }

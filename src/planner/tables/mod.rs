@@ -33,9 +33,18 @@ pub const TABLE_NAMES: [&str; 6] = [
 ];
 
 /// Registers every table in the session's default schema.
-pub fn register(ctx: &SessionContext, session: &Arc<SessionShared>) -> datafusion::error::Result<()> {
-    ctx.register_table("assertions", Arc::new(AssertionsTable::new(session.clone())))?;
-    ctx.register_table("retractions", Arc::new(RetractionsTable::new(session.clone())))?;
+pub fn register(
+    ctx: &SessionContext,
+    session: &Arc<SessionShared>,
+) -> datafusion::error::Result<()> {
+    ctx.register_table(
+        "assertions",
+        Arc::new(AssertionsTable::new(session.clone())),
+    )?;
+    ctx.register_table(
+        "retractions",
+        Arc::new(RetractionsTable::new(session.clone())),
+    )?;
     let pairs = [
         ("recency", PairKind::Lens(Some(Lens::Recency))),
         ("authority", PairKind::Lens(Some(Lens::Authority))),

@@ -10,14 +10,14 @@ use datafusion::catalog::Session;
 use datafusion::datasource::sink::DataSinkExec;
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::Result as DfResult;
-use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::Expr;
+use datafusion::logical_expr::dml::InsertOp;
 use datafusion::physical_plan::ExecutionPlan;
 
-use crate::planner::schema::{RetractionRows, BATCH_ROWS, RETRACTIONS};
+use crate::planner::SessionShared;
+use crate::planner::schema::{BATCH_ROWS, RETRACTIONS, RetractionRows};
 use crate::planner::sinks::RetractionSink;
 use crate::planner::stream::blocking_scan;
-use crate::planner::SessionShared;
 
 pub struct RetractionsTable {
     session: Arc<SessionShared>,
