@@ -31,7 +31,10 @@ async fn scram_login_and_wrong_password() {
         .await
         .err()
         .expect("no password refused");
-    assert!(err.to_string().to_lowercase().contains("password"), "{err}");
+    assert!(
+        format!("{err:?}").to_lowercase().contains("password"),
+        "{err:?}"
+    );
 
     // The good connection is unaffected by the failed ones.
     assert_eq!(

@@ -44,19 +44,24 @@ async fn verify_detects_a_corrupted_value_and_a_missing_index_entry() {
         "{report}"
     );
 
-    // Flip one byte of a stored assertion: its id no longer matches.
-    {
+    // Flip one byte of a stored assertion's object: its id no longer matches.
+    let (key, original) = {
         let db = open_raw(&dir);
         let cf = db.cf_handle("assertions").unwrap();
-        let (key, mut value) = db
+        let (key, value) = db
             .iterator_cf(cf, rocksdb::IteratorMode::Start)
             .next()
             .unwrap()
             .unwrap();
-        let last = value.len() - 1;
-        value[last] ^= 0x01;
-        db.put_cf(cf, &key, &value).unwrap();
-    }
+        let mut corrupted = value.to_vec();
+        let at = corrupted
+            .windows(3)
+            .position(|w| w == b"one" || w == b"two")
+            .unwrap();
+        corrupted[at] ^= 0x20;
+        db.put_cf(cf, &key, &corrupted).unwrap();
+        (key, value)
+    };
     let corrupted = verify(&dir);
     let report = String::from_utf8_lossy(&corrupted.stdout);
     assert!(
@@ -72,6 +77,8 @@ async fn verify_detects_a_corrupted_value_and_a_missing_index_entry() {
     // A missing index entry is reported too.
     {
         let db = open_raw(&dir);
+        db.put_cf(db.cf_handle("assertions").unwrap(), &key, &original)
+            .unwrap();
         let cf = db.cf_handle("by_predicate").unwrap();
         let (key, _) = db
             .iterator_cf(cf, rocksdb::IteratorMode::Start)
