@@ -234,7 +234,7 @@ impl Session {
                 let frame = self.ctx.execute_logical_plan(plan).await.map_err(df)?;
                 let stream = frame.execute_stream().await.map_err(df)?;
                 if !insert {
-                    return Ok(Output::Rows(stream));
+                    return Ok(Output::Rows(first_batch_ready(stream).await?));
                 }
                 let count = drain_count(stream).await?;
                 match returning {
@@ -321,6 +321,26 @@ impl Session {
             schema, stream,
         ))))
     }
+}
+
+/// Waits for the first batch before answering, so that errors surface as
+/// the statement's error (not mid-stream) and a cancel request arriving
+/// while the query computes (an aggregate, a sort) interrupts it.
+async fn first_batch_ready(
+    mut stream: SendableRecordBatchStream,
+) -> Result<SendableRecordBatchStream> {
+    let schema = stream.schema();
+    let first = match stream.next().await {
+        None => {
+            return Ok(Box::pin(RecordBatchStreamAdapter::new(
+                schema,
+                futures::stream::empty(),
+            )));
+        }
+        Some(first) => first.map_err(df)?,
+    };
+    let rest = futures::stream::iter([Ok(first)]).chain(stream);
+    Ok(Box::pin(RecordBatchStreamAdapter::new(schema, rest)))
 }
 
 fn single_batch(batch: RecordBatch) -> SendableRecordBatchStream {

@@ -1,0 +1,171 @@
+//! The extended query protocol as a driver uses it (tokio-postgres:
+//! Parse/Describe/Bind/Execute, binary results): inferred and declared
+//! parameter types, prepared statement reuse, RETURNING, errors that leave
+//! the connection usable, cancel requests and the connection limit.
+
+mod support;
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use support::TestServer;
+use tokio_postgres::types::Type;
+
+#[tokio::test]
+async fn parameters_types_and_binary_results() {
+    let server = TestServer::start();
+    let client = server.connect().await;
+
+    // Untyped parameters get the column types, as PostgreSQL infers them.
+    let insert = client
+        .prepare(
+            "INSERT INTO assertions (subject, predicate, object, source, tier, confidence, observed_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id, tier",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        insert.params(),
+        &[
+            Type::TEXT,
+            Type::TEXT,
+            Type::TEXT,
+            Type::TEXT,
+            Type::INT2,
+            Type::FLOAT8,
+            Type::TIMESTAMPTZ
+        ]
+    );
+    let observed = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    // One prepared statement, executed several times.
+    let mut ids = Vec::new();
+    for (object, tier, confidence) in [("a", 0i16, 0.9f64), ("b", 3, 0.5), ("c", 4, 1.0)] {
+        let row = client
+            .query_one(
+                &insert,
+                &[&"s", &"p", &object, &"src", &tier, &confidence, &observed],
+            )
+            .await
+            .unwrap();
+        let id: String = row.get(0);
+        assert_eq!(id.len(), 64);
+        assert_eq!(row.get::<_, i16>(1), tier);
+        ids.push(id);
+    }
+
+    // Binary results carry real types.
+    let row = client
+        .query_one(
+            "SELECT object, tier, confidence, contested, claims, observed_at FROM authority WHERE subject = $1",
+            &[&"s"],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "a");
+    assert_eq!(row.get::<_, i16>(1), 0);
+    assert_eq!(row.get::<_, f64>(2), 0.9);
+    assert!(row.get::<_, bool>(3));
+    assert_eq!(row.get::<_, i64>(4), 3);
+    assert_eq!(row.get::<_, SystemTime>(5), observed);
+
+    // Declared parameter types.
+    let typed = client
+        .prepare_typed(
+            "SELECT count(*) FROM assertions WHERE tier >= $1",
+            &[Type::INT8],
+        )
+        .await
+        .unwrap();
+    let n: i64 = client.query_one(&typed, &[&3i64]).await.unwrap().get(0);
+    assert_eq!(n, 2);
+
+    // NULL parameters.
+    let n: i64 = client
+        .query_one(
+            "SELECT count(*) FROM assertions WHERE subject = $1",
+            &[&None::<String>],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 0);
+
+    // Errors keep their SQLSTATE and the connection stays usable.
+    let err = client
+        .execute(
+            "INSERT INTO assertions (subject, predicate, object, source, tier) VALUES ($1, 'p', 'o', 's', $2)",
+            &[&"x", &9i16],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code().map(|c| c.code()), Some("23514"));
+    let err = client
+        .prepare("SELECT nope FROM assertions")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code().map(|c| c.code()), Some("42703"));
+    let n: i64 = client
+        .query_one("SELECT count(*) FROM assertions", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 3);
+
+    // Retract through a parameter.
+    client
+        .execute(
+            "INSERT INTO retractions (assertion_id, reason) VALUES ($1, $2)",
+            &[&ids[0], &"wrong"],
+        )
+        .await
+        .unwrap();
+    let row = client
+        .query_one("SELECT object FROM authority WHERE subject = 's'", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "b");
+}
+
+#[tokio::test]
+async fn cancel_request_interrupts_a_running_query() {
+    let server = TestServer::start();
+    let client = server.connect().await;
+    let cancel = client.cancel_token();
+    let started = Instant::now();
+    let query = tokio::spawn(async move {
+        client
+            .simple_query("SELECT count(*) FROM generate_series(1, 20000000000) a")
+            .await
+    });
+    // Keep asking until the query has ended (the first request may arrive
+    // before the query starts).
+    while !query.is_finished() && started.elapsed() < Duration::from_secs(60) {
+        cancel.cancel_query(tokio_postgres::NoTls).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let err = query.await.unwrap().unwrap_err();
+    assert_eq!(err.code().map(|c| c.code()), Some("57014"), "{err}");
+}
+
+#[tokio::test]
+async fn connections_beyond_the_limit_get_53300() {
+    let server = TestServer::start_with(&[("STEMEDB_MAX_CONNECTIONS", "2")]);
+    let a = server.connect().await;
+    let _b = server.connect().await;
+    let err = support::connect(&server.conn_str()).await.unwrap_err();
+    assert_eq!(err.code().map(|c| c.code()), Some("53300"), "{err}");
+    drop(a);
+    // The slot frees once the server sees the first connection close.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match support::connect(&server.conn_str()).await {
+            Ok(c) => {
+                c.simple_query("SELECT 1").await.unwrap();
+                break;
+            }
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await
+            }
+            Err(e) => panic!("slot never freed: {e}"),
+        }
+    }
+}
