@@ -26,11 +26,9 @@ fn text(name: &str) -> Field {
     Field::new(name, DataType::Utf8, true)
 }
 
-pub static ASSERTIONS: LazyLock<SchemaRef> = LazyLock::new(|| {
-    Arc::new(Schema::new(vec![
-        text("id"),
-        text("subject"),
-        text("predicate"),
+/// The columns of a claim, shared by `assertions` and the lens views.
+fn claim_fields() -> Vec<Field> {
+    vec![
         text("object"),
         text("object_type"),
         Field::new("object_number", DataType::Float64, true),
@@ -40,10 +38,22 @@ pub static ASSERTIONS: LazyLock<SchemaRef> = LazyLock::new(|| {
         text("agent"),
         Field::new("observed_at", timestamptz(), true),
         Field::new("asserted_at", timestamptz(), true),
-        text("node"),
-        text("supersedes"),
-        Field::new("retracted", DataType::Boolean, true),
-    ]))
+    ]
+}
+
+fn schema(head: Vec<Field>, tail: Vec<Field>) -> SchemaRef {
+    Arc::new(Schema::new([head, claim_fields(), tail].concat()))
+}
+
+pub static ASSERTIONS: LazyLock<SchemaRef> = LazyLock::new(|| {
+    schema(
+        vec![text("id"), text("subject"), text("predicate")],
+        vec![
+            text("node"),
+            text("supersedes"),
+            Field::new("retracted", DataType::Boolean, true),
+        ],
+    )
 });
 
 /// Columns of `assertions` that only the server sets (`428C9` if supplied).
@@ -62,23 +72,15 @@ pub static RETRACTIONS: LazyLock<SchemaRef> = LazyLock::new(|| {
 pub const GENERATED_RETRACTION_COLUMNS: [&str; 1] = ["retracted_at"];
 
 pub static LENS: LazyLock<SchemaRef> = LazyLock::new(|| {
-    Arc::new(Schema::new(vec![
-        text("subject"),
-        text("predicate"),
-        text("object"),
-        text("object_type"),
-        Field::new("object_number", DataType::Float64, true),
-        text("source"),
-        Field::new("tier", DataType::Int16, true),
-        Field::new("confidence", DataType::Float64, true),
-        text("agent"),
-        Field::new("observed_at", timestamptz(), true),
-        Field::new("asserted_at", timestamptz(), true),
-        text("assertion_id"),
-        Field::new("claims", DataType::Int64, true),
-        Field::new("distinct_objects", DataType::Int64, true),
-        Field::new("contested", DataType::Boolean, true),
-    ]))
+    schema(
+        vec![text("subject"), text("predicate")],
+        vec![
+            text("assertion_id"),
+            Field::new("claims", DataType::Int64, true),
+            Field::new("distinct_objects", DataType::Int64, true),
+            Field::new("contested", DataType::Boolean, true),
+        ],
+    )
 });
 
 pub static CONFLICTS: LazyLock<SchemaRef> = LazyLock::new(|| {
