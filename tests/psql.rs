@@ -105,3 +105,41 @@ fn psql_connects_with_sslmode_require() {
     assert!(ok, "{err}");
     assert!(out.contains("SSL connection"), "{out}");
 }
+
+#[test]
+fn psql_backslash_copy_both_ways() {
+    let server = TestServer::start();
+    let conn = format!(
+        "host=127.0.0.1 port={} user=stemedb dbname=stemedb",
+        server.port
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("claims.csv");
+    std::fs::write(
+        &input,
+        "subject,predicate,object,source,tier\nip:1,malicious,true,cert,0\nip:1,malicious,false,vendor,3\n",
+    )
+    .unwrap();
+    let (ok, out, err) = psql(
+        &conn,
+        &format!(
+            "\\copy assertions (subject, predicate, object, source, tier) from '{}' with (format csv, header)",
+            input.display()
+        ),
+    );
+    assert!(ok, "{err}");
+    assert_eq!(out, "COPY 2");
+    let output = tmp.path().join("out.csv");
+    let (ok, _, err) = psql(
+        &conn,
+        &format!(
+            "\\copy (select subject, object, tier from authority) to '{}' with csv header",
+            output.display()
+        ),
+    );
+    assert!(ok, "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&output).unwrap(),
+        "subject,object,tier\nip:1,true,0\n"
+    );
+}

@@ -13,9 +13,11 @@ use datafusion::execution::SendableRecordBatchStream;
 use futures::{Stream, StreamExt, stream};
 use pgwire::api::Type;
 use pgwire::api::portal::Format;
-use pgwire::api::results::{DataRowEncoder, FieldFormat, FieldInfo};
+use pgwire::api::results::{CopyEncoder, DataRowEncoder, FieldFormat, FieldInfo};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::data::DataRow;
+use pgwire::types::ToSqlText;
+use postgres_types::ToSql;
 use rust_decimal::Decimal;
 
 use super::errors::to_pg;
@@ -88,20 +90,48 @@ pub fn rows(
     })
 }
 
+/// Where encoded values go: a DataRow or a COPY line.
+pub trait FieldSink {
+    fn put<T: ToSql + ToSqlText>(&mut self, value: &T) -> PgWireResult<()>;
+}
+
+impl FieldSink for DataRowEncoder {
+    fn put<T: ToSql + ToSqlText>(&mut self, value: &T) -> PgWireResult<()> {
+        self.encode_field(value)
+    }
+}
+
+impl FieldSink for CopyEncoder {
+    fn put<T: ToSql + ToSqlText>(&mut self, value: &T) -> PgWireResult<()> {
+        self.encode_field(value)
+    }
+}
+
+/// Encodes one row of `columns` into `sink`, as text where `text[i]`.
+pub fn encode_row(
+    sink: &mut impl FieldSink,
+    columns: &[ArrayRef],
+    row: usize,
+    text: impl Fn(usize) -> bool,
+) -> PgWireResult<()> {
+    for (i, column) in columns.iter().enumerate() {
+        if text(i) {
+            if let Some(s) = postgres_text(column, row) {
+                sink.put(&s)?;
+                continue;
+            }
+        }
+        encode_value(sink, column, row)?;
+    }
+    Ok(())
+}
+
 fn encode_batch(batch: &RecordBatch, fields: &Arc<Vec<FieldInfo>>) -> Vec<PgWireResult<DataRow>> {
     let mut encoder = DataRowEncoder::new(fields.clone());
-    let columns = batch.columns();
+    let is_text = |i: usize| fields[i].format() == FieldFormat::Text;
     (0..batch.num_rows())
         .map(|row| {
-            for (column, field) in columns.iter().zip(fields.iter()) {
-                if field.format() == FieldFormat::Text {
-                    if let Some(text) = postgres_text(column, row) {
-                        encoder.encode_field(&text)?;
-                        continue;
-                    }
-                }
-                encode_value(&mut encoder, column, row)?;
-            }
+            encode_row(&mut encoder, batch.columns(), row, is_text)?;
             Ok(encoder.take_row())
         })
         .collect()
@@ -176,33 +206,33 @@ fn to_micros(v: i64, unit: &TimeUnit) -> i64 {
 }
 
 /// Encodes one value, typed as its column's FieldInfo says.
-fn encode_value(enc: &mut DataRowEncoder, col: &ArrayRef, row: usize) -> PgWireResult<()> {
+fn encode_value(enc: &mut impl FieldSink, col: &ArrayRef, row: usize) -> PgWireResult<()> {
     if col.is_null(row) {
-        return enc.encode_field(&None::<i8>);
+        return enc.put(&None::<i8>);
     }
     match col.data_type() {
-        DataType::Boolean => enc.encode_field(&col.as_boolean().value(row)),
-        DataType::Int8 => enc.encode_field(&(col.as_primitive::<Int8Type>().value(row) as i16)),
-        DataType::Int16 => enc.encode_field(&col.as_primitive::<Int16Type>().value(row)),
-        DataType::Int32 => enc.encode_field(&col.as_primitive::<Int32Type>().value(row)),
-        DataType::Int64 => enc.encode_field(&col.as_primitive::<Int64Type>().value(row)),
-        DataType::UInt8 => enc.encode_field(&(col.as_primitive::<UInt8Type>().value(row) as i16)),
-        DataType::UInt16 => enc.encode_field(&(col.as_primitive::<UInt16Type>().value(row) as i32)),
-        DataType::UInt32 => enc.encode_field(&(col.as_primitive::<UInt32Type>().value(row) as i64)),
-        DataType::UInt64 => enc.encode_field(
+        DataType::Boolean => enc.put(&col.as_boolean().value(row)),
+        DataType::Int8 => enc.put(&(col.as_primitive::<Int8Type>().value(row) as i16)),
+        DataType::Int16 => enc.put(&col.as_primitive::<Int16Type>().value(row)),
+        DataType::Int32 => enc.put(&col.as_primitive::<Int32Type>().value(row)),
+        DataType::Int64 => enc.put(&col.as_primitive::<Int64Type>().value(row)),
+        DataType::UInt8 => enc.put(&(col.as_primitive::<UInt8Type>().value(row) as i16)),
+        DataType::UInt16 => enc.put(&(col.as_primitive::<UInt16Type>().value(row) as i32)),
+        DataType::UInt32 => enc.put(&(col.as_primitive::<UInt32Type>().value(row) as i64)),
+        DataType::UInt64 => enc.put(
             &(col
                 .as_primitive::<UInt64Type>()
                 .value(row)
                 .min(i64::MAX as u64) as i64),
         ),
-        DataType::Float32 => enc.encode_field(&col.as_primitive::<Float32Type>().value(row)),
-        DataType::Float64 => enc.encode_field(&col.as_primitive::<Float64Type>().value(row)),
-        DataType::Utf8 => enc.encode_field(&col.as_string::<i32>().value(row)),
-        DataType::LargeUtf8 => enc.encode_field(&col.as_string::<i64>().value(row)),
-        DataType::Utf8View => enc.encode_field(&col.as_string_view().value(row)),
+        DataType::Float32 => enc.put(&col.as_primitive::<Float32Type>().value(row)),
+        DataType::Float64 => enc.put(&col.as_primitive::<Float64Type>().value(row)),
+        DataType::Utf8 => enc.put(&col.as_string::<i32>().value(row)),
+        DataType::LargeUtf8 => enc.put(&col.as_string::<i64>().value(row)),
+        DataType::Utf8View => enc.put(&col.as_string_view().value(row)),
         DataType::Decimal128(_, scale) => {
             let v = col.as_primitive::<Decimal128Type>().value(row);
-            enc.encode_field(&Decimal::try_from_i128_with_scale(v, *scale as u32).ok())
+            enc.put(&Decimal::try_from_i128_with_scale(v, *scale as u32).ok())
         }
         DataType::Timestamp(unit, tz) => {
             let v = match unit {
@@ -213,22 +243,22 @@ fn encode_value(enc: &mut DataRowEncoder, col: &ArrayRef, row: usize) -> PgWireR
             };
             let t = utc(to_micros(v, unit));
             if tz.is_some() {
-                enc.encode_field(&t)
+                enc.put(&t)
             } else {
-                enc.encode_field(&t.map(|t| t.naive_utc()))
+                enc.put(&t.map(|t| t.naive_utc()))
             }
         }
         DataType::Date32 => {
             let days = col.as_primitive::<Date32Type>().value(row);
             let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
-            enc.encode_field(&epoch.checked_add_signed(chrono::Duration::days(days as i64)))
+            enc.put(&epoch.checked_add_signed(chrono::Duration::days(days as i64)))
         }
-        DataType::Binary => enc.encode_field(&col.as_binary::<i32>().value(row)),
+        DataType::Binary => enc.put(&col.as_binary::<i32>().value(row)),
         _ => {
             let options = FormatOptions::default();
             let formatter = ArrayFormatter::try_new(col.as_ref(), &options)
                 .map_err(|e| PgWireError::ApiError(Box::new(e)))?;
-            enc.encode_field(&formatter.value(row).to_string())
+            enc.put(&formatter.value(row).to_string())
         }
     }
 }

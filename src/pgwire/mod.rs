@@ -9,6 +9,7 @@
 //! - `tls.rs`: rustls from a certificate and key
 
 mod auth;
+mod copy;
 mod encode;
 mod errors;
 mod extended;
@@ -73,6 +74,10 @@ impl PgWireServerHandlers for Handlers {
 
     fn startup_handler(&self) -> Arc<impl pgwire::api::auth::StartupHandler> {
         self.startup.clone()
+    }
+
+    fn copy_handler(&self) -> Arc<impl pgwire::api::copy::CopyHandler> {
+        self.backend.clone()
     }
 
     fn cancel_handler(&self) -> Arc<impl CancelHandler> {

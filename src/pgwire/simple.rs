@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use futures::Sink;
 use pgwire::api::portal::Format;
 use pgwire::api::query::SimpleQueryHandler;
-use pgwire::api::results::{QueryResponse, Response, Tag};
+use pgwire::api::results::{CopyResponse, QueryResponse, Response, Tag};
 use pgwire::api::store::PortalStore;
 use pgwire::api::{ClientInfo, ClientPortalStore};
 use pgwire::error::{PgWireError, PgWireResult};
@@ -27,6 +27,12 @@ pub fn respond(output: Output, format: &Format) -> Response {
             let fields = Arc::new(encode::fields(&stream.schema(), format));
             let rows = encode::rows(stream, fields.clone());
             Response::Query(QueryResponse::new(fields, rows))
+        }
+        Output::CopyIn { columns } => {
+            Response::CopyIn(CopyResponse::new(0, columns, futures::stream::empty()))
+        }
+        Output::CopyOut { rows, options } => {
+            Response::CopyOut(super::copy::copy_out(rows, &options))
         }
         Output::Command { tag, txn } => {
             let tag = command_tag(&tag);

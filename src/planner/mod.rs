@@ -7,6 +7,7 @@
 //! (queries and INSERTs) or handled by the session (SET, BEGIN, …), and
 //! executed into an [`Output`] the wire layer encodes.
 
+mod copy;
 mod errors;
 mod filters;
 mod schema;
@@ -18,8 +19,9 @@ mod stream;
 mod tables;
 mod txn;
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
+pub use copy::{CopyFormat, CopyOptions};
 pub use errors::from_datafusion;
 pub use schema::{ASSERTIONS, LENS, RETRACTIONS, timestamptz};
 pub use session::{Output, Prepared, Session, TxnChange};
@@ -53,6 +55,7 @@ impl Engine {
             settings: RwLock::new(Settings::default()),
             txn: Transaction::default(),
             last_inserted: LastInserted::default(),
+            copy: Mutex::new(None),
             user: user.to_string(),
         }))
     }
@@ -64,6 +67,8 @@ pub struct SessionShared {
     settings: RwLock<Settings>,
     txn: Transaction,
     last_inserted: LastInserted,
+    /// The COPY FROM STDIN in progress, if any.
+    copy: Mutex<Option<copy::CopyIn>>,
     user: String,
 }
 

@@ -13,17 +13,20 @@ use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::{DmlStatement, LogicalPlan, WriteOp};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::{SessionConfig, SessionContext};
-use datafusion::sql::parser::DFParser;
+use datafusion::sql::parser::{DFParser, Statement as DfStatement};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
 use futures::StreamExt;
 
 use super::SessionShared;
+use super::copy::{CopyIn, CopyOptions};
 use super::errors::from_datafusion;
 use super::schema::{ASSERTIONS, RETRACTIONS};
 use super::statement::{Action, Returning, classify};
 use super::tables;
 use super::txn::{Ended, aborted};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, sqlstate};
+use crate::storage::Write;
 
 /// Name under which the rows of an INSERT are visible to its RETURNING.
 const RETURNING_TABLE: &str = "__stemedb_returning";
@@ -38,7 +41,19 @@ pub enum TxnChange {
 /// The result of one statement.
 pub enum Output {
     Rows(SendableRecordBatchStream),
-    Command { tag: String, txn: Option<TxnChange> },
+    Command {
+        tag: String,
+        txn: Option<TxnChange>,
+    },
+    /// COPY FROM STDIN started: the client now sends this many columns.
+    CopyIn {
+        columns: usize,
+    },
+    /// COPY TO STDOUT: rows to send in the given format.
+    CopyOut {
+        rows: SendableRecordBatchStream,
+        options: CopyOptions,
+    },
 }
 
 /// A parsed, classified and (for queries) planned statement.
@@ -142,9 +157,70 @@ impl Session {
 
     /// Parses `sql` into its statements, without planning them.
     pub fn parse(&self, sql: &str) -> Result<Vec<Action>> {
+        // DataFusion's parser has its own COPY syntax; PostgreSQL's COPY
+        // (FROM STDIN, TO STDOUT) goes to sqlparser directly.
+        if first_keyword_is(sql, "copy") {
+            let statements = Parser::parse_sql(&PostgreSqlDialect {}, sql)
+                .map_err(|e| Error::new(sqlstate::SYNTAX_ERROR, e.to_string()))?;
+            return statements
+                .into_iter()
+                .map(|s| classify(DfStatement::Statement(Box::new(s))))
+                .collect();
+        }
         let statements =
             DFParser::parse_sql_with_dialect(sql, &PostgreSqlDialect {}).map_err(df)?;
         statements.into_iter().map(classify).collect()
+    }
+
+    /// Feeds COPY FROM STDIN data.
+    pub fn copy_data(&self, data: &[u8]) {
+        if let Some(copy) = self
+            .shared
+            .copy
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            copy.feed(&self.shared.store, data);
+        }
+    }
+
+    /// Ends COPY FROM STDIN: validates the rest and writes every row in one
+    /// atomic batch (or into the open transaction). Returns the row count.
+    pub async fn copy_done(&self) -> Result<usize> {
+        let copy = self
+            .shared
+            .copy
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let copy = copy.ok_or_else(|| Error::internal("no COPY in progress"))?;
+        let result = async {
+            let rows = copy.finish(&self.shared.store)?;
+            let n = rows.len();
+            let writes = rows.into_iter().map(Write::Assertion).collect();
+            self.shared.txn.write(&self.shared.store, writes).await?;
+            Ok(n)
+        }
+        .await;
+        if result.is_err() {
+            self.shared.txn.fail();
+        }
+        result
+    }
+
+    /// The client aborted COPY FROM STDIN.
+    pub fn copy_fail(&self, message: &str) -> Error {
+        self.shared
+            .copy
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        self.shared.txn.fail();
+        Error::new(
+            sqlstate::QUERY_CANCELED,
+            format!("COPY from stdin failed: {message}"),
+        )
     }
 
     /// Plans one statement (queries and INSERTs) so it can be described and
@@ -158,16 +234,19 @@ impl Session {
     }
 
     async fn plan(&self, action: Action) -> Result<Prepared> {
-        let Action::Plan {
-            statement,
-            returning,
-        } = &action
-        else {
-            return Ok(Prepared {
-                action,
-                plan: None,
-                returning_plan: None,
-            });
+        let (statement, returning) = match &action {
+            Action::Plan {
+                statement,
+                returning,
+            } => (statement, returning),
+            Action::CopyOut { statement, .. } => (statement, &None),
+            _ => {
+                return Ok(Prepared {
+                    action,
+                    plan: None,
+                    returning_plan: None,
+                });
+            }
         };
         let state = self.ctx.state();
         let plan = state
@@ -292,6 +371,24 @@ impl Session {
                 })
             }
             Action::NoOp(tag) => Ok(command(*tag)),
+            Action::CopyIn { columns, options } => {
+                let copy = CopyIn::new(options.clone(), columns.clone(), &shared.user);
+                let columns = copy.columns();
+                *shared.copy.lock().unwrap_or_else(|e| e.into_inner()) = Some(copy);
+                Ok(Output::CopyIn { columns })
+            }
+            Action::CopyOut { options, .. } => {
+                let plan = p
+                    .plan
+                    .clone()
+                    .ok_or_else(|| Error::internal("COPY was not planned"))?;
+                let frame = self.ctx.execute_logical_plan(plan).await.map_err(df)?;
+                let rows = frame.execute_stream().await.map_err(df)?;
+                Ok(Output::CopyOut {
+                    rows: first_batch_ready(rows).await?,
+                    options: options.clone(),
+                })
+            }
         }
     }
 
@@ -341,6 +438,21 @@ async fn first_batch_ready(
     };
     let rest = futures::stream::iter([Ok(first)]).chain(stream);
     Ok(Box::pin(RecordBatchStreamAdapter::new(schema, rest)))
+}
+
+fn first_keyword_is(sql: &str, keyword: &str) -> bool {
+    let mut rest = sql.trim_start();
+    // Skip leading `-- comment` lines.
+    while let Some(stripped) = rest.strip_prefix("--") {
+        rest = stripped
+            .split_once('\n')
+            .map(|(_, r)| r)
+            .unwrap_or("")
+            .trim_start();
+    }
+    rest.get(..keyword.len())
+        .is_some_and(|w| w.eq_ignore_ascii_case(keyword))
+        && rest[keyword.len()..].starts_with(|c: char| c.is_whitespace() || c == '(')
 }
 
 fn single_batch(batch: RecordBatch) -> SendableRecordBatchStream {

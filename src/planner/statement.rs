@@ -3,10 +3,13 @@
 //! INSERTs are planned by DataFusion; anything that would modify or
 //! redefine the immutable tables is refused with `0A000`.
 
-use datafusion::sql::parser::{ResetStatement, Statement as DfStatement};
+use datafusion::sql::parser::{DFParser, ResetStatement, Statement as DfStatement};
 use datafusion::sql::sqlparser::ast::{
-    Expr, Insert, ObjectName, Set, Statement as Sql, TableObject, Value,
+    CopySource, CopyTarget, Expr, Insert, ObjectName, Set, Statement as Sql, TableObject, Value,
 };
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+
+use super::copy::{CopyOptions, copy_columns};
 
 use super::schema::{GENERATED_ASSERTION_COLUMNS, GENERATED_RETRACTION_COLUMNS};
 use crate::error::{Error, Result, sqlstate};
@@ -32,6 +35,16 @@ pub enum Action {
     Rollback,
     /// Accepted and ignored, answering with this command tag.
     NoOp(&'static str),
+    /// `COPY assertions (columns) FROM STDIN`.
+    CopyIn {
+        columns: Vec<String>,
+        options: CopyOptions,
+    },
+    /// `COPY (query) TO STDOUT` / `COPY table TO STDOUT`.
+    CopyOut {
+        statement: DfStatement,
+        options: CopyOptions,
+    },
 }
 
 /// The RETURNING clause of an INSERT.
@@ -156,6 +169,19 @@ pub fn classify(statement: DfStatement) -> Result<Action> {
         }
         Sql::Discard { .. } => Action::NoOp("DISCARD ALL"),
         Sql::Deallocate { .. } => Action::NoOp("DEALLOCATE"),
+        Sql::Copy {
+            source,
+            to,
+            target,
+            options,
+            legacy_options,
+            ..
+        } => copy(
+            source,
+            to,
+            target,
+            CopyOptions::parse(&options, &legacy_options)?,
+        )?,
         Sql::Update(_) => return Err(immutable("UPDATE")),
         Sql::Delete(_) => return Err(immutable("DELETE")),
         Sql::Truncate(_) => return Err(immutable("TRUNCATE")),
@@ -171,6 +197,75 @@ pub fn classify(statement: DfStatement) -> Result<Action> {
             return Err(unsupported(&verb));
         }
     })
+}
+
+fn copy(source: CopySource, to: bool, target: CopyTarget, options: CopyOptions) -> Result<Action> {
+    let server_file = || {
+        Error::new(
+            sqlstate::FEATURE_NOT_SUPPORTED,
+            "COPY to or from a file or program on the server is not supported: use STDIN/STDOUT (psql's \\copy)",
+        )
+    };
+    match (source, to, target) {
+        (
+            CopySource::Table {
+                table_name,
+                columns,
+            },
+            false,
+            CopyTarget::Stdin,
+        ) => {
+            let table = object_name(&table_name).to_ascii_lowercase();
+            if table.rsplit('.').next() != Some("assertions") {
+                return Err(Error::new(
+                    sqlstate::FEATURE_NOT_SUPPORTED,
+                    format!("COPY FROM is supported for assertions, not \"{table}\""),
+                ));
+            }
+            let columns = columns
+                .iter()
+                .map(|c| c.value.to_ascii_lowercase())
+                .collect::<Vec<_>>();
+            Ok(Action::CopyIn {
+                columns: copy_columns(&columns)?,
+                options,
+            })
+        }
+        (
+            CopySource::Table {
+                table_name,
+                columns,
+            },
+            true,
+            CopyTarget::Stdout,
+        ) => {
+            let list = if columns.is_empty() {
+                "*".to_string()
+            } else {
+                columns
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let sql = format!("SELECT {list} FROM {table_name}");
+            let mut parsed = DFParser::parse_sql_with_dialect(&sql, &PostgreSqlDialect {})
+                .map_err(|e| Error::new(sqlstate::SYNTAX_ERROR, e.to_string()))?;
+            let statement = parsed
+                .pop_front()
+                .ok_or_else(|| Error::internal("empty COPY query"))?;
+            Ok(Action::CopyOut { statement, options })
+        }
+        (CopySource::Query(q), true, CopyTarget::Stdout) => Ok(Action::CopyOut {
+            statement: DfStatement::Statement(Box::new(Sql::Query(q))),
+            options,
+        }),
+        (_, _, CopyTarget::Stdin | CopyTarget::Stdout) => Err(Error::new(
+            sqlstate::FEATURE_NOT_SUPPORTED,
+            "COPY (query) works only TO STDOUT",
+        )),
+        _ => Err(server_file()),
+    }
 }
 
 fn reset(name: &str) -> Action {
