@@ -13,6 +13,7 @@
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod import;
 pub mod lens;
 pub mod model;
 pub mod pgwire;

@@ -35,6 +35,25 @@ enum Command {
         #[arg(long)]
         http_listen: Option<String>,
     },
+    /// Load CSV or JSON-lines files of assertions, over the wire or into a
+    /// stopped data dir.
+    Import {
+        /// Files to load (.csv with a header row, or .jsonl/.ndjson).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Connection string of a running server.
+        #[arg(
+            long,
+            default_value = "host=127.0.0.1 port=18180 user=stemedb dbname=stemedb"
+        )]
+        connect: String,
+        /// Import into this stopped node's data dir instead of a server.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Rows per COPY (each COPY is atomic).
+        #[arg(long, default_value_t = 100_000)]
+        batch_rows: usize,
+    },
     /// Check a (stopped) data dir: recompute every id, check every index.
     Verify {
         #[arg(long, default_value = "./stemedb-data")]
@@ -87,6 +106,12 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Import {
+            files,
+            connect,
+            data_dir,
+            batch_rows,
+        } => import(files, connect, data_dir, batch_rows),
         Command::Verify { data_dir } => match stemedb::storage::verify(&data_dir) {
             Ok(report) => {
                 println!("{report}");
@@ -101,5 +126,51 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+    }
+}
+
+fn import(
+    files: Vec<PathBuf>,
+    connect: String,
+    data_dir: Option<PathBuf>,
+    batch_rows: usize,
+) -> ExitCode {
+    use stemedb::import::{ImportOptions, Target};
+    init_logging("warn");
+    let mut connect = connect;
+    if let Ok(password) = std::env::var("STEMEDB_PASSWORD") {
+        if !connect.contains("password=") {
+            connect.push_str(&format!(" password='{}'", password.replace('\'', "\\'")));
+        }
+    }
+    let target = match data_dir {
+        Some(dir) => Target::DataDir(dir),
+        None => Target::Server(connect),
+    };
+    let options = ImportOptions {
+        target,
+        files,
+        batch_rows: batch_rows.max(1),
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("stemedb import: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(stemedb::import::run(options)) {
+        Ok(s) => {
+            let rate = s.rows as f64 / s.seconds.max(1e-9);
+            println!(
+                "imported {} rows from {} file(s) in {:.1} s ({:.0} rows/s)",
+                s.rows, s.files, s.seconds, rate
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("stemedb import: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
