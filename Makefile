@@ -10,7 +10,7 @@ CARGO ?= cargo
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_GET := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 
-.PHONY: run test build deps test-deps fmt lint clean-data
+.PHONY: run test build deps test-deps bench bench-deps fmt lint clean-data
 
 ## System packages the build needs: libclang for rocksdb's bindgen.
 deps:
@@ -33,6 +33,17 @@ run: build
 
 test: test-deps
 	$(CARGO) test --all-targets -- --test-threads=2
+
+## The benchmark needs a PostgreSQL server and pgbench.
+bench-deps: deps
+	@[ -n "$$(ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null)" ] && command -v pgbench >/dev/null 2>&1 || { \
+		echo ">> installing postgresql (server, psql, pgbench)"; \
+		$(APT_GET) update -qq && $(APT_GET) install -y -qq postgresql postgresql-client; }
+
+ROWS ?= 1000000
+## StemeDB vs PostgreSQL on the same machine, same run (see docs/benchmarks.md).
+bench: bench-deps build
+	bash bench/run.sh $(ROWS)
 
 fmt:
 	$(CARGO) fmt --all

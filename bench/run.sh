@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# StemeDB vs PostgreSQL on StemeDB's own workload, side by side, one run.
+# Usage: bench/run.sh [ROWS]   (default 1000000; `make bench ROWS=...`)
+# Prints a table (and appends nothing anywhere: copy it into docs/benchmarks.md).
+set -euo pipefail
+
+ROWS=${1:-${ROWS:-1000000}}
+DURATION=${DURATION:-20}          # seconds per pgbench run
+WORK=${BENCH_DIR:-/tmp/stemedb-bench}
+PG_PORT=${PG_PORT:-15432}
+ST_PORT=${ST_PORT:-18280}
+TARGET=${CARGO_TARGET_DIR:-$HOME/.cache/stemedb-target}
+STEMEDB=${STEMEDB:-$TARGET/release/stemedb}
+PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+SUBJECTS=$(( ROWS / 20 > 0 ? ROWS / 20 : 1 ))
+HERE=$(cd "$(dirname "$0")/.." && pwd)
+SQL=$HERE/sql/bench
+
+log() { printf '\n== %s\n' "$*" >&2; }
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+cleanup() {
+  [ -n "${ST_PID:-}" ] && kill "$ST_PID" 2>/dev/null || true
+  as_pg "$PGBIN/pg_ctl" -D "$WORK/pg" -m fast stop >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+rm -rf "$WORK"; mkdir -p "$WORK"; chmod 777 "$WORK"
+
+log "generating $ROWS assertions ($SUBJECTS subjects x 5 predicates)"
+python3 "$SQL/gen.py" "$ROWS" > "$WORK/claims.csv"
+ls -lh "$WORK/claims.csv" | awk '{print $5}' >&2
+
+log "starting PostgreSQL ($PGBIN, fsync=on, synchronous_commit=on) on port $PG_PORT"
+as_pg "$PGBIN/initdb" -D "$WORK/pg" -U stemedb -A trust >/dev/null
+as_pg "$PGBIN/pg_ctl" -D "$WORK/pg" -l "$WORK/pg.log" -w \
+  -o "-p $PG_PORT -k $WORK -c fsync=on -c synchronous_commit=on -c max_connections=100" start >/dev/null
+PG="host=127.0.0.1 port=$PG_PORT user=stemedb dbname=postgres"
+psql "$PG" -qX -f "$SQL/postgres.sql" >/dev/null
+
+log "starting StemeDB ($STEMEDB) on port $ST_PORT"
+"$STEMEDB" serve --data-dir "$WORK/stemedb" --listen "127.0.0.1:$ST_PORT" \
+  --http-listen "127.0.0.1:$((ST_PORT + 1))" 2>"$WORK/stemedb.log" &
+ST_PID=$!
+ST="host=127.0.0.1 port=$ST_PORT user=stemedb dbname=stemedb"
+for _ in $(seq 1 100); do psql "$ST" -qXc "SELECT 1" >/dev/null 2>&1 && break; sleep 0.1; done
+
+now() { date +%s.%N; }
+secs() { python3 -c "print(f'{$2 - $1:.3f}')"; }
+
+declare -A R
+copy_in() { # system conn
+  local t0 t1
+  t0=$(now)
+  psql "$2" -qX -c "\\copy assertions (subject, predicate, object, source, tier, confidence, observed_at) from '$WORK/claims.csv' with (format csv, header)"
+  t1=$(now)
+  R[$1,copy]=$(python3 -c "print(f'{$ROWS / ($t1 - $t0):.0f}')")
+  log "$1: COPY $ROWS rows in $(secs "$t0" "$t1") s"
+}
+log "a. bulk ingest via psql \\copy"
+copy_in postgres "$PG"
+copy_in stemedb "$ST"
+psql "$PG" -qXc "VACUUM ANALYZE assertions" >/dev/null
+
+# pgbench: tps and p50/p99 latency (ms) from per-transaction logs.
+bench() { # system conn script clients key
+  local dir=$WORK/pgbench-$1-$5
+  mkdir -p "$dir"; chmod 777 "$dir"
+  (cd "$dir" && pgbench -n -M prepared -c "$4" -j 2 -T "$DURATION" -D subjects="$SUBJECTS" \
+      -f "$3" --log --log-prefix=tx "$2" > summary.txt 2> stderr.txt) || { cat "$dir/stderr.txt" >&2; return 1; }
+  R[$1,$5,tps]=$(awk '/^tps/ {print int($3)}' "$dir/summary.txt" | head -1)
+  read -r p50 p99 < <(cat "$dir"/tx* | python3 -c "
+import sys
+v = sorted(int(l.split()[2]) for l in sys.stdin if l.strip())
+print(f'{v[len(v)//2]/1000:.2f} {v[min(len(v)-1, int(len(v)*0.99))]/1000:.2f}')")
+  R[$1,$5,p50]=$p50; R[$1,$5,p99]=$p99
+  log "$1 $5: ${R[$1,$5,tps]} tps, p50 $p50 ms, p99 $p99 ms"
+}
+log "b. single-row INSERT, 16 clients"
+bench postgres "$PG" "$SQL/insert.sql" 16 insert
+bench stemedb "$ST" "$SQL/insert.sql" 16 insert
+log "c. point query on recency by subject, 8 clients"
+bench postgres "$PG" "$SQL/recency.sql" 8 recency
+bench stemedb "$ST" "$SQL/recency.sql" 8 recency
+log "d. point query on authority by subject, 8 clients"
+bench postgres "$PG" "$SQL/authority.sql" 8 authority
+bench stemedb "$ST" "$SQL/authority.sql" 8 authority
+
+# e. full-lens queries: best of three, seconds.
+timed() { # system conn key sql
+  local best=999999 t0 t1 s
+  for _ in 1 2 3; do
+    t0=$(now); psql "$2" -qXAt -c "$4" >/dev/null; t1=$(now)
+    s=$(secs "$t0" "$t1"); best=$(python3 -c "print(min($best, $s))")
+  done
+  R[$1,$3]=$best
+  log "$1 $3: $best s"
+}
+log "e. full-lens aggregates"
+for sys in postgres stemedb; do
+  conn=$PG; [ $sys = stemedb ] && conn=$ST
+  timed $sys "$conn" agg "SELECT tier, count(*) FROM authority GROUP BY tier"
+  timed $sys "$conn" conflicts "SELECT count(*) FROM conflicts"
+done
+
+RSS_KB=$(awk '/VmRSS/ {print $2}' "/proc/$ST_PID/status")
+HWM_KB=$(awk '/VmHWM/ {print $2}' "/proc/$ST_PID/status")
+
+ratio() { python3 -c "a, b = $1, $2; print(f'{a / b:.2f}x' if b else 'n/a')"; }
+echo
+echo "StemeDB vs PostgreSQL — $ROWS assertions, $(nproc) cores, $(date -u +%Y-%m-%d)"
+echo
+echo "| measure | PostgreSQL | StemeDB | StemeDB / PostgreSQL (higher is better) |"
+echo "|---|---|---|---|"
+echo "| a. COPY ingest, rows/s | ${R[postgres,copy]} | ${R[stemedb,copy]} | $(ratio "${R[stemedb,copy]}" "${R[postgres,copy]}") |"
+for k in insert recency authority; do
+  label=$k; [ $k = insert ] && label="b. INSERT, 16 clients"; [ $k = recency ] && label="c. recency point query, 8 clients"; [ $k = authority ] && label="d. authority point query, 8 clients"
+  echo "| $label, tps | ${R[postgres,$k,tps]} | ${R[stemedb,$k,tps]} | $(ratio "${R[stemedb,$k,tps]}" "${R[postgres,$k,tps]}") |"
+  echo "| $label, p50 / p99 ms | ${R[postgres,$k,p50]} / ${R[postgres,$k,p99]} | ${R[stemedb,$k,p50]} / ${R[stemedb,$k,p99]} | $(ratio "${R[postgres,$k,p99]}" "${R[stemedb,$k,p99]}") (p99) |"
+done
+echo "| e. authority GROUP BY tier, s | ${R[postgres,agg]} | ${R[stemedb,agg]} | $(ratio "${R[postgres,agg]}" "${R[stemedb,agg]}") |"
+echo "| e. count(*) FROM conflicts, s | ${R[postgres,conflicts]} | ${R[stemedb,conflicts]} | $(ratio "${R[postgres,conflicts]}" "${R[stemedb,conflicts]}") |"
+echo "| f. StemeDB resident memory after the run (peak) | | $((RSS_KB / 1024)) MiB ($((HWM_KB / 1024)) MiB) | |"
