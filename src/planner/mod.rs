@@ -9,6 +9,7 @@
 
 mod copy;
 mod errors;
+mod fast_path;
 mod filters;
 mod schema;
 mod session;

@@ -21,6 +21,7 @@ use futures::StreamExt;
 use super::SessionShared;
 use super::copy::{CopyIn, CopyOptions};
 use super::errors::from_datafusion;
+use super::fast_path::{self, FastPath};
 use super::schema::{ASSERTIONS, RETRACTIONS};
 use super::statement::{Action, Returning, classify};
 use super::tables;
@@ -62,11 +63,16 @@ pub struct Prepared {
     action: Action,
     plan: Option<LogicalPlan>,
     returning_plan: Option<LogicalPlan>,
+    /// Set when the statement runs without DataFusion (see fast_path.rs).
+    fast: Option<FastPath>,
 }
 
 impl Prepared {
     /// Types of `$n` parameters, in order (`None` when not inferable).
     pub fn parameter_types(&self) -> Vec<Option<DataType>> {
+        if let Some(fast) = &self.fast {
+            return fast.parameter_types();
+        }
         let Some(plan) = &self.plan else {
             return vec![];
         };
@@ -90,6 +96,9 @@ impl Prepared {
 
     /// The shape of the rows the statement returns, if it returns rows.
     pub fn result_schema(&self) -> Option<SchemaRef> {
+        if let Some(fast) = &self.fast {
+            return fast.schema();
+        }
         match (&self.action, &self.plan) {
             (Action::Show(name), _) => Some(show_schema(name)),
             (_, Some(_)) if self.returning_plan.is_some() => self
@@ -245,9 +254,20 @@ impl Session {
                     action,
                     plan: None,
                     returning_plan: None,
+                    fast: None,
                 });
             }
         };
+        if let (DfStatement::Statement(s), None) = (statement, returning) {
+            if let Some(fast) = fast_path::recognise(s) {
+                return Ok(Prepared {
+                    action,
+                    plan: None,
+                    returning_plan: None,
+                    fast: Some(fast),
+                });
+            }
+        }
         let state = self.ctx.state();
         let plan = state
             .statement_to_plan(statement.clone())
@@ -271,6 +291,7 @@ impl Session {
             action,
             plan: Some(plan),
             returning_plan,
+            fast: None,
         })
     }
 
@@ -302,6 +323,16 @@ impl Session {
 
     async fn run(&self, p: &Prepared, params: Vec<ScalarValue>) -> Result<Output> {
         let shared = &self.shared;
+        match &p.fast {
+            Some(FastPath::Point(q)) => {
+                return Ok(Output::Rows(single_batch(q.execute(shared, &params)?)));
+            }
+            Some(FastPath::Insert(i)) => {
+                let n = i.execute(shared, &params).await?;
+                return Ok(command(format!("INSERT 0 {n}")));
+            }
+            None => {}
+        }
         match &p.action {
             Action::Plan { returning, .. } => {
                 let plan = p

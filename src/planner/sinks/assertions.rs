@@ -107,7 +107,7 @@ impl DataSink for AssertionSink {
 
 /// `supersedes` must name an assertion that exists (stored, pending in the
 /// open block, or earlier in this statement).
-fn check_supersedes(
+pub fn check_supersedes(
     session: &SessionShared,
     inserted: &[crate::model::Assertion],
 ) -> crate::error::Result<()> {
