@@ -19,6 +19,7 @@ use crate::planner::filters::{pushdown_support, scan_range};
 use crate::planner::schema::{ASSERTIONS, AssertionRows, BATCH_ROWS};
 use crate::planner::sinks::AssertionSink;
 use crate::planner::stream::blocking_scan;
+use crate::planner::tables::external;
 
 pub struct AssertionsTable {
     session: Arc<SessionShared>,
@@ -61,7 +62,7 @@ impl TableProvider for AssertionsTable {
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         let range = scan_range(filters);
-        let view = self.session.view();
+        let view = self.session.view().for_range(&range).map_err(external)?;
         blocking_scan(ASSERTIONS.clone(), projection, limit, move |out| {
             let mut rows = AssertionRows::default();
             view.store().for_each_assertion(&range, |a| {

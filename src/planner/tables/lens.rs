@@ -21,6 +21,7 @@ use crate::planner::SessionShared;
 use crate::planner::filters::{pushdown_support, scan_range};
 use crate::planner::schema::{BATCH_ROWS, CONFLICTS, ConflictRows, LENS, LensRows, RowBuilder};
 use crate::planner::stream::{BatchSender, blocking_scan};
+use crate::planner::tables::external;
 use crate::storage::ScanRange;
 
 /// What a pair table computes per (subject, predicate).
@@ -96,7 +97,7 @@ impl TableProvider for PairTable {
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         let range = scan_range(filters);
-        let view = self.session.view();
+        let view = self.session.view().for_range(&range).map_err(external)?;
         match self.kind {
             PairKind::Lens(lens) => {
                 let lens = lens.unwrap_or(self.session.settings().lens);

@@ -7,6 +7,7 @@ mod assertions;
 mod lens;
 mod retractions;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use datafusion::error::DataFusionError;
@@ -19,8 +20,8 @@ pub use retractions::RetractionsTable;
 use super::SessionShared;
 use crate::error::Result;
 use crate::lens::Lens;
-use crate::model::{Assertion, Micros};
-use crate::storage::Store;
+use crate::model::{Assertion, Id, Micros};
+use crate::storage::{ScanRange, Store};
 
 /// Table names, as clients see them.
 pub const TABLE_NAMES: [&str; 6] = [
@@ -63,11 +64,32 @@ pub fn register(
 pub struct View {
     store: Arc<Store>,
     as_of: Option<Micros>,
+    /// For full scans: every retraction, loaded once (retractions are few
+    /// next to assertions), instead of one lookup per claim.
+    retracted_at: Option<Arc<HashMap<Id, Micros>>>,
 }
 
 impl View {
     pub fn new(store: Arc<Store>, as_of: Option<Micros>) -> View {
-        View { store, as_of }
+        View {
+            store,
+            as_of,
+            retracted_at: None,
+        }
+    }
+
+    /// Prepares the view for a scan of `range`: a full scan loads the
+    /// retractions up front.
+    pub fn for_range(mut self, range: &ScanRange) -> Result<View> {
+        if matches!(range, ScanRange::All | ScanRange::Predicate(_)) {
+            let mut map = HashMap::new();
+            self.store.for_each_retraction(|r| {
+                map.insert(r.assertion_id, r.retracted_at());
+                Ok(true)
+            })?;
+            self.retracted_at = Some(Arc::new(map));
+        }
+        Ok(self)
     }
 
     pub fn store(&self) -> &Store {
@@ -85,10 +107,11 @@ impl View {
 
     /// Whether a retraction of the assertion is visible.
     pub fn retracted(&self, a: &Assertion) -> Result<bool> {
-        Ok(self
-            .store
-            .get_retraction(&a.id)?
-            .is_some_and(|r| self.at(r.retracted_at())))
+        let at = match &self.retracted_at {
+            Some(map) => map.get(&a.id).copied(),
+            None => self.store.get_retraction(&a.id)?.map(|r| r.retracted_at()),
+        };
+        Ok(at.is_some_and(|t| self.at(t)))
     }
 
     /// The live claims among one pair's claims.
