@@ -19,18 +19,7 @@ use tokio_postgres::Client;
 use crate::error::{Error, Result};
 
 /// Columns an import may fill (the writable columns of `assertions`).
-const COLUMNS: [&str; 10] = [
-    "subject",
-    "predicate",
-    "object",
-    "object_type",
-    "source",
-    "tier",
-    "confidence",
-    "agent",
-    "observed_at",
-    "supersedes",
-];
+use crate::planner::COPY_COLUMNS as COLUMNS;
 
 /// Where to import into.
 pub enum Target {

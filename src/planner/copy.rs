@@ -109,8 +109,8 @@ impl CopyOptions {
     }
 }
 
-/// Columns COPY FROM may fill.
-const COPY_COLUMNS: [&str; 10] = [
+/// Columns COPY FROM (and `stemedb import`) may fill, in their default order.
+pub const COPY_COLUMNS: [&str; 10] = [
     "subject",
     "predicate",
     "object",

@@ -7,6 +7,7 @@
 //! (queries and INSERTs) or handled by the session (SET, BEGIN, …), and
 //! executed into an [`Output`] the wire layer encodes.
 
+mod catalog;
 mod copy;
 mod errors;
 mod fast_path;
@@ -22,7 +23,7 @@ mod txn;
 
 use std::sync::{Arc, Mutex, RwLock};
 
-pub use copy::{CopyFormat, CopyOptions};
+pub use copy::{COPY_COLUMNS, CopyFormat, CopyOptions};
 pub use errors::from_datafusion;
 pub use schema::{ASSERTIONS, LENS, RETRACTIONS, timestamptz};
 pub use session::{Output, Prepared, Session, TxnChange};

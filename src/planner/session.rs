@@ -13,9 +13,7 @@ use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::{DmlStatement, LogicalPlan, WriteOp};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::{SessionConfig, SessionContext};
-use datafusion::sql::parser::{DFParser, Statement as DfStatement};
-use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-use datafusion::sql::sqlparser::parser::Parser;
+use datafusion::sql::parser::Statement as DfStatement;
 use futures::StreamExt;
 
 use super::SessionShared;
@@ -153,6 +151,7 @@ impl Session {
         sql.map_string_types_to_utf8view = false;
         let ctx = SessionContext::new_with_config(config);
         tables::register(&ctx, &shared).expect("registering tables in a fresh context");
+        super::catalog::install(&ctx);
         Session { ctx, shared }
     }
 
@@ -166,19 +165,12 @@ impl Session {
 
     /// Parses `sql` into its statements, without planning them.
     pub fn parse(&self, sql: &str) -> Result<Vec<Action>> {
-        // DataFusion's parser has its own COPY syntax; PostgreSQL's COPY
-        // (FROM STDIN, TO STDOUT) goes to sqlparser directly.
-        if first_keyword_is(sql, "copy") {
-            let statements = Parser::parse_sql(&PostgreSqlDialect {}, sql)
-                .map_err(|e| Error::new(sqlstate::SYNTAX_ERROR, e.to_string()))?;
-            return statements
-                .into_iter()
-                .map(|s| classify(DfStatement::Statement(Box::new(s))))
-                .collect();
-        }
-        let statements =
-            DFParser::parse_sql_with_dialect(sql, &PostgreSqlDialect {}).map_err(df)?;
-        statements.into_iter().map(classify).collect()
+        let statements = super::catalog::parse(sql)
+            .map_err(|e| Error::new(sqlstate::SYNTAX_ERROR, e.to_string()))?;
+        statements
+            .into_iter()
+            .map(|s| classify(DfStatement::Statement(Box::new(s))))
+            .collect()
     }
 
     /// Feeds COPY FROM STDIN data.
@@ -469,21 +461,6 @@ async fn first_batch_ready(
     };
     let rest = futures::stream::iter([Ok(first)]).chain(stream);
     Ok(Box::pin(RecordBatchStreamAdapter::new(schema, rest)))
-}
-
-fn first_keyword_is(sql: &str, keyword: &str) -> bool {
-    let mut rest = sql.trim_start();
-    // Skip leading `-- comment` lines.
-    while let Some(stripped) = rest.strip_prefix("--") {
-        rest = stripped
-            .split_once('\n')
-            .map(|(_, r)| r)
-            .unwrap_or("")
-            .trim_start();
-    }
-    rest.get(..keyword.len())
-        .is_some_and(|w| w.eq_ignore_ascii_case(keyword))
-        && rest[keyword.len()..].starts_with(|c: char| c.is_whitespace() || c == '(')
 }
 
 fn single_batch(batch: RecordBatch) -> SendableRecordBatchStream {
