@@ -143,3 +143,42 @@ fn psql_backslash_copy_both_ways() {
         "subject,object,tier\nip:1,true,0\n"
     );
 }
+
+#[test]
+fn psql_meta_commands_describe_the_schema() {
+    let server = TestServer::start();
+    let conn = format!(
+        "host=127.0.0.1 port={} user=stemedb dbname=stemedb",
+        server.port
+    );
+    let (ok, out, err) = psql(&conn, "\\dt");
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("public|assertions|table") && out.contains("public|retractions|table"),
+        "{out}"
+    );
+    let (ok, out, err) = psql(&conn, "\\dv");
+    assert!(ok, "{err}");
+    for view in ["recency", "authority", "beliefs", "conflicts"] {
+        assert!(out.contains(&format!("public|{view}|view")), "{out}");
+    }
+    let (ok, out, err) = psql(&conn, "\\d assertions");
+    assert!(ok, "{err}");
+    for (column, ty) in [
+        ("id", "text"),
+        ("object_number", "double precision"),
+        ("tier", "smallint"),
+        ("observed_at", "timestamp with time zone"),
+        ("retracted", "boolean"),
+    ] {
+        assert!(
+            out.contains(&format!("{column}|{ty}|")),
+            "{column} {ty} missing in:\n{out}"
+        );
+    }
+    let (ok, out, err) = psql(&conn, "\\l");
+    assert!(ok, "{err}");
+    assert!(out.contains("stemedb|"), "{out}");
+    let (_, out, _) = psql(&conn, "SELECT version()");
+    assert!(out.starts_with("PostgreSQL 16"), "{out}");
+}
