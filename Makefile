@@ -19,11 +19,14 @@ deps:
 		$(APT_GET) update -qq && $(APT_GET) install -y -qq libclang-dev; \
 	fi
 
-## What the tests drive besides cargo: psql.
+## What the tests drive besides cargo: psql, openssl, and the Python clients.
 test-deps: deps
-	@command -v psql >/dev/null 2>&1 || { \
-		echo ">> installing postgresql-client (psql)"; \
-		$(APT_GET) update -qq && $(APT_GET) install -y -qq postgresql-client; }
+	@command -v psql >/dev/null 2>&1 && command -v openssl >/dev/null 2>&1 || { \
+		echo ">> installing postgresql-client (psql) and openssl"; \
+		$(APT_GET) update -qq && $(APT_GET) install -y -qq postgresql-client openssl; }
+	@python3 -c "import psycopg, asyncpg, sqlalchemy, pandas" 2>/dev/null || { \
+		echo ">> installing Python client libraries (psycopg, asyncpg, SQLAlchemy, pandas)"; \
+		python3 -m pip install -q "psycopg[binary]" asyncpg sqlalchemy pandas; }
 
 build: deps
 	$(CARGO) build --release --bin stemedb

@@ -30,6 +30,15 @@ pub fn install(ctx: &SessionContext) {
     if let Err(e) = datafusion_pg_catalog::setup_pg_catalog(ctx, "stemedb", EmptyContextProvider) {
         tracing::warn!("pg_catalog unavailable in this session: {e}");
     }
+    // psycopg's TypeInfo (used by SQLAlchemy on connect) looks extension
+    // types up with to_regtype(); StemeDB has none, so it answers NULL.
+    ctx.register_udf(create_udf(
+        "to_regtype",
+        vec![DataType::Utf8],
+        DataType::Int32,
+        Volatility::Immutable,
+        Arc::new(|_| Ok(ColumnarValue::Scalar(ScalarValue::Int32(None)))),
+    ));
     let version = crate::version_string();
     ctx.register_udf(create_udf(
         "version",

@@ -303,7 +303,12 @@ impl Session {
     /// Executes a prepared statement with its parameter values.
     pub async fn execute(&self, p: &Prepared, params: Vec<ScalarValue>) -> Result<Output> {
         let txn = &self.shared.txn;
-        if txn.is_failed() && !matches!(p.action, Action::Commit | Action::Rollback) {
+        if txn.is_failed()
+            && !matches!(
+                p.action,
+                Action::Commit | Action::Rollback | Action::RollbackTo(_)
+            )
+        {
             return Err(aborted());
         }
         let result = self.run(p, params).await;
@@ -394,6 +399,9 @@ impl Session {
                 })
             }
             Action::NoOp(tag) => Ok(command(*tag)),
+            Action::Savepoint(name) => shared.txn.savepoint(name).map(|_| command("SAVEPOINT")),
+            Action::RollbackTo(name) => shared.txn.rollback_to(name).map(|_| command("ROLLBACK")),
+            Action::Release(name) => shared.txn.release(name).map(|_| command("RELEASE")),
             Action::CopyIn { columns, options } => {
                 let copy = CopyIn::new(options.clone(), columns.clone(), &shared.user);
                 let columns = copy.columns();

@@ -33,6 +33,9 @@ pub enum Action {
     Begin,
     Commit,
     Rollback,
+    Savepoint(String),
+    RollbackTo(String),
+    Release(String),
     /// Accepted and ignored, answering with this command tag.
     NoOp(&'static str),
     /// `COPY assertions (columns) FROM STDIN`.
@@ -161,12 +164,12 @@ pub fn classify(statement: DfStatement) -> Result<Action> {
         Sql::Rollback {
             savepoint: None, ..
         } => Action::Rollback,
-        Sql::Rollback { .. } | Sql::Savepoint { .. } | Sql::ReleaseSavepoint { .. } => {
-            return Err(Error::new(
-                sqlstate::FEATURE_NOT_SUPPORTED,
-                "savepoints are not supported",
-            ));
-        }
+        Sql::Rollback {
+            savepoint: Some(name),
+            ..
+        } => Action::RollbackTo(name.value),
+        Sql::Savepoint { name } => Action::Savepoint(name.value),
+        Sql::ReleaseSavepoint { name } => Action::Release(name.value),
         Sql::Discard { .. } => Action::NoOp("DISCARD ALL"),
         Sql::Deallocate { .. } => Action::NoOp("DEALLOCATE"),
         Sql::Copy {

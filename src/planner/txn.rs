@@ -1,7 +1,8 @@
 //! Transactions. Outside a block every statement commits on its own; inside
 //! `BEGIN … COMMIT` a statement's writes are buffered in the session and go
 //! to the group-commit writer as one atomic batch at `COMMIT`. `ROLLBACK`
-//! (or an error, then `COMMIT`) discards them.
+//! (or an error, then `COMMIT`) discards them. Savepoints mark a point in
+//! the buffer: `ROLLBACK TO` truncates back to it (and clears a failure).
 //!
 //! Reads inside a block see committed data only, not the block's own
 //! pending writes (documented in docs/sql.md).
@@ -13,13 +14,14 @@ use crate::error::{Error, Result, sqlstate};
 use crate::model::Id;
 use crate::storage::{Store, Write};
 
+/// An open `BEGIN … COMMIT` block.
 #[derive(Debug, Default)]
-enum State {
-    #[default]
-    Idle,
-    Open(Vec<Write>),
-    /// A statement failed inside the block; only COMMIT/ROLLBACK may follow.
-    Failed,
+struct Block {
+    writes: Vec<Write>,
+    /// (name, number of writes when it was set), oldest first.
+    savepoints: Vec<(String, usize)>,
+    /// A statement failed; only ROLLBACK [TO] / COMMIT may follow.
+    failed: bool,
 }
 
 /// What ending a block did.
@@ -32,70 +34,102 @@ pub enum Ended {
 /// The transaction state of one session.
 #[derive(Debug, Default)]
 pub struct Transaction {
-    state: Mutex<State>,
+    block: Mutex<Option<Block>>,
 }
 
 impl Transaction {
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Block>> {
+        self.block.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn in_block(&self) -> bool {
-        !matches!(*self.lock(), State::Idle)
+        self.lock().is_some()
     }
 
     pub fn is_failed(&self) -> bool {
-        matches!(*self.lock(), State::Failed)
+        self.lock().as_ref().is_some_and(|b| b.failed)
     }
 
     /// `BEGIN`. Returns false (a warning, as in PostgreSQL) if already open.
     pub fn begin(&self) -> bool {
-        let mut s = self.lock();
-        if matches!(*s, State::Idle) {
-            *s = State::Open(Vec::new());
-            true
-        } else {
-            false
+        let mut b = self.lock();
+        if b.is_some() {
+            return false;
         }
+        *b = Some(Block::default());
+        true
     }
 
     /// Marks the open block as failed after a statement error.
     pub fn fail(&self) {
-        let mut s = self.lock();
-        if matches!(*s, State::Open(_)) {
-            *s = State::Failed;
+        if let Some(b) = self.lock().as_mut() {
+            b.failed = true;
         }
     }
 
     /// `COMMIT`: writes the block's buffered writes atomically.
     pub async fn commit(&self, store: &Store) -> Result<Ended> {
-        let state = std::mem::take(&mut *self.lock());
-        match state {
-            State::Open(writes) => {
-                store.commit(writes).await?;
+        let block = self.lock().take();
+        match block {
+            Some(b) if b.failed => Ok(Ended::RolledBack),
+            Some(b) => {
+                store.commit(b.writes).await?;
                 Ok(Ended::Committed)
             }
-            State::Failed => Ok(Ended::RolledBack),
-            State::Idle => Ok(Ended::Committed),
+            None => Ok(Ended::Committed),
         }
     }
 
     /// `ROLLBACK`: discards the block.
     pub fn rollback(&self) {
-        *self.lock() = State::Idle;
+        *self.lock() = None;
+    }
+
+    /// `SAVEPOINT name`.
+    pub fn savepoint(&self, name: &str) -> Result<()> {
+        let mut guard = self.lock();
+        let b = guard.as_mut().ok_or_else(|| outside_block("SAVEPOINT"))?;
+        let at = b.writes.len();
+        b.savepoints.push((name.to_string(), at));
+        Ok(())
+    }
+
+    /// `ROLLBACK TO SAVEPOINT name`: drops the writes made since, keeps the
+    /// savepoint, and clears a failure.
+    pub fn rollback_to(&self, name: &str) -> Result<()> {
+        let mut guard = self.lock();
+        let b = guard
+            .as_mut()
+            .ok_or_else(|| outside_block("ROLLBACK TO SAVEPOINT"))?;
+        let i = find(b, name)?;
+        let at = b.savepoints[i].1;
+        b.savepoints.truncate(i + 1);
+        b.writes.truncate(at);
+        b.failed = false;
+        Ok(())
+    }
+
+    /// `RELEASE SAVEPOINT name`: forgets it (and any set after it).
+    pub fn release(&self, name: &str) -> Result<()> {
+        let mut guard = self.lock();
+        let b = guard
+            .as_mut()
+            .ok_or_else(|| outside_block("RELEASE SAVEPOINT"))?;
+        let i = find(b, name)?;
+        b.savepoints.truncate(i);
+        Ok(())
     }
 
     /// Writes now (outside a block) or buffers them (inside one).
     pub async fn write(&self, store: &Store, writes: Vec<Write>) -> Result<()> {
         {
-            let mut s = self.lock();
-            match &mut *s {
-                State::Open(pending) => {
-                    pending.extend(writes);
-                    return Ok(());
+            let mut guard = self.lock();
+            if let Some(b) = guard.as_mut() {
+                if b.failed {
+                    return Err(aborted());
                 }
-                State::Failed => return Err(aborted()),
-                State::Idle => {}
+                b.writes.extend(writes);
+                return Ok(());
             }
         }
         store.commit(writes).await
@@ -105,16 +139,31 @@ impl Transaction {
     /// what it inserted).
     pub fn pending_ids(&self) -> HashSet<Id> {
         match &*self.lock() {
-            State::Open(w) => w
+            Some(b) => b
+                .writes
                 .iter()
                 .filter_map(|w| match w {
                     Write::Assertion(a) => Some(a.id),
                     Write::Retraction(_) => None,
                 })
                 .collect(),
-            _ => HashSet::new(),
+            None => HashSet::new(),
         }
     }
+}
+
+fn find(b: &Block, name: &str) -> Result<usize> {
+    b.savepoints
+        .iter()
+        .rposition(|(n, _)| n.eq_ignore_ascii_case(name))
+        .ok_or_else(|| Error::new("3B001", format!("savepoint \"{name}\" does not exist")))
+}
+
+fn outside_block(what: &str) -> Error {
+    Error::new(
+        sqlstate::NO_ACTIVE_TRANSACTION,
+        format!("{what} can only be used in transaction blocks"),
+    )
 }
 
 /// The error for any statement in a failed block.

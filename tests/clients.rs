@@ -1,0 +1,44 @@
+//! The client matrix: real client programs in other languages, each
+//! asserting values and types against a fresh server. Each program's
+//! runtime must be installed (`make test` installs them); a missing one
+//! fails the test rather than skipping it.
+
+mod support;
+
+use std::process::Command;
+
+use support::TestServer;
+
+fn run_client(program: &str, args: &[&str]) {
+    let server = TestServer::start();
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients");
+    let port = server.port.to_string();
+    let out = Command::new(program)
+        .args(args)
+        .arg(&port)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("{program} is not installed ({e}); run `make test-deps`"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains(": ok"), "{stdout}\n{stderr}");
+}
+
+#[test]
+fn psycopg3() {
+    run_client("python3", &["psycopg_client.py"]);
+}
+
+#[test]
+fn asyncpg() {
+    run_client("python3", &["asyncpg_client.py"]);
+}
+
+#[test]
+fn sqlalchemy_and_pandas() {
+    run_client("python3", &["sqlalchemy_client.py"]);
+}

@@ -1,0 +1,49 @@
+"""asyncpg against StemeDB: prepared statements (binary protocol),
+transactions, type fidelity. Usage: python3 asyncpg_client.py PORT"""
+import asyncio
+import datetime
+import sys
+
+
+async def main(port):
+    import asyncpg
+
+    conn = await asyncpg.connect(host="127.0.0.1", port=port, user="stemedb", database="stemedb")
+    insert = await conn.prepare(
+        "INSERT INTO assertions (subject, predicate, object, source, tier, confidence, observed_at) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7)"
+    )
+    when = datetime.datetime(2024, 5, 1, tzinfo=datetime.timezone.utc)
+    for obj, tier, conf in [("rash", 0, 0.9), ("none", 4, 0.3), ("fever", 2, 0.7)]:
+        await insert.fetch("drug:x", "causes", obj, "src", tier, conf, when)
+    # A prepared query reused many times.
+    point = await conn.prepare("SELECT object, tier, confidence, claims, contested, observed_at FROM authority WHERE subject = $1")
+    for _ in range(10):
+        row = await point.fetchrow("drug:x")
+    assert row["object"] == "rash" and row["tier"] == 0 and row["confidence"] == 0.9, row
+    assert row["claims"] == 3 and row["contested"] is True and row["observed_at"] == when, row
+
+    # Transactions.
+    try:
+        async with conn.transaction():
+            await conn.execute("INSERT INTO assertions (subject, predicate, object, source) VALUES ('t', 'p', 'o', 's')")
+            raise RuntimeError("roll back")
+    except RuntimeError:
+        pass
+    async with conn.transaction():
+        await conn.execute("INSERT INTO assertions (subject, predicate, object, source) VALUES ('t2', 'p', 'o', 's')")
+    n = await conn.fetchval("SELECT count(*) FROM assertions WHERE subject = 't' OR subject = 't2'")
+    assert n == 1, n
+
+    # Errors keep their SQLSTATE.
+    try:
+        await conn.execute("DELETE FROM assertions")
+        raise AssertionError("DELETE should fail")
+    except asyncpg.PostgresError as e:
+        assert e.sqlstate == "0A000", e.sqlstate
+    assert await conn.fetchval("SELECT 1") == 1
+    await conn.close()
+    print("asyncpg: ok")
+
+
+asyncio.run(main(int(sys.argv[1])))
