@@ -21,9 +21,9 @@ deps:
 
 ## What the tests drive besides cargo: psql, openssl, and the Python clients.
 test-deps: deps
-	@command -v psql >/dev/null 2>&1 && command -v openssl >/dev/null 2>&1 || { \
-		echo ">> installing postgresql-client (psql) and openssl"; \
-		$(APT_GET) update -qq && $(APT_GET) install -y -qq postgresql-client openssl; }
+	@command -v psql >/dev/null 2>&1 && pgbench --version >/dev/null 2>&1 && command -v openssl >/dev/null 2>&1 || { \
+		echo ">> installing psql, pgbench and openssl"; \
+		$(APT_GET) update -qq && $(APT_GET) install -y -qq postgresql-client postgresql-contrib openssl; }
 	@python3 -c "import psycopg, asyncpg, sqlalchemy, pandas" 2>/dev/null || { \
 		echo ">> installing Python client libraries (psycopg, asyncpg, SQLAlchemy, pandas)"; \
 		python3 -m pip install -q "psycopg[binary]" asyncpg sqlalchemy pandas; }

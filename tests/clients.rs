@@ -42,3 +42,45 @@ fn asyncpg() {
 fn sqlalchemy_and_pandas() {
     run_client("python3", &["sqlalchemy_client.py"]);
 }
+
+#[tokio::test]
+async fn pgbench_with_a_custom_script() {
+    let server = TestServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let script = tmp.path().join("claims.sql");
+    std::fs::write(
+        &script,
+        "\\set s random(1, 100)\n\
+         INSERT INTO assertions (subject, predicate, object, source, tier) VALUES (:s, 'p', 'o', 'pgbench', 3);\n\
+         SELECT object, tier FROM recency WHERE subject = :s;\n",
+    )
+    .unwrap();
+    let out = Command::new("pgbench")
+        .args([
+            "-n", "-M", "prepared", "-c", "4", "-j", "2", "-t", "25", "-f",
+        ])
+        .arg(&script)
+        .arg(server.conn_str())
+        .output()
+        .expect("pgbench is installed (make test installs it)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("number of transactions actually processed: 100/100"),
+        "{stdout}"
+    );
+    let client = server.connect().await;
+    let n: i64 = client
+        .query_one(
+            "SELECT count(*) FROM assertions WHERE source = 'pgbench'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 100);
+}
