@@ -27,6 +27,9 @@ test-deps: deps
 	@python3 -c "import psycopg, asyncpg, sqlalchemy, pandas" 2>/dev/null || { \
 		echo ">> installing Python client libraries (psycopg, asyncpg, SQLAlchemy, pandas)"; \
 		python3 -m pip install -q "psycopg[binary]" asyncpg sqlalchemy pandas; }
+	@[ -d tests/clients/node_modules/pg ] || { \
+		echo ">> installing node-postgres (npm)"; \
+		cd tests/clients && npm install --no-audit --no-fund --loglevel=error; }
 
 build: deps
 	$(CARGO) build --release --bin stemedb

@@ -84,3 +84,8 @@ async fn pgbench_with_a_custom_script() {
         .get(0);
     assert_eq!(n, 100);
 }
+
+#[test]
+fn node_postgres() {
+    run_client("node", &["node_pg_client.js"]);
+}
