@@ -89,3 +89,8 @@ async fn pgbench_with_a_custom_script() {
 fn node_postgres() {
     run_client("node", &["node_pg_client.js"]);
 }
+
+#[test]
+fn pgjdbc() {
+    run_client("java", &["-cp", "/usr/share/java/postgresql.jar", "JdbcClient.java"]);
+}
