@@ -24,9 +24,9 @@ test-deps: deps
 	@command -v psql >/dev/null 2>&1 && pgbench --version >/dev/null 2>&1 && command -v openssl >/dev/null 2>&1 || { \
 		echo ">> installing psql, pgbench and openssl"; \
 		$(APT_GET) update -qq && $(APT_GET) install -y -qq postgresql-client postgresql-contrib openssl; }
-	@[ -f /usr/share/java/postgresql.jar ] && command -v java >/dev/null 2>&1 || { \
-		echo ">> installing pgjdbc and a JDK"; \
-		$(APT_GET) update -qq && $(APT_GET) install -y -qq libpostgresql-jdbc-java default-jdk-headless; }
+	@[ -f /usr/share/java/postgresql.jar ] && command -v java >/dev/null 2>&1 && command -v pgbouncer >/dev/null 2>&1 || { \
+		echo ">> installing pgjdbc, a JDK and pgbouncer"; \
+		$(APT_GET) update -qq && $(APT_GET) install -y -qq libpostgresql-jdbc-java default-jdk-headless pgbouncer; }
 	@python3 -c "import psycopg, asyncpg, sqlalchemy, pandas" 2>/dev/null || { \
 		echo ">> installing Python client libraries (psycopg, asyncpg, SQLAlchemy, pandas)"; \
 		python3 -m pip install -q "psycopg[binary]" asyncpg sqlalchemy pandas; }

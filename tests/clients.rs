@@ -92,5 +92,84 @@ fn node_postgres() {
 
 #[test]
 fn pgjdbc() {
-    run_client("java", &["-cp", "/usr/share/java/postgresql.jar", "JdbcClient.java"]);
+    run_client(
+        "java",
+        &["-cp", "/usr/share/java/postgresql.jar", "JdbcClient.java"],
+    );
+}
+
+#[tokio::test]
+async fn pgbouncer_in_transaction_pooling_mode() {
+    let server = TestServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let port = support::free_port();
+    std::fs::write(dir.join("users.txt"), "\"stemedb\" \"\"\n").unwrap();
+    std::fs::write(
+        dir.join("pgbouncer.ini"),
+        format!(
+            "[databases]\nstemedb = host=127.0.0.1 port={} dbname=stemedb user=stemedb\n\
+             [pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n\
+             auth_type = trust\nauth_file = {}/users.txt\npool_mode = transaction\n\
+             default_pool_size = 2\nignore_startup_parameters = extra_float_digits\n\
+             logfile = {}/pgbouncer.log\npidfile = {}/pgbouncer.pid\n",
+            server.port,
+            dir.display(),
+            dir.display(),
+            dir.display()
+        ),
+    )
+    .unwrap();
+    // pgbouncer refuses to run as root; -u drops to the postgres user.
+    let mut cmd = Command::new("pgbouncer");
+    if running_as_root() {
+        std::process::Command::new("chmod")
+            .args(["-R", "a+rwx"])
+            .arg(dir)
+            .status()
+            .unwrap();
+        cmd.args(["-u", "postgres"]);
+    }
+    let mut bouncer = cmd
+        .arg(dir.join("pgbouncer.ini"))
+        .spawn()
+        .expect("pgbouncer is installed (make test installs it)");
+    let conn = format!("host=127.0.0.1 port={port} user=stemedb dbname=stemedb");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let client = loop {
+        match support::connect(&conn).await {
+            Ok(c) => break c,
+            Err(e) if std::time::Instant::now() > deadline => {
+                let _ = bouncer.kill();
+                panic!("pgbouncer never accepted: {e}");
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+        }
+    };
+    // Simple-protocol statements and a transaction, through the pooler.
+    client
+        .batch_execute(
+            "BEGIN; INSERT INTO assertions (subject, predicate, object, source) VALUES ('via', 'p', 'bouncer', 's'); COMMIT",
+        )
+        .await
+        .unwrap();
+    let rows = client
+        .simple_query("SELECT object FROM recency WHERE subject = 'via'")
+        .await
+        .unwrap();
+    let object = rows.iter().find_map(|m| match m {
+        tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+        _ => None,
+    });
+    let _ = bouncer.kill();
+    let _ = bouncer.wait();
+    assert_eq!(object.as_deref(), Some("bouncer"));
+}
+
+fn running_as_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0"))
+        .unwrap_or(false)
 }
