@@ -6,6 +6,7 @@
 
 use std::sync::{Arc, LazyLock};
 
+use datafusion::arrow::array::{AsArray, StringArray};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
@@ -14,6 +15,9 @@ use datafusion::sql::sqlparser::ast::Statement;
 use datafusion::sql::sqlparser::parser::ParserError;
 use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+
+use super::SessionShared;
+use super::tables::external;
 
 /// The parser: sqlparser's PostgreSQL dialect plus rewrites of catalog
 /// queries into forms DataFusion plans. Built once (it pre-tokenises its
@@ -26,7 +30,7 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>, ParserError> {
 }
 
 /// Installs `pg_catalog` and the catalog functions in a session.
-pub fn install(ctx: &SessionContext) {
+pub fn install(ctx: &SessionContext, session: &Arc<SessionShared>) {
     if let Err(e) = datafusion_pg_catalog::setup_pg_catalog(ctx, "stemedb", EmptyContextProvider) {
         tracing::warn!("pg_catalog unavailable in this session: {e}");
     }
@@ -38,6 +42,42 @@ pub fn install(ctx: &SessionContext) {
         DataType::Int32,
         Volatility::Immutable,
         Arc::new(|_| Ok(ColumnarValue::Scalar(ScalarValue::Int32(None)))),
+    ));
+    // current_setting(name): the session's value, as SHOW reports it.
+    let shared = session.clone();
+    ctx.register_udf(create_udf(
+        "current_setting",
+        vec![DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Stable,
+        Arc::new(move |args: &[ColumnarValue]| {
+            let settings = shared.settings();
+            let show = |name: Option<&str>| -> datafusion::error::Result<Option<String>> {
+                name.map(|n| settings.show(n).map_err(external)).transpose()
+            };
+            match &args[0] {
+                ColumnarValue::Scalar(s) => {
+                    let name = match s {
+                        ScalarValue::Utf8(v)
+                        | ScalarValue::LargeUtf8(v)
+                        | ScalarValue::Utf8View(v) => v.clone(),
+                        _ => None,
+                    };
+                    Ok(ColumnarValue::Scalar(ScalarValue::Utf8(show(
+                        name.as_deref(),
+                    )?)))
+                }
+                ColumnarValue::Array(a) => {
+                    let names = datafusion::arrow::compute::cast(a, &DataType::Utf8)?;
+                    let values = names
+                        .as_string::<i32>()
+                        .iter()
+                        .map(show)
+                        .collect::<datafusion::error::Result<StringArray>>()?;
+                    Ok(ColumnarValue::Array(Arc::new(values)))
+                }
+            }
+        }),
     ));
     let version = crate::version_string();
     ctx.register_udf(create_udf(

@@ -151,7 +151,7 @@ impl Session {
         sql.map_string_types_to_utf8view = false;
         let ctx = SessionContext::new_with_config(config);
         tables::register(&ctx, &shared).expect("registering tables in a fresh context");
-        super::catalog::install(&ctx);
+        super::catalog::install(&ctx, &shared);
         Session { ctx, shared }
     }
 
