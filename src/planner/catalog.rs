@@ -79,6 +79,17 @@ pub fn install(ctx: &SessionContext, session: &Arc<SessionShared>) {
             }
         }),
     ));
+    // The connected user, not the crate's placeholder.
+    for name in ["session_user", "current_user", "user"] {
+        let user = session.user.clone();
+        ctx.register_udf(create_udf(
+            name,
+            vec![],
+            DataType::Utf8,
+            Volatility::Stable,
+            Arc::new(move |_| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(user.clone()))))),
+        ));
+    }
     let version = crate::version_string();
     ctx.register_udf(create_udf(
         "version",
