@@ -79,6 +79,25 @@ pub fn install(ctx: &SessionContext, session: &Arc<SessionShared>) {
             }
         }),
     ));
+    // SQLAlchemy's column reflection asks for identity sequences and
+    // collation visibility; StemeDB has neither sequences nor collations.
+    ctx.register_udf(create_udf(
+        "pg_get_serial_sequence",
+        vec![DataType::Utf8, DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Stable,
+        Arc::new(|_| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)))),
+    ));
+    ctx.register_udf(create_udf(
+        "pg_collation_is_visible",
+        vec![DataType::Int32],
+        DataType::Boolean,
+        Volatility::Stable,
+        Arc::new(|_| Ok(ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))))),
+    ));
+    ctx.register_udf(datafusion::logical_expr::ScalarUDF::new_from_impl(
+        super::json_build_object::JsonBuildObject::new(),
+    ));
     // The connected user, not the crate's placeholder.
     for name in ["session_user", "current_user", "user"] {
         let user = session.user.clone();

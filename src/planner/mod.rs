@@ -12,6 +12,7 @@ mod copy;
 mod errors;
 mod fast_path;
 mod filters;
+mod json_build_object;
 mod schema;
 mod session;
 pub mod settings;

@@ -23,8 +23,8 @@ tables = set(insp.get_table_names())
 assert {"assertions", "retractions"} <= tables, tables
 views = set(insp.get_view_names())
 assert {"recency", "authority", "beliefs", "conflicts"} <= views, views
-# Known gap: insp.get_columns() sends a catalog query StemeDB cannot plan
-# yet (pg_get_serial_sequence, pg_collation_is_visible); see docs/clients.md.
+# Known gap: insp.get_columns() sends a catalog query with correlated
+# scalar subqueries DataFusion cannot plan yet; see docs/clients.md.
 
 with engine.connect() as conn:
     obj = conn.execute(sa.text("SELECT object FROM authority WHERE subject = :s"), {"s": "ip:1"}).scalar_one()
