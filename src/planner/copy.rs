@@ -288,39 +288,8 @@ impl CopyIn {
         }
         let mut new = NewAssertion::default();
         for (column, value) in self.columns.iter().zip(fields) {
-            let at = |e: Error| self.error_at(line, Some(column), e);
-            match column.as_str() {
-                "subject" => new.subject = value,
-                "predicate" => new.predicate = value,
-                "object" => new.object = value,
-                "object_type" => new.object_type = value,
-                "source" => new.source = value,
-                "agent" => new.agent = value,
-                "supersedes" => new.supersedes = value,
-                "tier" => {
-                    new.tier = value
-                        .map(|v| parse_number::<i64>(&v, "smallint"))
-                        .transpose()
-                        .map_err(at)?
-                }
-                "confidence" => {
-                    new.confidence = value
-                        .map(|v| parse_number::<f64>(&v, "double precision"))
-                        .transpose()
-                        .map_err(at)?
-                }
-                "observed_at" => {
-                    new.observed_at = value
-                        .map(|v| {
-                            parse_timestamptz(&v).map_err(|e| {
-                                Error::new(sqlstate::INVALID_TEXT_REPRESENTATION, e.message)
-                            })
-                        })
-                        .transpose()
-                        .map_err(at)?
-                }
-                _ => {}
-            }
+            set_column(&mut new, column, value)
+                .map_err(|e| self.error_at(line, Some(column), e))?;
         }
         new.into_assertion(&self.user, store.clock().now(), store.node_id())
             .map_err(|e| {
@@ -331,6 +300,47 @@ impl CopyIn {
                 self.error_at(line, column, e)
             })
     }
+}
+
+/// Sets one column of a claim from its text form, as COPY and the INSERT
+/// fast path receive values: numbers and timestamps are parsed here
+/// (`22P02` when they do not parse), everything else is checked later by
+/// the model's rules.
+pub fn set_column(new: &mut NewAssertion, column: &str, value: Option<String>) -> Result<()> {
+    match column {
+        "subject" => new.subject = value,
+        "predicate" => new.predicate = value,
+        "object" => new.object = value,
+        "object_type" => new.object_type = value,
+        "source" => new.source = value,
+        "agent" => new.agent = value,
+        "supersedes" => new.supersedes = value,
+        "tier" => {
+            new.tier = value
+                .map(|v| parse_number::<i64>(&v, "smallint"))
+                .transpose()?
+        }
+        "confidence" => {
+            new.confidence = value
+                .map(|v| parse_number::<f64>(&v, "double precision"))
+                .transpose()?
+        }
+        "observed_at" => {
+            new.observed_at = value
+                .map(|v| {
+                    parse_timestamptz(&v)
+                        .map_err(|e| Error::new(sqlstate::INVALID_TEXT_REPRESENTATION, e.message))
+                })
+                .transpose()?
+        }
+        other => {
+            return Err(Error::new(
+                sqlstate::UNDEFINED_COLUMN,
+                format!("column \"{other}\" of relation \"assertions\" does not exist"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn parse_number<T: std::str::FromStr>(v: &str, ty: &str) -> Result<T> {

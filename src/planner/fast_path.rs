@@ -18,9 +18,9 @@ use datafusion::sql::sqlparser::ast::{
 };
 
 use super::SessionShared;
+use super::copy::set_column;
 use super::schema::{LENS, LensRows, RowBuilder, timestamptz};
-use super::settings::parse_timestamptz;
-use crate::error::{Error, Result, sqlstate};
+use crate::error::{Error, Result};
 use crate::lens::{Lens, resolve};
 use crate::model::NewAssertion;
 use crate::storage::{ScanRange, Write};
@@ -296,13 +296,6 @@ fn value_text(op: &Operand, params: &[ScalarValue]) -> Result<Option<String>> {
     }
 }
 
-fn invalid(column: &str, ty: &str, v: &str) -> Error {
-    Error::new(
-        sqlstate::INVALID_TEXT_REPRESENTATION,
-        format!("invalid input syntax for type {ty}: \"{v}\" (column {column})"),
-    )
-}
-
 impl PointQuery {
     pub fn execute(&self, session: &SessionShared, params: &[ScalarValue]) -> Result<RecordBatch> {
         let subject = value_text(&self.subject, params)?;
@@ -343,44 +336,7 @@ impl PlainInsert {
         for row in &self.rows {
             let mut new = NewAssertion::default();
             for (column, op) in self.columns.iter().zip(row) {
-                let v = value_text(op, params)?;
-                match column.as_str() {
-                    "subject" => new.subject = v,
-                    "predicate" => new.predicate = v,
-                    "object" => new.object = v,
-                    "object_type" => new.object_type = v,
-                    "source" => new.source = v,
-                    "agent" => new.agent = v,
-                    "supersedes" => new.supersedes = v,
-                    "tier" => {
-                        new.tier = v
-                            .map(|t| {
-                                t.trim()
-                                    .parse::<i64>()
-                                    .map_err(|_| invalid(column, "smallint", &t))
-                            })
-                            .transpose()?
-                    }
-                    "confidence" => {
-                        new.confidence = v
-                            .map(|c| {
-                                c.trim()
-                                    .parse::<f64>()
-                                    .map_err(|_| invalid(column, "double precision", &c))
-                            })
-                            .transpose()?
-                    }
-                    "observed_at" => {
-                        new.observed_at = v.map(|t| parse_timestamptz(&t)).transpose()?
-                    }
-                    // Anything else was rejected by the column check.
-                    other => {
-                        return Err(Error::new(
-                            sqlstate::UNDEFINED_COLUMN,
-                            format!("column \"{other}\" of relation \"assertions\" does not exist"),
-                        ));
-                    }
-                }
+                set_column(&mut new, column, value_text(op, params)?)?;
             }
             let a = new.into_assertion(&session.user, store.clock().now(), store.node_id())?;
             writes.push(a);
