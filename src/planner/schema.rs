@@ -185,34 +185,15 @@ impl RowBuilder for AssertionRows {
 
     fn finish(&mut self) -> DfResult<RecordBatch> {
         self.len = 0;
-        let [
-            object,
-            object_type,
-            object_number,
-            source,
-            tier,
-            confidence,
-            agent,
-            observed_at,
-            asserted_at,
-        ] = self.claim.finish();
-        let columns: Vec<ArrayRef> = vec![
+        let mut columns: Vec<ArrayRef> = vec![
             Arc::new(self.id.finish()),
             Arc::new(self.subject.finish()),
             Arc::new(self.predicate.finish()),
-            object,
-            object_type,
-            object_number,
-            source,
-            tier,
-            confidence,
-            agent,
-            observed_at,
-            asserted_at,
-            Arc::new(self.node.finish()),
-            Arc::new(self.supersedes.finish()),
-            Arc::new(self.retracted.finish()),
         ];
+        columns.extend(self.claim.finish());
+        columns.push(Arc::new(self.node.finish()));
+        columns.push(Arc::new(self.supersedes.finish()));
+        columns.push(Arc::new(self.retracted.finish()));
         Ok(RecordBatch::try_new(ASSERTIONS.clone(), columns)?)
     }
 }

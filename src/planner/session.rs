@@ -167,10 +167,7 @@ impl Session {
     pub fn parse(&self, sql: &str) -> Result<Vec<Action>> {
         let statements = super::catalog::parse(sql)
             .map_err(|e| Error::new(sqlstate::SYNTAX_ERROR, e.to_string()))?;
-        statements
-            .into_iter()
-            .map(|s| classify(DfStatement::Statement(Box::new(s))))
-            .collect()
+        statements.into_iter().map(classify).collect()
     }
 
     /// Feeds COPY FROM STDIN data.

@@ -3,7 +3,7 @@
 //! INSERTs are planned by DataFusion; anything that would modify or
 //! redefine the immutable tables is refused with `0A000`.
 
-use datafusion::sql::parser::{DFParser, ResetStatement, Statement as DfStatement};
+use datafusion::sql::parser::{DFParser, Statement as DfStatement};
 use datafusion::sql::sqlparser::ast::{
     CopySource, CopyTarget, Expr, Insert, ObjectName, Set, Statement as Sql, TableObject, Value,
 };
@@ -106,21 +106,7 @@ fn show_name(words: &str) -> String {
     }
 }
 
-pub fn classify(statement: DfStatement) -> Result<Action> {
-    let sql = match statement {
-        DfStatement::Statement(s) => *s,
-        DfStatement::Explain(_) => {
-            return Ok(Action::Plan {
-                statement,
-                returning: None,
-            });
-        }
-        DfStatement::Reset(ResetStatement::Variable(name)) => {
-            return Ok(reset(&object_name(&name)));
-        }
-        DfStatement::CopyTo(_) => return Err(unsupported("COPY to a server file")),
-        DfStatement::CreateExternalTable(_) => return Err(unsupported("CREATE EXTERNAL TABLE")),
-    };
+pub fn classify(sql: Sql) -> Result<Action> {
     Ok(match sql {
         Sql::Query(_) | Sql::Explain { .. } => Action::Plan {
             statement: DfStatement::Statement(Box::new(sql)),
