@@ -42,7 +42,7 @@ async fn scram_login_and_wrong_password() {
             .query_one("SELECT 1", &[])
             .await
             .unwrap()
-            .get::<_, i64>(0),
+            .get::<_, i32>(0),
         1
     );
 }

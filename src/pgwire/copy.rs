@@ -101,7 +101,11 @@ pub fn copy_out(rows: SendableRecordBatchStream, options: &CopyOptions) -> CopyR
         }
     };
     let header = (options.header && options.format == CopyFormat::Csv).then(|| {
-        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        let names: Vec<&str> = schema
+            .fields()
+            .iter()
+            .map(|f| crate::planner::display_name(f.name()))
+            .collect();
         Ok(CopyData::new(Bytes::from(format!(
             "{}\n",
             names.join(&delimiter)

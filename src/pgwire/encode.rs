@@ -37,7 +37,7 @@ pub fn pg_type(dt: &DataType) -> Type {
         DataType::Timestamp(_, None) => Type::TIMESTAMP,
         DataType::Date32 | DataType::Date64 => Type::DATE,
         DataType::Binary | DataType::LargeBinary | DataType::BinaryView => Type::BYTEA,
-        _ => Type::TEXT,
+        other => super::arrays::pg_array_type(other).unwrap_or(Type::TEXT),
     }
 }
 
@@ -66,7 +66,7 @@ pub fn fields(schema: &Schema, format: &Format) -> Vec<FieldInfo> {
         .enumerate()
         .map(|(i, f)| {
             FieldInfo::new(
-                f.name().clone(),
+                crate::planner::display_name(f.name()).to_string(),
                 None,
                 None,
                 pg_type(f.data_type()),
@@ -117,7 +117,7 @@ pub fn encode_row(
     for (i, column) in columns.iter().enumerate() {
         if text(i) {
             if let Some(s) = postgres_text(column, row) {
-                sink.put(&s)?;
+                sink.put(&Raw(s))?;
                 continue;
             }
         }
@@ -137,11 +137,45 @@ fn encode_batch(batch: &RecordBatch, fields: &Arc<Vec<FieldInfo>>) -> Vec<PgWire
         .collect()
 }
 
+/// A value already in PostgreSQL's text form, sent as is (pgwire would
+/// quote a string sent as a whole array).
+#[derive(Debug)]
+struct Raw(String);
+
+impl ToSqlText for Raw {
+    fn to_sql_text(
+        &self,
+        _ty: &Type,
+        out: &mut bytes::BytesMut,
+        _options: &pgwire::types::format::FormatOptions,
+    ) -> Result<postgres_types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        out.extend_from_slice(self.0.as_bytes());
+        Ok(postgres_types::IsNull::No)
+    }
+}
+
+impl ToSql for Raw {
+    fn to_sql(
+        &self,
+        _ty: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<postgres_types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        out.extend_from_slice(self.0.as_bytes());
+        Ok(postgres_types::IsNull::No)
+    }
+
+    fn accepts(_ty: &Type) -> bool {
+        true
+    }
+
+    postgres_types::to_sql_checked!();
+}
+
 /// Text forms where PostgreSQL's output differs from pgwire's defaults:
 /// floats (shortest round-trip, exponent outside 1e-4..1e15) and
 /// timestamps (fractional seconds only when present).
 fn postgres_text(col: &ArrayRef, row: usize) -> Option<String> {
-    if col.is_null(row) {
+    if is_null(col, row) {
         return None;
     }
     match col.data_type() {
@@ -157,6 +191,9 @@ fn postgres_text(col: &ArrayRef, row: usize) -> Option<String> {
             } else {
                 text.trim_end_matches("+00").to_string()
             })
+        }
+        DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(..) => {
+            super::arrays::text(col, row)
         }
         _ => None,
     }
@@ -192,6 +229,12 @@ pub fn format_float(v: f64) -> String {
     }
 }
 
+/// NULL, including every value of a NullArray (`SELECT NULL`), whose
+/// validity buffer is absent.
+fn is_null(col: &ArrayRef, row: usize) -> bool {
+    col.is_null(row) || col.data_type() == &DataType::Null
+}
+
 fn utc(micros: i64) -> Option<DateTime<Utc>> {
     Utc.timestamp_micros(micros).single()
 }
@@ -207,7 +250,7 @@ fn to_micros(v: i64, unit: &TimeUnit) -> i64 {
 
 /// Encodes one value, typed as its column's FieldInfo says.
 fn encode_value(enc: &mut impl FieldSink, col: &ArrayRef, row: usize) -> PgWireResult<()> {
-    if col.is_null(row) {
+    if is_null(col, row) {
         return enc.put(&None::<i8>);
     }
     match col.data_type() {
@@ -254,6 +297,9 @@ fn encode_value(enc: &mut impl FieldSink, col: &ArrayRef, row: usize) -> PgWireR
             enc.put(&epoch.checked_add_signed(chrono::Duration::days(days as i64)))
         }
         DataType::Binary => enc.put(&col.as_binary::<i32>().value(row)),
+        DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(..) => {
+            super::arrays::put_binary(enc, col, row)
+        }
         _ => {
             let options = FormatOptions::default();
             let formatter = ArrayFormatter::try_new(col.as_ref(), &options)

@@ -8,6 +8,7 @@
 //! - `encode.rs` / `params.rs`: Arrow ⇄ PostgreSQL values
 //! - `tls.rs`: rustls from a certificate and key
 
+mod arrays;
 mod auth;
 mod copy;
 mod encode;

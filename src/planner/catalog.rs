@@ -26,7 +26,12 @@ static PARSER: LazyLock<PostgresCompatibilityParser> =
     LazyLock::new(PostgresCompatibilityParser::new);
 
 pub fn parse(sql: &str) -> Result<Vec<Statement>, ParserError> {
-    PARSER.parse(sql)
+    let mut statements = PARSER.parse(sql)?;
+    for statement in &mut statements {
+        super::subqueries::rewrite(statement);
+        super::information_schema::rewrite(statement);
+    }
+    Ok(statements)
 }
 
 /// Installs `pg_catalog` and the catalog functions in a session.
@@ -34,6 +39,7 @@ pub fn install(ctx: &SessionContext, session: &Arc<SessionShared>) {
     if let Err(e) = datafusion_pg_catalog::setup_pg_catalog(ctx, "stemedb", EmptyContextProvider) {
         tracing::warn!("pg_catalog unavailable in this session: {e}");
     }
+    super::information_schema::install(ctx);
     // psycopg's TypeInfo (used by SQLAlchemy on connect) looks extension
     // types up with to_regtype(); StemeDB has none, so it answers NULL.
     ctx.register_udf(create_udf(
@@ -88,13 +94,31 @@ pub fn install(ctx: &SessionContext, session: &Arc<SessionShared>) {
         Volatility::Stable,
         Arc::new(|_| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)))),
     ));
-    ctx.register_udf(create_udf(
-        "pg_collation_is_visible",
-        vec![DataType::Int32],
-        DataType::Boolean,
-        Volatility::Stable,
-        Arc::new(|_| Ok(ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))))),
-    ));
+    // Everything StemeDB has is on the search path (psql's \df, SQLAlchemy).
+    for name in ["pg_collation_is_visible", "pg_function_is_visible"] {
+        ctx.register_udf(create_udf(
+            name,
+            vec![DataType::Int32],
+            DataType::Boolean,
+            Volatility::Stable,
+            Arc::new(|_| Ok(ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))))),
+        ));
+    }
+    // Signatures of user functions (psql's \df): StemeDB has none of its
+    // own, so there is nothing to describe.
+    for name in [
+        "pg_get_function_result",
+        "pg_get_function_arguments",
+        "pg_get_function_sqlbody",
+    ] {
+        ctx.register_udf(create_udf(
+            name,
+            vec![DataType::Int32],
+            DataType::Utf8,
+            Volatility::Stable,
+            Arc::new(|_| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)))),
+        ));
+    }
     ctx.register_udf(datafusion::logical_expr::ScalarUDF::new_from_impl(
         super::json_build_object::JsonBuildObject::new(),
     ));

@@ -8,10 +8,12 @@
 //! executed into an [`Output`] the wire layer encodes.
 
 mod catalog;
+mod column_names;
 mod copy;
 mod errors;
 mod fast_path;
 mod filters;
+mod information_schema;
 mod json_build_object;
 mod schema;
 mod session;
@@ -19,11 +21,13 @@ pub mod settings;
 mod sinks;
 mod statement;
 mod stream;
+mod subqueries;
 mod tables;
 mod txn;
 
 use std::sync::{Arc, Mutex, RwLock};
 
+pub use column_names::display_name;
 pub use copy::{COPY_COLUMNS, CopyFormat, CopyOptions};
 pub use errors::from_datafusion;
 pub use schema::{ASSERTIONS, LENS, RETRACTIONS, timestamptz};

@@ -108,7 +108,14 @@ fn show_name(words: &str) -> String {
 
 pub fn classify(sql: Sql) -> Result<Action> {
     Ok(match sql {
-        Sql::Query(_) | Sql::Explain { .. } => Action::Plan {
+        Sql::Query(mut query) => {
+            super::column_names::rewrite(&mut query);
+            Action::Plan {
+                statement: DfStatement::Statement(Box::new(Sql::Query(query))),
+                returning: None,
+            }
+        }
+        Sql::Explain { .. } => Action::Plan {
             statement: DfStatement::Statement(Box::new(sql)),
             returning: None,
         },

@@ -38,8 +38,14 @@ async function main(port) {
 
   await assert.rejects(client.query("INSERT INTO assertions (subject, predicate, object, source, confidence) VALUES ('a', 'b', 'c', 'd', 2)"), (e) => e.code === '23514');
   await assert.rejects(client.query('SELECT * FROM nowhere'), (e) => e.code === '42P01');
-  const one = await client.query('SELECT 1::int AS one');
+  // Integer literals are int4, as in PostgreSQL, so they arrive as numbers;
+  // unnamed columns are named as PostgreSQL names them.
+  const one = await client.query('SELECT 1 AS one, 2, count(*) FROM assertions');
   assert.strictEqual(one.rows[0].one, 1);
+  assert.deepStrictEqual(one.fields.map((f) => f.name), ['one', '?column?', 'count']);
+  assert.strictEqual(one.rows[0]['?column?'], 2);
+  const arr = await client.query('SELECT make_array(1, 2) AS a');
+  assert.deepStrictEqual(arr.rows[0].a, ['1', '2']); // int8[] elements, strings as for bigint
   await client.end();
   console.log('node-postgres: ok');
 }

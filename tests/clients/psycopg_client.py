@@ -36,6 +36,26 @@ with conn.cursor(binary=True) as cur:
     cur.execute("SELECT tier, confidence, retracted FROM assertions WHERE subject = 'drug:y'")
     assert cur.fetchone() == (1, 1.0, False)
 
+# Type fidelity in text and binary: arrays, NUMERIC, int4 literals, and
+# result column names as PostgreSQL gives them (dict rows key on them).
+from decimal import Decimal
+from psycopg.rows import dict_row
+for binary in (False, True):
+    with conn.cursor(binary=binary) as cur:
+        cur.execute(
+            "SELECT 1, make_array(1, 2), make_array('a b', NULL), make_array(true, false), "
+            "1.5::numeric(10, 2), count(*), tier::text FROM assertions WHERE subject = 'drug:y' GROUP BY tier"
+        )
+        row = cur.fetchone()
+        assert row == (1, [1, 2], ["a b", None], [True, False], Decimal("1.50"), 1, "1"), (binary, row)
+        names = [d.name for d in cur.description]
+        assert names == ["?column?", "make_array", "make_array", "make_array", "numeric", "count", "tier"], names
+        types = [d.type_code for d in cur.description]
+        assert types == [23, 1016, 1009, 1000, 1700, 20, 25], (binary, types)
+    with conn.cursor(binary=binary, row_factory=dict_row) as cur:
+        cur.execute("SELECT count(*), max(tier), subject FROM assertions WHERE subject = 'drug:x' GROUP BY subject")
+        assert cur.fetchone() == {"count": 2, "max": 4, "subject": "drug:x"}, binary
+
 # Transactions: rollback discards, commit keeps.
 conn.autocommit = False
 with conn.cursor() as cur:

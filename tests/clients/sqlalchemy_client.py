@@ -23,8 +23,19 @@ tables = set(insp.get_table_names())
 assert {"assertions", "retractions"} <= tables, tables
 views = set(insp.get_view_names())
 assert {"recency", "authority", "beliefs", "conflicts"} <= views, views
-# Known gap: insp.get_columns() sends a catalog query with correlated
-# scalar subqueries DataFusion cannot plan yet; see docs/clients.md.
+# Column reflection: SQLAlchemy's query has correlated scalar subqueries
+# (defaults, identity, collation), which StemeDB rewrites for DataFusion.
+columns = {c["name"]: c["type"] for c in insp.get_columns("assertions")}
+assert isinstance(columns["subject"], sa.TEXT), columns
+assert isinstance(columns["tier"], sa.SMALLINT), columns
+assert isinstance(columns["confidence"], sa.DOUBLE_PRECISION), columns
+assert isinstance(columns["observed_at"], sa.TIMESTAMP) and columns["observed_at"].timezone, columns
+assert isinstance(columns["retracted"], sa.BOOLEAN), columns
+lens = [c["name"] for c in insp.get_columns("authority")]
+assert lens[:2] == ["subject", "predicate"] and "contested" in lens, lens
+assert insp.get_foreign_keys("assertions") == []
+# Known gap: Table(autoload_with=...) also reflects primary keys and
+# indexes, whose queries unnest int2vector columns; see docs/clients.md.
 
 with engine.connect() as conn:
     obj = conn.execute(sa.text("SELECT object FROM authority WHERE subject = :s"), {"s": "ip:1"}).scalar_one()

@@ -1,0 +1,158 @@
+//! `information_schema.columns` in PostgreSQL's terms.
+//!
+//! DataFusion's information schema describes columns with Arrow type names
+//! (`Int64`, `Timestamp(µs, "UTC")`) and counts positions from 0; tools
+//! (DBeaver, Metabase, Grafana) read `data_type`, `udt_name` and
+//! `ordinal_position` as PostgreSQL reports them. A reference to
+//! `information_schema.columns` is replaced by a derived table over
+//! DataFusion's that translates those columns; every other column passes
+//! through, so `SELECT *` and qualified references keep working.
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringBuilder};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+use datafusion::prelude::SessionContext;
+use datafusion::sql::sqlparser::ast::{
+    Ident, ObjectName, Statement, TableAlias, TableFactor, VisitMut, VisitorMut,
+};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+
+/// The derived table standing in for `information_schema.columns`.
+const COLUMNS: &str = "SELECT table_catalog, table_schema, table_name, column_name, \
+    CAST(ordinal_position + 1 AS INTEGER) AS ordinal_position, column_default, is_nullable, \
+    stemedb_pg_type_name(data_type, false) AS data_type, character_maximum_length, \
+    character_octet_length, numeric_precision, numeric_precision_radix, numeric_scale, \
+    datetime_precision, interval_type, table_catalog AS udt_catalog, \
+    'pg_catalog' AS udt_schema, stemedb_pg_type_name(data_type, true) AS udt_name \
+    FROM information_schema.columns";
+
+/// Rewrites references to `information_schema.columns` in `statement`.
+pub fn rewrite(statement: &mut Statement) {
+    struct Columns;
+    impl VisitorMut for Columns {
+        type Break = ();
+        // Post-order: the derived table inserted here is not visited again.
+        fn post_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+            if let TableFactor::Table { name, alias, .. } = factor
+                && is_columns(name)
+                && let Some(subquery) = derived()
+            {
+                let alias = alias.clone().unwrap_or_else(|| TableAlias {
+                    explicit: true,
+                    at: None,
+                    name: Ident::new("columns"),
+                    columns: vec![],
+                });
+                *factor = TableFactor::Derived {
+                    lateral: false,
+                    subquery,
+                    alias: Some(alias),
+                    sample: None,
+                };
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = statement.visit(&mut Columns);
+}
+
+fn is_columns(name: &ObjectName) -> bool {
+    let parts: Vec<String> = name
+        .0
+        .iter()
+        .filter_map(|p| p.as_ident())
+        .map(|i| i.value.to_lowercase())
+        .collect();
+    matches!(parts.as_slice(), [.., schema, table] if schema == "information_schema" && table == "columns")
+}
+
+fn derived() -> Option<Box<datafusion::sql::sqlparser::ast::Query>> {
+    Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(COLUMNS)
+        .ok()?
+        .parse_query()
+        .ok()
+}
+
+/// PostgreSQL's name for an Arrow type as DataFusion prints it: the SQL
+/// name (`data_type`) or the internal one (`udt_name`).
+fn pg_type_name(arrow: &str, udt: bool) -> &'static str {
+    let (sql, internal) = match arrow {
+        "Boolean" => ("boolean", "bool"),
+        "Int8" | "Int16" | "UInt8" => ("smallint", "int2"),
+        "Int32" | "UInt16" => ("integer", "int4"),
+        "Int64" | "UInt32" | "UInt64" => ("bigint", "int8"),
+        "Float16" | "Float32" => ("real", "float4"),
+        "Float64" => ("double precision", "float8"),
+        "Date32" | "Date64" => ("date", "date"),
+        "Binary" | "LargeBinary" | "BinaryView" => ("bytea", "bytea"),
+        "Utf8" | "LargeUtf8" | "Utf8View" => ("text", "text"),
+        t if t.starts_with("Decimal") => ("numeric", "numeric"),
+        t if t.starts_with("Timestamp(") && t.contains(',') => {
+            ("timestamp with time zone", "timestamptz")
+        }
+        t if t.starts_with("Timestamp(") => ("timestamp without time zone", "timestamp"),
+        t if t.starts_with("List(") || t.starts_with("LargeList(") => ("ARRAY", "_text"),
+        _ => ("text", "text"),
+    };
+    if udt { internal } else { sql }
+}
+
+/// Registers `stemedb_pg_type_name(arrow_type, udt)` used by the rewrite.
+pub fn install(ctx: &SessionContext) {
+    ctx.register_udf(create_udf(
+        "stemedb_pg_type_name",
+        vec![DataType::Utf8, DataType::Boolean],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let (types, udt) = (arrays[0].as_string::<i32>(), arrays[1].as_boolean());
+            let mut out = StringBuilder::new();
+            for i in 0..types.len() {
+                match types.is_valid(i) {
+                    true => out.append_value(pg_type_name(types.value(i), udt.value(i))),
+                    false => out.append_null(),
+                }
+            }
+            Ok(ColumnarValue::Array(Arc::new(out.finish()) as ArrayRef))
+        }),
+    ));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arrow_types_get_postgres_names() {
+        assert_eq!(pg_type_name("Int16", false), "smallint");
+        assert_eq!(
+            pg_type_name("Timestamp(µs, \"UTC\")", false),
+            "timestamp with time zone"
+        );
+        assert_eq!(pg_type_name("Timestamp(µs, \"UTC\")", true), "timestamptz");
+        assert_eq!(pg_type_name("Float64", true), "float8");
+    }
+
+    #[test]
+    fn columns_reference_becomes_a_translating_derived_table() {
+        let sql = "SELECT c.data_type FROM information_schema.columns c WHERE c.table_name = 'x'";
+        let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).unwrap();
+        rewrite(&mut statements[0]);
+        let text = statements[0].to_string();
+        assert!(
+            text.contains("stemedb_pg_type_name(data_type, false) AS data_type"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(") AS c WHERE c.table_name = 'x'")
+                || text.ends_with(") c WHERE c.table_name = 'x'"),
+            "{text}"
+        );
+    }
+}
