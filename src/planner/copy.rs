@@ -155,6 +155,17 @@ pub fn copy_columns(columns: &[String]) -> Result<Vec<String>> {
     Ok(columns.to_vec())
 }
 
+/// Rows a COPY holds in memory before it stages them on disk (only outside
+/// a transaction block; inside one, the block holds its writes).
+const STAGE_AFTER_ROWS: usize = 20_000;
+const STAGE_AFTER_BYTES: usize = 8 << 20;
+
+/// A finished COPY's rows: in memory, or staged in storage.
+pub enum CopyRows {
+    Memory(Vec<Assertion>),
+    Staged { copy: u64, rows: usize },
+}
+
 /// An in-progress COPY FROM STDIN.
 pub struct CopyIn {
     options: CopyOptions,
@@ -166,11 +177,17 @@ pub struct CopyIn {
     line: usize,
     done: bool,
     rows: Vec<Assertion>,
+    /// Input bytes of the rows in `rows`.
+    held_bytes: usize,
+    /// Whether rows may be staged on disk (an autocommit COPY).
+    may_stage: bool,
+    /// The staging id and the number of rows staged so far.
+    staged: Option<(u64, usize)>,
     error: Option<Error>,
 }
 
 impl CopyIn {
-    pub fn new(options: CopyOptions, columns: Vec<String>, user: &str) -> CopyIn {
+    pub fn new(options: CopyOptions, columns: Vec<String>, user: &str, may_stage: bool) -> CopyIn {
         CopyIn {
             options,
             columns,
@@ -179,6 +196,9 @@ impl CopyIn {
             line: 1,
             done: false,
             rows: Vec::new(),
+            held_bytes: 0,
+            may_stage,
+            staged: None,
             error: None,
         }
     }
@@ -194,22 +214,58 @@ impl CopyIn {
             return;
         }
         self.pending.extend_from_slice(data);
-        if let Err(e) = self.drain(store, false) {
+        let result = self.drain(store, false).and_then(|()| {
+            let full = self.rows.len() >= STAGE_AFTER_ROWS || self.held_bytes >= STAGE_AFTER_BYTES;
+            match self.may_stage && full {
+                true => self.stage(store),
+                false => Ok(()),
+            }
+        });
+        if let Err(e) = result {
             self.error = Some(e);
             self.pending = Vec::new();
+            self.rows = Vec::new();
         }
     }
 
-    /// Ends the data; returns the validated rows or the first error.
-    pub fn finish(mut self, store: &Store) -> Result<Vec<Assertion>> {
+    /// Moves the rows held in memory to storage's staging area.
+    fn stage(&mut self, store: &Store) -> Result<()> {
+        let (copy, staged) = *self.staged.get_or_insert_with(|| (store.new_copy_id(), 0));
+        store.stage(copy, staged as u64, &self.rows)?;
+        self.staged = Some((copy, staged + self.rows.len()));
+        self.rows = Vec::new();
+        self.held_bytes = 0;
+        Ok(())
+    }
+
+    /// Ends the data; returns the validated rows or the first error (after
+    /// which nothing of the COPY remains, staged or not).
+    pub fn finish(mut self, store: &Store) -> Result<CopyRows> {
         if self.error.is_none() {
-            if let Err(e) = self.drain(store, true) {
+            let result = self.drain(store, true).and_then(|()| match self.staged {
+                Some(_) => self.stage(store),
+                None => Ok(()),
+            });
+            if let Err(e) = result {
                 self.error = Some(e);
             }
         }
-        match self.error {
-            Some(e) => Err(e),
-            None => Ok(self.rows),
+        match (self.error.take(), self.staged) {
+            (Some(e), _) => {
+                self.discard(store);
+                Err(e)
+            }
+            (None, Some((copy, rows))) => Ok(CopyRows::Staged { copy, rows }),
+            (None, None) => Ok(CopyRows::Memory(std::mem::take(&mut self.rows))),
+        }
+    }
+
+    /// Drops whatever the COPY staged (it failed or was cancelled).
+    pub fn discard(&self, store: &Store) {
+        if let Some((copy, _)) = self.staged
+            && let Err(e) = store.discard_staged(copy)
+        {
+            tracing::warn!("cannot discard the rows of a failed COPY: {e}");
         }
     }
 
@@ -251,6 +307,7 @@ impl CopyIn {
                 )
             })?;
             let row = self.row(store, line, fields)?;
+            self.held_bytes += record.len();
             self.rows.push(row);
         }
         self.pending.drain(..start);

@@ -17,7 +17,7 @@ use datafusion::sql::parser::Statement as DfStatement;
 use futures::StreamExt;
 
 use super::SessionShared;
-use super::copy::{CopyIn, CopyOptions};
+use super::copy::{CopyIn, CopyOptions, CopyRows};
 use super::errors::from_datafusion;
 use super::fast_path::{self, FastPath};
 use super::schema::{ASSERTIONS, RETRACTIONS};
@@ -193,12 +193,20 @@ impl Session {
             .unwrap_or_else(|e| e.into_inner())
             .take();
         let copy = copy.ok_or_else(|| Error::internal("no COPY in progress"))?;
+        let store = &self.shared.store;
         let result = async {
-            let rows = copy.finish(&self.shared.store)?;
-            let n = rows.len();
-            let writes = rows.into_iter().map(Write::Assertion).collect();
-            self.shared.txn.write(&self.shared.store, writes).await?;
-            Ok(n)
+            match copy.finish(store)? {
+                CopyRows::Memory(rows) => {
+                    let n = rows.len();
+                    let writes = rows.into_iter().map(Write::Assertion).collect();
+                    self.shared.txn.write(store, writes).await?;
+                    Ok(n)
+                }
+                CopyRows::Staged { copy, rows } => {
+                    store.apply_staged(copy).await?;
+                    Ok(rows)
+                }
+            }
         }
         .await;
         if result.is_err() {
@@ -209,11 +217,15 @@ impl Session {
 
     /// The client aborted COPY FROM STDIN.
     pub fn copy_fail(&self, message: &str) -> Error {
-        self.shared
+        let copy = self
+            .shared
             .copy
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take();
+        if let Some(copy) = copy {
+            copy.discard(&self.shared.store);
+        }
         self.shared.txn.fail();
         Error::new(
             sqlstate::QUERY_CANCELED,
@@ -400,7 +412,12 @@ impl Session {
             Action::RollbackTo(name) => shared.txn.rollback_to(name).map(|_| command("ROLLBACK")),
             Action::Release(name) => shared.txn.release(name).map(|_| command("RELEASE")),
             Action::CopyIn { columns, options } => {
-                let copy = CopyIn::new(options.clone(), columns.clone(), &shared.user);
+                let copy = CopyIn::new(
+                    options.clone(),
+                    columns.clone(),
+                    &shared.user,
+                    !shared.txn.in_block(),
+                );
                 let columns = copy.columns();
                 *shared.copy.lock().unwrap_or_else(|e| e.into_inner()) = Some(copy);
                 Ok(Output::CopyIn { columns })

@@ -14,14 +14,16 @@ pub const CF_BY_PREDICATE: &str = "by_predicate";
 pub const CF_BY_HLC: &str = "by_hlc";
 pub const CF_RETRACTIONS: &str = "retractions";
 pub const CF_META: &str = "meta";
+pub const CF_STAGING: &str = "staging";
 
-pub const ALL_CFS: [&str; 6] = [
+pub const ALL_CFS: [&str; 7] = [
     CF_ASSERTIONS,
     CF_BY_SUBJECT,
     CF_BY_PREDICATE,
     CF_BY_HLC,
     CF_RETRACTIONS,
     CF_META,
+    CF_STAGING,
 ];
 
 /// Kinds of record in the HLC index.

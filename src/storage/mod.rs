@@ -7,12 +7,14 @@
 //! | `by_predicate` | predicate, subject, id | empty |
 //! | `by_hlc` | hlc, node, kind, id | empty: the total order of writes, for replication, `as_of` and Merkle buckets |
 //! | `retractions` | assertion id | canonical retraction encoding |
-//! | `meta` | name | node id, HLC high-water, format version |
+//! | `meta` | name | node id, HLC high-water, format version, COPYs being applied |
+//! | `staging` | copy id, sequence | rows of a large COPY not yet applied ([`staging`]) |
 //!
 //! All writes go through [`GroupCommit`]; reads go straight to RocksDB.
 
 mod keys;
 mod scan;
+mod staging;
 mod verify;
 mod writer;
 
@@ -53,17 +55,27 @@ fn db_options() -> Options {
     o.create_if_missing(true);
     o.create_missing_column_families(true);
     o.increase_parallelism(2);
+    // Memtables of all column families together stay under this bound, so
+    // a long COPY or import runs in flat memory.
+    o.set_db_write_buffer_size(128 << 20);
     o
 }
 
+/// One block cache for every column family, so reads have a single,
+/// bounded cache rather than one per family.
+static BLOCK_CACHE: std::sync::LazyLock<rocksdb::Cache> =
+    std::sync::LazyLock::new(|| rocksdb::Cache::new_lru_cache(64 << 20));
+
 fn cf_options(name: &str) -> Options {
     let mut o = Options::default();
+    let mut t = rocksdb::BlockBasedOptions::default();
+    t.set_block_cache(&BLOCK_CACHE);
     if name == CF_ASSERTIONS || name == CF_RETRACTIONS {
         // Point lookups by id: bloom filters make misses cheap.
-        let mut t = rocksdb::BlockBasedOptions::default();
         t.set_bloom_filter(10.0, false);
-        o.set_block_based_table_factory(&t);
     }
+    o.set_block_based_table_factory(&t);
+    o.set_write_buffer_size(32 << 20);
     o.set_compression_type(rocksdb::DBCompressionType::Lz4);
     o
 }
@@ -120,6 +132,7 @@ impl Store {
             .get_cf(&meta, META_HLC)?
             .and_then(|v| Hlc::from_key(&v))
             .unwrap_or_default();
+        staging::recover(&db)?;
         let writer = GroupCommit::start(db.clone(), durability);
         Ok(Arc::new(Store {
             db,

@@ -78,7 +78,7 @@ fn run(db: Arc<DB>, rx: mpsc::Receiver<Request>, durability: Durability) {
             }
         }
         let started = Instant::now();
-        let result = build_batch(&db, &requests)
+        let result = build_batch(&db, requests.iter().flat_map(|r| &r.writes))
             .and_then(|batch| db.write_opt(batch, &options).map_err(Error::from));
         tracing::trace!(
             requests = requests.len(),
@@ -94,7 +94,10 @@ fn run(db: Arc<DB>, rx: mpsc::Receiver<Request>, durability: Durability) {
 /// Merges the requests into one batch. Retractions of an already retracted
 /// assertion are dropped here, on the single writer thread, so "retracting
 /// twice changes nothing" holds even for concurrent retractions.
-fn build_batch(db: &DB, requests: &[Request]) -> Result<WriteBatch> {
+pub(super) fn build_batch<'a>(
+    db: &DB,
+    writes: impl Iterator<Item = &'a Write>,
+) -> Result<WriteBatch> {
     let cf = |name| {
         db.cf_handle(name)
             .ok_or_else(|| Error::internal(format!("missing column family {name}")))
@@ -110,7 +113,7 @@ fn build_batch(db: &DB, requests: &[Request]) -> Result<WriteBatch> {
     let mut batch = WriteBatch::default();
     let mut retracted: HashSet<Id> = HashSet::new();
     let mut high_water = Hlc::default();
-    for write in requests.iter().flat_map(|r| &r.writes) {
+    for write in writes {
         match write {
             Write::Assertion(a) => {
                 let value = a.encode();

@@ -1,0 +1,158 @@
+//! Staging for large COPYs: rows wait on disk, invisible, until the COPY's
+//! data ends; then they are applied in chunks. Memory stays flat however
+//! large the COPY.
+//!
+//! | step | what is written | after a crash |
+//! |---|---|---|
+//! | stage | `staging` cf: copy id, sequence → encoded assertion | the rows are discarded at open (the COPY was never acknowledged) |
+//! | apply | `meta`: `apply/<copy id>` (synced), then chunks through the writer | the apply is finished at open (assertions are content-addressed: re-writing one is a no-op) |
+//! | done | staged rows and marker deleted in one batch | — |
+//!
+//! A failed or cancelled COPY deletes its staged rows. Readers never look at
+//! the `staging` cf.
+
+use rocksdb::{DB, Direction, IteratorMode, WriteBatch, WriteOptions};
+
+use super::keys::{CF_META, CF_STAGING};
+use super::writer::build_batch;
+use super::{Store, Write};
+use crate::error::{Error, Result};
+use crate::model::Assertion;
+
+/// Rows, and encoded bytes, applied per write batch.
+const APPLY_CHUNK: usize = 20_000;
+const APPLY_CHUNK_BYTES: usize = 8 << 20;
+
+const APPLY_MARKER: &[u8] = b"apply/";
+
+fn key(copy: u64, seq: u64) -> [u8; 16] {
+    let mut k = [0; 16];
+    k[..8].copy_from_slice(&copy.to_be_bytes());
+    k[8..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn marker(copy: u64) -> Vec<u8> {
+    [APPLY_MARKER, &copy.to_be_bytes()[..]].concat()
+}
+
+fn cf<'a>(db: &'a DB, name: &str) -> Result<&'a rocksdb::ColumnFamily> {
+    db.cf_handle(name)
+        .ok_or_else(|| Error::internal(format!("missing column family {name}")))
+}
+
+/// Up to [`APPLY_CHUNK`] staged rows of `copy` from sequence `from` on,
+/// and the sequence after the last one read.
+fn read_chunk(db: &DB, copy: u64, from: u64) -> Result<(Vec<Write>, u64)> {
+    let staging = cf(db, CF_STAGING)?;
+    let start = key(copy, from);
+    let mut chunk = Vec::new();
+    let mut next = from;
+    let mut bytes = 0;
+    let rows = db.iterator_cf(staging, IteratorMode::From(&start, Direction::Forward));
+    for item in rows.take(APPLY_CHUNK) {
+        let (k, v) = item?;
+        if k.len() != 16 || k[..8] != copy.to_be_bytes() || bytes >= APPLY_CHUNK_BYTES {
+            break;
+        }
+        bytes += v.len();
+        next = u64::from_be_bytes(k[8..].try_into().unwrap_or_default()) + 1;
+        chunk.push(Write::Assertion(Assertion::decode(&v)?));
+    }
+    Ok((chunk, next))
+}
+
+/// Deletes the staged rows of `copy` and its apply marker in one batch.
+fn clear(db: &DB, copy: u64, sync: bool) -> Result<()> {
+    let mut batch = WriteBatch::default();
+    batch.delete_range_cf(cf(db, CF_STAGING)?, key(copy, 0), key(copy + 1, 0));
+    batch.delete_cf(cf(db, CF_META)?, marker(copy));
+    let mut o = WriteOptions::default();
+    o.set_sync(sync);
+    db.write_opt(batch, &o)?;
+    Ok(())
+}
+
+/// At open: finishes applies that were under way, drops everything else
+/// that was staged.
+pub(super) fn recover(db: &DB) -> Result<()> {
+    let meta = cf(db, CF_META)?;
+    let mut pending = Vec::new();
+    for item in db.prefix_iterator_cf(meta, APPLY_MARKER) {
+        let (k, _) = item?;
+        match k.strip_prefix(APPLY_MARKER).and_then(|c| c.try_into().ok()) {
+            Some(bytes) => pending.push(u64::from_be_bytes(bytes)),
+            None => break,
+        }
+    }
+    let mut sync = WriteOptions::default();
+    sync.set_sync(true);
+    for copy in pending {
+        tracing::info!(copy, "finishing a COPY that was being applied at shutdown");
+        let mut from = 0;
+        loop {
+            let (chunk, next) = read_chunk(db, copy, from)?;
+            if chunk.is_empty() {
+                break;
+            }
+            db.write_opt(build_batch(db, chunk.iter())?, &sync)?;
+            from = next;
+        }
+        clear(db, copy, true)?;
+    }
+    let staging = cf(db, CF_STAGING)?;
+    if db
+        .iterator_cf(staging, IteratorMode::Start)
+        .next()
+        .is_some()
+    {
+        tracing::info!("discarding rows of COPYs that did not finish");
+        let mut batch = WriteBatch::default();
+        batch.delete_range_cf(staging, &[0u8; 16][..], &[0xFFu8; 17][..]);
+        db.write_opt(batch, &sync)?;
+    }
+    Ok(())
+}
+
+impl Store {
+    /// A fresh id for a staged COPY.
+    pub fn new_copy_id(&self) -> u64 {
+        let now = self.clock().now();
+        (now.physical as u64).wrapping_mul(1024) + (now.logical as u64 & 1023)
+    }
+
+    /// Stages rows `first_seq..` of a COPY (not yet durable, not visible).
+    pub fn stage(&self, copy: u64, first_seq: u64, rows: &[Assertion]) -> Result<()> {
+        let staging = self.cf(CF_STAGING)?;
+        let mut batch = WriteBatch::default();
+        for (i, row) in rows.iter().enumerate() {
+            batch.put_cf(staging, key(copy, first_seq + i as u64), row.encode());
+        }
+        self.db().write(batch)?;
+        Ok(())
+    }
+
+    /// Makes a staged COPY visible and durable: marks it (synced, so the
+    /// staged rows are on disk too), applies it through the writer, clears it.
+    pub async fn apply_staged(&self, copy: u64) -> Result<()> {
+        let mut sync = WriteOptions::default();
+        sync.set_sync(true);
+        self.db()
+            .put_cf_opt(self.cf(CF_META)?, marker(copy), [], &sync)?;
+        let mut from = 0;
+        loop {
+            let (chunk, next) = read_chunk(self.db(), copy, from)?;
+            if chunk.is_empty() {
+                break;
+            }
+            self.commit(chunk).await?;
+            from = next;
+        }
+        clear(self.db(), copy, false)
+    }
+
+    /// Drops a COPY's staged rows (it failed or was cancelled).
+    pub fn discard_staged(&self, copy: u64) -> Result<()> {
+        clear(self.db(), copy, false)
+    }
+}
