@@ -72,6 +72,10 @@ fn cf_options(name: &str) -> Options {
     let mut o = Options::default();
     let mut t = rocksdb::BlockBasedOptions::default();
     t.set_block_cache(&BLOCK_CACHE);
+    // Index and filter blocks live in (and are bounded by) the cache too,
+    // rather than growing with the data outside it; L0's stay pinned.
+    t.set_cache_index_and_filter_blocks(true);
+    t.set_pin_l0_filter_and_index_blocks_in_cache(true);
     if name == CF_ASSERTIONS || name == CF_RETRACTIONS {
         // Point lookups by id: bloom filters make misses cheap.
         t.set_bloom_filter(10.0, false);
