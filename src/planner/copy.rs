@@ -4,6 +4,8 @@
 //! number and column; nothing is written until the data ends, so a failed
 //! COPY leaves no trace.
 
+use std::sync::Arc;
+
 use datafusion::sql::sqlparser::ast::{CopyLegacyCsvOption, CopyLegacyOption, CopyOption};
 
 use crate::error::{Error, Result, sqlstate};
@@ -179,15 +181,20 @@ pub struct CopyIn {
     rows: Vec<Assertion>,
     /// Input bytes of the rows in `rows`.
     held_bytes: usize,
-    /// Whether rows may be staged on disk (an autocommit COPY).
-    may_stage: bool,
+    /// Where rows are staged on disk (an autocommit COPY), if they may be.
+    stage_into: Option<Arc<Store>>,
     /// The staging id and the number of rows staged so far.
     staged: Option<(u64, usize)>,
     error: Option<Error>,
 }
 
 impl CopyIn {
-    pub fn new(options: CopyOptions, columns: Vec<String>, user: &str, may_stage: bool) -> CopyIn {
+    pub fn new(
+        options: CopyOptions,
+        columns: Vec<String>,
+        user: &str,
+        stage_into: Option<Arc<Store>>,
+    ) -> CopyIn {
         CopyIn {
             options,
             columns,
@@ -197,7 +204,7 @@ impl CopyIn {
             done: false,
             rows: Vec::new(),
             held_bytes: 0,
-            may_stage,
+            stage_into,
             staged: None,
             error: None,
         }
@@ -216,8 +223,8 @@ impl CopyIn {
         self.pending.extend_from_slice(data);
         let result = self.drain(store, false).and_then(|()| {
             let full = self.rows.len() >= STAGE_AFTER_ROWS || self.held_bytes >= STAGE_AFTER_BYTES;
-            match self.may_stage && full {
-                true => self.stage(store),
+            match self.stage_into.is_some() && full {
+                true => self.stage(),
                 false => Ok(()),
             }
         });
@@ -229,7 +236,10 @@ impl CopyIn {
     }
 
     /// Moves the rows held in memory to storage's staging area.
-    fn stage(&mut self, store: &Store) -> Result<()> {
+    fn stage(&mut self) -> Result<()> {
+        let Some(store) = self.stage_into.clone() else {
+            return Ok(());
+        };
         let (copy, staged) = *self.staged.get_or_insert_with(|| (store.new_copy_id(), 0));
         store.stage(copy, staged as u64, &self.rows)?;
         self.staged = Some((copy, staged + self.rows.len()));
@@ -243,29 +253,21 @@ impl CopyIn {
     pub fn finish(mut self, store: &Store) -> Result<CopyRows> {
         if self.error.is_none() {
             let result = self.drain(store, true).and_then(|()| match self.staged {
-                Some(_) => self.stage(store),
+                Some(_) => self.stage(),
                 None => Ok(()),
             });
             if let Err(e) = result {
                 self.error = Some(e);
             }
         }
+        // An error leaves `staged` set: dropping `self` discards the rows.
         match (self.error.take(), self.staged) {
-            (Some(e), _) => {
-                self.discard(store);
-                Err(e)
+            (Some(e), _) => Err(e),
+            (None, Some((copy, rows))) => {
+                self.staged = None; // now the caller's to apply
+                Ok(CopyRows::Staged { copy, rows })
             }
-            (None, Some((copy, rows))) => Ok(CopyRows::Staged { copy, rows }),
             (None, None) => Ok(CopyRows::Memory(std::mem::take(&mut self.rows))),
-        }
-    }
-
-    /// Drops whatever the COPY staged (it failed or was cancelled).
-    pub fn discard(&self, store: &Store) {
-        if let Some((copy, _)) = self.staged
-            && let Err(e) = store.discard_staged(copy)
-        {
-            tracing::warn!("cannot discard the rows of a failed COPY: {e}");
         }
     }
 
@@ -356,6 +358,18 @@ impl CopyIn {
                     .copied();
                 self.error_at(line, column, e)
             })
+    }
+}
+
+/// A COPY dropped before its rows were handed over — it failed, was
+/// cancelled, or its connection went away — deletes what it staged.
+impl Drop for CopyIn {
+    fn drop(&mut self) {
+        if let (Some((copy, _)), Some(store)) = (self.staged.take(), &self.stage_into)
+            && let Err(e) = store.discard_staged(copy)
+        {
+            tracing::warn!("cannot discard the rows of an unfinished COPY: {e}");
+        }
     }
 }
 

@@ -223,9 +223,7 @@ impl Session {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take();
-        if let Some(copy) = copy {
-            copy.discard(&self.shared.store);
-        }
+        drop(copy); // discards whatever it staged
         self.shared.txn.fail();
         Error::new(
             sqlstate::QUERY_CANCELED,
@@ -416,7 +414,7 @@ impl Session {
                     options.clone(),
                     columns.clone(),
                     &shared.user,
-                    !shared.txn.in_block(),
+                    (!shared.txn.in_block()).then(|| shared.store.clone()),
                 );
                 let columns = copy.columns();
                 *shared.copy.lock().unwrap_or_else(|e| e.into_inner()) = Some(copy);
