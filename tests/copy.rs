@@ -31,13 +31,7 @@ async fn copy_out(client: &tokio_postgres::Client, sql: &str) -> String {
     String::from_utf8(out).unwrap()
 }
 
-async fn count(client: &tokio_postgres::Client) -> i64 {
-    client
-        .query_one("SELECT count(*) FROM assertions", &[])
-        .await
-        .unwrap()
-        .get(0)
-}
+use support::count_assertions as count;
 
 #[tokio::test]
 async fn csv_with_header_quotes_and_nulls() {

@@ -26,13 +26,7 @@ fn rows(from: usize, to: usize, object_len: usize) -> String {
         .collect()
 }
 
-async fn count(client: &tokio_postgres::Client) -> i64 {
-    client
-        .query_one("SELECT count(*) FROM assertions", &[])
-        .await
-        .unwrap()
-        .get(0)
-}
+use support::count_assertions as count;
 
 const COPY: &str =
     "COPY assertions (subject, predicate, object, source) FROM STDIN WITH (FORMAT csv)";

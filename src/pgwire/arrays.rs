@@ -105,44 +105,30 @@ pub fn put_binary(sink: &mut impl FieldSink, col: &ArrayRef, row: usize) -> PgWi
     let Some(items) = values(col, row) else {
         return sink.put(&None::<i8>);
     };
-    fn collect<T: Copy>(len: usize, get: impl Fn(usize) -> Option<T>) -> Vec<Option<T>> {
-        (0..len).map(get).collect()
-    }
     let n = items.len();
-    let valid = |i: usize| items.is_valid(i);
+    // The items as `Vec<Option<T>>` (NULL elements as None) for postgres-types.
+    macro_rules! elements {
+        ($array:expr) => {{
+            let a = $array;
+            (0..n)
+                .map(|i| items.is_valid(i).then(|| a.value(i)))
+                .collect::<Vec<_>>()
+        }};
+    }
     match items.data_type() {
-        DataType::Boolean => {
-            let a = items.as_boolean();
-            sink.put(&collect(n, |i| valid(i).then(|| a.value(i))))?
-        }
-        DataType::Int16 => {
-            let a = items.as_primitive::<Int16Type>();
-            sink.put(&collect(n, |i| valid(i).then(|| a.value(i))))?
-        }
-        DataType::Int32 => {
-            let a = items.as_primitive::<Int32Type>();
-            sink.put(&collect(n, |i| valid(i).then(|| a.value(i))))?
-        }
-        DataType::Int64 => {
-            let a = items.as_primitive::<Int64Type>();
-            sink.put(&collect(n, |i| valid(i).then(|| a.value(i))))?
-        }
-        DataType::Float64 => {
-            let a = items.as_primitive::<Float64Type>();
-            sink.put(&collect(n, |i| valid(i).then(|| a.value(i))))?
-        }
-        DataType::Utf8 => {
-            let a = items.as_string::<i32>();
-            let v: Vec<Option<&str>> = (0..n).map(|i| valid(i).then(|| a.value(i))).collect();
-            sink.put(&v)?
-        }
+        DataType::Boolean => sink.put(&elements!(items.as_boolean()))?,
+        DataType::Int16 => sink.put(&elements!(items.as_primitive::<Int16Type>()))?,
+        DataType::Int32 => sink.put(&elements!(items.as_primitive::<Int32Type>()))?,
+        DataType::Int64 => sink.put(&elements!(items.as_primitive::<Int64Type>()))?,
+        DataType::Float64 => sink.put(&elements!(items.as_primitive::<Float64Type>()))?,
+        DataType::Utf8 => sink.put(&elements!(items.as_string::<i32>()))?,
         _ => {
             let options = datafusion::arrow::util::display::FormatOptions::default();
             let formatter =
                 datafusion::arrow::util::display::ArrayFormatter::try_new(items.as_ref(), &options)
                     .map_err(|e| pgwire::error::PgWireError::ApiError(Box::new(e)))?;
             let v: Vec<Option<String>> = (0..n)
-                .map(|i| valid(i).then(|| formatter.value(i).to_string()))
+                .map(|i| items.is_valid(i).then(|| formatter.value(i).to_string()))
                 .collect();
             sink.put(&v)?
         }

@@ -152,3 +152,12 @@ pub fn describe_error(e: &tokio_postgres::Error) -> String {
         None => e.to_string(),
     }
 }
+
+/// `SELECT count(*) FROM assertions`.
+pub async fn count_assertions(client: &tokio_postgres::Client) -> i64 {
+    client
+        .query_one("SELECT count(*) FROM assertions", &[])
+        .await
+        .unwrap()
+        .get(0)
+}
