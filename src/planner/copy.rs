@@ -1,8 +1,9 @@
 //! COPY: options, and the incremental decoder that turns COPY FROM STDIN
 //! data (text or CSV, arriving in arbitrary chunks) into validated,
 //! stamped assertions. The first bad row fails the whole COPY with its line
-//! number and column; nothing is written until the data ends, so a failed
-//! COPY leaves no trace.
+//! number and column. Rows are held in memory, or for a large autocommit
+//! COPY staged on disk (`storage::staging`), and become visible only when
+//! the data ends, so a failed COPY leaves no trace.
 
 use std::sync::Arc;
 

@@ -182,10 +182,14 @@ impl Store {
     }
 
     fn cf(&self, name: &str) -> Result<&rocksdb::ColumnFamily> {
-        self.db
-            .cf_handle(name)
-            .ok_or_else(|| Error::internal(format!("missing column family {name}")))
+        cf(&self.db, name)
     }
+}
+
+/// A column family's handle, or an internal error naming it.
+pub(crate) fn cf<'a>(db: &'a DB, name: &str) -> Result<&'a rocksdb::ColumnFamily> {
+    db.cf_handle(name)
+        .ok_or_else(|| Error::internal(format!("missing column family {name}")))
 }
 
 fn generate_node_id() -> String {

@@ -31,11 +31,8 @@ impl Store {
         prefix: &[u8],
         mut visit: impl FnMut(&[u8], &[u8]) -> Result<bool>,
     ) -> Result<()> {
-        let cf = self
-            .db()
-            .cf_handle(cf)
-            .ok_or_else(|| Error::internal(format!("missing column family {cf}")))?;
-        let mut it = self.db().raw_iterator_cf(&cf);
+        let cf = super::cf(self.db(), cf)?;
+        let mut it = self.db().raw_iterator_cf(cf);
         it.seek(prefix);
         while it.valid() {
             let (Some(k), Some(v)) = (it.key(), it.value()) else {
@@ -136,11 +133,8 @@ impl Store {
 
     /// Whether an assertion with this id exists.
     pub fn contains(&self, id: &Id) -> Result<bool> {
-        let cf = self
-            .db()
-            .cf_handle(CF_ASSERTIONS)
-            .ok_or_else(|| Error::internal("missing assertions cf"))?;
-        Ok(self.db().get_pinned_cf(&cf, id.0)?.is_some())
+        let cf = super::cf(self.db(), CF_ASSERTIONS)?;
+        Ok(self.db().get_pinned_cf(cf, id.0)?.is_some())
     }
 }
 

@@ -8,15 +8,16 @@
 //! | apply | `meta`: `apply/<copy id>` (synced), then chunks through the writer | the apply is finished at open (assertions are content-addressed: re-writing one is a no-op) |
 //! | done | staged rows and marker deleted in one batch | — |
 //!
-//! A failed or cancelled COPY deletes its staged rows. Readers never look at
+//! A COPY that fails, is cancelled or loses its connection deletes its
+//! staged rows. Readers never look at
 //! the `staging` cf.
 
 use rocksdb::{DB, Direction, IteratorMode, WriteBatch, WriteOptions};
 
 use super::keys::{CF_META, CF_STAGING};
 use super::writer::build_batch;
-use super::{Store, Write};
-use crate::error::{Error, Result};
+use super::{Store, Write, cf};
+use crate::error::Result;
 use crate::model::Assertion;
 
 /// Rows, and encoded bytes, applied per write batch.
@@ -34,11 +35,6 @@ fn key(copy: u64, seq: u64) -> [u8; 16] {
 
 fn marker(copy: u64) -> Vec<u8> {
     [APPLY_MARKER, &copy.to_be_bytes()[..]].concat()
-}
-
-fn cf<'a>(db: &'a DB, name: &str) -> Result<&'a rocksdb::ColumnFamily> {
-    db.cf_handle(name)
-        .ok_or_else(|| Error::internal(format!("missing column family {name}")))
 }
 
 /// Up to [`APPLY_CHUNK`] staged rows of `copy` from sequence `from` on,

@@ -98,10 +98,7 @@ pub(super) fn build_batch<'a>(
     db: &DB,
     writes: impl Iterator<Item = &'a Write>,
 ) -> Result<WriteBatch> {
-    let cf = |name| {
-        db.cf_handle(name)
-            .ok_or_else(|| Error::internal(format!("missing column family {name}")))
-    };
+    let cf = |name| super::cf(db, name);
     let (assertions, by_subject, by_predicate, by_hlc, retractions, meta) = (
         cf(CF_ASSERTIONS)?,
         cf(CF_BY_SUBJECT)?,
