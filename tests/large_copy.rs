@@ -115,3 +115,45 @@ async fn a_copy_cut_by_a_crash_leaves_nothing_after_restart() {
         .status();
     assert!(status.unwrap().success());
 }
+
+#[tokio::test]
+async fn concurrent_readers_see_a_large_copy_all_at_once() {
+    let server = TestServer::start();
+    let client = server.connect().await;
+    const ROWS: usize = 200_000;
+    let sink = client.copy_in::<_, Bytes>(COPY).await.unwrap();
+    futures::pin_mut!(sink);
+    for start in (0..ROWS).step_by(20_000) {
+        sink.send(Bytes::from(rows(start, start + 20_000, 10)))
+            .await
+            .unwrap();
+    }
+    sink.flush().await.unwrap();
+    // The data is all sent; while the staged rows are applied (in ten
+    // chunks), another connection counts them over and over.
+    let reader = server.connect().await;
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let counts = tokio::spawn({
+        let done = done.clone();
+        async move {
+            let mut seen = Vec::new();
+            while !done.load(std::sync::atomic::Ordering::Acquire) {
+                seen.push(count(&reader).await);
+            }
+            seen.push(count(&reader).await);
+            seen
+        }
+    });
+    assert_eq!(sink.finish().await.unwrap(), ROWS as u64);
+    done.store(true, std::sync::atomic::Ordering::Release);
+    let seen = counts.await.unwrap();
+    let partial: Vec<_> = seen
+        .iter()
+        .filter(|&&n| n != 0 && n != ROWS as i64)
+        .collect();
+    assert!(
+        partial.is_empty(),
+        "a reader saw part of the COPY: {partial:?}"
+    );
+    assert_eq!(seen.last(), Some(&(ROWS as i64)), "{seen:?}");
+}

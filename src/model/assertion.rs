@@ -170,6 +170,17 @@ impl Assertion {
         self.hlc.physical
     }
 
+    /// The same claim accepted at `hlc` instead (a large COPY's rows take
+    /// their timestamps when the COPY is applied). An `observed_at` that
+    /// defaulted to the acceptance time moves with it.
+    pub fn restamped(mut self, hlc: Hlc) -> Assertion {
+        if self.observed_at == self.hlc.physical {
+            self.observed_at = hlc.physical;
+        }
+        self.hlc = hlc;
+        Assertion::stamp(self)
+    }
+
     /// Sets `id` from the canonical encoding of every other field.
     fn stamp(mut self) -> Assertion {
         self.id = Id::of(&self.encode());

@@ -71,14 +71,28 @@ impl Clock {
     }
 
     fn tick(&self, wall: Micros) -> Hlc {
+        self.tick_n(wall, 1)
+    }
+
+    /// Reserves `n` consecutive timestamps (same physical time, counters
+    /// `first.logical ..= first.logical + n - 1`) that no other write will
+    /// get, and returns the first.
+    pub fn reserve(&self, n: u32) -> Hlc {
+        self.tick_n(wall_clock_micros(), n)
+    }
+
+    fn tick_n(&self, wall: Micros, n: u32) -> Hlc {
+        let span = n.max(1) - 1;
         let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
-        let next = if wall > last.physical {
-            Hlc::new(wall, 0)
-        } else {
-            Hlc::new(last.physical, last.logical + 1)
+        let fits = |first: Hlc| first.logical.checked_add(span).is_some();
+        let first = match last.logical.checked_add(1) {
+            _ if wall > last.physical => Hlc::new(wall, 0),
+            Some(l) if fits(Hlc::new(last.physical, l)) => Hlc::new(last.physical, l),
+            // The counter would overflow: move on to the next microsecond.
+            _ => Hlc::new(last.physical + 1, 0),
         };
-        *last = next;
-        next
+        *last = Hlc::new(first.physical, first.logical + span);
+        first
     }
 
     /// Folds in a timestamp received from a peer.
@@ -107,6 +121,17 @@ mod tests {
         assert!(a < b && b < d);
         assert_eq!(d, Hlc::new(100, 2));
         assert_eq!(c.tick(200), Hlc::new(200, 0));
+    }
+
+    #[test]
+    fn reserved_ranges_are_never_handed_out_again() {
+        let c = Clock::starting_after(Hlc::new(i64::MAX / 2, 0));
+        let first = c.reserve(1000);
+        assert_eq!(c.now(), Hlc::new(first.physical, first.logical + 1000));
+        let big = c.reserve(u32::MAX);
+        assert_eq!(big, Hlc::new(first.physical + 1, 0));
+        assert_eq!(c.now(), Hlc::new(first.physical + 1, u32::MAX));
+        assert_eq!(c.now(), Hlc::new(first.physical + 2, 0));
     }
 
     #[test]

@@ -203,7 +203,7 @@ impl Session {
                     Ok(n)
                 }
                 CopyRows::Staged { copy, rows } => {
-                    store.apply_staged(copy).await?;
+                    store.apply_staged(copy, rows).await?;
                     Ok(rows)
                 }
             }

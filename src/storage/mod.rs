@@ -16,6 +16,7 @@ mod keys;
 mod scan;
 mod staging;
 mod verify;
+mod visibility;
 mod writer;
 
 use std::path::Path;
@@ -26,6 +27,7 @@ use rocksdb::{ColumnFamilyDescriptor, DB, Options};
 pub use keys::ALL_CFS;
 pub use scan::ScanRange;
 pub use verify::{VerifyReport, verify};
+pub use visibility::ReadPoint;
 pub use writer::{Durability, GroupCommit};
 
 use crate::error::{Error, Result};
@@ -48,6 +50,7 @@ pub struct Store {
     clock: Clock,
     node_id: String,
     writer: GroupCommit,
+    applying: Arc<visibility::Applying>,
 }
 
 fn db_options() -> Options {
@@ -145,6 +148,7 @@ impl Store {
             clock: Clock::starting_after(high_water),
             node_id,
             writer,
+            applying: Arc::default(),
         }))
     }
 
@@ -158,6 +162,11 @@ impl Store {
 
     pub fn db(&self) -> &Arc<DB> {
         &self.db
+    }
+
+    /// What a statement starting now may see ([`visibility`]).
+    pub fn read_point(&self) -> ReadPoint {
+        self.applying.read_point(&self.clock)
     }
 
     /// Writes atomically and durably through the group-commit writer.

@@ -17,8 +17,8 @@ use rocksdb::{DB, Direction, IteratorMode, WriteBatch, WriteOptions};
 use super::keys::{CF_META, CF_STAGING};
 use super::writer::build_batch;
 use super::{Store, Write, cf};
-use crate::error::Result;
-use crate::model::Assertion;
+use crate::error::{Error, Result, sqlstate};
+use crate::model::{Assertion, Hlc};
 
 /// Rows, and encoded bytes, applied per write batch.
 const APPLY_CHUNK: usize = 20_000;
@@ -38,8 +38,10 @@ fn marker(copy: u64) -> Vec<u8> {
 }
 
 /// Up to [`APPLY_CHUNK`] staged rows of `copy` from sequence `from` on,
-/// and the sequence after the last one read.
-fn read_chunk(db: &DB, copy: u64, from: u64) -> Result<(Vec<Write>, u64)> {
+/// and the sequence after the last one read. Row `seq` is stamped with the
+/// `seq`-th timestamp of the range reserved from `first` — the same on a
+/// retry after a crash, so re-applying rewrites the same claims.
+fn read_chunk(db: &DB, copy: u64, from: u64, first: Option<Hlc>) -> Result<(Vec<Write>, u64)> {
     let staging = cf(db, CF_STAGING)?;
     let start = key(copy, from);
     let mut chunk = Vec::new();
@@ -52,8 +54,13 @@ fn read_chunk(db: &DB, copy: u64, from: u64) -> Result<(Vec<Write>, u64)> {
             break;
         }
         bytes += v.len();
-        next = u64::from_be_bytes(k[8..].try_into().unwrap_or_default()) + 1;
-        chunk.push(Write::Assertion(Assertion::decode(&v)?));
+        let seq = u64::from_be_bytes(k[8..].try_into().unwrap_or_default());
+        next = seq + 1;
+        let row = Assertion::decode(&v)?;
+        chunk.push(Write::Assertion(match first {
+            Some(f) => row.restamped(Hlc::new(f.physical, f.logical + seq as u32)),
+            None => row,
+        }));
     }
     Ok((chunk, next))
 }
@@ -75,19 +82,19 @@ pub(super) fn recover(db: &DB) -> Result<()> {
     let meta = cf(db, CF_META)?;
     let mut pending = Vec::new();
     for item in db.prefix_iterator_cf(meta, APPLY_MARKER) {
-        let (k, _) = item?;
+        let (k, v) = item?;
         match k.strip_prefix(APPLY_MARKER).and_then(|c| c.try_into().ok()) {
-            Some(bytes) => pending.push(u64::from_be_bytes(bytes)),
+            Some(bytes) => pending.push((u64::from_be_bytes(bytes), Hlc::from_key(&v))),
             None => break,
         }
     }
     let mut sync = WriteOptions::default();
     sync.set_sync(true);
-    for copy in pending {
+    for (copy, first) in pending {
         tracing::info!(copy, "finishing a COPY that was being applied at shutdown");
         let mut from = 0;
         loop {
-            let (chunk, next) = read_chunk(db, copy, from)?;
+            let (chunk, next) = read_chunk(db, copy, from, first)?;
             if chunk.is_empty() {
                 break;
             }
@@ -128,22 +135,33 @@ impl Store {
         Ok(())
     }
 
-    /// Makes a staged COPY visible and durable: marks it (synced, so the
-    /// staged rows are on disk too), applies it through the writer, clears it.
-    pub async fn apply_staged(&self, copy: u64) -> Result<()> {
+    /// Makes a staged COPY of `rows` rows visible and durable: reserves
+    /// its timestamps (hidden from readers until it is done, see
+    /// [`super::visibility`]), marks it (synced, so the staged rows are on
+    /// disk too), applies it through the writer, clears it.
+    pub async fn apply_staged(&self, copy: u64, rows: usize) -> Result<()> {
+        let rows = u32::try_from(rows).map_err(|_| {
+            Error::new(
+                sqlstate::PROGRAM_LIMIT_EXCEEDED,
+                format!("a COPY of {rows} rows is too large; split it below 4 294 967 295 rows"),
+            )
+        })?;
+        let applying = self.applying.begin(self.clock(), rows);
+        let first = applying.first();
         let mut sync = WriteOptions::default();
         sync.set_sync(true);
         self.db()
-            .put_cf_opt(self.cf(CF_META)?, marker(copy), [], &sync)?;
+            .put_cf_opt(self.cf(CF_META)?, marker(copy), first.to_key(), &sync)?;
         let mut from = 0;
         loop {
-            let (chunk, next) = read_chunk(self.db(), copy, from)?;
+            let (chunk, next) = read_chunk(self.db(), copy, from, Some(first))?;
             if chunk.is_empty() {
                 break;
             }
             self.commit(chunk).await?;
             from = next;
         }
+        applying.publish();
         clear(self.db(), copy, false)
     }
 

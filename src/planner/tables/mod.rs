@@ -21,7 +21,7 @@ use super::SessionShared;
 use crate::error::Result;
 use crate::lens::Lens;
 use crate::model::{Assertion, Id, Micros};
-use crate::storage::{ScanRange, Store};
+use crate::storage::{ReadPoint, ScanRange, Store};
 
 /// Table names, as clients see them.
 pub const TABLE_NAMES: [&str; 6] = [
@@ -58,11 +58,13 @@ pub fn register(
     Ok(())
 }
 
-/// What a scan may see: everything, or (time travel) only writes accepted
-/// at or before `as_of`.
+/// What a scan may see: what was written before it started (less the
+/// COPYs still being applied, see [`ReadPoint`]), and with time travel only
+/// writes accepted at or before `as_of`.
 #[derive(Clone)]
 pub struct View {
     store: Arc<Store>,
+    read: ReadPoint,
     as_of: Option<Micros>,
     /// For full scans: every retraction, loaded once (retractions are few
     /// next to assertions), instead of one lookup per claim.
@@ -72,6 +74,7 @@ pub struct View {
 impl View {
     pub fn new(store: Arc<Store>, as_of: Option<Micros>) -> View {
         View {
+            read: store.read_point(),
             store,
             as_of,
             retracted_at: None,
@@ -100,9 +103,10 @@ impl View {
         self.as_of.is_none_or(|as_of| t <= as_of)
     }
 
-    /// Whether the assertion had been accepted by `as_of`.
+    /// Whether the assertion is visible to this statement and had been
+    /// accepted by `as_of`.
     pub fn visible(&self, a: &Assertion) -> bool {
-        self.at(a.asserted_at())
+        self.read.sees(a.hlc) && self.at(a.asserted_at())
     }
 
     /// Whether a retraction of the assertion is visible.
