@@ -76,6 +76,7 @@ fn init_logging(filter: &str) {
 }
 
 fn main() -> ExitCode {
+    stemedb::storage::limit_allocator_retention();
     let cli = Cli::parse();
     match cli.command {
         Command::Serve {

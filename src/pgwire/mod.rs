@@ -11,6 +11,7 @@
 mod arrays;
 mod auth;
 mod copy;
+mod corked;
 mod encode;
 mod errors;
 mod extended;
