@@ -35,11 +35,13 @@ impl BatchSender {
     }
 }
 
-type Produce = dyn Fn(&BatchSender) -> Result<()> + Send + Sync;
+/// Produces the rows of partition `i`.
+type Produce = dyn Fn(usize, &BatchSender) -> Result<()> + Send + Sync;
 
 /// One partition whose rows come from a blocking producer.
 struct BlockingPartition {
     schema: SchemaRef,
+    index: usize,
     produce: Arc<Produce>,
 }
 
@@ -56,10 +58,10 @@ impl PartitionStream for BlockingPartition {
 
     fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
         let (tx, rx) = mpsc::channel(2);
-        let produce = self.produce.clone();
+        let (produce, index) = (self.produce.clone(), self.index);
         tokio::task::spawn_blocking(move || {
             let sender = BatchSender { tx };
-            if let Err(e) = produce(&sender) {
+            if let Err(e) = produce(index, &sender) {
                 let _ = sender
                     .tx
                     .blocking_send(Err(DataFusionError::External(Box::new(e))));
@@ -83,13 +85,31 @@ pub fn blocking_scan(
     limit: Option<usize>,
     produce: impl Fn(&BatchSender) -> Result<()> + Send + Sync + 'static,
 ) -> DfResult<Arc<dyn ExecutionPlan>> {
-    let partition = Arc::new(BlockingPartition {
-        schema: schema.clone(),
-        produce: Arc::new(produce),
-    });
+    partitioned_scan(schema, projection, limit, 1, move |_, out| produce(out))
+}
+
+/// An execution plan of `partitions` partitions, each running
+/// `produce(i, …)` on its own blocking thread.
+pub fn partitioned_scan(
+    schema: SchemaRef,
+    projection: Option<&Vec<usize>>,
+    limit: Option<usize>,
+    partitions: usize,
+    produce: impl Fn(usize, &BatchSender) -> Result<()> + Send + Sync + 'static,
+) -> DfResult<Arc<dyn ExecutionPlan>> {
+    let produce: Arc<Produce> = Arc::new(produce);
+    let partitions = (0..partitions.max(1))
+        .map(|index| {
+            Arc::new(BlockingPartition {
+                schema: schema.clone(),
+                index,
+                produce: produce.clone(),
+            }) as Arc<dyn PartitionStream>
+        })
+        .collect();
     Ok(Arc::new(StreamingTableExec::try_new(
         schema,
-        vec![partition],
+        partitions,
         projection,
         vec![],
         false,

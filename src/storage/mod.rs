@@ -195,7 +195,7 @@ impl Store {
         let cf = self.cf(CF_ASSERTIONS)?;
         match self.db.get_pinned_cf(cf, id.0)? {
             None => Ok(None),
-            Some(v) => Assertion::decode(&v).map(Some),
+            Some(v) => Assertion::decode_keyed(&v, *id).map(Some),
         }
     }
 

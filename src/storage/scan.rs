@@ -21,19 +21,103 @@ pub enum ScanRange {
     Subject(String),
     SubjectPredicate(String, String),
     Predicate(String),
+    /// A slice of a full scan: `by_subject` keys from `from` (inclusive)
+    /// to `to` (exclusive; `None`: to the end), cut at subject boundaries.
+    Slice {
+        from: Vec<u8>,
+        to: Option<Vec<u8>>,
+    },
 }
 
+impl ScanRange {
+    /// Whether the range covers all subjects (in whole or in a slice).
+    pub fn is_full(&self) -> bool {
+        matches!(self, ScanRange::All | ScanRange::Slice { .. })
+    }
+}
+
+/// Below this much `by_subject` data on disk a full scan stays one ordered
+/// stream; above it, it is split so that every core resolves pairs.
+const SPLIT_SCANS_ABOVE_BYTES: u64 = 32 << 20;
+
 impl Store {
+    /// Cuts a full scan into up to `n` slices of about equal size on disk,
+    /// at subject boundaries (taken from the key ranges of `by_subject`'s
+    /// SST files). Small data stays one slice: `ScanRange::All`.
+    pub fn split_full_scan(&self, n: usize) -> Vec<ScanRange> {
+        self.split_scan_above(n, SPLIT_SCANS_ABOVE_BYTES)
+    }
+
+    fn split_scan_above(&self, n: usize, min_bytes: u64) -> Vec<ScanRange> {
+        let mut files: Vec<_> = match self.db().live_files() {
+            Ok(files) => files
+                .into_iter()
+                .filter(|f| f.column_family_name == CF_BY_SUBJECT && f.start_key.is_some())
+                .collect(),
+            Err(_) => return vec![ScanRange::All],
+        };
+        let total: u64 = files.iter().map(|f| f.size as u64).sum();
+        if n < 2 || total < min_bytes.max(1) {
+            return vec![ScanRange::All];
+        }
+        files.sort_by(|a, b| a.start_key.cmp(&b.start_key));
+        let mut cuts: Vec<Vec<u8>> = Vec::new();
+        let mut seen = 0u64;
+        for f in &files {
+            let target = total * (cuts.len() as u64 + 1) / n as u64;
+            if seen >= target && cuts.len() + 1 < n {
+                // The start of the first subject at or after the file's
+                // first key: never inside a pair.
+                let cut = f
+                    .start_key
+                    .as_deref()
+                    .and_then(take_part)
+                    .map(|(subject, _)| subject_prefix(&subject, None));
+                if let Some(cut) = cut.filter(|c| cuts.last().is_none_or(|last| c > last)) {
+                    cuts.push(cut);
+                }
+            }
+            seen += f.size as u64;
+        }
+        let mut slices = Vec::with_capacity(cuts.len() + 1);
+        let mut from = Vec::new();
+        for cut in cuts {
+            slices.push(ScanRange::Slice {
+                from: std::mem::replace(&mut from, cut.clone()),
+                to: Some(cut),
+            });
+        }
+        slices.push(ScanRange::Slice { from, to: None });
+        slices
+    }
+
     /// Visits every key/value under `prefix` in `cf`, in key order.
     fn for_each_prefixed(
         &self,
         cf: &str,
         prefix: &[u8],
+        visit: impl FnMut(&[u8], &[u8]) -> Result<bool>,
+    ) -> Result<()> {
+        self.for_each_between(cf, prefix, prefix, None, visit)
+    }
+
+    /// Visits every key/value in `cf` from `from` up to `to` (exclusive)
+    /// that starts with `prefix`, in key order.
+    fn for_each_between(
+        &self,
+        cf: &str,
+        prefix: &[u8],
+        from: &[u8],
+        to: Option<&[u8]>,
         mut visit: impl FnMut(&[u8], &[u8]) -> Result<bool>,
     ) -> Result<()> {
         let cf = super::cf(self.db(), cf)?;
-        let mut it = self.db().raw_iterator_cf(cf);
-        it.seek(prefix);
+        let mut options = rocksdb::ReadOptions::default();
+        if let Some(to) = to {
+            options.set_iterate_upper_bound(to.to_vec());
+        }
+        let mut it = self.db().raw_iterator_cf_opt(cf, options);
+        it.seek(from);
         while it.valid() {
             let (Some(k), Some(v)) = (it.key(), it.value()) else {
                 break;
@@ -67,7 +151,19 @@ impl Store {
             }
             other => {
                 let prefix = subject_range_prefix(other);
-                self.for_each_prefixed(CF_BY_SUBJECT, &prefix, |_, v| visit(Assertion::decode(v)?))
+                let (from, to) = match other {
+                    ScanRange::Slice { from, to } => (from.as_slice(), to.as_deref()),
+                    _ => (prefix.as_slice(), None),
+                };
+                self.for_each_between(CF_BY_SUBJECT, &prefix, from, to, |k, v| {
+                    // A by_subject key ends with the claim's id.
+                    let id = k
+                        .len()
+                        .checked_sub(32)
+                        .and_then(|at| Id::from_slice(&k[at..]))
+                        .ok_or_else(|| Error::corrupted("malformed by_subject key"))?;
+                    visit(Assertion::decode_keyed(v, id)?)
+                })
             }
         }
     }
@@ -140,8 +236,68 @@ impl Store {
 
 fn subject_range_prefix(range: &ScanRange) -> Vec<u8> {
     match range {
-        ScanRange::All | ScanRange::Predicate(_) => Vec::new(),
+        ScanRange::All | ScanRange::Predicate(_) | ScanRange::Slice { .. } => Vec::new(),
         ScanRange::Subject(s) => subject_prefix(s, None),
         ScanRange::SubjectPredicate(s, p) => subject_prefix(s, Some(p)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::NewAssertion;
+    use crate::storage::{Durability, Write};
+
+    fn pairs(store: &Store, range: &ScanRange) -> Vec<(String, String, usize)> {
+        let mut out = Vec::new();
+        store
+            .for_each_pair(range, |claims| {
+                out.push((
+                    claims[0].subject.clone(),
+                    claims[0].predicate.clone(),
+                    claims.len(),
+                ));
+                Ok(true)
+            })
+            .unwrap();
+        out
+    }
+
+    #[tokio::test]
+    async fn split_scans_cover_every_pair_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Some("n1"), Durability::Buffered).unwrap();
+        // Four flushes: four SST files with interleaved subjects.
+        for round in 0..4 {
+            let writes = (0..500)
+                .map(|i| {
+                    let new = NewAssertion {
+                        subject: Some(format!("s{:03}", (i * 7 + round) % 300)),
+                        predicate: Some(format!("p{}", i % 3)),
+                        object: Some(format!("o{round}")),
+                        source: Some("src".into()),
+                        ..Default::default()
+                    };
+                    let a = new.into_assertion("u", store.clock().now(), "n1").unwrap();
+                    Write::Assertion(a)
+                })
+                .collect();
+            store.commit(writes).await.unwrap();
+            store
+                .db()
+                .flush_cf(super::super::cf(store.db(), CF_BY_SUBJECT).unwrap())
+                .unwrap();
+        }
+        assert_eq!(
+            store.split_full_scan(2),
+            vec![ScanRange::All],
+            "small data stays whole"
+        );
+        let slices = store.split_scan_above(2, 1);
+        assert_eq!(slices.len(), 2, "{slices:?}");
+        let joined: Vec<_> = slices.iter().flat_map(|s| pairs(&store, s)).collect();
+        let all = pairs(&store, &ScanRange::All);
+        assert_eq!(all.len(), 900);
+        assert_eq!(joined, all);
     }
 }

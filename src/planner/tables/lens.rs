@@ -20,7 +20,7 @@ use crate::lens::{Lens, conflict, resolve};
 use crate::planner::SessionShared;
 use crate::planner::filters::{pushdown_support, scan_range};
 use crate::planner::schema::{BATCH_ROWS, CONFLICTS, ConflictRows, LENS, LensRows, RowBuilder};
-use crate::planner::stream::{BatchSender, blocking_scan};
+use crate::planner::stream::{BatchSender, partitioned_scan};
 use crate::planner::tables::external;
 use crate::storage::ScanRange;
 
@@ -98,11 +98,18 @@ impl TableProvider for PairTable {
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         let range = scan_range(filters);
         let view = self.session.view().for_range(&range).map_err(external)?;
+        // A full scan without a LIMIT runs as one partition per core, each
+        // resolving the pairs of a slice of the subjects.
+        let slices = match (&range, limit) {
+            (ScanRange::All, None) => view.store().split_full_scan(num_cpus()),
+            _ => vec![range],
+        };
+        let n = slices.len();
         match self.kind {
             PairKind::Lens(lens) => {
                 let lens = lens.unwrap_or(self.session.settings().lens);
-                blocking_scan(LENS.clone(), projection, limit, move |out| {
-                    scan_pairs(&view, &range, out, |rows: &mut LensRows, live| {
+                partitioned_scan(LENS.clone(), projection, limit, n, move |i, out| {
+                    scan_pairs(&view, &slices[i], out, |rows: &mut LensRows, live| {
                         if let Some(r) = resolve(lens, live) {
                             rows.push(&r);
                         }
@@ -110,8 +117,8 @@ impl TableProvider for PairTable {
                 })
             }
             PairKind::Conflicts => {
-                blocking_scan(CONFLICTS.clone(), projection, limit, move |out| {
-                    scan_pairs(&view, &range, out, |rows: &mut ConflictRows, live| {
+                partitioned_scan(CONFLICTS.clone(), projection, limit, n, move |i, out| {
+                    scan_pairs(&view, &slices[i], out, |rows: &mut ConflictRows, live| {
                         if let Some(c) = conflict(live).filter(|c| c.distinct_objects >= 2) {
                             rows.push(&live[0].subject, &live[0].predicate, &c);
                         }
@@ -120,4 +127,8 @@ impl TableProvider for PairTable {
             }
         }
     }
+}
+
+fn num_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }

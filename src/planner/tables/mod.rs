@@ -84,7 +84,7 @@ impl View {
     /// Prepares the view for a scan of `range`: a full scan loads the
     /// retractions up front.
     pub fn for_range(mut self, range: &ScanRange) -> Result<View> {
-        if matches!(range, ScanRange::All | ScanRange::Predicate(_)) {
+        if range.is_full() || matches!(range, ScanRange::Predicate(_)) {
             let mut map = HashMap::new();
             self.store.for_each_retraction(|r| {
                 map.insert(r.assertion_id, r.retracted_at());
