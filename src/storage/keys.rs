@@ -79,6 +79,20 @@ pub fn subject_prefix(subject: &str, predicate: Option<&str>) -> Vec<u8> {
     k
 }
 
+/// The first part of a composite key, terminator included (the whole key
+/// if it has no complete first part): `by_subject`'s prefix extractor.
+pub fn subject_part(key: &[u8]) -> &[u8] {
+    let mut i = 0;
+    while i + 1 < key.len() {
+        match (key[i], key[i + 1]) {
+            (0, 1) => return &key[..i + 2],
+            (0, _) => i += 2,
+            _ => i += 1,
+        }
+    }
+    key
+}
+
 /// `by_predicate` key: predicate, subject, id.
 pub fn predicate_key(predicate: &str, subject: &str, id: &Id) -> Vec<u8> {
     let mut k = predicate_prefix(predicate);
@@ -136,5 +150,11 @@ mod tests {
         assert_eq!(split_subject_key(&b), Some(("a\0b".into(), "a".into(), id)));
         assert!(a.starts_with(&subject_prefix("a", None)));
         assert!(!c.starts_with(&subject_prefix("a", None)));
+        assert_eq!(subject_part(&b), subject_prefix("a\0b", None).as_slice());
+        assert_eq!(
+            subject_part(&subject_prefix("a", None)),
+            subject_prefix("a", None).as_slice()
+        );
+        assert_eq!(subject_part(b"abc"), b"abc");
     }
 }

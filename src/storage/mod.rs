@@ -100,6 +100,19 @@ fn cf_options(name: &str) -> Options {
         // Point lookups by id: bloom filters make misses cheap.
         t.set_bloom_filter(10.0, false);
     }
+    if name == CF_BY_SUBJECT {
+        // Point lens queries seek to one subject: a bloom filter on the
+        // subject part of the key lets the seek skip every SST file that
+        // lacks it (after a bulk load, most L0 files). Scans that are not
+        // within one subject must ask for total order (see `scan`).
+        t.set_bloom_filter(10.0, false);
+        t.set_whole_key_filtering(false);
+        o.set_prefix_extractor(rocksdb::SliceTransform::create(
+            "stemedb.subject",
+            keys::subject_part,
+            Some(|k| keys::subject_part(k).len() < k.len() || k.ends_with(&[0, 1])),
+        ));
+    }
     o.set_block_based_table_factory(&t);
     o.set_write_buffer_size(32 << 20);
     o.set_compression_type(rocksdb::DBCompressionType::Lz4);

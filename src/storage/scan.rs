@@ -111,12 +111,18 @@ impl Store {
         to: Option<&[u8]>,
         mut visit: impl FnMut(&[u8], &[u8]) -> Result<bool>,
     ) -> Result<()> {
-        let cf = super::cf(self.db(), cf)?;
+        let handle = super::cf(self.db(), cf)?;
         let mut options = rocksdb::ReadOptions::default();
         if let Some(to) = to {
             options.set_iterate_upper_bound(to.to_vec());
         }
-        let mut it = self.db().raw_iterator_cf_opt(cf, options);
+        // Within one subject, let by_subject's prefix bloom filters skip
+        // files; anything wider needs total order.
+        let within_subject =
+            cf == CF_BY_SUBJECT && !prefix.is_empty() && from == prefix && to.is_none();
+        options.set_total_order_seek(!within_subject);
+        options.set_prefix_same_as_start(within_subject);
+        let mut it = self.db().raw_iterator_cf_opt(handle, options);
         it.seek(from);
         while it.valid() {
             let (Some(k), Some(v)) = (it.key(), it.value()) else {
@@ -299,5 +305,13 @@ mod tests {
         let all = pairs(&store, &ScanRange::All);
         assert_eq!(all.len(), 900);
         assert_eq!(joined, all);
+        // Point scans seek with by_subject's prefix bloom filters.
+        for subject in ["s007", "s299", "s300"] {
+            let one = pairs(&store, &ScanRange::Subject(subject.into()));
+            let expected: Vec<_> = all.iter().filter(|p| p.0 == subject).cloned().collect();
+            assert_eq!(one, expected);
+        }
+        let pair = ScanRange::SubjectPredicate("s010".into(), "p1".into());
+        assert_eq!(pairs(&store, &pair).len(), 1);
     }
 }

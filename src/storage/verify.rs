@@ -72,10 +72,12 @@ pub fn verify(dir: &Path) -> Result<VerifyReport> {
 }
 
 fn each(db: &DB, cf: &str, mut f: impl FnMut(&[u8], &[u8]) -> Result<()>) -> Result<()> {
-    let handle = db
-        .cf_handle(cf)
-        .ok_or_else(|| Error::internal(format!("missing column family {cf}")))?;
-    let mut it = db.raw_iterator_cf(handle);
+    let handle = super::cf(db, cf)?;
+    // Whole-table iteration: not limited to one prefix (by_subject has a
+    // prefix extractor, see storage::cf_options).
+    let mut options = rocksdb::ReadOptions::default();
+    options.set_total_order_seek(true);
+    let mut it = db.raw_iterator_cf_opt(handle, options);
     it.seek_to_first();
     while let (Some(k), Some(v)) = (it.key(), it.value()) {
         f(k, v)?;
