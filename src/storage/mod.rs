@@ -14,6 +14,7 @@
 
 mod keys;
 mod scan;
+mod split;
 mod staging;
 mod verify;
 mod visibility;

@@ -36,61 +36,7 @@ impl ScanRange {
     }
 }
 
-/// Below this much `by_subject` data on disk a full scan stays one ordered
-/// stream; above it, it is split so that every core resolves pairs.
-const SPLIT_SCANS_ABOVE_BYTES: u64 = 32 << 20;
-
 impl Store {
-    /// Cuts a full scan into up to `n` slices of about equal size on disk,
-    /// at subject boundaries (taken from the key ranges of `by_subject`'s
-    /// SST files). Small data stays one slice: `ScanRange::All`.
-    pub fn split_full_scan(&self, n: usize) -> Vec<ScanRange> {
-        self.split_scan_above(n, SPLIT_SCANS_ABOVE_BYTES)
-    }
-
-    fn split_scan_above(&self, n: usize, min_bytes: u64) -> Vec<ScanRange> {
-        let mut files: Vec<_> = match self.db().live_files() {
-            Ok(files) => files
-                .into_iter()
-                .filter(|f| f.column_family_name == CF_BY_SUBJECT && f.start_key.is_some())
-                .collect(),
-            Err(_) => return vec![ScanRange::All],
-        };
-        let total: u64 = files.iter().map(|f| f.size as u64).sum();
-        if n < 2 || total < min_bytes.max(1) {
-            return vec![ScanRange::All];
-        }
-        files.sort_by(|a, b| a.start_key.cmp(&b.start_key));
-        let mut cuts: Vec<Vec<u8>> = Vec::new();
-        let mut seen = 0u64;
-        for f in &files {
-            let target = total * (cuts.len() as u64 + 1) / n as u64;
-            if seen >= target && cuts.len() + 1 < n {
-                // The start of the first subject at or after the file's
-                // first key: never inside a pair.
-                let cut = f
-                    .start_key
-                    .as_deref()
-                    .and_then(take_part)
-                    .map(|(subject, _)| subject_prefix(&subject, None));
-                if let Some(cut) = cut.filter(|c| cuts.last().is_none_or(|last| c > last)) {
-                    cuts.push(cut);
-                }
-            }
-            seen += f.size as u64;
-        }
-        let mut slices = Vec::with_capacity(cuts.len() + 1);
-        let mut from = Vec::new();
-        for cut in cuts {
-            slices.push(ScanRange::Slice {
-                from: std::mem::replace(&mut from, cut.clone()),
-                to: Some(cut),
-            });
-        }
-        slices.push(ScanRange::Slice { from, to: None });
-        slices
-    }
-
     /// Visits every key/value under `prefix` in `cf`, in key order.
     fn for_each_prefixed(
         &self,
@@ -103,7 +49,7 @@ impl Store {
 
     /// Visits every key/value in `cf` from `from` up to `to` (exclusive)
     /// that starts with `prefix`, in key order.
-    fn for_each_between(
+    pub(super) fn for_each_between(
         &self,
         cf: &str,
         prefix: &[u8],
