@@ -19,7 +19,7 @@ use datafusion::sql::sqlparser::ast::{
 
 use super::SessionShared;
 use super::copy::set_column;
-use super::schema::{LENS, LensRows, RowBuilder, timestamptz};
+use super::schema::{LENS, LensRows, RowBuilder, Wanted, timestamptz};
 use crate::error::{Error, Result};
 use crate::lens::{Lens, resolve};
 use crate::model::NewAssertion;
@@ -306,7 +306,7 @@ impl PointQuery {
             .transpose()?;
         let lens = self.lens.unwrap_or(session.settings().lens);
         let view = session.view();
-        let mut rows = LensRows::default();
+        let mut rows = LensRows::only(Wanted::of(Some(&self.projection)));
         // `= NULL` matches nothing, as in SQL.
         let range = match (subject, predicate) {
             (Some(s), None) => Some(ScanRange::Subject(s)),

@@ -5,7 +5,7 @@ use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::array::{
     ArrayRef, BooleanBuilder, Float64Builder, Int16Builder, Int64Builder, StringBuilder,
-    TimestampMicrosecondBuilder,
+    TimestampMicrosecondBuilder, new_null_array,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
@@ -95,6 +95,44 @@ pub static CONFLICTS: LazyLock<SchemaRef> = LazyLock::new(|| {
     ]))
 });
 
+/// The columns a scan must fill: the others are left NULL (the plan
+/// projects them away), which spares decoding work such as hex ids.
+#[derive(Debug, Clone, Copy)]
+pub struct Wanted(u64);
+
+impl Default for Wanted {
+    fn default() -> Self {
+        Wanted(u64::MAX)
+    }
+}
+
+impl Wanted {
+    /// Only the columns of `projection` (all without one).
+    pub fn of(projection: Option<&Vec<usize>>) -> Wanted {
+        match projection {
+            None => Wanted::default(),
+            Some(columns) => Wanted(columns.iter().fold(0, |m, &c| m | 1u64 << c.min(63))),
+        }
+    }
+
+    fn has(self, column: usize) -> bool {
+        self.0 & (1 << column.min(63)) != 0
+    }
+
+    /// The same set, seen from column `offset` on.
+    fn from(self, offset: usize) -> Wanted {
+        Wanted(self.0 >> offset)
+    }
+
+    /// `column` as built, or NULLs if it was not wanted.
+    fn column(self, column: usize, len: usize, schema: &Schema, built: ArrayRef) -> ArrayRef {
+        match self.has(column) {
+            true => built,
+            false => new_null_array(schema.field(column).data_type(), len),
+        }
+    }
+}
+
 /// A builder of record batches for one table, filled row by row.
 pub trait RowBuilder: Default + Send {
     /// Rows pushed since the last `finish`.
@@ -125,15 +163,38 @@ struct ClaimColumns {
 
 impl ClaimColumns {
     fn push(&mut self, a: &Assertion) {
-        self.object.append_value(&a.object);
-        self.object_type.append_value(a.object_type.as_str());
-        self.object_number.append_option(object_number(a));
-        self.source.append_value(&a.source);
-        self.tier.append_value(a.tier as i16);
-        self.confidence.append_value(a.confidence);
-        self.agent.append_value(&a.agent);
-        self.observed_at.append_value(a.observed_at);
-        self.asserted_at.append_value(a.asserted_at());
+        self.push_wanted(a, Wanted::default());
+    }
+
+    /// Appends the wanted columns (numbered from the first claim column).
+    fn push_wanted(&mut self, a: &Assertion, w: Wanted) {
+        if w.has(0) {
+            self.object.append_value(&a.object);
+        }
+        if w.has(1) {
+            self.object_type.append_value(a.object_type.as_str());
+        }
+        if w.has(2) {
+            self.object_number.append_option(object_number(a));
+        }
+        if w.has(3) {
+            self.source.append_value(&a.source);
+        }
+        if w.has(4) {
+            self.tier.append_value(a.tier as i16);
+        }
+        if w.has(5) {
+            self.confidence.append_value(a.confidence);
+        }
+        if w.has(6) {
+            self.agent.append_value(&a.agent);
+        }
+        if w.has(7) {
+            self.observed_at.append_value(a.observed_at);
+        }
+        if w.has(8) {
+            self.asserted_at.append_value(a.asserted_at());
+        }
     }
 
     fn finish(&mut self) -> [ArrayRef; 9] {
@@ -239,6 +300,7 @@ impl RowBuilder for RetractionRows {
 #[derive(Default)]
 pub struct LensRows {
     len: usize,
+    wanted: Wanted,
     subject: StringBuilder,
     predicate: StringBuilder,
     claim: ClaimColumns,
@@ -248,17 +310,42 @@ pub struct LensRows {
     contested: BooleanBuilder,
 }
 
+/// Position of the first claim column in `LENS`, and of the columns after.
+const LENS_CLAIM: usize = 2;
+const LENS_TAIL: usize = LENS_CLAIM + 9;
+
 impl LensRows {
+    /// A builder that fills only `wanted` columns.
+    pub fn only(wanted: Wanted) -> LensRows {
+        LensRows {
+            wanted,
+            ..LensRows::default()
+        }
+    }
+
     pub fn push(&mut self, r: &Resolution<'_>) {
+        let w = self.wanted;
         self.len += 1;
-        self.subject.append_value(&r.winner.subject);
-        self.predicate.append_value(&r.winner.predicate);
-        self.claim.push(r.winner);
-        self.assertion_id.append_value(r.winner.id.to_hex());
-        self.claims.append_value(r.claims as i64);
-        self.distinct_objects
-            .append_value(r.distinct_objects as i64);
-        self.contested.append_value(r.contested());
+        if w.has(0) {
+            self.subject.append_value(&r.winner.subject);
+        }
+        if w.has(1) {
+            self.predicate.append_value(&r.winner.predicate);
+        }
+        self.claim.push_wanted(r.winner, w.from(LENS_CLAIM));
+        if w.has(LENS_TAIL) {
+            self.assertion_id.append_value(r.winner.id.to_hex());
+        }
+        if w.has(LENS_TAIL + 1) {
+            self.claims.append_value(r.claims as i64);
+        }
+        if w.has(LENS_TAIL + 2) {
+            self.distinct_objects
+                .append_value(r.distinct_objects as i64);
+        }
+        if w.has(LENS_TAIL + 3) {
+            self.contested.append_value(r.contested());
+        }
     }
 }
 
@@ -268,16 +355,21 @@ impl RowBuilder for LensRows {
     }
 
     fn finish(&mut self) -> DfResult<RecordBatch> {
-        self.len = 0;
-        let mut columns: Vec<ArrayRef> = vec![
+        let len = std::mem::take(&mut self.len);
+        let mut built: Vec<ArrayRef> = vec![
             Arc::new(self.subject.finish()),
             Arc::new(self.predicate.finish()),
         ];
-        columns.extend(self.claim.finish());
-        columns.push(Arc::new(self.assertion_id.finish()));
-        columns.push(Arc::new(self.claims.finish()));
-        columns.push(Arc::new(self.distinct_objects.finish()));
-        columns.push(Arc::new(self.contested.finish()));
+        built.extend(self.claim.finish());
+        built.push(Arc::new(self.assertion_id.finish()));
+        built.push(Arc::new(self.claims.finish()));
+        built.push(Arc::new(self.distinct_objects.finish()));
+        built.push(Arc::new(self.contested.finish()));
+        let columns = built
+            .into_iter()
+            .enumerate()
+            .map(|(i, column)| self.wanted.column(i, len, &LENS, column))
+            .collect();
         Ok(RecordBatch::try_new(LENS.clone(), columns)?)
     }
 }

@@ -19,7 +19,9 @@ use crate::error::Result;
 use crate::lens::{Lens, conflict, resolve};
 use crate::planner::SessionShared;
 use crate::planner::filters::{pushdown_support, scan_range};
-use crate::planner::schema::{BATCH_ROWS, CONFLICTS, ConflictRows, LENS, LensRows, RowBuilder};
+use crate::planner::schema::{
+    BATCH_ROWS, CONFLICTS, ConflictRows, LENS, LensRows, RowBuilder, Wanted,
+};
 use crate::planner::stream::{BatchSender, partitioned_scan};
 use crate::planner::tables::external;
 use crate::storage::ScanRange;
@@ -55,9 +57,9 @@ fn scan_pairs<R: RowBuilder>(
     view: &View,
     range: &ScanRange,
     out: &BatchSender,
+    mut rows: R,
     mut push: impl FnMut(&mut R, &[&crate::model::Assertion]),
 ) -> Result<()> {
-    let mut rows = R::default();
     view.store().for_each_pair(range, |claims| {
         let live = view.live(&claims)?;
         if !live.is_empty() {
@@ -108,8 +110,10 @@ impl TableProvider for PairTable {
         match self.kind {
             PairKind::Lens(lens) => {
                 let lens = lens.unwrap_or(self.session.settings().lens);
+                let wanted = Wanted::of(projection);
                 partitioned_scan(LENS.clone(), projection, limit, n, move |i, out| {
-                    scan_pairs(&view, &slices[i], out, |rows: &mut LensRows, live| {
+                    let rows = LensRows::only(wanted);
+                    scan_pairs(&view, &slices[i], out, rows, |rows, live| {
                         if let Some(r) = resolve(lens, live) {
                             rows.push(&r);
                         }
@@ -118,7 +122,8 @@ impl TableProvider for PairTable {
             }
             PairKind::Conflicts => {
                 partitioned_scan(CONFLICTS.clone(), projection, limit, n, move |i, out| {
-                    scan_pairs(&view, &slices[i], out, |rows: &mut ConflictRows, live| {
+                    let rows = ConflictRows::default();
+                    scan_pairs(&view, &slices[i], out, rows, |rows, live| {
                         if let Some(c) = conflict(live).filter(|c| c.distinct_objects >= 2) {
                             rows.push(&live[0].subject, &live[0].predicate, &c);
                         }
