@@ -18,7 +18,7 @@ use super::keys::{CF_META, CF_STAGING};
 use super::writer::build_batch;
 use super::{Store, Write, cf};
 use crate::error::{Error, Result, sqlstate};
-use crate::model::{Assertion, Hlc};
+use crate::model::{Assertion, Hlc, Id};
 
 /// Rows, and encoded bytes, applied per write batch.
 const APPLY_CHUNK: usize = 20_000;
@@ -56,10 +56,11 @@ fn read_chunk(db: &DB, copy: u64, from: u64, first: Option<Hlc>) -> Result<(Vec<
         bytes += v.len();
         let seq = u64::from_be_bytes(k[8..].try_into().unwrap_or_default());
         next = seq + 1;
-        let row = Assertion::decode(&v)?;
         chunk.push(Write::Assertion(match first {
-            Some(f) => row.restamped(Hlc::new(f.physical, f.logical + seq as u32)),
-            None => row,
+            // Restamping computes the new id; the staged one is not needed.
+            Some(f) => Assertion::decode_keyed(&v, Id([0; 32]))?
+                .restamped(Hlc::new(f.physical, f.logical + seq as u32)),
+            None => Assertion::decode(&v)?,
         }));
     }
     Ok((chunk, next))
