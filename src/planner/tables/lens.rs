@@ -93,17 +93,19 @@ impl TableProvider for PairTable {
 
     async fn scan(
         &self,
-        _state: &dyn Session,
+        state: &dyn Session,
         projection: Option<&Vec<usize>>,
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         let range = scan_range(filters);
         let view = self.session.view().for_range(&range).map_err(external)?;
-        // A full scan without a LIMIT runs as one partition per core, each
-        // resolving the pairs of a slice of the subjects.
+        // A full scan without a LIMIT runs as the session's target number
+        // of partitions, each resolving the pairs of a slice of subjects.
         let slices = match (&range, limit) {
-            (ScanRange::All, None) => view.store().split_full_scan(num_cpus()),
+            (ScanRange::All, None) => view
+                .store()
+                .split_full_scan(state.config_options().execution.target_partitions),
             _ => vec![range],
         };
         let n = slices.len();
@@ -132,8 +134,4 @@ impl TableProvider for PairTable {
             }
         }
     }
-}
-
-fn num_cpus() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
