@@ -505,38 +505,31 @@ fn split_csv(text: &str, o: &CopyOptions) -> std::result::Result<Vec<Option<Stri
     let (delim, quote, escape) = (o.delimiter as char, o.quote as char, o.escape as char);
     let mut fields = Vec::new();
     let mut chars = text.chars().peekable();
-    loop {
-        let mut value = String::new();
-        let mut quoted = false;
-        loop {
-            match chars.next() {
-                None => break,
-                Some(c) if c == delim => {
-                    fields.push(csv_value(value, quoted, &o.null));
-                    value = String::new();
-                    quoted = false;
-                    continue;
-                }
-                Some(c) if c == quote => {
-                    quoted = true;
-                    loop {
-                        match chars.next() {
-                            None => return Err("unterminated CSV quoted field".into()),
-                            Some(c) if c == escape && chars.peek() == Some(&quote) => {
-                                chars.next();
-                                value.push(quote);
-                            }
-                            Some(c) if c == quote => break,
-                            Some(c) => value.push(c),
-                        }
+    let mut value = String::new();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        if c == delim {
+            fields.push(csv_value(std::mem::take(&mut value), quoted, &o.null));
+            quoted = false;
+        } else if c == quote {
+            quoted = true;
+            loop {
+                match chars.next() {
+                    None => return Err("unterminated CSV quoted field".into()),
+                    Some(c) if c == escape && chars.peek() == Some(&quote) => {
+                        chars.next();
+                        value.push(quote);
                     }
+                    Some(c) if c == quote => break,
+                    Some(c) => value.push(c),
                 }
-                Some(c) => value.push(c),
             }
+        } else {
+            value.push(c);
         }
-        fields.push(csv_value(value, quoted, &o.null));
-        return Ok(fields);
     }
+    fields.push(csv_value(value, quoted, &o.null));
+    Ok(fields)
 }
 
 fn csv_value(value: String, quoted: bool, null: &str) -> Option<String> {
