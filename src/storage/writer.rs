@@ -33,10 +33,21 @@ struct Request {
     done: oneshot::Sender<Result<()>>,
 }
 
-/// Handle to the writer thread. Dropping every handle stops the thread.
-#[derive(Clone)]
+/// Handle to the writer thread. Dropping it stops the thread and waits for
+/// it, so the thread's reference to the database is gone when the drop
+/// returns (and the database can close before the process exits).
 pub struct GroupCommit {
-    queue: mpsc::Sender<Request>,
+    queue: Option<mpsc::Sender<Request>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for GroupCommit {
+    fn drop(&mut self) {
+        self.queue.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 /// Most requests merged into one batch, to bound the latency of the first.
@@ -45,11 +56,14 @@ const MAX_REQUESTS_PER_BATCH: usize = 4096;
 impl GroupCommit {
     pub fn start(db: Arc<DB>, durability: Durability) -> GroupCommit {
         let (queue, rx) = mpsc::channel::<Request>();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("stemedb-commit".into())
             .spawn(move || run(db, rx, durability))
             .expect("spawn commit thread");
-        GroupCommit { queue }
+        GroupCommit {
+            queue: Some(queue),
+            thread: Some(thread),
+        }
     }
 
     /// Writes `writes` atomically; returns once they are durable.
@@ -59,8 +73,9 @@ impl GroupCommit {
         }
         let (done, wait) = oneshot::channel();
         self.queue
-            .send(Request { writes, done })
-            .map_err(|_| Error::internal("the commit thread has stopped"))?;
+            .as_ref()
+            .and_then(|q| q.send(Request { writes, done }).ok())
+            .ok_or_else(|| Error::internal("the commit thread has stopped"))?;
         wait.await
             .map_err(|_| Error::internal("the commit thread dropped a write"))?
     }
