@@ -6,9 +6,12 @@
 
 mod support;
 
+use std::pin::Pin;
+
 use bytes::Bytes;
 use futures::SinkExt;
 use support::TestServer;
+use tokio_postgres::CopyInSink;
 
 /// Resident memory of a process, in MiB (Linux `VmRSS`).
 fn rss_mib(pid: u32) -> u64 {
@@ -28,6 +31,22 @@ fn rows(from: usize, to: usize, object_len: usize) -> String {
 
 use support::count_assertions as count;
 
+/// Sends rows `from..to` of a COPY in messages of `step` rows, and flushes.
+async fn send_rows(
+    sink: &mut Pin<&mut CopyInSink<Bytes>>,
+    (from, to): (usize, usize),
+    step: usize,
+    object_len: usize,
+) {
+    for start in (from..to).step_by(step) {
+        let end = (start + step).min(to);
+        sink.send(Bytes::from(rows(start, end, object_len)))
+            .await
+            .unwrap();
+    }
+    sink.flush().await.unwrap();
+}
+
 const COPY: &str =
     "COPY assertions (subject, predicate, object, source) FROM STDIN WITH (FORMAT csv)";
 
@@ -41,16 +60,9 @@ async fn a_large_copy_streams_in_flat_memory() {
     const ROWS: usize = 100_000;
     let sink = client.copy_in::<_, Bytes>(COPY).await.unwrap();
     futures::pin_mut!(sink);
-    let mut quarter = 0;
-    for start in (0..ROWS).step_by(1000) {
-        sink.send(Bytes::from(rows(start, start + 1000, 4096)))
-            .await
-            .unwrap();
-        if start + 1000 == ROWS / 4 {
-            quarter = rss_mib(server.child.id());
-        }
-    }
-    sink.flush().await.unwrap();
+    send_rows(&mut sink, (0, ROWS / 4), 1000, 4096).await;
+    let quarter = rss_mib(server.child.id());
+    send_rows(&mut sink, (ROWS / 4, ROWS), 1000, 4096).await;
     let all = rss_mib(server.child.id());
     assert!(
         all < quarter + 100,
@@ -123,12 +135,7 @@ async fn concurrent_readers_see_a_large_copy_all_at_once() {
     const ROWS: usize = 200_000;
     let sink = client.copy_in::<_, Bytes>(COPY).await.unwrap();
     futures::pin_mut!(sink);
-    for start in (0..ROWS).step_by(20_000) {
-        sink.send(Bytes::from(rows(start, start + 20_000, 10)))
-            .await
-            .unwrap();
-    }
-    sink.flush().await.unwrap();
+    send_rows(&mut sink, (0, ROWS), 20_000, 10).await;
     // The data is all sent; while the staged rows are applied (in ten
     // chunks), another connection counts them over and over.
     let reader = server.connect().await;

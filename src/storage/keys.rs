@@ -79,18 +79,29 @@ pub fn subject_prefix(subject: &str, predicate: Option<&str>) -> Vec<u8> {
     k
 }
 
-/// The first part of a composite key, terminator included (the whole key
-/// if it has no complete first part): `by_subject`'s prefix extractor.
-pub fn subject_part(key: &[u8]) -> &[u8] {
+/// Length of a composite key's first part, terminator included, if the key
+/// has a complete one.
+fn first_part_len(key: &[u8]) -> Option<usize> {
     let mut i = 0;
     while i + 1 < key.len() {
         match (key[i], key[i + 1]) {
-            (0, 1) => return &key[..i + 2],
+            (0, 1) => return Some(i + 2),
             (0, _) => i += 2,
             _ => i += 1,
         }
     }
-    key
+    None
+}
+
+/// `by_subject`'s prefix extractor: the subject part of a key (the whole
+/// key outside [`has_subject_part`]'s domain).
+pub fn subject_part(key: &[u8]) -> &[u8] {
+    &key[..first_part_len(key).unwrap_or(key.len())]
+}
+
+/// The prefix extractor's domain: keys with a complete subject part.
+pub fn has_subject_part(key: &[u8]) -> bool {
+    first_part_len(key).is_some()
 }
 
 /// `by_predicate` key: predicate, subject, id.
@@ -156,5 +167,6 @@ mod tests {
             subject_prefix("a", None).as_slice()
         );
         assert_eq!(subject_part(b"abc"), b"abc");
+        assert!(has_subject_part(&b) && !has_subject_part(b"abc"));
     }
 }

@@ -111,7 +111,7 @@ fn cf_options(name: &str) -> Options {
         o.set_prefix_extractor(rocksdb::SliceTransform::create(
             "stemedb.subject",
             keys::subject_part,
-            Some(|k| keys::subject_part(k).len() < k.len() || k.ends_with(&[0, 1])),
+            Some(keys::has_subject_part),
         ));
     }
     o.set_block_based_table_factory(&t);

@@ -29,13 +29,6 @@ pub enum ScanRange {
     },
 }
 
-impl ScanRange {
-    /// Whether the range covers all subjects (in whole or in a slice).
-    pub fn is_full(&self) -> bool {
-        matches!(self, ScanRange::All | ScanRange::Slice { .. })
-    }
-}
-
 impl Store {
     /// Visits every key/value under `prefix` in `cf`, in key order.
     fn for_each_prefixed(

@@ -40,7 +40,9 @@ fn marker(copy: u64) -> Vec<u8> {
 /// Up to [`APPLY_CHUNK`] staged rows of `copy` from sequence `from` on,
 /// and the sequence after the last one read. Row `seq` is stamped with the
 /// `seq`-th timestamp of the range reserved from `first` — the same on a
-/// retry after a crash, so re-applying rewrites the same claims.
+/// retry after a crash, so re-applying rewrites the same claims. (A marker
+/// written before COPYs reserved ranges has no `first`: its rows keep
+/// their staged stamps.)
 fn read_chunk(db: &DB, copy: u64, from: u64, first: Option<Hlc>) -> Result<(Vec<Write>, u64)> {
     let staging = cf(db, CF_STAGING)?;
     let start = key(copy, from);

@@ -20,7 +20,7 @@ pub use retractions::RetractionsTable;
 use super::SessionShared;
 use crate::error::Result;
 use crate::lens::Lens;
-use crate::model::{Assertion, Id, Micros};
+use crate::model::{Assertion, Hlc, Id, Micros};
 use crate::storage::{ReadPoint, ScanRange, Store};
 
 /// Table names, as clients see them.
@@ -68,7 +68,7 @@ pub struct View {
     as_of: Option<Micros>,
     /// For full scans: every retraction, loaded once (retractions are few
     /// next to assertions), instead of one lookup per claim.
-    retracted_at: Option<Arc<HashMap<Id, Micros>>>,
+    retracted_at: Option<Arc<HashMap<Id, Hlc>>>,
 }
 
 impl View {
@@ -84,10 +84,10 @@ impl View {
     /// Prepares the view for a scan of `range`: a full scan loads the
     /// retractions up front.
     pub fn for_range(mut self, range: &ScanRange) -> Result<View> {
-        if range.is_full() || matches!(range, ScanRange::Predicate(_)) {
+        if matches!(range, ScanRange::All | ScanRange::Predicate(_)) {
             let mut map = HashMap::new();
             self.store.for_each_retraction(|r| {
-                map.insert(r.assertion_id, r.retracted_at());
+                map.insert(r.assertion_id, r.hlc);
                 Ok(true)
             })?;
             self.retracted_at = Some(Arc::new(map));
@@ -99,23 +99,24 @@ impl View {
         &self.store
     }
 
-    fn at(&self, t: Micros) -> bool {
-        self.as_of.is_none_or(|as_of| t <= as_of)
+    /// Whether a write stamped `hlc` is visible to this statement and had
+    /// been accepted by `as_of`.
+    fn sees(&self, hlc: Hlc) -> bool {
+        self.read.sees(hlc) && self.as_of.is_none_or(|as_of| hlc.physical <= as_of)
     }
 
-    /// Whether the assertion is visible to this statement and had been
-    /// accepted by `as_of`.
+    /// Whether the assertion is visible.
     pub fn visible(&self, a: &Assertion) -> bool {
-        self.read.sees(a.hlc) && self.at(a.asserted_at())
+        self.sees(a.hlc)
     }
 
     /// Whether a retraction of the assertion is visible.
     pub fn retracted(&self, a: &Assertion) -> Result<bool> {
-        let at = match &self.retracted_at {
+        let stamped = match &self.retracted_at {
             Some(map) => map.get(&a.id).copied(),
-            None => self.store.get_retraction(&a.id)?.map(|r| r.retracted_at()),
+            None => self.store.get_retraction(&a.id)?.map(|r| r.hlc),
         };
-        Ok(at.is_some_and(|t| self.at(t)))
+        Ok(stamped.is_some_and(|hlc| self.sees(hlc)))
     }
 
     /// The live claims among one pair's claims.
