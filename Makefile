@@ -7,32 +7,16 @@
 
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/stemedb-target
 CARGO ?= cargo
-SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_GET := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 
-.PHONY: run test build deps test-deps bench bench-deps fmt lint clean-data
+.PHONY: run test build deps test-deps bench bench-deps fuzz fmt lint clean-data
 
-## System packages the build needs: libclang for rocksdb's bindgen.
+## Prerequisites, checked and installed by scripts/deps.sh (fails at once,
+## with the reason, when something cannot be installed).
 deps:
-	@if ! ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 && ! ls /usr/lib/x86_64-linux-gnu/libclang*.so* >/dev/null 2>&1; then \
-		echo ">> installing libclang-dev (needed to build RocksDB)"; \
-		$(APT_GET) update -qq && $(APT_GET) install -y -qq libclang-dev; \
-	fi
+	@bash scripts/deps.sh build
 
-## What the tests drive besides cargo: psql, openssl, and the Python clients.
-test-deps: deps
-	@command -v psql >/dev/null 2>&1 && pgbench --version >/dev/null 2>&1 && command -v openssl >/dev/null 2>&1 || { \
-		echo ">> installing psql, pgbench and openssl"; \
-		$(APT_GET) update -qq && $(APT_GET) install -y -qq postgresql-client postgresql-contrib openssl; }
-	@[ -f /usr/share/java/postgresql.jar ] && command -v java >/dev/null 2>&1 && command -v pgbouncer >/dev/null 2>&1 || { \
-		echo ">> installing pgjdbc, a JDK and pgbouncer"; \
-		$(APT_GET) update -qq && $(APT_GET) install -y -qq libpostgresql-jdbc-java default-jdk-headless pgbouncer; }
-	@python3 -c "import psycopg, asyncpg, sqlalchemy, pandas" 2>/dev/null || { \
-		echo ">> installing Python client libraries (psycopg, asyncpg, SQLAlchemy, pandas)"; \
-		python3 -m pip install -q "psycopg[binary]" asyncpg sqlalchemy pandas; }
-	@[ -d tests/clients/node_modules/pg ] || { \
-		echo ">> installing node-postgres (npm)"; \
-		cd tests/clients && npm install --no-audit --no-fund --loglevel=error; }
+test-deps:
+	@bash scripts/deps.sh test
 
 build: deps
 	$(CARGO) build --release --bin stemedb
@@ -44,15 +28,22 @@ test: test-deps
 	$(CARGO) test --all-targets -- --test-threads=2
 
 ## The benchmark needs a PostgreSQL server and pgbench.
-bench-deps: deps
-	@[ -n "$$(ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null)" ] && command -v pgbench >/dev/null 2>&1 || { \
-		echo ">> installing postgresql (server, psql, pgbench)"; \
-		$(APT_GET) update -qq && $(APT_GET) install -y -qq postgresql postgresql-client; }
+bench-deps:
+	@bash scripts/deps.sh bench
 
 ROWS ?= 1000000
 ## StemeDB vs PostgreSQL on the same machine, same run (see docs/benchmarks.md).
 bench: bench-deps build
 	bash bench/run.sh $(ROWS)
+
+## Longer hostile-input and crash runs against the release binary: the
+## protocol fuzzer for 10 minutes (seed printed; STEMEDB_FUZZ_SEED replays),
+## 1 000 snapshot-atomicity trials, 1 000 kill -9 cycles.
+FUZZ_SECS ?= 600
+TRIALS ?= 1000
+fuzz: test-deps build
+	STEMEDB_BIN=$(CARGO_TARGET_DIR)/release/stemedb STEMEDB_FUZZ_SECS=$(FUZZ_SECS) STEMEDB_TRIALS=$(TRIALS) STEMEDB_FUZZ_OR_TERMS=100000 \
+		$(CARGO) test --test hostile --test snapshot --test crash -- --nocapture --test-threads=1
 
 fmt:
 	$(CARGO) fmt --all

@@ -66,7 +66,19 @@ impl Config {
             }
             figment = figment.merge(Toml::file(file));
         }
-        figment = figment.merge(Env::prefixed("STEMEDB_"));
+        figment = figment.merge(Env::prefixed("STEMEDB_").split("__").filter(|key| {
+            let known = is_known_key(key.as_str());
+            if !known {
+                // Scripts export their own STEMEDB_* variables (STEMEDB_BIN,
+                // STEMEDB_PASSWORD for the import client…): not ours to refuse.
+                // (Logging starts after the config is read, hence stderr.)
+                eprintln!(
+                    "stemedb warning: ignoring STEMEDB_{}: not a configuration key",
+                    key.as_str().replace('.', "__").to_uppercase()
+                );
+            }
+            known
+        }));
         figment
             .extract()
             .map_err(|e| Error::internal(format!("invalid configuration: {e}")))
@@ -78,6 +90,18 @@ impl Config {
 
     pub fn http_addr(&self) -> Result<SocketAddr> {
         parse_addr(&self.http_listen, "http_listen")
+    }
+}
+
+/// Whether `key` (an environment variable's name after `STEMEDB_`,
+/// lowercased, nested keys joined with `.`) names a setting.
+fn is_known_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    let top = key.split(['.']).next().unwrap_or_default();
+    let top = top.split("__").next().unwrap_or_default();
+    match serde_json::to_value(Config::default()) {
+        Ok(serde_json::Value::Object(fields)) => fields.contains_key(top),
+        _ => true,
     }
 }
 

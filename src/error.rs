@@ -28,6 +28,8 @@ pub mod sqlstate {
     pub const DIVISION_BY_ZERO: &str = "22012";
     pub const QUERY_CANCELED: &str = "57014";
     pub const PROGRAM_LIMIT_EXCEEDED: &str = "54000";
+    pub const STATEMENT_TOO_COMPLEX: &str = "54001";
+    pub const UNDEFINED_PARAMETER: &str = "42P02";
     pub const INTERNAL: &str = "XX000";
     pub const DATA_CORRUPTED: &str = "XX001";
 }
@@ -37,6 +39,8 @@ pub mod sqlstate {
 pub struct Error {
     pub code: &'static str,
     pub message: String,
+    /// The column a bad value was given for, when the error is about one.
+    pub column: Option<&'static str>,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -46,7 +50,14 @@ impl Error {
         Error {
             code,
             message: message.into(),
+            column: None,
         }
+    }
+
+    /// The same error, about `column`.
+    pub fn in_column(mut self, column: &'static str) -> Self {
+        self.column = Some(column);
+        self
     }
 
     /// An error that is the server's fault, not the client's.

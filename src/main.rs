@@ -96,7 +96,7 @@ fn main() -> ExitCode {
             cfg.listen = listen.unwrap_or(cfg.listen);
             cfg.http_listen = http_listen.unwrap_or(cfg.http_listen);
             init_logging(&cfg.log);
-            let runtime = match tokio::runtime::Runtime::new() {
+            let runtime = match stemedb::server::runtime() {
                 Ok(r) => r,
                 Err(e) => {
                     eprintln!("stemedb: cannot start the runtime: {e}");

@@ -26,6 +26,21 @@ pub fn check_exposure(config: &Config) -> Result<()> {
     Ok(())
 }
 
+/// Stack of every runtime thread. Planning and evaluating a statement
+/// recurses over its expression tree (an ORM's 3 000-term OR list is 3 000
+/// levels deep); the planner rejects deeper trees than it can walk in this
+/// much stack ([`crate::planner`]'s depth limit, `54001`). Only the pages a
+/// thread touches are committed, so the size costs address space, not RAM.
+pub const THREAD_STACK_BYTES: usize = 64 << 20;
+
+/// The multi-threaded runtime the server runs on.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(THREAD_STACK_BYTES)
+        .build()
+}
+
 pub async fn run(config: Config) -> Result<()> {
     check_exposure(&config)?;
     let tls = match (&config.tls_cert, &config.tls_key) {

@@ -50,7 +50,7 @@ async fn scram_login_and_wrong_password() {
 #[test]
 fn refuses_to_listen_openly_without_a_password() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = Command::new(BINARY)
+    let out = Command::new(&*BINARY)
         .args(["serve", "--data-dir"])
         .arg(tmp.path().join("data"))
         .args(["--listen", &format!("0.0.0.0:{}", free_port())])

@@ -31,7 +31,7 @@ async fn imports_csv_and_jsonl_over_the_wire() {
         ));
     }
     let jsonl = write(tmp.path(), "feed.jsonl", &jsonl);
-    let out = Command::new(BINARY)
+    let out = Command::new(&*BINARY)
         .args([
             "import",
             "--batch-rows",
@@ -78,7 +78,7 @@ async fn imports_into_a_stopped_data_dir_and_reports_bad_rows() {
         "good.csv",
         "subject,predicate,object,source\na,p,o,s\nb,p,o,s\n",
     );
-    let out = Command::new(BINARY)
+    let out = Command::new(&*BINARY)
         .args(["import", "--data-dir"])
         .arg(&dir)
         .arg(&good)
@@ -95,7 +95,7 @@ async fn imports_into_a_stopped_data_dir_and_reports_bad_rows() {
         "bad.csv",
         "subject,predicate,object,source,tier\nc,p,o,s,1\nd,p,o,s,8\n",
     );
-    let out = Command::new(BINARY)
+    let out = Command::new(&*BINARY)
         .args(["import", "--data-dir"])
         .arg(&dir)
         .arg(&bad)
@@ -113,7 +113,7 @@ async fn imports_into_a_stopped_data_dir_and_reports_bad_rows() {
         "unknown.csv",
         "subject,predicate,object,source,colour\na,p,o,s,red\n",
     );
-    let out = Command::new(BINARY)
+    let out = Command::new(&*BINARY)
         .args(["import", "--data-dir"])
         .arg(&dir)
         .arg(&unknown)

@@ -120,7 +120,7 @@ async fn a_copy_cut_by_a_crash_leaves_nothing_after_restart() {
     );
     drop(client);
     drop(restarted);
-    let status = std::process::Command::new(support::BINARY)
+    let status = std::process::Command::new(&*support::BINARY)
         .arg("verify")
         .arg("--data-dir")
         .arg(&dir)

@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 use support::{BINARY, TestServer};
 
 fn verify(dir: &std::path::Path) -> Output {
-    Command::new(BINARY)
+    Command::new(&*BINARY)
         .args(["verify", "--data-dir"])
         .arg(dir)
         .output()

@@ -31,6 +31,51 @@ pub struct NewAssertion {
     pub supersedes: Option<String>,
 }
 
+/// A validated claim that has not been accepted yet: every field is
+/// checked and canonical, but its HLC timestamp, node and id are given by
+/// the group-commit writer, in commit order ([`Claim::stamp`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claim {
+    assertion: Assertion,
+    /// Whether the client gave `observed_at` (else it is the acceptance time).
+    observed_at_given: bool,
+}
+
+impl Claim {
+    /// The claim accepted at `hlc` on `node`, with its content id.
+    pub fn stamp(self, hlc: Hlc, node: &str) -> Assertion {
+        let mut a = self.assertion;
+        if !self.observed_at_given {
+            a.observed_at = hlc.physical;
+        }
+        a.hlc = hlc;
+        a.node = node.to_string();
+        Assertion::stamp(a)
+    }
+
+    /// The fields a client chose (server-generated ones are placeholders).
+    pub fn fields(&self) -> &Assertion {
+        &self.assertion
+    }
+
+    /// Bytes for a staging area: a flag byte, then the canonical encoding.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![self.observed_at_given as u8];
+        out.extend(self.assertion.encode());
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Claim> {
+        let (flag, rest) = bytes
+            .split_first()
+            .ok_or_else(|| Error::corrupted("empty staged claim"))?;
+        Ok(Claim {
+            assertion: Assertion::decode_keyed(rest, Id([0; 32]))?,
+            observed_at_given: *flag != 0,
+        })
+    }
+}
+
 /// One accepted claim. Immutable once stamped.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Assertion {
@@ -49,21 +94,23 @@ pub struct Assertion {
     pub supersedes: Option<Id>,
 }
 
-fn required(value: Option<String>, column: &str) -> Result<String> {
+fn required(value: Option<String>, column: &'static str) -> Result<String> {
     value.ok_or_else(|| {
         Error::new(
             sqlstate::NOT_NULL_VIOLATION,
             format!("null value in column \"{column}\" of relation \"assertions\" violates not-null constraint"),
         )
+        .in_column(column)
     })
 }
 
-fn bounded(value: String, column: &str, max: usize, non_empty: bool) -> Result<String> {
+fn bounded(value: String, column: &'static str, max: usize, non_empty: bool) -> Result<String> {
     if non_empty && value.is_empty() {
         return Err(Error::new(
             sqlstate::CHECK_VIOLATION,
             format!("column \"{column}\" must not be empty"),
-        ));
+        )
+        .in_column(column));
     }
     if value.len() > max {
         return Err(Error::new(
@@ -72,7 +119,8 @@ fn bounded(value: String, column: &str, max: usize, non_empty: bool) -> Result<S
                 "column \"{column}\" is {} bytes; the limit is {max}",
                 value.len()
             ),
-        ));
+        )
+        .in_column(column));
     }
     Ok(value)
 }
@@ -82,6 +130,12 @@ impl NewAssertion {
     /// server-side fields. `agent` defaults to the session user and
     /// `observed_at` to the acceptance time.
     pub fn into_assertion(self, default_agent: &str, hlc: Hlc, node: &str) -> Result<Assertion> {
+        Ok(self.into_claim(default_agent)?.stamp(hlc, node))
+    }
+
+    /// Checks every rule of DESIGN §2; the writer stamps the result.
+    /// `agent` defaults to the session user.
+    pub fn into_claim(self, default_agent: &str) -> Result<Claim> {
         let subject = bounded(
             required(self.subject, "subject")?,
             "subject",
@@ -103,10 +157,12 @@ impl NewAssertion {
         )?;
         let object_type = match self.object_type.as_deref() {
             None => ObjectType::Text,
-            Some(t) => ObjectType::parse(t)?,
+            Some(t) => ObjectType::parse(t).map_err(|e| e.in_column("object_type"))?,
         };
         let object = bounded(
-            object_type.canonicalize(&raw_object)?,
+            object_type
+                .canonicalize(&raw_object)
+                .map_err(|e| e.in_column("object"))?,
             "object",
             MAX_OBJECT_BYTES,
             false,
@@ -118,7 +174,8 @@ impl NewAssertion {
                 return Err(Error::new(
                     sqlstate::CHECK_VIOLATION,
                     format!("tier {t} is out of range: tiers are 0 (regulatory) to 5 (anecdotal)"),
-                ));
+                )
+                .in_column("tier"));
             }
         };
         let confidence = match self.confidence {
@@ -128,7 +185,8 @@ impl NewAssertion {
                 return Err(Error::new(
                     sqlstate::CHECK_VIOLATION,
                     format!("confidence {c} is out of range: confidence is between 0 and 1"),
-                ));
+                )
+                .in_column("confidence"));
             }
         };
         let agent = bounded(
@@ -144,23 +202,27 @@ impl NewAssertion {
                     sqlstate::INVALID_TEXT_REPRESENTATION,
                     format!("supersedes \"{s}\" is not an assertion id (64 hex characters)"),
                 )
+                .in_column("supersedes")
             })?),
         };
-        Ok(Assertion::stamp(Assertion {
-            id: Id([0; 32]),
-            subject,
-            predicate,
-            object_type,
-            object,
-            source,
-            tier,
-            confidence,
-            agent,
-            observed_at: self.observed_at.unwrap_or(hlc.physical),
-            hlc,
-            node: node.to_string(),
-            supersedes,
-        }))
+        Ok(Claim {
+            assertion: Assertion {
+                id: Id([0; 32]),
+                subject,
+                predicate,
+                object_type,
+                object,
+                source,
+                tier,
+                confidence,
+                agent,
+                observed_at: self.observed_at.unwrap_or_default(),
+                hlc: Hlc::default(),
+                node: String::new(),
+                supersedes,
+            },
+            observed_at_given: self.observed_at.is_some(),
+        })
     }
 }
 
@@ -168,17 +230,6 @@ impl Assertion {
     /// When the database accepted the claim (the physical part of its HLC).
     pub fn asserted_at(&self) -> Micros {
         self.hlc.physical
-    }
-
-    /// The same claim accepted at `hlc` instead (a large COPY's rows take
-    /// their timestamps when the COPY is applied). An `observed_at` that
-    /// defaulted to the acceptance time moves with it.
-    pub fn restamped(mut self, hlc: Hlc) -> Assertion {
-        if self.observed_at == self.hlc.physical {
-            self.observed_at = hlc.physical;
-        }
-        self.hlc = hlc;
-        Assertion::stamp(self)
     }
 
     /// Sets `id` from the canonical encoding of every other field.

@@ -3,9 +3,10 @@
 //! storage, lenses and the planner all speak these types.
 //!
 //! A client's INSERT becomes a [`NewAssertion`] (what the client may choose),
-//! which [`NewAssertion::validate`] checks and canonicalises; the server then
-//! stamps it with an [`Hlc`] timestamp and its node id, producing an
-//! [`Assertion`] whose [`Id`] is the BLAKE3 hash of its canonical encoding.
+//! which [`NewAssertion::into_claim`] checks and canonicalises into a
+//! [`Claim`]; the group-commit writer then stamps it with an [`Hlc`]
+//! timestamp and its node id, producing an [`Assertion`] whose [`Id`] is the
+//! BLAKE3 hash of its canonical encoding.
 
 mod assertion;
 mod codec;
@@ -13,7 +14,7 @@ mod hlc;
 mod object;
 mod retraction;
 
-pub use assertion::{Assertion, MAX_OBJECT_BYTES, MAX_TEXT_BYTES, NewAssertion, Tier};
+pub use assertion::{Assertion, Claim, MAX_OBJECT_BYTES, MAX_TEXT_BYTES, NewAssertion, Tier};
 pub use codec::{ENCODING_VERSION, Id};
 pub use hlc::{Clock, Hlc, wall_clock_micros};
 pub use object::ObjectType;

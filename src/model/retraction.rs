@@ -15,6 +15,17 @@ pub struct Retraction {
 }
 
 impl Retraction {
+    /// A retraction of `assertion_id`, to be stamped by the writer.
+    pub fn new(assertion_id: Id, reason: Option<String>, agent: String) -> Retraction {
+        Retraction {
+            assertion_id,
+            reason,
+            agent,
+            hlc: Hlc::default(),
+            node: String::new(),
+        }
+    }
+
     pub fn retracted_at(&self) -> Micros {
         self.hlc.physical
     }

@@ -81,7 +81,7 @@ pub struct Startup {
 
 impl Startup {
     pub fn new(
-        password: Option<&str>,
+        password: Option<(&str, Vec<u8>)>,
         tls_cert_pem: Option<&[u8]>,
         manager: Arc<ConnectionManager>,
         active: Arc<AtomicUsize>,
@@ -89,11 +89,7 @@ impl Startup {
     ) -> PgWireResult<Startup> {
         let login = match password {
             None => Login::Trust,
-            Some(password) => {
-                // A fixed salt per user: derived, so restarts keep it stable.
-                let salt = blake3::hash(format!("stemedb-scram-salt:{DEFAULT_USER}").as_bytes())
-                    .as_bytes()[..16]
-                    .to_vec();
+            Some((password, salt)) => {
                 let salted_password = gen_salted_password(password, &salt, SCRAM_ITERATIONS);
                 let mut scram = ScramAuth::new(Arc::new(Credentials {
                     salt,

@@ -32,7 +32,7 @@ impl CopyHandler for Backend {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        self.session(client).copy_data(&copy_data.data);
+        self.session(client).copy_data(copy_data.data).await;
         Ok(())
     }
 

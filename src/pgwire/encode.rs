@@ -248,6 +248,16 @@ fn to_micros(v: i64, unit: &TimeUnit) -> i64 {
     }
 }
 
+/// A value that has no PostgreSQL wire form (`22003`).
+fn unrepresentable(what: String) -> PgWireError {
+    super::errors::to_pg(crate::error::Error::new(
+        "22003",
+        format!(
+            "{what} is out of range for the wire format: cast it to a smaller scale or to text"
+        ),
+    ))
+}
+
 /// Encodes one value, typed as its column's FieldInfo says.
 fn encode_value(enc: &mut impl FieldSink, col: &ArrayRef, row: usize) -> PgWireResult<()> {
     if is_null(col, row) {
@@ -275,7 +285,13 @@ fn encode_value(enc: &mut impl FieldSink, col: &ArrayRef, row: usize) -> PgWireR
         DataType::Utf8View => enc.put(&col.as_string_view().value(row)),
         DataType::Decimal128(_, scale) => {
             let v = col.as_primitive::<Decimal128Type>().value(row);
-            enc.put(&Decimal::try_from_i128_with_scale(v, *scale as u32).ok())
+            // rust_decimal holds 96 bits and 28 decimal places; never send
+            // a value it cannot hold as NULL.
+            let d = u32::try_from(*scale)
+                .ok()
+                .and_then(|s| Decimal::try_from_i128_with_scale(v, s).ok())
+                .ok_or_else(|| unrepresentable(format!("numeric {v}e-{scale}")))?;
+            enc.put(&d)
         }
         DataType::Timestamp(unit, tz) => {
             let v = match unit {
@@ -284,11 +300,12 @@ fn encode_value(enc: &mut impl FieldSink, col: &ArrayRef, row: usize) -> PgWireR
                 TimeUnit::Microsecond => col.as_primitive::<TimestampMicrosecondType>().value(row),
                 TimeUnit::Nanosecond => col.as_primitive::<TimestampNanosecondType>().value(row),
             };
-            let t = utc(to_micros(v, unit));
+            let t = utc(to_micros(v, unit))
+                .ok_or_else(|| unrepresentable(format!("timestamp {v} ({unit:?})")))?;
             if tz.is_some() {
                 enc.put(&t)
             } else {
-                enc.put(&t.map(|t| t.naive_utc()))
+                enc.put(&t.naive_utc())
             }
         }
         DataType::Date32 => {

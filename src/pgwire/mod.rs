@@ -110,8 +110,12 @@ pub async fn serve(
     };
     let manager = Arc::new(ConnectionManager::new());
     let active = Arc::new(AtomicUsize::new(0));
+    let password = match &config.password {
+        Some(p) => Some((p.as_str(), engine.store().scram_salt(auth::DEFAULT_USER)?)),
+        None => None,
+    };
     let startup = Startup::new(
-        config.password.as_deref(),
+        password,
         cert_pem.as_deref(),
         manager.clone(),
         active.clone(),

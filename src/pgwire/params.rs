@@ -86,9 +86,13 @@ fn decode_one(portal: &Portal<Statement>, i: usize, wire: &Type) -> PgWireResult
             let text = portal.parameter::<String>(i, &Type::TEXT)?;
             match arrow_type(wire) {
                 Some(DataType::Utf8) | None => ScalarValue::Utf8(text),
-                Some(dt) => ScalarValue::Utf8(text)
-                    .cast_to(&dt)
-                    .unwrap_or(ScalarValue::Utf8(None)),
+                // A value that does not cast is an error, never NULL.
+                Some(dt) => ScalarValue::Utf8(text).cast_to(&dt).map_err(|e| {
+                    to_pg(Error::new(
+                        sqlstate::INVALID_TEXT_REPRESENTATION,
+                        format!("parameter ${}: {e}", i + 1),
+                    ))
+                })?,
             }
         }
     })

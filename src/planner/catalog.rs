@@ -18,6 +18,7 @@ use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 
 use super::SessionShared;
 use super::tables::external;
+use crate::error::{Error, Result, sqlstate};
 
 /// The parser: sqlparser's PostgreSQL dialect plus rewrites of catalog
 /// queries into forms DataFusion plans. Built once (it pre-tokenises its
@@ -25,13 +26,31 @@ use super::tables::external;
 static PARSER: LazyLock<PostgresCompatibilityParser> =
     LazyLock::new(PostgresCompatibilityParser::new);
 
-pub fn parse(sql: &str) -> Result<Vec<Statement>, ParserError> {
-    let mut statements = PARSER.parse(sql)?;
-    for statement in &mut statements {
-        super::subqueries::rewrite(statement);
-        super::information_schema::rewrite(statement);
+/// Parses `sql`, rebalances long AND / OR chains ([`super::balance`]),
+/// rejects statements nested too deeply to plan (`54001`, see
+/// [`super::limits`]) and applies StemeDB's rewrites.
+pub fn parse(sql: &str) -> Result<Vec<Statement>> {
+    super::limits::on_stack_for(sql, || {
+        let mut statements = PARSER.parse(sql).map_err(parse_error)?;
+        statements.iter_mut().for_each(super::balance::rebalance);
+        super::limits::check(&statements)?;
+        for statement in &mut statements {
+            super::subqueries::rewrite(statement);
+            super::information_schema::rewrite(statement);
+        }
+        Ok(statements)
+    })
+}
+
+fn parse_error(e: ParserError) -> Error {
+    match e {
+        ParserError::RecursionLimitExceeded => Error::new(
+            sqlstate::STATEMENT_TOO_COMPLEX,
+            "stack depth limit exceeded: the statement nests parentheses, functions or \
+             subqueries too deeply",
+        ),
+        other => Error::new(sqlstate::SYNTAX_ERROR, other.to_string()),
     }
-    Ok(statements)
 }
 
 /// Installs `pg_catalog` and the catalog functions in a session.

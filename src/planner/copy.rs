@@ -10,10 +10,8 @@ use std::sync::Arc;
 use datafusion::sql::sqlparser::ast::{CopyLegacyCsvOption, CopyLegacyOption, CopyOption};
 
 use crate::error::{Error, Result, sqlstate};
-use crate::model::{Assertion, NewAssertion};
+use crate::model::{Claim, NewAssertion};
 use crate::storage::Store;
-
-use super::settings::parse_timestamptz;
 
 /// Data format of a COPY.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,9 +161,14 @@ pub fn copy_columns(columns: &[String]) -> Result<Vec<String>> {
 const STAGE_AFTER_ROWS: usize = 20_000;
 const STAGE_AFTER_BYTES: usize = 8 << 20;
 
+/// The longest record COPY accepts. The largest valid row (a 64 KiB object,
+/// 1 KiB text columns, escapes doubling them) is far below it; a stream
+/// without line ends fails here instead of growing a buffer.
+const MAX_RECORD_BYTES: usize = 1 << 20;
+
 /// A finished COPY's rows: in memory, or staged in storage.
 pub enum CopyRows {
-    Memory(Vec<Assertion>),
+    Memory(Vec<Claim>),
     Staged { copy: u64, rows: usize },
 }
 
@@ -179,7 +182,7 @@ pub struct CopyIn {
     /// Line number of the next record (1-based, counting the header).
     line: usize,
     done: bool,
-    rows: Vec<Assertion>,
+    rows: Vec<Claim>,
     /// Input bytes of the rows in `rows`.
     held_bytes: usize,
     /// Where rows are staged on disk (an autocommit COPY), if they may be.
@@ -217,16 +220,32 @@ impl CopyIn {
 
     /// Feeds one CopyData chunk. Errors are kept until `finish`; once one
     /// occurs the rest of the data is ignored, as PostgreSQL does.
-    pub fn feed(&mut self, store: &Store, data: &[u8]) {
+    pub fn feed(&mut self, data: &[u8]) {
         if self.error.is_some() || self.done {
             return;
         }
         self.pending.extend_from_slice(data);
-        let result = self.drain(store, false).and_then(|()| {
+        let result = self.drain(false).and_then(|()| {
+            if self.pending.len() > MAX_RECORD_BYTES {
+                return Err(self.error_at(
+                    self.line,
+                    None,
+                    Error::new(
+                        sqlstate::PROGRAM_LIMIT_EXCEEDED,
+                        format!(
+                            "a record is longer than {} KiB without an end of line",
+                            MAX_RECORD_BYTES >> 10
+                        ),
+                    ),
+                ));
+            }
             let full = self.rows.len() >= STAGE_AFTER_ROWS || self.held_bytes >= STAGE_AFTER_BYTES;
-            match self.stage_into.is_some() && full {
-                true => self.stage(),
-                false => Ok(()),
+            match (&self.stage_into, full) {
+                (Some(_), true) => self.stage(),
+                // Inside a block the rows stay in memory, bounded as the
+                // block's own writes are.
+                (None, _) => super::txn::check_block_size(self.held_bytes),
+                (Some(_), false) => Ok(()),
             }
         });
         if let Err(e) = result {
@@ -251,9 +270,9 @@ impl CopyIn {
 
     /// Ends the data; returns the validated rows or the first error (after
     /// which nothing of the COPY remains, staged or not).
-    pub fn finish(mut self, store: &Store) -> Result<CopyRows> {
+    pub fn finish(mut self) -> Result<CopyRows> {
         if self.error.is_none() {
-            let result = self.drain(store, true).and_then(|()| match self.staged {
+            let result = self.drain(true).and_then(|()| match self.staged {
                 Some(_) => self.stage(),
                 None => Ok(()),
             });
@@ -273,7 +292,7 @@ impl CopyIn {
     }
 
     /// Decodes every complete record in `pending`.
-    fn drain(&mut self, store: &Store, at_end: bool) -> Result<()> {
+    fn drain(&mut self, at_end: bool) -> Result<()> {
         let mut start = 0;
         loop {
             let rest = &self.pending[start..];
@@ -309,7 +328,7 @@ impl CopyIn {
                     Error::new(sqlstate::INVALID_TEXT_REPRESENTATION, m),
                 )
             })?;
-            let row = self.row(store, line, fields)?;
+            let row = self.row(line, fields)?;
             self.held_bytes += record.len();
             self.rows.push(row);
         }
@@ -325,7 +344,7 @@ impl CopyIn {
         Error::new(e.code, format!("{}: {place}", e.message))
     }
 
-    fn row(&self, store: &Store, line: usize, fields: Vec<Option<String>>) -> Result<Assertion> {
+    fn row(&self, line: usize, fields: Vec<Option<String>>) -> Result<Claim> {
         if fields.len() != self.columns.len() {
             let why = if fields.len() < self.columns.len() {
                 "missing data for column"
@@ -348,17 +367,13 @@ impl CopyIn {
         }
         let mut new = NewAssertion::default();
         for (column, value) in self.columns.iter().zip(fields) {
-            set_column(&mut new, column, value)
+            super::ingest::set_text(&mut new, column, value)
                 .map_err(|e| self.error_at(line, Some(column), e))?;
         }
-        new.into_assertion(&self.user, store.clock().now(), store.node_id())
-            .map_err(|e| {
-                let column = COPY_COLUMNS
-                    .iter()
-                    .find(|c| e.message.contains(*c))
-                    .copied();
-                self.error_at(line, column, e)
-            })
+        new.into_claim(&self.user).map_err(|e| {
+            let column = e.column;
+            self.error_at(line, column, e)
+        })
     }
 }
 
@@ -372,56 +387,6 @@ impl Drop for CopyIn {
             tracing::warn!("cannot discard the rows of an unfinished COPY: {e}");
         }
     }
-}
-
-/// Sets one column of a claim from its text form, as COPY and the INSERT
-/// fast path receive values: numbers and timestamps are parsed here
-/// (`22P02` when they do not parse), everything else is checked later by
-/// the model's rules.
-pub fn set_column(new: &mut NewAssertion, column: &str, value: Option<String>) -> Result<()> {
-    match column {
-        "subject" => new.subject = value,
-        "predicate" => new.predicate = value,
-        "object" => new.object = value,
-        "object_type" => new.object_type = value,
-        "source" => new.source = value,
-        "agent" => new.agent = value,
-        "supersedes" => new.supersedes = value,
-        "tier" => {
-            new.tier = value
-                .map(|v| parse_number::<i64>(&v, "smallint"))
-                .transpose()?
-        }
-        "confidence" => {
-            new.confidence = value
-                .map(|v| parse_number::<f64>(&v, "double precision"))
-                .transpose()?
-        }
-        "observed_at" => {
-            new.observed_at = value
-                .map(|v| {
-                    parse_timestamptz(&v)
-                        .map_err(|e| Error::new(sqlstate::INVALID_TEXT_REPRESENTATION, e.message))
-                })
-                .transpose()?
-        }
-        other => {
-            return Err(Error::new(
-                sqlstate::UNDEFINED_COLUMN,
-                format!("column \"{other}\" of relation \"assertions\" does not exist"),
-            ));
-        }
-    }
-    Ok(())
-}
-
-fn parse_number<T: std::str::FromStr>(v: &str, ty: &str) -> Result<T> {
-    v.trim().parse().map_err(|_| {
-        Error::new(
-            sqlstate::INVALID_TEXT_REPRESENTATION,
-            format!("invalid input syntax for type {ty}: \"{v}\""),
-        )
-    })
 }
 
 fn strip_newline(record: &[u8]) -> &[u8] {

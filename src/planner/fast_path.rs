@@ -18,12 +18,11 @@ use datafusion::sql::sqlparser::ast::{
 };
 
 use super::SessionShared;
-use super::copy::set_column;
 use super::schema::{LENS, LensRows, RowBuilder, Wanted, timestamptz};
 use crate::error::{Error, Result};
 use crate::lens::{Lens, resolve};
 use crate::model::NewAssertion;
-use crate::storage::{ScanRange, Write};
+use crate::storage::ScanRange;
 
 /// A value in the statement: a literal or the n-th parameter (0-based).
 #[derive(Debug, Clone)]
@@ -196,7 +195,7 @@ fn plain_insert(i: &Insert) -> Option<PlainInsert> {
     let TableObject::TableName(name) = &i.table else {
         return None;
     };
-    if name.0.last()?.to_string().to_ascii_lowercase() != "assertions" {
+    if name.0.last()?.to_string() != super::tables::INGEST_TABLE {
         return None;
     }
     let source = i.source.as_ref()?;
@@ -297,7 +296,12 @@ fn value_text(op: &Operand, params: &[ScalarValue]) -> Result<Option<String>> {
 }
 
 impl PointQuery {
-    pub fn execute(&self, session: &SessionShared, params: &[ScalarValue]) -> Result<RecordBatch> {
+    pub fn execute(
+        &self,
+        session: &SessionShared,
+        view: super::tables::View,
+        params: &[ScalarValue],
+    ) -> Result<RecordBatch> {
         let subject = value_text(&self.subject, params)?;
         let predicate = self
             .predicate
@@ -305,7 +309,6 @@ impl PointQuery {
             .map(|p| value_text(p, params))
             .transpose()?;
         let lens = self.lens.unwrap_or(session.settings().lens);
-        let view = session.view();
         let mut rows = LensRows::only(Wanted::of(Some(&self.projection)));
         // `= NULL` matches nothing, as in SQL.
         let range = match (subject, predicate) {
@@ -314,7 +317,7 @@ impl PointQuery {
             _ => None,
         };
         if let Some(range) = range {
-            view.store().for_each_pair(&range, |claims| {
+            view.read().for_each_pair(&range, |claims| {
                 let live = view.live(&claims)?;
                 if let Some(r) = resolve(lens, &live) {
                     rows.push(&r);
@@ -331,24 +334,16 @@ impl PointQuery {
 
 impl PlainInsert {
     pub async fn execute(&self, session: &SessionShared, params: &[ScalarValue]) -> Result<u64> {
-        let store = &session.store;
-        let mut writes = Vec::with_capacity(self.rows.len());
+        let mut claims = Vec::with_capacity(self.rows.len());
         for row in &self.rows {
             let mut new = NewAssertion::default();
             for (column, op) in self.columns.iter().zip(row) {
-                set_column(&mut new, column, value_text(op, params)?)?;
+                super::ingest::set_text(&mut new, column, value_text(op, params)?)?;
             }
-            let a = new.into_assertion(&session.user, store.clock().now(), store.node_id())?;
-            writes.push(a);
+            claims.push(new.into_claim(&session.user)?);
         }
-        if writes.iter().any(|a| a.supersedes.is_some()) {
-            super::sinks::check_supersedes(session, &writes)?;
-        }
-        let n = writes.len() as u64;
-        session
-            .txn
-            .write(store, writes.into_iter().map(Write::Assertion).collect())
-            .await?;
+        let n = claims.len() as u64;
+        super::sinks::write_claims(session, claims).await?;
         Ok(n)
     }
 }

@@ -7,6 +7,7 @@
 //! (queries and INSERTs) or handled by the session (SET, BEGIN, …), and
 //! executed into an [`Output`] the wire layer encodes.
 
+mod balance;
 mod catalog;
 mod column_names;
 mod copy;
@@ -14,7 +15,9 @@ mod errors;
 mod fast_path;
 mod filters;
 mod information_schema;
+mod ingest;
 mod json_build_object;
+mod limits;
 mod schema;
 mod session;
 pub mod settings;
@@ -35,7 +38,7 @@ pub use session::{Output, Prepared, Session, TxnChange};
 pub use settings::Settings;
 pub use tables::TABLE_NAMES;
 
-use crate::storage::Store;
+use crate::storage::{ReadPoint, Store};
 use sinks::LastInserted;
 use tables::View;
 use txn::Transaction;
@@ -63,6 +66,7 @@ impl Engine {
             txn: Transaction::default(),
             last_inserted: LastInserted::default(),
             copy: Mutex::new(None),
+            reading: Mutex::new(None),
             user: user.to_string(),
         }))
     }
@@ -76,6 +80,8 @@ pub struct SessionShared {
     last_inserted: LastInserted,
     /// The COPY FROM STDIN in progress, if any.
     copy: Mutex<Option<copy::CopyIn>>,
+    /// The running statement's read point, once it has read.
+    reading: Mutex<Option<ReadPoint>>,
     user: String,
 }
 
@@ -88,7 +94,20 @@ impl SessionShared {
             .clone()
     }
 
+    /// What the running statement reads: its block's read point, or one
+    /// taken at its first read and shared by all its scans.
     fn view(&self) -> View {
-        View::new(self.store.clone(), self.settings().as_of)
+        let read = self.txn.read_point(&self.store).unwrap_or_else(|| {
+            let mut reading = self.reading.lock().unwrap_or_else(|e| e.into_inner());
+            reading
+                .get_or_insert_with(|| self.store.read_point())
+                .clone()
+        });
+        View::new(self.store.clone(), read, self.settings().as_of)
+    }
+
+    /// Forgets the last statement's read point (a statement starts or ends).
+    fn next_statement(&self) {
+        *self.reading.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 }

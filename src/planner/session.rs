@@ -14,6 +14,7 @@ use datafusion::logical_expr::{DmlStatement, LogicalPlan, WriteOp};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::Statement as Sql;
 use futures::StreamExt;
 
 use super::SessionShared;
@@ -63,6 +64,9 @@ pub struct Prepared {
     returning_plan: Option<LogicalPlan>,
     /// Set when the statement runs without DataFusion (see fast_path.rs).
     fast: Option<FastPath>,
+    /// Parameters described as smallint though planned as float8
+    /// ([`tables::tier_parameters`]).
+    smallint_parameters: Vec<usize>,
 }
 
 impl Prepared {
@@ -85,6 +89,9 @@ impl Prepared {
         let n = out.last().map(|(i, _)| *i).unwrap_or(0);
         (1..=n)
             .map(|i| {
+                if self.smallint_parameters.contains(&(i - 1)) {
+                    return Some(DataType::Int16);
+                }
                 out.iter()
                     .find(|(j, _)| *j == i)
                     .and_then(|(_, t)| t.clone())
@@ -165,40 +172,52 @@ impl Session {
 
     /// Parses `sql` into its statements, without planning them.
     pub fn parse(&self, sql: &str) -> Result<Vec<Action>> {
-        let statements = super::catalog::parse(sql)
-            .map_err(|e| Error::new(sqlstate::SYNTAX_ERROR, e.to_string()))?;
+        let statements = super::catalog::parse(sql)?;
         statements.into_iter().map(classify).collect()
     }
 
-    /// Feeds COPY FROM STDIN data.
-    pub fn copy_data(&self, data: &[u8]) {
-        if let Some(copy) = self
-            .shared
+    /// Feeds COPY FROM STDIN data. Parsing and staging (a RocksDB write)
+    /// run on a blocking thread, not on the runtime's workers.
+    pub async fn copy_data(&self, data: bytes::Bytes) {
+        let Some(mut copy) = self.take_copy() else {
+            return;
+        };
+        match tokio::task::spawn_blocking(move || {
+            copy.feed(&data);
+            copy
+        })
+        .await
+        {
+            Ok(copy) => *self.shared.copy.lock().unwrap_or_else(|e| e.into_inner()) = Some(copy),
+            // The COPY is gone (its staged rows discarded): COPY done
+            // reports that no COPY is in progress.
+            Err(e) => tracing::error!("COPY data could not be processed: {e}"),
+        }
+    }
+
+    fn take_copy(&self) -> Option<CopyIn> {
+        self.shared
             .copy
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .as_mut()
-        {
-            copy.feed(&self.shared.store, data);
-        }
+            .take()
     }
 
     /// Ends COPY FROM STDIN: validates the rest and writes every row in one
     /// atomic batch (or into the open transaction). Returns the row count.
     pub async fn copy_done(&self) -> Result<usize> {
         let copy = self
-            .shared
-            .copy
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        let copy = copy.ok_or_else(|| Error::internal("no COPY in progress"))?;
+            .take_copy()
+            .ok_or_else(|| Error::internal("no COPY in progress"))?;
         let store = &self.shared.store;
         let result = async {
-            match copy.finish(store)? {
+            let rows = tokio::task::spawn_blocking(move || copy.finish())
+                .await
+                .map_err(|e| Error::internal(format!("COPY could not finish: {e}")))??;
+            match rows {
                 CopyRows::Memory(rows) => {
                     let n = rows.len();
-                    let writes = rows.into_iter().map(Write::Assertion).collect();
+                    let writes = rows.into_iter().map(Write::Claim).collect();
                     self.shared.txn.write(store, writes).await?;
                     Ok(n)
                 }
@@ -217,13 +236,7 @@ impl Session {
 
     /// The client aborted COPY FROM STDIN.
     pub fn copy_fail(&self, message: &str) -> Error {
-        let copy = self
-            .shared
-            .copy
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        drop(copy); // discards whatever it staged
+        drop(self.take_copy()); // discards whatever it staged
         self.shared.txn.fail();
         Error::new(
             sqlstate::QUERY_CANCELED,
@@ -254,6 +267,7 @@ impl Session {
                     plan: None,
                     returning_plan: None,
                     fast: None,
+                    smallint_parameters: vec![],
                 });
             }
         };
@@ -264,14 +278,11 @@ impl Session {
                     plan: None,
                     returning_plan: None,
                     fast: Some(fast),
+                    smallint_parameters: vec![],
                 });
             }
         }
-        let state = self.ctx.state();
-        let plan = state
-            .statement_to_plan(statement.clone())
-            .await
-            .map_err(df)?;
+        let plan = self.plan_statement(statement).await?;
         let returning_plan = match returning {
             None => None,
             Some(r) => {
@@ -286,12 +297,42 @@ impl Session {
                 )
             }
         };
+        let smallint_parameters = match statement {
+            DfStatement::Statement(s) => match s.as_ref() {
+                Sql::Insert(insert) => tables::tier_parameters(insert),
+                _ => vec![],
+            },
+            _ => vec![],
+        };
         Ok(Prepared {
             action,
             plan: Some(plan),
             returning_plan,
             fast: None,
+            smallint_parameters,
         })
+    }
+
+    /// Plans a statement with DataFusion. An INSERT into `assertions` is
+    /// planned against the ingest table, registered only meanwhile.
+    async fn plan_statement(&self, statement: &DfStatement) -> Result<LogicalPlan> {
+        let ingest = matches!(
+            statement,
+            DfStatement::Statement(s) if matches!(s.as_ref(), Sql::Insert(i) if i.table.to_string() == tables::INGEST_TABLE)
+        );
+        if ingest {
+            let table = Arc::new(tables::IngestTable::new(self.shared.clone()));
+            self.ctx
+                .register_table(tables::INGEST_TABLE, table)
+                .map_err(df)?;
+        }
+        let plan = self.ctx.state().statement_to_plan(statement.clone()).await;
+        if ingest {
+            self.ctx
+                .deregister_table(tables::INGEST_TABLE)
+                .map_err(df)?;
+        }
+        plan.map_err(df)
     }
 
     /// Plans `SELECT <returning> FROM <rows>`.
@@ -318,7 +359,9 @@ impl Session {
         {
             return Err(aborted());
         }
+        self.shared.next_statement();
         let result = self.run(p, params).await;
+        self.shared.next_statement();
         if result.is_err() {
             txn.fail();
         }
@@ -329,7 +372,13 @@ impl Session {
         let shared = &self.shared;
         match &p.fast {
             Some(FastPath::Point(q)) => {
-                return Ok(Output::Rows(single_batch(q.execute(shared, &params)?)));
+                // A point read may wait for the disk: off the runtime's workers.
+                let (q, shared) = (q.clone(), shared.clone());
+                let view = shared.view();
+                let batch = tokio::task::spawn_blocking(move || q.execute(&shared, view, &params))
+                    .await
+                    .map_err(|e| Error::internal(format!("point query failed: {e}")))??;
+                return Ok(Output::Rows(single_batch(batch)));
             }
             Some(FastPath::Insert(i)) => {
                 let n = i.execute(shared, &params).await?;

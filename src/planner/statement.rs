@@ -5,13 +5,15 @@
 
 use datafusion::sql::parser::{DFParser, Statement as DfStatement};
 use datafusion::sql::sqlparser::ast::{
-    CopySource, CopyTarget, Expr, Insert, ObjectName, Set, Statement as Sql, TableObject, Value,
+    CopySource, CopyTarget, Expr, Ident, Insert, ObjectName, Set, Statement as Sql, TableObject,
+    Value,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 
 use super::copy::{CopyOptions, copy_columns};
 
 use super::schema::{GENERATED_ASSERTION_COLUMNS, GENERATED_RETRACTION_COLUMNS};
+use super::tables::INGEST_TABLE;
 use crate::error::{Error, Result, sqlstate};
 
 /// What to do with one statement.
@@ -332,6 +334,10 @@ fn check_insert(insert: &mut Insert) -> Result<Option<Returning>> {
                 "null value in column \"{missing}\" of relation \"{table}\" violates not-null constraint (the column is required)"
             ),
         ));
+    }
+    if table == "assertions" {
+        // Planned against the ingest table (see tables/ingest.rs).
+        insert.table = TableObject::TableName(ObjectName::from(vec![Ident::new(INGEST_TABLE)]));
     }
     Ok(insert.returning.take().map(|items| Returning {
         table,

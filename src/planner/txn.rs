@@ -4,24 +4,56 @@
 //! (or an error, then `COMMIT`) discards them. Savepoints mark a point in
 //! the buffer: `ROLLBACK TO` truncates back to it (and clears a failure).
 //!
-//! Reads inside a block see committed data only, not the block's own
-//! pending writes (documented in docs/sql.md).
+//! Every statement of a block reads the same snapshot, taken when the
+//! block's first statement reads: committed data as of then, not the
+//! block's own pending writes (documented in docs/sql.md).
+//!
+//! A block's writes are stamped when their statement runs, from timestamps
+//! reserved for them ([`Store::stamp_reserved`]), so `RETURNING id` and a
+//! later retraction in the same block name the ids that COMMIT stores.
+//!
+//! A block holds its writes in memory until COMMIT, so their size is
+//! bounded ([`MAX_BLOCK_BYTES`], `54000`): bulk loads belong in a COPY
+//! outside a block, which stages its rows on disk.
 
 use std::collections::HashSet;
 use std::sync::Mutex;
 
 use crate::error::{Error, Result, sqlstate};
 use crate::model::Id;
-use crate::storage::{Store, Write};
+use crate::storage::{ReadPoint, Store, Write};
+
+/// The most claim data one block may hold before COMMIT.
+pub const MAX_BLOCK_BYTES: usize = 256 << 20;
+
+/// `54000` once a block (or a COPY inside one) holds more than
+/// [`MAX_BLOCK_BYTES`].
+pub fn check_block_size(bytes: usize) -> Result<()> {
+    if bytes <= MAX_BLOCK_BYTES {
+        return Ok(());
+    }
+    Err(Error::new(
+        sqlstate::PROGRAM_LIMIT_EXCEEDED,
+        format!(
+            "the transaction block holds more than {} MiB of writes: commit in smaller blocks, \
+             or load with COPY outside a block (it stages rows on disk)",
+            MAX_BLOCK_BYTES >> 20
+        ),
+    ))
+}
 
 /// An open `BEGIN … COMMIT` block.
 #[derive(Debug, Default)]
 struct Block {
     writes: Vec<Write>,
+    /// Approximate bytes held by `writes`.
+    bytes: usize,
     /// (name, number of writes when it was set), oldest first.
     savepoints: Vec<(String, usize)>,
     /// A statement failed; only ROLLBACK [TO] / COMMIT may follow.
     failed: bool,
+    /// What every statement of the block reads, once one has read.
+    read: Option<ReadPoint>,
 }
 
 /// What ending a block did.
@@ -105,6 +137,7 @@ impl Transaction {
         let at = b.savepoints[i].1;
         b.savepoints.truncate(i + 1);
         b.writes.truncate(at);
+        b.bytes = b.writes.iter().map(Write::approximate_size).sum();
         b.failed = false;
         Ok(())
     }
@@ -120,16 +153,29 @@ impl Transaction {
         Ok(())
     }
 
-    /// Writes now (outside a block) or buffers them (inside one).
-    pub async fn write(&self, store: &Store, writes: Vec<Write>) -> Result<()> {
+    /// The block's read point (taken now if no statement of it has read
+    /// yet), or `None` outside a block.
+    pub fn read_point(&self, store: &Store) -> Option<ReadPoint> {
+        let mut guard = self.lock();
+        let b = guard.as_mut()?;
+        Some(b.read.get_or_insert_with(|| store.read_point()).clone())
+    }
+
+    /// Writes now (outside a block) or buffers them (inside one); returns
+    /// them as stamped.
+    pub async fn write(&self, store: &Store, writes: Vec<Write>) -> Result<Vec<Write>> {
         {
             let mut guard = self.lock();
             if let Some(b) = guard.as_mut() {
                 if b.failed {
                     return Err(aborted());
                 }
-                b.writes.extend(writes);
-                return Ok(());
+                let bytes = b.bytes + writes.iter().map(Write::approximate_size).sum::<usize>();
+                check_block_size(bytes)?;
+                let writes = store.stamp_reserved(writes);
+                b.bytes = bytes;
+                b.writes.extend(writes.iter().cloned());
+                return Ok(writes);
             }
         }
         store.commit(writes).await
@@ -144,7 +190,7 @@ impl Transaction {
                 .iter()
                 .filter_map(|w| match w {
                     Write::Assertion(a) => Some(a.id),
-                    Write::Retraction(_) => None,
+                    _ => None,
                 })
                 .collect(),
             None => HashSet::new(),

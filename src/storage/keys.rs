@@ -146,6 +146,8 @@ pub fn hlc_key(hlc: Hlc, node: &str, kind: u8, id: &Id) -> Vec<u8> {
 pub const META_NODE_ID: &[u8] = b"node_id";
 pub const META_HLC: &[u8] = b"hlc_high_water";
 pub const META_FORMAT: &[u8] = b"format_version";
+/// Prefix of a user's SCRAM salt (followed by the user name).
+pub const META_SCRAM_SALT: &[u8] = b"scram_salt:";
 
 #[cfg(test)]
 mod tests {

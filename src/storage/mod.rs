@@ -32,7 +32,7 @@ pub use visibility::ReadPoint;
 pub use writer::{Durability, GroupCommit};
 
 use crate::error::{Error, Result};
-use crate::model::{Assertion, Clock, Hlc, Id, Retraction};
+use crate::model::{Assertion, Claim, Clock, Hlc, Id, Retraction};
 use keys::*;
 
 /// Version of the on-disk layout, stored in `meta`.
@@ -41,16 +41,48 @@ const FORMAT_VERSION: u8 = 1;
 /// One record to write.
 #[derive(Debug, Clone)]
 pub enum Write {
+    /// A new claim; the writer stamps it (HLC in commit order, node, id).
+    Claim(Claim),
+    /// A new retraction; the writer stamps it.
+    Retract(Retraction),
+    /// A claim already stamped: a transaction block's (its timestamps were
+    /// reserved when its statement ran) or a large COPY's (its range).
     Assertion(Assertion),
+    /// A retraction already stamped.
     Retraction(Retraction),
+}
+
+impl Write {
+    /// Roughly the memory the write holds (for bounding buffers).
+    pub fn approximate_size(&self) -> usize {
+        match self {
+            Write::Claim(c) => Write::approximate_assertion_size(c.fields()),
+            Write::Assertion(a) => Write::approximate_assertion_size(a),
+            Write::Retraction(r) | Write::Retract(r) => {
+                96 + r.reason.as_ref().map_or(0, String::len) + r.agent.len() + r.node.len()
+            }
+        }
+    }
+
+    /// Roughly the memory a claim holds.
+    pub fn approximate_assertion_size(a: &Assertion) -> usize {
+        128 + a.subject.len()
+            + a.predicate.len()
+            + a.object.len()
+            + a.source.len()
+            + a.agent.len()
+            + a.node.len()
+    }
 }
 
 /// The node's storage: the database, its clock, its id and its writer.
 pub struct Store {
     db: Arc<DB>,
-    clock: Clock,
+    clock: Arc<Clock>,
     node_id: String,
     writer: GroupCommit,
+    /// Stamps the writes of transaction blocks (from reserved timestamps).
+    stamper: writer::Stamper,
     applying: Arc<visibility::Applying>,
 }
 
@@ -168,17 +200,24 @@ impl Store {
                 id
             }
         };
+        staging::recover(&db, &node_id)?;
+        // Read after recovery, which may have stored newer stamps.
         let high_water = db
             .get_cf(&meta, META_HLC)?
             .and_then(|v| Hlc::from_key(&v))
             .unwrap_or_default();
-        staging::recover(&db)?;
-        let writer = GroupCommit::start(db.clone(), durability);
+        let clock = Arc::new(Clock::starting_after(high_water));
+        let writer = GroupCommit::start(db.clone(), clock.clone(), node_id.clone(), durability);
+        let stamper = writer::Stamper {
+            clock: clock.clone(),
+            node: node_id.clone(),
+        };
         Ok(Arc::new(Store {
             db,
-            clock: Clock::starting_after(high_water),
+            clock,
             node_id,
             writer,
+            stamper,
             applying: Arc::default(),
         }))
     }
@@ -197,28 +236,58 @@ impl Store {
 
     /// What a statement starting now may see ([`visibility`]).
     pub fn read_point(&self) -> ReadPoint {
-        self.applying.read_point(&self.clock)
+        self.applying.read_point(&self.db)
     }
 
-    /// Writes atomically and durably through the group-commit writer.
-    pub async fn commit(&self, writes: Vec<Write>) -> Result<()> {
+    /// Writes atomically and durably through the group-commit writer;
+    /// returns the writes as stamped and stored.
+    pub async fn commit(&self, writes: Vec<Write>) -> Result<Vec<Write>> {
         self.writer.commit(writes).await
     }
 
-    pub fn get_assertion(&self, id: &Id) -> Result<Option<Assertion>> {
-        let cf = self.cf(CF_ASSERTIONS)?;
-        match self.db.get_pinned_cf(cf, id.0)? {
-            None => Ok(None),
-            Some(v) => Assertion::decode_keyed(&v, *id).map(Some),
-        }
+    /// Stamps a transaction block's writes now, from timestamps reserved
+    /// for them, so its statements can return ids and `asserted_at`; the
+    /// block commits them at COMMIT. The writer's high-water covers the
+    /// reservation.
+    pub fn stamp_reserved(&self, writes: Vec<Write>) -> Vec<Write> {
+        let unstamped = writes
+            .iter()
+            .filter(|w| matches!(w, Write::Claim(_) | Write::Retract(_)))
+            .count();
+        let Ok(n) = u32::try_from(unstamped) else {
+            // More than 4 billion writes cannot be buffered anyway.
+            return self.stamper.stamp(writes, || self.clock.now());
+        };
+        let first = self.clock.reserve(n);
+        let mut i = 0;
+        self.stamper.stamp(writes, || {
+            i += 1;
+            Hlc::new(first.physical, first.logical + (i - 1))
+        })
     }
 
-    pub fn get_retraction(&self, id: &Id) -> Result<Option<Retraction>> {
-        let cf = self.cf(CF_RETRACTIONS)?;
-        match self.db.get_pinned_cf(cf, id.0)? {
-            None => Ok(None),
-            Some(v) => Retraction::decode(&v).map(Some),
+    /// Whether an assertion with this id is stored (now, not as of a read
+    /// point: for checking writes).
+    pub fn contains(&self, id: &Id) -> Result<bool> {
+        let cf = self.cf(CF_ASSERTIONS)?;
+        Ok(self.db.get_pinned_cf(cf, id.0)?.is_some())
+    }
+
+    /// The SCRAM salt of `user`: random, made the first time it is asked
+    /// for and kept in `meta`, so each installation (and user) has its own
+    /// and restarts keep it.
+    pub fn scram_salt(&self, user: &str) -> Result<Vec<u8>> {
+        let meta = self.cf(CF_META)?;
+        let key = [META_SCRAM_SALT, user.as_bytes()].concat();
+        if let Some(salt) = self.db.get_cf(meta, &key)? {
+            return Ok(salt);
         }
+        let mut salt = vec![0u8; 16];
+        std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut salt)?;
+        let mut sync = rocksdb::WriteOptions::default();
+        sync.set_sync(true);
+        self.db.put_cf_opt(meta, &key, &salt, &sync)?;
+        Ok(salt)
     }
 
     fn cf(&self, name: &str) -> Result<&rocksdb::ColumnFamily> {
@@ -236,7 +305,7 @@ fn generate_node_id() -> String {
     let seed = format!(
         "{}-{}-{:?}",
         std::process::id(),
-        crate::model::Clock::default().now().physical,
+        crate::model::wall_clock_micros(),
         std::thread::current().id()
     );
     format!("node-{}", &blake3::hash(seed.as_bytes()).to_hex()[..8])

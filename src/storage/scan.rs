@@ -3,15 +3,20 @@
 //! scan of `by_subject`, whose order (subject, predicate, id) groups the
 //! claims of one pair together for lens resolution.
 //!
+//! Every read goes through a [`ReadPoint`], so all reads of a statement
+//! come from one RocksDB snapshot ([`super::visibility`]).
+//!
 //! Scans are callbacks rather than iterators because a RocksDB iterator
 //! borrows the database; the planner runs them on a blocking thread and
 //! turns them into a stream of record batches. A callback returns `false`
 //! to stop early (a LIMIT, or a client that went away).
 
-use super::Store;
+use rocksdb::{DB, ReadOptions};
+
+use super::ReadPoint;
 use super::keys::*;
 use crate::error::{Error, Result};
-use crate::model::{Assertion, Id};
+use crate::model::{Assertion, Id, Retraction};
 
 /// Which part of the data a scan reads.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -29,7 +34,42 @@ pub enum ScanRange {
     },
 }
 
-impl Store {
+/// Visits every key/value in `cf` from `from` up to `to` (exclusive)
+/// that starts with `prefix`, in key order, reading with `options`.
+pub(super) fn for_each_between(
+    db: &DB,
+    mut options: ReadOptions,
+    cf: &str,
+    prefix: &[u8],
+    from: &[u8],
+    to: Option<&[u8]>,
+    mut visit: impl FnMut(&[u8], &[u8]) -> Result<bool>,
+) -> Result<()> {
+    let handle = super::cf(db, cf)?;
+    if let Some(to) = to {
+        options.set_iterate_upper_bound(to.to_vec());
+    }
+    // Within one subject, let by_subject's prefix bloom filters skip
+    // files; anything wider needs total order.
+    let within_subject =
+        cf == CF_BY_SUBJECT && !prefix.is_empty() && from == prefix && to.is_none();
+    options.set_total_order_seek(!within_subject);
+    options.set_prefix_same_as_start(within_subject);
+    let mut it = db.raw_iterator_cf_opt(handle, options);
+    it.seek(from);
+    while it.valid() {
+        let (Some(k), Some(v)) = (it.key(), it.value()) else {
+            break;
+        };
+        if !k.starts_with(prefix) || !visit(k, v)? {
+            return Ok(());
+        }
+        it.next();
+    }
+    it.status().map_err(Error::from)
+}
+
+impl ReadPoint {
     /// Visits every key/value under `prefix` in `cf`, in key order.
     fn for_each_prefixed(
         &self,
@@ -37,42 +77,27 @@ impl Store {
         prefix: &[u8],
         visit: impl FnMut(&[u8], &[u8]) -> Result<bool>,
     ) -> Result<()> {
-        self.for_each_between(cf, prefix, prefix, None, visit)
+        for_each_between(self.db(), self.options(), cf, prefix, prefix, None, visit)
     }
 
-    /// Visits every key/value in `cf` from `from` up to `to` (exclusive)
-    /// that starts with `prefix`, in key order.
-    pub(super) fn for_each_between(
-        &self,
-        cf: &str,
-        prefix: &[u8],
-        from: &[u8],
-        to: Option<&[u8]>,
-        mut visit: impl FnMut(&[u8], &[u8]) -> Result<bool>,
-    ) -> Result<()> {
+    /// The value stored under `key` in `cf`.
+    fn get(&self, cf: &str, key: &[u8]) -> Result<Option<rocksdb::DBPinnableSlice<'_>>> {
         let handle = super::cf(self.db(), cf)?;
-        let mut options = rocksdb::ReadOptions::default();
-        if let Some(to) = to {
-            options.set_iterate_upper_bound(to.to_vec());
+        Ok(self.db().get_pinned_cf_opt(handle, key, &self.options())?)
+    }
+
+    pub fn get_assertion(&self, id: &Id) -> Result<Option<Assertion>> {
+        match self.get(CF_ASSERTIONS, &id.0)? {
+            None => Ok(None),
+            Some(v) => Assertion::decode_keyed(&v, *id).map(Some),
         }
-        // Within one subject, let by_subject's prefix bloom filters skip
-        // files; anything wider needs total order.
-        let within_subject =
-            cf == CF_BY_SUBJECT && !prefix.is_empty() && from == prefix && to.is_none();
-        options.set_total_order_seek(!within_subject);
-        options.set_prefix_same_as_start(within_subject);
-        let mut it = self.db().raw_iterator_cf_opt(handle, options);
-        it.seek(from);
-        while it.valid() {
-            let (Some(k), Some(v)) = (it.key(), it.value()) else {
-                break;
-            };
-            if !k.starts_with(prefix) || !visit(k, v)? {
-                return Ok(());
-            }
-            it.next();
+    }
+
+    pub fn get_retraction(&self, id: &Id) -> Result<Option<Retraction>> {
+        match self.get(CF_RETRACTIONS, &id.0)? {
+            None => Ok(None),
+            Some(v) => Retraction::decode(&v).map(Some),
         }
-        it.status().map_err(Error::from)
     }
 
     /// Visits every assertion in `range`.
@@ -100,15 +125,24 @@ impl Store {
                     ScanRange::Slice { from, to } => (from.as_slice(), to.as_deref()),
                     _ => (prefix.as_slice(), None),
                 };
-                self.for_each_between(CF_BY_SUBJECT, &prefix, from, to, |k, v| {
-                    // A by_subject key ends with the claim's id.
-                    let id = k
-                        .len()
-                        .checked_sub(32)
-                        .and_then(|at| Id::from_slice(&k[at..]))
-                        .ok_or_else(|| Error::corrupted("malformed by_subject key"))?;
-                    visit(Assertion::decode_keyed(v, id)?)
-                })
+                let options = self.options();
+                for_each_between(
+                    self.db(),
+                    options,
+                    CF_BY_SUBJECT,
+                    &prefix,
+                    from,
+                    to,
+                    |k, v| {
+                        // A by_subject key ends with the claim's id.
+                        let id = k
+                            .len()
+                            .checked_sub(32)
+                            .and_then(|at| Id::from_slice(&k[at..]))
+                            .ok_or_else(|| Error::corrupted("malformed by_subject key"))?;
+                        visit(Assertion::decode_keyed(v, id)?)
+                    },
+                )
             }
         }
     }
@@ -165,17 +199,9 @@ impl Store {
     /// Visits every retraction.
     pub fn for_each_retraction(
         &self,
-        mut visit: impl FnMut(crate::model::Retraction) -> Result<bool>,
+        mut visit: impl FnMut(Retraction) -> Result<bool>,
     ) -> Result<()> {
-        self.for_each_prefixed(CF_RETRACTIONS, &[], |_, v| {
-            visit(crate::model::Retraction::decode(v)?)
-        })
-    }
-
-    /// Whether an assertion with this id exists.
-    pub fn contains(&self, id: &Id) -> Result<bool> {
-        let cf = super::cf(self.db(), CF_ASSERTIONS)?;
-        Ok(self.db().get_pinned_cf(cf, id.0)?.is_some())
+        self.for_each_prefixed(CF_RETRACTIONS, &[], |_, v| visit(Retraction::decode(v)?))
     }
 }
 
@@ -191,11 +217,12 @@ fn subject_range_prefix(range: &ScanRange) -> Vec<u8> {
 mod tests {
     use super::*;
     use crate::model::NewAssertion;
-    use crate::storage::{Durability, Write};
+    use crate::storage::{Durability, Store, Write};
 
     fn pairs(store: &Store, range: &ScanRange) -> Vec<(String, String, usize)> {
         let mut out = Vec::new();
         store
+            .read_point()
             .for_each_pair(range, |claims| {
                 out.push((
                     claims[0].subject.clone(),
@@ -223,8 +250,7 @@ mod tests {
                         source: Some("src".into()),
                         ..Default::default()
                     };
-                    let a = new.into_assertion("u", store.clock().now(), "n1").unwrap();
-                    Write::Assertion(a)
+                    Write::Claim(new.into_claim("u").unwrap())
                 })
                 .collect();
             store.commit(writes).await.unwrap();

@@ -87,7 +87,8 @@ impl Store {
     /// The start of the subject of the first key at or after `key`.
     fn subject_start_at(&self, key: &[u8]) -> Option<Vec<u8>> {
         let mut found = None;
-        self.for_each_between(CF_BY_SUBJECT, &[], key, None, |k, _| {
+        let options = rocksdb::ReadOptions::default();
+        super::scan::for_each_between(self.db(), options, CF_BY_SUBJECT, &[], key, None, |k, _| {
             found = take_part(k).map(|(subject, _)| subject_prefix(&subject, None));
             Ok(false)
         })

@@ -4,7 +4,7 @@
 //!
 //! | step | what is written | after a crash |
 //! |---|---|---|
-//! | stage | `staging` cf: copy id, sequence → encoded assertion | the rows are discarded at open (the COPY was never acknowledged) |
+//! | stage | `staging` cf: copy id, sequence → encoded claim (not yet stamped) | the rows are discarded at open (the COPY was never acknowledged) |
 //! | apply | `meta`: `apply/<copy id>` (synced), then chunks through the writer | the apply is finished at open (assertions are content-addressed: re-writing one is a no-op) |
 //! | done | staged rows and marker deleted in one batch | — |
 //!
@@ -18,7 +18,7 @@ use super::keys::{CF_META, CF_STAGING};
 use super::writer::build_batch;
 use super::{Store, Write, cf};
 use crate::error::{Error, Result, sqlstate};
-use crate::model::{Assertion, Hlc, Id};
+use crate::model::{Claim, Hlc};
 
 /// Rows, and encoded bytes, applied per write batch.
 const APPLY_CHUNK: usize = 20_000;
@@ -40,10 +40,8 @@ fn marker(copy: u64) -> Vec<u8> {
 /// Up to [`APPLY_CHUNK`] staged rows of `copy` from sequence `from` on,
 /// and the sequence after the last one read. Row `seq` is stamped with the
 /// `seq`-th timestamp of the range reserved from `first` — the same on a
-/// retry after a crash, so re-applying rewrites the same claims. (A marker
-/// written before COPYs reserved ranges has no `first`: its rows keep
-/// their staged stamps.)
-fn read_chunk(db: &DB, copy: u64, from: u64, first: Option<Hlc>) -> Result<(Vec<Write>, u64)> {
+/// retry after a crash, so re-applying rewrites the same claims.
+fn read_chunk(db: &DB, copy: u64, from: u64, first: Hlc, node: &str) -> Result<(Vec<Write>, u64)> {
     let staging = cf(db, CF_STAGING)?;
     let start = key(copy, from);
     let mut chunk = Vec::new();
@@ -58,12 +56,8 @@ fn read_chunk(db: &DB, copy: u64, from: u64, first: Option<Hlc>) -> Result<(Vec<
         bytes += v.len();
         let seq = u64::from_be_bytes(k[8..].try_into().unwrap_or_default());
         next = seq + 1;
-        chunk.push(Write::Assertion(match first {
-            // Restamping computes the new id; the staged one is not needed.
-            Some(f) => Assertion::decode_keyed(&v, Id([0; 32]))?
-                .restamped(Hlc::new(f.physical, f.logical + seq as u32)),
-            None => Assertion::decode(&v)?,
-        }));
+        let hlc = Hlc::new(first.physical, first.logical + seq as u32);
+        chunk.push(Write::Assertion(Claim::decode(&v)?.stamp(hlc, node)));
     }
     Ok((chunk, next))
 }
@@ -81,27 +75,35 @@ fn clear(db: &DB, copy: u64, sync: bool) -> Result<()> {
 
 /// At open: finishes applies that were under way, drops everything else
 /// that was staged.
-pub(super) fn recover(db: &DB) -> Result<()> {
+pub(super) fn recover(db: &DB, node: &str) -> Result<()> {
     let meta = cf(db, CF_META)?;
     let mut pending = Vec::new();
     for item in db.prefix_iterator_cf(meta, APPLY_MARKER) {
         let (k, v) = item?;
         match k.strip_prefix(APPLY_MARKER).and_then(|c| c.try_into().ok()) {
-            Some(bytes) => pending.push((u64::from_be_bytes(bytes), Hlc::from_key(&v))),
+            Some(bytes) => match Hlc::from_key(&v) {
+                Some(first) => pending.push((u64::from_be_bytes(bytes), first)),
+                None => return Err(Error::corrupted("COPY apply marker without its range")),
+            },
             None => break,
         }
     }
     let mut sync = WriteOptions::default();
     sync.set_sync(true);
+    // Each chunk's batch stores the high-water mark: never lower it.
+    let stored = db
+        .get_cf(meta, super::keys::META_HLC)?
+        .and_then(|v| Hlc::from_key(&v))
+        .unwrap_or_default();
     for (copy, first) in pending {
         tracing::info!(copy, "finishing a COPY that was being applied at shutdown");
         let mut from = 0;
         loop {
-            let (chunk, next) = read_chunk(db, copy, from, first)?;
+            let (chunk, next) = read_chunk(db, copy, from, first, node)?;
             if chunk.is_empty() {
                 break;
             }
-            db.write_opt(build_batch(db, chunk.iter())?, &sync)?;
+            db.write_opt(build_batch(db, chunk.iter(), stored)?, &sync)?;
             from = next;
         }
         clear(db, copy, true)?;
@@ -123,12 +125,14 @@ pub(super) fn recover(db: &DB) -> Result<()> {
 impl Store {
     /// A fresh id for a staged COPY.
     pub fn new_copy_id(&self) -> u64 {
-        let now = self.clock().now();
-        (now.physical as u64).wrapping_mul(1024) + (now.logical as u64 & 1023)
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let now = crate::model::wall_clock_micros() as u64;
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        now.wrapping_mul(1024) + (n & 1023)
     }
 
     /// Stages rows `first_seq..` of a COPY (not yet durable, not visible).
-    pub fn stage(&self, copy: u64, first_seq: u64, rows: &[Assertion]) -> Result<()> {
+    pub fn stage(&self, copy: u64, first_seq: u64, rows: &[Claim]) -> Result<()> {
         let staging = self.cf(CF_STAGING)?;
         let mut batch = WriteBatch::default();
         for (i, row) in rows.iter().enumerate() {
@@ -157,7 +161,11 @@ impl Store {
             .put_cf_opt(self.cf(CF_META)?, marker(copy), first.to_key(), &sync)?;
         let mut from = 0;
         loop {
-            let (chunk, next) = read_chunk(self.db(), copy, from, Some(first))?;
+            let (db, node) = (self.db().clone(), self.node_id().to_string());
+            let (chunk, next) =
+                tokio::task::spawn_blocking(move || read_chunk(&db, copy, from, first, &node))
+                    .await
+                    .map_err(|e| Error::internal(format!("reading staged rows: {e}")))??;
             if chunk.is_empty() {
                 break;
             }

@@ -207,9 +207,22 @@ fn check_predicate_index(db: &DB, r: &mut VerifyReport) -> Result<()> {
     })
 }
 
+/// Checks the by_hlc index, and that the stored HLC high-water mark is at
+/// or above every stored stamp (else a restarted clock could hand out a
+/// timestamp below an acknowledged write).
 fn check_hlc_index(db: &DB, r: &mut VerifyReport) -> Result<()> {
+    let high_water = get(db, CF_META, META_HLC)?
+        .and_then(|v| Hlc::from_key(&v))
+        .unwrap_or_default();
     each(db, CF_BY_HLC, |k, _| {
         r.index_entries += 1;
+        if let Some(hlc) = Hlc::from_key(k)
+            && hlc > high_water
+        {
+            r.problem(format!(
+                "by_hlc: stamp {hlc:?} is above the stored high-water mark {high_water:?}"
+            ));
+        }
         let parsed = Hlc::from_key(k)
             .and_then(|_| take_part(&k[12..]))
             .and_then(|(_, rest)| Some((*rest.first()?, Id::from_slice(rest.get(1..)?)?)));

@@ -1,19 +1,22 @@
-//! What one statement may see. Most writes become visible atomically by
-//! themselves: a statement's (or a transaction's) writes go to RocksDB in
-//! one `WriteBatch`. A large COPY cannot: its rows are applied in chunks
-//! ([`super::staging`]). So each applied COPY gets a reserved, contiguous
-//! range of HLC timestamps that no other write can get, the range is
-//! registered here as *applying* before its first chunk is written, and a
-//! statement hides claims that are
+//! What one statement may see: a [`ReadPoint`] is a RocksDB snapshot plus
+//! the HLC ranges of large COPYs still being applied.
 //!
-//! - in a range that was applying when the statement started, or
-//! - newer than the statement (which covers COPYs that start applying
-//!   after it did).
-//!
-//! A COPY therefore appears all at once, to statements that start after it
-//! was acknowledged.
+//! Every write except a large COPY reaches RocksDB in one `WriteBatch` (a
+//! statement's, or a whole transaction block's), so a snapshot shows it
+//! entirely or not at all, and every read of one statement — the scan of
+//! claims, the retraction looked up for each claim, a join's second table
+//! — comes from the same snapshot. A large COPY is applied in chunks
+//! ([`super::staging`]): it reserves a contiguous range of HLC timestamps
+//! that no other write can get and registers it here as *applying* before
+//! its first chunk is written; read points hide claims in ranges that were
+//! applying when they were taken. The snapshot and the list of applying
+//! ranges are taken together under one lock, the same lock an apply takes
+//! to register and to publish its range, so a read point sees a COPY whole
+//! or not at all.
 
 use std::sync::{Arc, Mutex, MutexGuard};
+
+use rocksdb::{DB, ReadOptions};
 
 use crate::model::{Clock, Hlc};
 
@@ -23,21 +26,61 @@ pub struct Applying {
     ranges: Mutex<Vec<(Hlc, Hlc)>>,
 }
 
-/// The visibility of one statement.
-#[derive(Debug, Clone)]
+/// A RocksDB snapshot that owns a handle to its database.
+struct Snapshot {
+    // Fields drop in declaration order: the snapshot is released while the
+    // database it belongs to is still open.
+    inner: rocksdb::Snapshot<'static>,
+    db: Arc<DB>,
+}
+
+impl Snapshot {
+    fn new(db: &Arc<DB>) -> Snapshot {
+        let db = db.clone();
+        // SAFETY: the snapshot borrows the `DB` behind the `Arc`, which does
+        // not move and stays alive as long as `self.db` — declared after
+        // `inner`, so dropped after it.
+        let inner = unsafe {
+            std::mem::transmute::<rocksdb::Snapshot<'_>, rocksdb::Snapshot<'static>>(db.snapshot())
+        };
+        Snapshot { inner, db }
+    }
+}
+
+/// The visibility of one statement (or of a whole transaction block).
+#[derive(Clone)]
 pub struct ReadPoint {
-    at: Hlc,
+    snapshot: Arc<Snapshot>,
     hidden: Option<Arc<[(Hlc, Hlc)]>>,
 }
 
+impl std::fmt::Debug for ReadPoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadPoint")
+            .field("hidden", &self.hidden)
+            .finish_non_exhaustive()
+    }
+}
+
 impl ReadPoint {
-    /// Whether a claim stamped `hlc` is visible.
+    /// Whether a claim (or retraction) stamped `hlc` is visible. Only
+    /// claims in the snapshot reach this question; it hides those of a
+    /// COPY that was still being applied.
     pub fn sees(&self, hlc: Hlc) -> bool {
-        hlc <= self.at
-            && self
-                .hidden
-                .as_ref()
-                .is_none_or(|ranges| !ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&hlc)))
+        self.hidden
+            .as_ref()
+            .is_none_or(|ranges| !ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&hlc)))
+    }
+
+    pub(super) fn db(&self) -> &DB {
+        &self.snapshot.db
+    }
+
+    /// Read options that read from the snapshot.
+    pub(super) fn options(&self) -> ReadOptions {
+        let mut o = ReadOptions::default();
+        o.set_snapshot(&self.snapshot.inner);
+        o
     }
 }
 
@@ -47,8 +90,7 @@ impl Applying {
     }
 
     /// Reserves `n` timestamps from `clock` and registers them as
-    /// applying, in one step under the lock: a read point taken before it
-    /// is older than the whole range, one taken after it hides the range.
+    /// applying, in one step under the lock.
     pub fn begin(self: &Arc<Self>, clock: &Clock, n: u32) -> ApplyGuard {
         let mut ranges = self.lock();
         let first = clock.reserve(n);
@@ -62,15 +104,12 @@ impl Applying {
         }
     }
 
-    /// The read point of a statement starting now: every timestamp handed
-    /// out so far, minus the applying ranges.
-    pub fn read_point(&self, clock: &Clock) -> ReadPoint {
+    /// The read point of a statement starting now.
+    pub fn read_point(&self, db: &Arc<DB>) -> ReadPoint {
         let ranges = self.lock();
+        let snapshot = Arc::new(Snapshot::new(db));
         let hidden = (!ranges.is_empty()).then(|| Arc::from(ranges.as_slice()));
-        ReadPoint {
-            at: clock.last(),
-            hidden,
-        }
+        ReadPoint { snapshot, hidden }
     }
 }
 
@@ -90,6 +129,7 @@ impl ApplyGuard {
         self.range.0
     }
 
+    /// Called once every chunk is durable.
     pub fn publish(mut self) {
         self.done = true;
         let mut ranges = self.applying.lock();
@@ -113,23 +153,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn applying_ranges_and_newer_claims_are_hidden() {
+    fn applying_ranges_are_hidden_until_published() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(DB::open_default(dir.path()).unwrap());
         let clock = Clock::default();
         let before = clock.now();
         let applying = Arc::new(Applying::default());
         let guard = applying.begin(&clock, 100);
         let (first, p) = (guard.first(), guard.first().physical);
-        let insert = clock.now();
-        let during = applying.read_point(&clock);
-        assert!(during.sees(before) && during.sees(insert));
+        let during = applying.read_point(&db);
+        assert!(during.sees(before));
         assert!(!during.sees(first) && !during.sees(Hlc::new(p, first.logical + 99)));
-        assert!(!during.sees(clock.now()), "newer than the statement");
+        db.put(b"k", b"v").unwrap();
         guard.publish();
-        let after = applying.read_point(&clock);
+        let after = applying.read_point(&db);
         assert!(after.sees(Hlc::new(p, first.logical + 50)));
         assert!(
             !during.sees(Hlc::new(p, first.logical + 50)),
             "a statement's view does not change"
         );
+        let get = |rp: &ReadPoint| rp.db().get_opt(b"k", &rp.options()).unwrap();
+        assert_eq!(get(&during), None, "the snapshot predates the write");
+        assert_eq!(get(&after).as_deref(), Some(&b"v"[..]));
     }
 }

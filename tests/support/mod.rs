@@ -10,7 +10,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-pub const BINARY: &str = env!("CARGO_BIN_EXE_stemedb");
+/// The server binary: cargo's build of it, or `STEMEDB_BIN` (e.g. the
+/// release build, for `make fuzz`).
+pub static BINARY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    std::env::var("STEMEDB_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_stemedb").to_string())
+});
 
 pub struct TestServer {
     pub child: Child,
@@ -46,7 +50,7 @@ impl TestServer {
     pub fn start_in(dir: &Path, env: &[(&str, &str)]) -> Result<TestServer, String> {
         let port = free_port();
         let http_port = free_port();
-        let mut cmd = Command::new(BINARY);
+        let mut cmd = Command::new(&*BINARY);
         cmd.arg("serve")
             .arg("--data-dir")
             .arg(dir)
@@ -55,6 +59,8 @@ impl TestServer {
             .arg("--http-listen")
             .arg(format!("127.0.0.1:{http_port}"))
             .env_remove("STEMEDB_PASSWORD")
+            // Not a setting: the server must start anyway (with a warning).
+            .env("STEMEDB_BIN", &*BINARY)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -62,7 +68,7 @@ impl TestServer {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().map_err(|e| format!("spawn {BINARY}: {e}"))?;
+        let mut child = cmd.spawn().map_err(|e| format!("spawn {}: {e}", *BINARY))?;
         let stderr = child.stderr.take().ok_or("no stderr")?;
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {

@@ -12,12 +12,14 @@ use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType};
 use futures::StreamExt;
 
-use super::columns::Columns;
-use crate::error::{Error, sqlstate};
-use crate::model::{Id, NewAssertion};
+use crate::error::{Error, Result, sqlstate};
+use crate::model::{Claim, Id, NewAssertion};
 use crate::planner::SessionShared;
-use crate::planner::schema::{ASSERTIONS, AssertionRows, RowBuilder};
+use crate::planner::ingest;
+use crate::planner::schema::{AssertionRows, RowBuilder};
+use crate::planner::tables::INGEST_SCHEMA;
 use crate::planner::tables::external;
+use crate::planner::txn::check_block_size;
 use crate::storage::Write;
 
 pub struct AssertionSink {
@@ -45,7 +47,7 @@ impl DisplayAs for AssertionSink {
 #[async_trait]
 impl DataSink for AssertionSink {
     fn schema(&self) -> &SchemaRef {
-        &ASSERTIONS
+        &INGEST_SCHEMA
     }
 
     async fn write_all(
@@ -53,78 +55,71 @@ impl DataSink for AssertionSink {
         mut data: SendableRecordBatchStream,
         _context: &Arc<TaskContext>,
     ) -> DfResult<u64> {
-        let store = &self.session.store;
         let mut inserted = Vec::new();
+        let mut bytes = 0;
         while let Some(batch) = data.next().await {
             let batch = batch?;
-            let c = Columns::new(&batch);
-            let (subject, predicate, object, object_type, source) = (
-                c.text("subject")?,
-                c.text("predicate")?,
-                c.text("object")?,
-                c.text("object_type")?,
-                c.text("source")?,
-            );
-            let (tier, confidence, agent, observed_at, supersedes) = (
-                c.int("tier")?,
-                c.float("confidence")?,
-                c.text("agent")?,
-                c.time("observed_at")?,
-                c.text("supersedes")?,
-            );
+            let schema = batch.schema();
+            let columns = batch
+                .columns()
+                .iter()
+                .map(|c| Ok((ingest::normalize(c)?, c.data_type().is_decimal())))
+                .collect::<Result<Vec<_>>>()
+                .map_err(external)?;
             for row in 0..batch.num_rows() {
-                let new = NewAssertion {
-                    subject: subject.text(row),
-                    predicate: predicate.text(row),
-                    object: object.text(row),
-                    object_type: object_type.text(row),
-                    source: source.text(row),
-                    tier: tier.int(row),
-                    confidence: confidence.float(row),
-                    agent: agent.text(row),
-                    observed_at: observed_at.micros(row),
-                    supersedes: supersedes.text(row),
-                };
-                let a = new
-                    .into_assertion(&self.session.user, store.clock().now(), store.node_id())
-                    .map_err(external)?;
-                inserted.push(a);
+                let mut new = NewAssertion::default();
+                for (field, (column, decimal)) in schema.fields().iter().zip(&columns) {
+                    let cell = ingest::cell(column.as_ref(), *decimal, row);
+                    ingest::set(&mut new, field.name(), cell).map_err(external)?;
+                }
+                let claim = new.into_claim(&self.session.user).map_err(external)?;
+                bytes += Write::approximate_assertion_size(claim.fields());
+                check_block_size(bytes).map_err(external)?;
+                inserted.push(claim);
             }
         }
-        check_supersedes(&self.session, &inserted).map_err(external)?;
-        let writes = inserted.iter().cloned().map(Write::Assertion).collect();
-        self.session
-            .txn
-            .write(store, writes)
+        let n = inserted.len() as u64;
+        let mut stamped = write_claims(&self.session, inserted)
             .await
             .map_err(external)?;
-        let mut rows = AssertionRows::default();
-        inserted.iter().for_each(|a| rows.push(a, false));
-        self.session.last_inserted.set(rows.finish()?);
-        Ok(inserted.len() as u64)
+        self.session.last_inserted.set(stamped.finish()?);
+        Ok(n)
     }
 }
 
-/// `supersedes` must name an assertion that exists (stored, pending in the
-/// open block, or earlier in this statement).
-pub fn check_supersedes(
-    session: &SessionShared,
-    inserted: &[crate::model::Assertion],
-) -> crate::error::Result<()> {
-    if inserted.iter().all(|a| a.supersedes.is_none()) {
+/// Checks `supersedes`, then writes one statement's claims (at once, or
+/// into the open block) and returns them as stored, for RETURNING.
+pub async fn write_claims(session: &SessionShared, claims: Vec<Claim>) -> Result<AssertionRows> {
+    check_supersedes(session, &claims)?;
+    let writes = claims.into_iter().map(Write::Claim).collect();
+    let stamped = session.txn.write(&session.store, writes).await?;
+    let mut rows = AssertionRows::default();
+    for w in &stamped {
+        if let Write::Assertion(a) = w {
+            rows.push(a, false);
+        }
+    }
+    Ok(rows)
+}
+
+/// `supersedes` must name an assertion that exists (stored, or pending in
+/// the open block).
+fn check_supersedes(session: &SessionShared, claims: &[Claim]) -> Result<()> {
+    if claims.iter().all(|c| c.fields().supersedes.is_none()) {
         return Ok(());
     }
-    let mut known: HashSet<Id> = session.txn.pending_ids();
-    for a in inserted {
-        if let Some(target) = a.supersedes {
-            if !known.contains(&target) && !session.store.contains(&target)? {
-                return Err(Error::new(
-                    sqlstate::FOREIGN_KEY_VIOLATION,
-                    format!("supersedes {target}: no such assertion"),
-                ));
-            }
+    let known: HashSet<Id> = session.txn.pending_ids();
+    for c in claims {
+        if let Some(target) = c.fields().supersedes
+            && !known.contains(&target)
+            && !session.store.contains(&target)?
+        {
+            return Err(Error::new(
+                sqlstate::FOREIGN_KEY_VIOLATION,
+                format!("supersedes {target}: no such assertion"),
+            )
+            .in_column("supersedes"));
         }
-        known.insert(a.id);
     }
     Ok(())
 }

@@ -8,7 +8,7 @@ mod assertions;
 mod columns;
 mod retractions;
 
-pub use assertions::{AssertionSink, check_supersedes};
+pub use assertions::{AssertionSink, write_claims};
 pub use retractions::RetractionSink;
 
 use std::sync::Mutex;

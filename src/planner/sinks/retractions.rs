@@ -85,23 +85,22 @@ impl DataSink for RetractionSink {
                 (c.text("assertion_id")?, c.text("reason")?, c.text("agent")?);
             for row in 0..batch.num_rows() {
                 let assertion_id = target(session, ids.text(row)).map_err(external)?;
-                writes.push(Write::Retraction(Retraction {
+                let agent = agents.text(row).unwrap_or_else(|| session.user.clone());
+                writes.push(Write::Retract(Retraction::new(
                     assertion_id,
-                    reason: reasons.text(row),
-                    agent: agents.text(row).unwrap_or_else(|| session.user.clone()),
-                    hlc: store.clock().now(),
-                    node: store.node_id().to_string(),
-                }));
+                    reasons.text(row),
+                    agent,
+                )));
             }
         }
+        let n = writes.len() as u64;
+        let stamped = session.txn.write(store, writes).await.map_err(external)?;
         let mut rows = RetractionRows::default();
-        for w in &writes {
+        for w in &stamped {
             if let Write::Retraction(r) = w {
                 rows.push(r);
             }
         }
-        let n = writes.len() as u64;
-        session.txn.write(store, writes).await.map_err(external)?;
         session.last_inserted.set(rows.finish()?);
         Ok(n)
     }

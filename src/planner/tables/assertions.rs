@@ -1,5 +1,6 @@
 //! `assertions`: every claim ever accepted, with `retracted` computed from
-//! the visible retractions. INSERT goes through [`AssertionSink`].
+//! the visible retractions. INSERTs are planned against
+//! [`super::IngestTable`] instead.
 
 use std::fmt;
 use std::sync::Arc;
@@ -7,17 +8,14 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::Session;
-use datafusion::datasource::sink::DataSinkExec;
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::Result as DfResult;
-use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 
 use crate::planner::SessionShared;
 use crate::planner::filters::{pushdown_support, scan_range};
 use crate::planner::schema::{ASSERTIONS, AssertionRows, BATCH_ROWS};
-use crate::planner::sinks::AssertionSink;
 use crate::planner::stream::blocking_scan;
 use crate::planner::tables::external;
 
@@ -65,7 +63,7 @@ impl TableProvider for AssertionsTable {
         let view = self.session.view().for_range(&range).map_err(external)?;
         blocking_scan(ASSERTIONS.clone(), projection, limit, move |out| {
             let mut rows = AssertionRows::default();
-            view.store().for_each_assertion(&range, |a| {
+            view.read().for_each_assertion(&range, |a| {
                 if !view.visible(&a) {
                     return Ok(true);
                 }
@@ -75,15 +73,5 @@ impl TableProvider for AssertionsTable {
             out.flush(&mut rows, 0)?;
             Ok(())
         })
-    }
-
-    async fn insert_into(
-        &self,
-        _state: &dyn Session,
-        input: Arc<dyn ExecutionPlan>,
-        _insert_op: InsertOp,
-    ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let sink = AssertionSink::new(self.session.clone());
-        Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
     }
 }

@@ -60,7 +60,7 @@ fn scan_pairs<R: RowBuilder>(
     mut rows: R,
     mut push: impl FnMut(&mut R, &[&crate::model::Assertion]),
 ) -> Result<()> {
-    view.store().for_each_pair(range, |claims| {
+    view.read().for_each_pair(range, |claims| {
         let live = view.live(&claims)?;
         if !live.is_empty() {
             push(&mut rows, &live);

@@ -4,6 +4,7 @@
 //! transaction.
 
 mod assertions;
+mod ingest;
 mod lens;
 mod retractions;
 
@@ -14,6 +15,7 @@ use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
 
 pub use assertions::AssertionsTable;
+pub use ingest::{INGEST_SCHEMA, INGEST_TABLE, IngestTable, tier_parameters};
 pub use lens::{PairKind, PairTable};
 pub use retractions::RetractionsTable;
 
@@ -58,7 +60,7 @@ pub fn register(
     Ok(())
 }
 
-/// What a scan may see: what was written before it started (less the
+/// What a scan may see: its statement's read point (a snapshot, less the
 /// COPYs still being applied, see [`ReadPoint`]), and with time travel only
 /// writes accepted at or before `as_of`.
 #[derive(Clone)]
@@ -72,9 +74,9 @@ pub struct View {
 }
 
 impl View {
-    pub fn new(store: Arc<Store>, as_of: Option<Micros>) -> View {
+    pub fn new(store: Arc<Store>, read: ReadPoint, as_of: Option<Micros>) -> View {
         View {
-            read: store.read_point(),
+            read,
             store,
             as_of,
             retracted_at: None,
@@ -86,7 +88,7 @@ impl View {
     pub fn for_range(mut self, range: &ScanRange) -> Result<View> {
         if matches!(range, ScanRange::All | ScanRange::Predicate(_)) {
             let mut map = HashMap::new();
-            self.store.for_each_retraction(|r| {
+            self.read.for_each_retraction(|r| {
                 map.insert(r.assertion_id, r.hlc);
                 Ok(true)
             })?;
@@ -99,9 +101,14 @@ impl View {
         &self.store
     }
 
+    /// Where the scan reads from.
+    pub fn read(&self) -> &ReadPoint {
+        &self.read
+    }
+
     /// Whether a write stamped `hlc` is visible to this statement and had
     /// been accepted by `as_of`.
-    fn sees(&self, hlc: Hlc) -> bool {
+    pub fn sees(&self, hlc: Hlc) -> bool {
         self.read.sees(hlc) && self.as_of.is_none_or(|as_of| hlc.physical <= as_of)
     }
 
@@ -114,7 +121,7 @@ impl View {
     pub fn retracted(&self, a: &Assertion) -> Result<bool> {
         let stamped = match &self.retracted_at {
             Some(map) => map.get(&a.id).copied(),
-            None => self.store.get_retraction(&a.id)?.map(|r| r.hlc),
+            None => self.read.get_retraction(&a.id)?.map(|r| r.hlc),
         };
         Ok(stamped.is_some_and(|hlc| self.sees(hlc)))
     }

@@ -52,12 +52,11 @@ impl TableProvider for RetractionsTable {
         _filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let session = self.session.clone();
-        let as_of = session.settings().as_of;
+        let view = self.session.view();
         blocking_scan(RETRACTIONS.clone(), projection, limit, move |out| {
             let mut rows = RetractionRows::default();
-            session.store.for_each_retraction(|r| {
-                if as_of.is_some_and(|t| r.retracted_at() > t) {
+            view.read().for_each_retraction(|r| {
+                if !view.sees(r.hlc) {
                     return Ok(true);
                 }
                 rows.push(&r);

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Installs what StemeDB's build (and, with `test` / `bench`, its tests and
+# benchmark) need on a Debian machine, and fails at once, with the reason,
+# when something cannot be installed — never fifteen minutes into a build.
+#
+#   scripts/deps.sh build   libclang (RocksDB's bindgen), a C++ compiler
+#   scripts/deps.sh test    + psql, pgbench, openssl, pgjdbc, a JDK, pgbouncer,
+#                             psycopg, asyncpg, SQLAlchemy, pandas, node-postgres
+#   scripts/deps.sh bench   + a PostgreSQL server
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+what="${1:-build}"
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO="sudo"
+updated=""
+
+fail() {
+    echo "!! stemedb deps: $*" >&2
+    exit 1
+}
+
+apt_install() {
+    local why="$1"; shift
+    echo ">> installing $* ($why)"
+    command -v apt-get >/dev/null 2>&1 || fail "apt-get not found: install $* by hand ($why)"
+    if [ -z "$updated" ]; then
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get update -qq || fail "apt-get update failed (is a Debian mirror reachable?)"
+        updated=1
+    fi
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@" >/dev/null \
+        || fail "apt-get install $* failed ($why)"
+}
+
+# bindgen (clang-sys) loads libclang.so or libclang-NN.so. The image ships
+# libclang-cpp.so.14, a different library, so look for the real one.
+have_libclang() {
+    local f
+    for f in "${LIBCLANG_PATH:-/nonexistent}"/libclang*.so* \
+             /usr/lib/llvm-*/lib/libclang.so* /usr/lib/llvm-*/lib/libclang-[0-9]*.so* \
+             /usr/lib/*-linux-gnu/libclang.so* /usr/lib/*-linux-gnu/libclang-[0-9]*.so*; do
+        [ -e "$f" ] && return 0
+    done
+    return 1
+}
+
+need_build() {
+    command -v cargo >/dev/null 2>&1 || fail "cargo not found: install the Rust toolchain (https://rustup.rs)"
+    command -v c++ >/dev/null 2>&1 || apt_install "RocksDB is C++" g++
+    have_libclang || apt_install "RocksDB's bindgen needs libclang" libclang-dev
+    have_libclang || fail "libclang-dev installed but no libclang.so found"
+}
+
+need_test() {
+    if ! command -v psql >/dev/null 2>&1 || ! pgbench --version >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1; then
+        apt_install "tests drive psql and pgbench" postgresql-client postgresql-contrib openssl
+    fi
+    if [ ! -f /usr/share/java/postgresql.jar ] || ! command -v javac >/dev/null 2>&1 || ! command -v pgbouncer >/dev/null 2>&1; then
+        apt_install "client tests: pgjdbc, pgbouncer" libpostgresql-jdbc-java default-jdk-headless pgbouncer
+    fi
+    if ! python3 -c "import psycopg, asyncpg, sqlalchemy, pandas" 2>/dev/null; then
+        echo ">> installing Python client libraries (psycopg, asyncpg, SQLAlchemy, pandas)"
+        python3 -m pip install -q "psycopg[binary]" asyncpg sqlalchemy pandas \
+            || fail "pip install of the Python clients failed"
+    fi
+    if [ ! -d tests/clients/node_modules/pg ]; then
+        command -v npm >/dev/null 2>&1 || apt_install "node-postgres tests" nodejs npm
+        echo ">> installing node-postgres (npm)"
+        (cd tests/clients && npm install --no-audit --no-fund --loglevel=error) || fail "npm install failed"
+    fi
+}
+
+need_bench() {
+    if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ! command -v pgbench >/dev/null 2>&1; then
+        apt_install "the benchmark compares with PostgreSQL" postgresql postgresql-client
+    fi
+}
+
+case "$what" in
+    build) need_build ;;
+    test) need_build; need_test ;;
+    bench) need_build; need_bench ;;
+    *) fail "unknown target '$what' (build, test or bench)" ;;
+esac

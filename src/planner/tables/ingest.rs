@@ -1,0 +1,117 @@
+//! The table an `INSERT INTO assertions` is planned against. DataFusion
+//! casts an INSERT's values to the target's column types before a sink
+//! sees them, and a cast can change a value (`3.7` to a SMALLINT is `3`)
+//! or turn a bad one into NULL. So the classifier points INSERTs at this
+//! table instead (registered only while such a statement is planned):
+//! its columns are the insertable ones, typed wide enough that the casts
+//! keep every value ([`crate::planner::ingest::INGEST_COLUMNS`]), and its
+//! sink hands each value to the one ingest function. Parameters keep
+//! useful inferred types (`tier` is float8, `observed_at` timestamptz).
+
+use std::fmt;
+use std::sync::{Arc, LazyLock};
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::catalog::Session;
+use datafusion::datasource::sink::DataSinkExec;
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::logical_expr::Expr;
+use datafusion::logical_expr::dml::InsertOp;
+use datafusion::physical_plan::ExecutionPlan;
+
+use datafusion::sql::sqlparser::ast::{Expr as SqlExpr, Insert, SetExpr, Value};
+
+use crate::planner::SessionShared;
+use crate::planner::ingest::INGEST_COLUMNS;
+use crate::planner::sinks::AssertionSink;
+
+/// The name INSERTs into `assertions` are planned under.
+pub const INGEST_TABLE: &str = "__stemedb_insert_assertions";
+
+pub static INGEST_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(
+        INGEST_COLUMNS
+            .iter()
+            .map(|(name, kind)| Field::new(*name, kind.data_type(), true))
+            .collect::<Vec<_>>(),
+    ))
+});
+
+pub struct IngestTable {
+    session: Arc<SessionShared>,
+}
+
+impl IngestTable {
+    pub fn new(session: Arc<SessionShared>) -> Self {
+        IngestTable { session }
+    }
+}
+
+impl fmt::Debug for IngestTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("IngestTable")
+    }
+}
+
+#[async_trait]
+impl TableProvider for IngestTable {
+    fn schema(&self) -> SchemaRef {
+        INGEST_SCHEMA.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        _projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        Err(DataFusionError::Plan(
+            "an INSERT cannot read the rows it inserts; read assertions instead".into(),
+        ))
+    }
+
+    async fn insert_into(
+        &self,
+        _state: &dyn Session,
+        input: Arc<dyn ExecutionPlan>,
+        _insert_op: InsertOp,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let sink = AssertionSink::new(self.session.clone());
+        Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
+    }
+}
+
+/// The parameters an INSERT gives straight to `tier` (`VALUES (…, $5, …)`,
+/// 0-based). They are described to clients as smallint, as PostgreSQL
+/// describes them, rather than as the ingest table's float8; a smallint
+/// converts to float8 exactly.
+pub fn tier_parameters(insert: &Insert) -> Vec<usize> {
+    let Some(tier) = insert
+        .columns
+        .iter()
+        .position(|c| c.to_string().eq_ignore_ascii_case("tier"))
+    else {
+        return vec![];
+    };
+    let Some(SetExpr::Values(values)) = insert.source.as_ref().map(|q| q.body.as_ref()) else {
+        return vec![];
+    };
+    values
+        .rows
+        .iter()
+        .filter_map(|row| match row.content.get(tier) {
+            Some(SqlExpr::Value(v)) => match &v.value {
+                Value::Placeholder(p) => p.strip_prefix('$')?.parse::<usize>().ok()?.checked_sub(1),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
