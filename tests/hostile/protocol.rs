@@ -101,10 +101,29 @@ const QUERIES: &[&[u8]] = &[
     b";;;",
 ];
 
+/// Special packets a client may send instead of a startup message: SSL
+/// and GSSAPI encryption requests, a cancel request with a random key, a
+/// startup with a protocol version we do not speak or without a user.
+fn pre_startup(rng: &mut Rng) -> Vec<u8> {
+    let code: u32 = *rng.pick(&[80_877_103, 80_877_104, 80_877_102, 196_608, 0x0004_0000, 0]);
+    let mut body = code.to_be_bytes().to_vec();
+    match rng.below(3) {
+        0 => body.extend(rng.bytes(16)),
+        1 => body.extend(b"database\0stemedb\0\0"),
+        _ => {}
+    }
+    let mut m = ((body.len() + 4) as u32).to_be_bytes().to_vec();
+    m.extend(body);
+    m
+}
+
 /// One generated case: the bytes a client sends after (maybe) starting up.
 fn case(rng: &mut Rng) -> (bool, Vec<u8>) {
     let started = rng.below(5) != 0;
     let mut out = Vec::new();
+    if !started && rng.below(2) == 0 {
+        out.extend(pre_startup(rng));
+    }
     for _ in 0..=rng.below(6) {
         let q = rng.pick(QUERIES);
         let part = match rng.below(12) {

@@ -1,6 +1,5 @@
 //! The INSERT sink of `assertions`.
 
-use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
@@ -13,7 +12,7 @@ use datafusion::physical_plan::{DisplayAs, DisplayFormatType};
 use futures::StreamExt;
 
 use crate::error::{Error, Result, sqlstate};
-use crate::model::{Claim, Id, NewAssertion};
+use crate::model::{Claim, NewAssertion};
 use crate::planner::SessionShared;
 use crate::planner::ingest;
 use crate::planner::schema::{AssertionRows, RowBuilder};
@@ -89,8 +88,20 @@ impl DataSink for AssertionSink {
 
 /// Checks `supersedes`, then writes one statement's claims (at once, or
 /// into the open block) and returns them as stored, for RETURNING.
-pub async fn write_claims(session: &SessionShared, claims: Vec<Claim>) -> Result<AssertionRows> {
-    check_supersedes(session, &claims)?;
+pub async fn write_claims(
+    session: &Arc<SessionShared>,
+    claims: Vec<Claim>,
+) -> Result<AssertionRows> {
+    // `supersedes` must name an assertion that exists (stored, or pending
+    // in the open block).
+    let targets = claims.iter().filter_map(|c| c.fields().supersedes).collect();
+    if let Some(target) = super::first_unknown(session, targets).await? {
+        return Err(Error::new(
+            sqlstate::FOREIGN_KEY_VIOLATION,
+            format!("supersedes {target}: no such assertion"),
+        )
+        .in_column("supersedes"));
+    }
     let writes = claims.into_iter().map(Write::Claim).collect();
     let stamped = session.txn.write(&session.store, writes).await?;
     let mut rows = AssertionRows::default();
@@ -100,26 +111,4 @@ pub async fn write_claims(session: &SessionShared, claims: Vec<Claim>) -> Result
         }
     }
     Ok(rows)
-}
-
-/// `supersedes` must name an assertion that exists (stored, or pending in
-/// the open block).
-fn check_supersedes(session: &SessionShared, claims: &[Claim]) -> Result<()> {
-    if claims.iter().all(|c| c.fields().supersedes.is_none()) {
-        return Ok(());
-    }
-    let known: HashSet<Id> = session.txn.pending_ids();
-    for c in claims {
-        if let Some(target) = c.fields().supersedes
-            && !known.contains(&target)
-            && !session.store.contains(&target)?
-        {
-            return Err(Error::new(
-                sqlstate::FOREIGN_KEY_VIOLATION,
-                format!("supersedes {target}: no such assertion"),
-            )
-            .in_column("supersedes"));
-        }
-    }
-    Ok(())
 }

@@ -11,9 +11,33 @@ mod retractions;
 pub use assertions::{AssertionSink, write_claims};
 pub use retractions::RetractionSink;
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::record_batch::RecordBatch;
+
+use super::SessionShared;
+use crate::error::{Error, Result};
+use crate::model::Id;
+
+/// The first of `ids` that names no assertion — neither stored nor pending
+/// in the open block — looked up on a blocking thread.
+pub async fn first_unknown(session: &Arc<SessionShared>, ids: Vec<Id>) -> Result<Option<Id>> {
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    let session = session.clone();
+    tokio::task::spawn_blocking(move || {
+        let pending = session.txn.pending_ids();
+        for id in ids {
+            if !pending.contains(&id) && !session.store.contains(&id)? {
+                return Ok(Some(id));
+            }
+        }
+        Ok(None)
+    })
+    .await
+    .map_err(|e| Error::internal(format!("checking ids: {e}")))?
+}
 
 /// The rows written by the session's last INSERT, for its RETURNING clause.
 #[derive(Debug, Default)]

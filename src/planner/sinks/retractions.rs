@@ -43,25 +43,22 @@ impl DisplayAs for RetractionSink {
     }
 }
 
-fn target(session: &SessionShared, raw: Option<String>) -> Result<Id> {
+/// The id a row retracts (`23502` when NULL, `23503` when it is not an id).
+fn target(raw: Option<String>) -> Result<Id> {
     let raw = raw.ok_or_else(|| {
         Error::new(
             sqlstate::NOT_NULL_VIOLATION,
             "null value in column \"assertion_id\" of relation \"retractions\" violates not-null constraint",
         )
     })?;
-    let unknown = || {
-        Error::new(
-            sqlstate::FOREIGN_KEY_VIOLATION,
-            format!("cannot retract \"{raw}\": no such assertion"),
-        )
-    };
-    let id = Id::parse(&raw).ok_or_else(unknown)?;
-    if session.store.contains(&id)? || session.txn.pending_ids().contains(&id) {
-        Ok(id)
-    } else {
-        Err(unknown())
-    }
+    Id::parse(&raw).ok_or_else(|| unknown(&raw))
+}
+
+fn unknown(id: &str) -> Error {
+    Error::new(
+        sqlstate::FOREIGN_KEY_VIOLATION,
+        format!("cannot retract \"{id}\": no such assertion"),
+    )
 }
 
 #[async_trait]
@@ -84,7 +81,7 @@ impl DataSink for RetractionSink {
             let (ids, reasons, agents) =
                 (c.text("assertion_id")?, c.text("reason")?, c.text("agent")?);
             for row in 0..batch.num_rows() {
-                let assertion_id = target(session, ids.text(row)).map_err(external)?;
+                let assertion_id = target(ids.text(row)).map_err(external)?;
                 let agent = agents.text(row).unwrap_or_else(|| session.user.clone());
                 writes.push(Write::Retract(Retraction::new(
                     assertion_id,
@@ -92,6 +89,16 @@ impl DataSink for RetractionSink {
                     agent,
                 )));
             }
+        }
+        let ids = writes
+            .iter()
+            .filter_map(|w| match w {
+                Write::Retract(r) => Some(r.assertion_id),
+                _ => None,
+            })
+            .collect();
+        if let Some(id) = super::first_unknown(session, ids).await.map_err(external)? {
+            return Err(external(unknown(&id.to_string())));
         }
         let n = writes.len() as u64;
         let stamped = session.txn.write(store, writes).await.map_err(external)?;
