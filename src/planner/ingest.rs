@@ -11,7 +11,7 @@
 //! | text columns | text; numbers and booleans as their text | — |
 //! | `tier` | integers (any width), integral floats, their text | `3.7`, `abc` → `22P02`; out of 0..5 → `23514` |
 //! | `confidence` | numbers, their text | `abc` → `22P02`; out of 0..1 → `23514` |
-//! | `observed_at` | timestamps, their text | bad text → `22P02`; a number → `42804` |
+//! | `observed_at` | timestamps, their text | bad text, a number → `22P02` |
 //!
 //! Errors name their column as data ([`Error::column`]), so COPY can say
 //! where a bad value was without parsing messages.
@@ -42,7 +42,9 @@ pub enum Cell {
 
 /// The columns a client may set, as the ingest table types them: wide
 /// enough that DataFusion's casts to them never lose a value (a float
-/// `tier` arrives as the float it was, so `3.7` can be refused).
+/// `tier` arrives as the float it was, so `3.7` can be refused) and never
+/// invent one (`observed_at` is text there, so an integer is not taken
+/// for microseconds since 1970: its text fails to parse).
 pub const INGEST_COLUMNS: [(&str, ColumnKind); 10] = [
     ("subject", ColumnKind::Text),
     ("predicate", ColumnKind::Text),
@@ -68,7 +70,7 @@ impl ColumnKind {
         match self {
             ColumnKind::Text => DataType::Utf8,
             ColumnKind::Number => DataType::Float64,
-            ColumnKind::Time => super::schema::timestamptz(),
+            ColumnKind::Time => DataType::Utf8,
         }
     }
 }

@@ -64,9 +64,9 @@ pub struct Prepared {
     returning_plan: Option<LogicalPlan>,
     /// Set when the statement runs without DataFusion (see fast_path.rs).
     fast: Option<FastPath>,
-    /// Parameters described as smallint though planned as float8
-    /// ([`tables::tier_parameters`]).
-    smallint_parameters: Vec<usize>,
+    /// Parameters described with another type than the plan infers
+    /// ([`tables::described_parameters`]).
+    described: Vec<(usize, DataType)>,
 }
 
 impl Prepared {
@@ -89,8 +89,8 @@ impl Prepared {
         let n = out.last().map(|(i, _)| *i).unwrap_or(0);
         (1..=n)
             .map(|i| {
-                if self.smallint_parameters.contains(&(i - 1)) {
-                    return Some(DataType::Int16);
+                if let Some((_, t)) = self.described.iter().find(|(j, _)| *j == i - 1) {
+                    return Some(t.clone());
                 }
                 out.iter()
                     .find(|(j, _)| *j == i)
@@ -267,7 +267,7 @@ impl Session {
                     plan: None,
                     returning_plan: None,
                     fast: None,
-                    smallint_parameters: vec![],
+                    described: vec![],
                 });
             }
         };
@@ -278,7 +278,7 @@ impl Session {
                     plan: None,
                     returning_plan: None,
                     fast: Some(fast),
-                    smallint_parameters: vec![],
+                    described: vec![],
                 });
             }
         }
@@ -297,9 +297,9 @@ impl Session {
                 )
             }
         };
-        let smallint_parameters = match statement {
+        let described = match statement {
             DfStatement::Statement(s) => match s.as_ref() {
-                Sql::Insert(insert) => tables::tier_parameters(insert),
+                Sql::Insert(insert) => tables::described_parameters(insert),
                 _ => vec![],
             },
             _ => vec![],
@@ -309,7 +309,7 @@ impl Session {
             plan: Some(plan),
             returning_plan,
             fast: None,
-            smallint_parameters,
+            described,
         })
     }
 

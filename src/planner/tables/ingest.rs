@@ -5,14 +5,14 @@
 //! table instead (registered only while such a statement is planned):
 //! its columns are the insertable ones, typed wide enough that the casts
 //! keep every value ([`crate::planner::ingest::INGEST_COLUMNS`]), and its
-//! sink hands each value to the one ingest function. Parameters keep
-//! useful inferred types (`tier` is float8, `observed_at` timestamptz).
+//! sink hands each value to the one ingest function. Parameters are
+//! described as PostgreSQL describes them ([`described_parameters`]).
 
 use std::fmt;
 use std::sync::{Arc, LazyLock};
 
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::Session;
 use datafusion::datasource::sink::DataSinkExec;
 use datafusion::datasource::{TableProvider, TableType};
@@ -25,6 +25,7 @@ use datafusion::sql::sqlparser::ast::{Expr as SqlExpr, Insert, SetExpr, Value};
 
 use crate::planner::SessionShared;
 use crate::planner::ingest::INGEST_COLUMNS;
+use crate::planner::schema::timestamptz;
 use crate::planner::sinks::AssertionSink;
 
 /// The name INSERTs into `assertions` are planned under.
@@ -88,30 +89,31 @@ impl TableProvider for IngestTable {
     }
 }
 
-/// The parameters an INSERT gives straight to `tier` (`VALUES (…, $5, …)`,
-/// 0-based). They are described to clients as smallint, as PostgreSQL
-/// describes them, rather than as the ingest table's float8; a smallint
-/// converts to float8 exactly.
-pub fn tier_parameters(insert: &Insert) -> Vec<usize> {
-    let Some(tier) = insert
-        .columns
-        .iter()
-        .position(|c| c.to_string().eq_ignore_ascii_case("tier"))
-    else {
-        return vec![];
-    };
+/// The parameters an INSERT gives straight to `tier` or `observed_at`
+/// (`VALUES (…, $5, …)`, 0-based), with the type clients are told:
+/// smallint and timestamptz, as PostgreSQL describes them, rather than the
+/// ingest table's float8 and text. Values of those types reach the ingest
+/// function as they are.
+pub fn described_parameters(insert: &Insert) -> Vec<(usize, DataType)> {
     let Some(SetExpr::Values(values)) = insert.source.as_ref().map(|q| q.body.as_ref()) else {
         return vec![];
     };
-    values
-        .rows
-        .iter()
-        .filter_map(|row| match row.content.get(tier) {
-            Some(SqlExpr::Value(v)) => match &v.value {
-                Value::Placeholder(p) => p.strip_prefix('$')?.parse::<usize>().ok()?.checked_sub(1),
-                _ => None,
-            },
-            _ => None,
-        })
-        .collect()
+    let mut out = Vec::new();
+    for (i, column) in insert.columns.iter().enumerate() {
+        let ty = match column.to_string().to_ascii_lowercase().as_str() {
+            "tier" => DataType::Int16,
+            "observed_at" => timestamptz(),
+            _ => continue,
+        };
+        for row in &values.rows {
+            if let Some(SqlExpr::Value(v)) = row.content.get(i)
+                && let Value::Placeholder(p) = &v.value
+                && let Some(n) = p.strip_prefix('$').and_then(|n| n.parse::<usize>().ok())
+                && n >= 1
+            {
+                out.push((n - 1, ty.clone()));
+            }
+        }
+    }
+    out
 }

@@ -15,7 +15,7 @@ use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
 
 pub use assertions::AssertionsTable;
-pub use ingest::{INGEST_SCHEMA, INGEST_TABLE, IngestTable, tier_parameters};
+pub use ingest::{INGEST_SCHEMA, INGEST_TABLE, IngestTable, described_parameters};
 pub use lens::{PairKind, PairTable};
 pub use retractions::RetractionsTable;
 
