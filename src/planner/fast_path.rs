@@ -333,7 +333,11 @@ impl PointQuery {
 }
 
 impl PlainInsert {
-    pub async fn execute(&self, session: &Arc<SessionShared>, params: &[ScalarValue]) -> Result<u64> {
+    pub async fn execute(
+        &self,
+        session: &Arc<SessionShared>,
+        params: &[ScalarValue],
+    ) -> Result<u64> {
         let mut claims = Vec::with_capacity(self.rows.len());
         for row in &self.rows {
             let mut new = NewAssertion::default();

@@ -94,7 +94,10 @@ pub async fn write_claims(
 ) -> Result<AssertionRows> {
     // `supersedes` must name an assertion that exists (stored, or pending
     // in the open block).
-    let targets = claims.iter().filter_map(|c| c.fields().supersedes).collect();
+    let targets = claims
+        .iter()
+        .filter_map(|c| c.fields().supersedes)
+        .collect();
     if let Some(target) = super::first_unknown(session, targets).await? {
         return Err(Error::new(
             sqlstate::FOREIGN_KEY_VIOLATION,

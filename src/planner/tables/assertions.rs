@@ -17,7 +17,7 @@ use crate::planner::SessionShared;
 use crate::planner::filters::{pushdown_support, scan_range};
 use crate::planner::schema::{ASSERTIONS, AssertionRows, BATCH_ROWS};
 use crate::planner::stream::blocking_scan;
-use crate::planner::tables::external;
+use crate::planner::tables::view_for_scan;
 
 pub struct AssertionsTable {
     session: Arc<SessionShared>,
@@ -60,7 +60,7 @@ impl TableProvider for AssertionsTable {
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         let range = scan_range(filters);
-        let view = self.session.view().for_range(&range).map_err(external)?;
+        let (view, _) = view_for_scan(&self.session, range.clone(), None).await?;
         blocking_scan(ASSERTIONS.clone(), projection, limit, move |out| {
             let mut rows = AssertionRows::default();
             view.read().for_each_assertion(&range, |a| {

@@ -14,7 +14,7 @@ use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 
-use super::View;
+use super::{View, view_for_scan};
 use crate::error::Result;
 use crate::lens::{Lens, conflict, resolve};
 use crate::planner::SessionShared;
@@ -23,7 +23,6 @@ use crate::planner::schema::{
     BATCH_ROWS, CONFLICTS, ConflictRows, LENS, LensRows, RowBuilder, Wanted,
 };
 use crate::planner::stream::{BatchSender, partitioned_scan};
-use crate::planner::tables::external;
 use crate::storage::ScanRange;
 
 /// What a pair table computes per (subject, predicate).
@@ -98,16 +97,12 @@ impl TableProvider for PairTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let range = scan_range(filters);
-        let view = self.session.view().for_range(&range).map_err(external)?;
         // A full scan without a LIMIT runs as the session's target number
         // of partitions, each resolving the pairs of a slice of subjects.
-        let slices = match (&range, limit) {
-            (ScanRange::All, None) => view
-                .store()
-                .split_full_scan(state.config_options().execution.target_partitions),
-            _ => vec![range],
-        };
+        let split = limit
+            .is_none()
+            .then(|| state.config_options().execution.target_partitions);
+        let (view, slices) = view_for_scan(&self.session, scan_range(filters), split).await?;
         let n = slices.len();
         match self.kind {
             PairKind::Lens(lens) => {

@@ -138,6 +138,28 @@ impl View {
     }
 }
 
+/// The session's view, prepared for a scan of `range` ([`View::for_range`])
+/// and, for a full scan, the slices it splits into (up to `split` of them;
+/// one slice otherwise) — on a blocking thread, as both read storage.
+pub async fn view_for_scan(
+    session: &SessionShared,
+    range: ScanRange,
+    split: Option<usize>,
+) -> datafusion::error::Result<(View, Vec<ScanRange>)> {
+    let view = session.view();
+    tokio::task::spawn_blocking(move || {
+        let view = view.for_range(&range)?;
+        let slices = match (&range, split) {
+            (ScanRange::All, Some(n)) => view.store().split_full_scan(n),
+            _ => vec![range],
+        };
+        Ok((view, slices))
+    })
+    .await
+    .map_err(|e| DataFusionError::Execution(format!("preparing a scan: {e}")))?
+    .map_err(external)
+}
+
 /// Wraps a StemeDB error for DataFusion, keeping its SQLSTATE reachable.
 pub fn external(e: crate::error::Error) -> DataFusionError {
     DataFusionError::External(Box::new(e))
