@@ -250,20 +250,7 @@ impl Store {
     /// block commits them at COMMIT. The writer's high-water covers the
     /// reservation.
     pub fn stamp_reserved(&self, writes: Vec<Write>) -> Vec<Write> {
-        let unstamped = writes
-            .iter()
-            .filter(|w| matches!(w, Write::Claim(_) | Write::Retract(_)))
-            .count();
-        let Ok(n) = u32::try_from(unstamped) else {
-            // More than 4 billion writes cannot be buffered anyway.
-            return self.stamper.stamp(writes, || self.clock.now());
-        };
-        let first = self.clock.reserve(n);
-        let mut i = 0;
-        self.stamper.stamp(writes, || {
-            i += 1;
-            Hlc::new(first.physical, first.logical + (i - 1))
-        })
+        self.stamper.stamp(writes)
     }
 
     /// Whether an assertion with this id is stored (now, not as of a read

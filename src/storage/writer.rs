@@ -103,9 +103,22 @@ pub struct Stamper {
 }
 
 impl Stamper {
-    /// Stamps every write that is not stamped yet, each with the next
-    /// timestamp of `next` (the clock, or a reserved range).
-    pub fn stamp(&self, writes: Vec<Write>, mut next: impl FnMut() -> Hlc) -> Vec<Write> {
+    /// Stamps every write that is not stamped yet, from consecutive
+    /// timestamps reserved from the clock in one step.
+    pub fn stamp(&self, writes: Vec<Write>) -> Vec<Write> {
+        let unstamped = writes
+            .iter()
+            .filter(|w| matches!(w, Write::Claim(_) | Write::Retract(_)))
+            .count();
+        if unstamped == 0 {
+            return writes;
+        }
+        // A reservation spans at most u32::MAX timestamps; no request holds
+        // that many writes (blocks and statements are bounded far below).
+        let n = u32::try_from(unstamped).unwrap_or(u32::MAX);
+        let first = self.clock.reserve(n);
+        let mut next = (0..n).map(|i| Hlc::new(first.physical, first.logical + i));
+        let mut next = move || next.next().unwrap_or_else(|| self.clock.now());
         writes
             .into_iter()
             .map(|write| match write {
@@ -134,7 +147,7 @@ fn run(db: Arc<DB>, rx: mpsc::Receiver<Request>, stamper: Stamper, durability: D
         }
         let started = Instant::now();
         for r in &mut requests {
-            r.writes = stamper.stamp(std::mem::take(&mut r.writes), || stamper.clock.now());
+            r.writes = stamper.stamp(std::mem::take(&mut r.writes));
         }
         let high_water = stamper.clock.last();
         let result = build_batch(&db, requests.iter().flat_map(|r| &r.writes), high_water)
