@@ -125,5 +125,10 @@ async fn no_acknowledged_write_is_lost_to_kill_9() {
         drop(client);
         assert!(server.terminate().success(), "clean shutdown on SIGTERM");
         verify(&dir, &format!("after cycle {cycle}"));
+        println!(
+            "cycle {}/{cycles}: {} acknowledged rows present, new stamp after the stored ones",
+            cycle + 1,
+            acked_now.len()
+        );
     }
 }
