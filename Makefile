@@ -38,12 +38,12 @@ bench: bench-deps build
 
 ## Longer hostile-input and crash runs against the release binary: the
 ## protocol fuzzer for 10 minutes (seed printed; STEMEDB_FUZZ_SEED replays),
-## 1 000 snapshot-atomicity trials, 1 000 kill -9 cycles.
+## 1 000 snapshot-atomicity trials, 1 000 kill -9 trials of the clock.
 FUZZ_SECS ?= 600
 TRIALS ?= 1000
 fuzz: test-deps build
 	STEMEDB_BIN=$(CARGO_TARGET_DIR)/release/stemedb STEMEDB_FUZZ_SECS=$(FUZZ_SECS) STEMEDB_TRIALS=$(TRIALS) STEMEDB_FUZZ_OR_TERMS=100000 \
-		$(CARGO) test --test hostile --test snapshot --test crash -- --nocapture --test-threads=1
+		$(CARGO) test --test hostile --test snapshot --test hlc -- --nocapture --test-threads=1
 
 fmt:
 	$(CARGO) fmt --all
