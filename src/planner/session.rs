@@ -147,6 +147,12 @@ pub struct Session {
     shared: Arc<SessionShared>,
 }
 
+impl Drop for Session {
+    fn drop(&mut self) {
+        super::catalog::uninstall(&self.ctx);
+    }
+}
+
 impl Session {
     pub(super) fn new(shared: Arc<SessionShared>) -> Session {
         let mut config = SessionConfig::new()
