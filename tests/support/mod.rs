@@ -46,8 +46,20 @@ impl TestServer {
         s
     }
 
-    /// A server on an existing data dir (restarts keep the dir).
+    /// A server on an existing data dir (restarts keep the dir). A free
+    /// port can be taken by another process before the server binds it:
+    /// then it tries again on other ports.
     pub fn start_in(dir: &Path, env: &[(&str, &str)]) -> Result<TestServer, String> {
+        let mut attempt = 0;
+        loop {
+            match Self::start_once(dir, env) {
+                Err(e) if e.contains("Address already in use") && attempt < 5 => attempt += 1,
+                other => return other,
+            }
+        }
+    }
+
+    fn start_once(dir: &Path, env: &[(&str, &str)]) -> Result<TestServer, String> {
         let port = free_port();
         let http_port = free_port();
         let mut cmd = Command::new(&*BINARY);
