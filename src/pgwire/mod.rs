@@ -87,6 +87,24 @@ impl PgWireServerHandlers for Handlers {
     }
 }
 
+/// One open connection in the count `max_connections` limits. Dropped
+/// when the connection's task ends — however it ends, a panic included —
+/// so the count never leaks and locks clients out.
+struct OpenConnection(Arc<AtomicUsize>);
+
+impl OpenConnection {
+    fn count(active: &Arc<AtomicUsize>) -> OpenConnection {
+        active.fetch_add(1, Ordering::SeqCst);
+        OpenConnection(active.clone())
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// Wire server settings.
 pub struct WireConfig {
     pub password: Option<String>,
@@ -143,14 +161,13 @@ pub async fn serve(
                 let _ = socket.set_nodelay(true);
                 let handlers = handlers.clone();
                 let acceptor = acceptor.clone();
-                let active = active.clone();
-                active.fetch_add(1, Ordering::SeqCst);
+                let open = OpenConnection::count(&active);
                 tokio::spawn(async move {
+                    let _open = open;
                     tracing::debug!(%peer, "connection opened");
                     if let Err(e) = pgwire::tokio::process_socket(socket, acceptor, handlers).await {
                         tracing::debug!(%peer, "connection ended with error: {e}");
                     }
-                    active.fetch_sub(1, Ordering::SeqCst);
                 });
             }
             _ = shutdown.changed() => {

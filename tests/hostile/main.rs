@@ -56,7 +56,11 @@ pub async fn assert_healthy(
         {
             Ok(Ok(c)) => break c,
             _ if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(50)).await,
-            other => panic!("no new connection after case {case}: {:?}", other.err()),
+            Ok(Err(e)) => panic!(
+                "no new connection after case {case}: {}",
+                support::describe_error(&e)
+            ),
+            Err(_) => panic!("no new connection after case {case}: connecting timed out"),
         }
     };
     let one: i32 = fresh.query_one("SELECT 1", &[]).await.unwrap().get(0);

@@ -85,6 +85,11 @@ impl TestServer {
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("panicked") {
+                    // A panic in a connection task: the server lives on,
+                    // but the test should see it.
+                    eprintln!("server: {line}");
+                }
                 if line.contains("StemeDB is ready") {
                     let _ = tx.send(Ok(()));
                 } else if line.contains("ERROR") || line.starts_with("stemedb:") {
