@@ -8,25 +8,13 @@
 mod support;
 
 use std::collections::HashSet;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 
-use support::{BINARY, TestServer};
+use support::TestServer;
 
 const WRITERS: usize = 8;
 /// At most this many rows are acknowledged per cycle before the kill.
 const ACKED_BEFORE_KILL: usize = 400;
-
-fn verify(dir: &std::path::Path, when: &str) {
-    let verify = Command::new(&*BINARY)
-        .args(["verify", "--data-dir"])
-        .arg(dir)
-        .output()
-        .unwrap();
-    let report = String::from_utf8_lossy(&verify.stdout);
-    assert!(verify.status.success(), "verify failed {when}:\n{report}");
-    assert!(report.contains("OK"), "{report}");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn no_acknowledged_write_is_lost_to_kill_9() {
@@ -83,7 +71,7 @@ async fn no_acknowledged_write_is_lost_to_kill_9() {
         for t in tasks {
             let _ = t.await;
         }
-        verify(&dir, &format!("right after the kill of cycle {cycle}"));
+        support::verify_ok(&dir, &format!("right after the kill of cycle {cycle}"));
 
         // Restart on the same dir: every acknowledged row is there.
         let mut server = TestServer::start_in(&dir, &[]).expect("server restarts");
@@ -104,27 +92,10 @@ async fn no_acknowledged_write_is_lost_to_kill_9() {
         );
         assert!(present.len() >= acked_now.len());
         // A new write is stamped after every stored one.
-        let newest: String = client
-            .query_one("SELECT max(asserted_at)::text FROM assertions", &[])
-            .await
-            .unwrap()
-            .get(0);
-        let stamped: String = client
-            .query_one(
-                "INSERT INTO assertions (subject, predicate, object, source) \
-                 VALUES ('after-restart', 'p', 'o', 'restart-test') RETURNING asserted_at::text",
-                &[],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        assert!(
-            stamped >= newest,
-            "cycle {cycle}: new stamp {stamped} < stored {newest}"
-        );
+        support::assert_new_stamp_is_newest(&client, &format!("cycle {cycle}")).await;
         drop(client);
         assert!(server.terminate().success(), "clean shutdown on SIGTERM");
-        verify(&dir, &format!("after cycle {cycle}"));
+        support::verify_ok(&dir, &format!("after cycle {cycle}"));
         println!(
             "cycle {}/{cycles}: {} acknowledged rows present, new stamp after the stored ones",
             cycle + 1,

@@ -10,10 +10,9 @@
 mod support;
 
 use std::collections::HashSet;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 
-use support::{BINARY, TestServer};
+use support::TestServer;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_clock_never_goes_back_after_kill_9() {
@@ -56,16 +55,7 @@ async fn the_clock_never_goes_back_after_kill_9() {
         for w in writers {
             let _ = w.await;
         }
-        let verify = Command::new(&*BINARY)
-            .args(["verify", "--data-dir"])
-            .arg(&dir)
-            .output()
-            .unwrap();
-        let report = String::from_utf8_lossy(&verify.stdout);
-        assert!(
-            verify.status.success(),
-            "trial {trial}: verify after kill -9:\n{report}"
-        );
+        support::verify_ok(&dir, &format!("trial {trial}, after kill -9"));
 
         let mut server = TestServer::start_in(&dir, &[]).expect("server restarts");
         let client = server.connect().await;
@@ -82,24 +72,7 @@ async fn the_clock_never_goes_back_after_kill_9() {
             missing.is_empty(),
             "trial {trial}: acknowledged claims hidden or lost: {missing:?}"
         );
-        let newest: String = client
-            .query_one("SELECT max(asserted_at)::text FROM assertions", &[])
-            .await
-            .unwrap()
-            .get(0);
-        let stamped: String = client
-            .query_one(
-                "INSERT INTO assertions (subject, predicate, object, source) \
-                 VALUES ('probe', 'p', 'o', 'probe') RETURNING asserted_at::text",
-                &[],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        assert!(
-            stamped >= newest,
-            "trial {trial}: new stamp {stamped} < stored {newest}"
-        );
+        support::assert_new_stamp_is_newest(&client, &format!("trial {trial}")).await;
         server.kill9();
         if (trial + 1) % 50 == 0 || trial + 1 == trials {
             println!(

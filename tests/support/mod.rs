@@ -184,3 +184,39 @@ pub async fn count_assertions(client: &tokio_postgres::Client) -> i64 {
         .unwrap()
         .get(0)
 }
+
+/// `stemedb verify` on a stopped data dir must pass (`when` names the moment).
+pub fn verify_ok(dir: &Path, when: &str) {
+    let out = Command::new(&*BINARY)
+        .args(["verify", "--data-dir"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && report.contains("OK"),
+        "verify failed {when}:\n{report}"
+    );
+}
+
+/// A claim written now is stamped at or after every stored one.
+pub async fn assert_new_stamp_is_newest(client: &tokio_postgres::Client, when: &str) {
+    let newest: String = client
+        .query_one("SELECT max(asserted_at)::text FROM assertions", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let stamped: String = client
+        .query_one(
+            "INSERT INTO assertions (subject, predicate, object, source) \
+             VALUES ('probe', 'p', 'o', 'probe') RETURNING asserted_at::text",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        stamped >= newest,
+        "{when}: new stamp {stamped} < stored {newest}"
+    );
+}
