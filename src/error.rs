@@ -27,6 +27,9 @@ pub mod sqlstate {
     pub const DATA_EXCEPTION: &str = "22000";
     pub const DIVISION_BY_ZERO: &str = "22012";
     pub const QUERY_CANCELED: &str = "57014";
+    pub const INSUFFICIENT_PRIVILEGE: &str = "42501";
+    pub const INVALID_SQL_STATEMENT_NAME: &str = "26000";
+    pub const DUPLICATE_PREPARED_STATEMENT: &str = "42P05";
     pub const PROGRAM_LIMIT_EXCEEDED: &str = "54000";
     pub const STATEMENT_TOO_COMPLEX: &str = "54001";
     pub const UNDEFINED_PARAMETER: &str = "42P02";

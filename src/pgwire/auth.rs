@@ -17,14 +17,15 @@ use pgwire::api::auth::{
     finish_authentication, protocol_negotiation, save_startup_parameters_to_metadata,
 };
 use pgwire::api::{
-    ClientInfo, ConnectionGuard, ConnectionHandle, ConnectionManager, PidSecretKeyGenerator,
-    RandomPidSecretKeyGenerator,
+    ClientInfo, ConnectionGuard, ConnectionHandle, ConnectionManager, PgWireConnectionState,
+    PidSecretKeyGenerator, RandomPidSecretKeyGenerator,
 };
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 
 use super::errors::fatal;
 use crate::error::sqlstate;
+use crate::planner::Engine;
 
 /// The only user that has a password (DESIGN §3).
 pub const DEFAULT_USER: &str = "stemedb";
@@ -72,6 +73,7 @@ pub enum Login {
 
 /// The startup handler of every connection.
 pub struct Startup {
+    engine: Engine,
     login: Login,
     manager: Arc<ConnectionManager>,
     keys: RandomPidSecretKeyGenerator,
@@ -81,6 +83,7 @@ pub struct Startup {
 
 impl Startup {
     pub fn new(
+        engine: Engine,
         password: Option<(&str, Vec<u8>)>,
         tls_cert_pem: Option<&[u8]>,
         manager: Arc<ConnectionManager>,
@@ -107,6 +110,7 @@ impl Startup {
             }
         };
         Ok(Startup {
+            engine,
             login,
             manager,
             keys: RandomPidSecretKeyGenerator::default(),
@@ -140,7 +144,13 @@ impl StartupHandler for Startup {
             }
         }
         match &self.login {
-            Login::Scram(sasl) => sasl.on_startup(client, message).await,
+            Login::Scram(sasl) => {
+                sasl.on_startup(client, message).await?;
+                if matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
+                    super::logged_in(&self.engine, client);
+                }
+                Ok(())
+            }
             Login::Trust => {
                 let PgWireFrontendMessage::Startup(startup) = &message else {
                     return Ok(());
@@ -154,7 +164,9 @@ impl StartupHandler for Startup {
                     .session_extensions()
                     .insert::<Arc<ConnectionHandle>>(handle);
                 client.session_extensions().insert::<ConnectionGuard>(guard);
-                finish_authentication(client, &server_parameters()).await
+                finish_authentication(client, &server_parameters()).await?;
+                super::logged_in(&self.engine, client);
+                Ok(())
             }
         }
     }

@@ -29,6 +29,8 @@ use crate::planner::{Engine, Prepared};
 /// A statement prepared on a connection.
 #[derive(Debug, Clone)]
 pub struct Statement {
+    /// The statement's text, for pg_stat_activity.
+    pub sql: String,
     pub prepared: Prepared,
     /// Parameter types DataFusion inferred, by position.
     pub inferred: Vec<Option<DataType>>,
@@ -65,14 +67,18 @@ impl QueryParser for Parser {
         };
         let prepared = session.prepare(action).await.map_err(to_pg)?;
         let inferred = prepared.parameter_types();
-        Ok(Some(Statement { prepared, inferred }))
+        Ok(Some(Statement {
+            sql: sql.to_string(),
+            prepared,
+            inferred,
+        }))
     }
 
     fn get_parameter_types(&self, stmt: &Statement) -> PgWireResult<Vec<Type>> {
         Ok(stmt
             .inferred
             .iter()
-            .map(|t| t.as_ref().map(encode::pg_type).unwrap_or(Type::TEXT))
+            .map(|t| t.as_ref().map(params::described).unwrap_or(Type::TEXT))
             .collect())
     }
 
@@ -151,11 +157,14 @@ impl ExtendedQueryHandler for Backend {
     {
         let session = self.session(client);
         let values = params::decode(portal)?;
-        let output = session
-            .execute(&portal.statement.statement.prepared, values)
-            .await
-            .map_err(to_pg)?;
-        Ok(respond(output, &portal.result_column_format))
+        let statement = &portal.statement.statement;
+        let running = session.running(&statement.sql);
+        let output = session.execute(&statement.prepared, values).await;
+        session.finished(running);
+        Ok(respond(
+            output.map_err(to_pg)?,
+            &portal.result_column_format,
+        ))
     }
 }
 

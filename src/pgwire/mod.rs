@@ -8,6 +8,7 @@
 //! - `encode.rs` / `params.rs`: Arrow ⇄ PostgreSQL values
 //! - `tls.rs`: rustls from a certificate and key
 
+mod array_params;
 mod arrays;
 mod auth;
 mod copy;
@@ -24,7 +25,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
-use pgwire::api::{ClientInfo, ConnectionManager, METADATA_USER, PgWireServerHandlers};
+use pgwire::api::{
+    ClientInfo, ConnectionHandle, ConnectionManager, METADATA_DATABASE, METADATA_USER,
+    PgWireServerHandlers,
+};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -32,7 +36,7 @@ pub use auth::DEFAULT_USER;
 use auth::Startup;
 use extended::Parser;
 
-use crate::planner::{Engine, Session};
+use crate::planner::{Cancel, Engine, Login, Session};
 
 /// Query handler shared by all connections.
 pub struct Backend {
@@ -50,6 +54,36 @@ pub(crate) fn session_of<C: ClientInfo>(engine: &Engine, client: &C) -> Arc<Sess
             .unwrap_or_else(|| DEFAULT_USER.to_string());
         engine.session(&user)
     })
+}
+
+/// A client has logged in: its session is created and the connection
+/// registered for `pg_stat_activity` and `pg_cancel_backend`.
+pub(crate) fn logged_in<C: ClientInfo>(engine: &Engine, client: &C) {
+    let session = session_of(engine, client);
+    let handle = client.session_extensions().get::<Arc<ConnectionHandle>>();
+    // A CancelRequest's effect, for pg_cancel_backend.
+    let cancel: Cancel = Arc::new(move || {
+        if let (Some(handle), Ok(runtime)) = (handle.clone(), tokio::runtime::Handle::try_current())
+        {
+            runtime.spawn(async move { handle.cancel().await });
+        }
+    });
+    let metadata = client.metadata();
+    let backend = engine.activity().register(Login {
+        pid: client.pid_and_secret_key().0,
+        user: session.shared().user().to_string(),
+        database: metadata
+            .get(METADATA_DATABASE)
+            .cloned()
+            .unwrap_or_else(|| DEFAULT_USER.to_string()),
+        application_name: metadata
+            .get("application_name")
+            .cloned()
+            .unwrap_or_default(),
+        client: client.socket_addr(),
+        cancel,
+    });
+    session.shared().attach(backend);
 }
 
 impl Backend {
@@ -133,6 +167,7 @@ pub async fn serve(
         None => None,
     };
     let startup = Startup::new(
+        engine.clone(),
         password,
         cert_pem.as_deref(),
         manager.clone(),
@@ -162,11 +197,22 @@ pub async fn serve(
                 let handlers = handlers.clone();
                 let acceptor = acceptor.clone();
                 let open = OpenConnection::count(&active);
+                let local = socket.local_addr().unwrap_or(peer);
+                let accepted = handlers.backend.engine.activity().accepted(peer, local);
                 tokio::spawn(async move {
                     let _open = open;
                     tracing::debug!(%peer, "connection opened");
-                    if let Err(e) = pgwire::tokio::process_socket(socket, acceptor, handlers).await {
-                        tracing::debug!(%peer, "connection ended with error: {e}");
+                    tokio::select! {
+                        ended = pgwire::tokio::process_socket(socket, acceptor, handlers) => {
+                            if let Err(e) = ended {
+                                tracing::debug!(%peer, "connection ended with error: {e}");
+                            }
+                        }
+                        // pg_terminate_backend: dropping the connection's
+                        // future closes its socket.
+                        _ = accepted.terminated() => {
+                            tracing::info!(%peer, "connection terminated by pg_terminate_backend");
+                        }
                     }
                 });
             }

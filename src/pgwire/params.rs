@@ -15,6 +15,11 @@ use super::errors::to_pg;
 use super::extended::Statement;
 use crate::error::{Error, sqlstate};
 
+/// The wire type a parameter DataFusion typed `dt` is described with.
+pub fn described(dt: &DataType) -> Type {
+    super::array_params::wire_type(dt).unwrap_or_else(|| pg_type(dt))
+}
+
 /// The wire type of parameter `i`.
 pub fn wire_type(statement: &Statement, declared: &[Option<Type>], i: usize) -> Type {
     declared
@@ -28,7 +33,7 @@ pub fn wire_type(statement: &Statement, declared: &[Option<Type>], i: usize) -> 
                 .get(i)
                 .cloned()
                 .flatten()
-                .map(|dt| pg_type(&dt))
+                .map(|dt| described(&dt))
         })
         .unwrap_or(Type::TEXT)
 }
@@ -57,6 +62,20 @@ pub fn decode(portal: &Portal<Statement>) -> PgWireResult<Vec<ScalarValue>> {
 }
 
 fn decode_one(portal: &Portal<Statement>, i: usize, wire: &Type) -> PgWireResult<ScalarValue> {
+    if super::array_params::element(wire).is_some() {
+        return match portal.parameters.get(i).cloned().flatten() {
+            None => Ok(ScalarValue::Null),
+            Some(bytes) => {
+                let binary = portal.parameter_format.is_binary(i);
+                super::array_params::decode(wire, &bytes, binary).map_err(|e| {
+                    to_pg(Error::new(
+                        e.code,
+                        format!("parameter ${}: {}", i + 1, e.message),
+                    ))
+                })
+            }
+        };
+    }
     Ok(match *wire {
         Type::BOOL => ScalarValue::Boolean(portal.parameter::<bool>(i, wire)?),
         Type::INT2 => ScalarValue::Int16(portal.parameter::<i16>(i, wire)?),

@@ -18,7 +18,7 @@ use pgwire::messages::PgWireBackendMessage;
 use super::Backend;
 use super::encode;
 use super::errors::error_info;
-use crate::planner::{Output, TxnChange};
+use crate::planner::{Output, Session, TxnChange};
 
 /// Turns a statement's output into a wire response.
 pub fn respond(output: Output, format: &Format) -> Response {
@@ -65,28 +65,36 @@ impl SimpleQueryHandler for Backend {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let session = self.session(client);
-        let actions = match session.parse(query) {
-            Ok(a) => a,
-            Err(e) => return Ok(vec![Response::Error(Box::new(error_info(&e)))]),
-        };
-        if actions.is_empty() {
-            return Ok(vec![Response::EmptyQuery]);
-        }
-        let mut responses = Vec::with_capacity(actions.len());
-        for action in actions {
-            let result = match session.prepare(action).await {
-                Ok(p) => session.execute(&p, vec![]).await,
-                Err(e) => Err(e),
-            };
-            match result {
-                Ok(output) => responses.push(respond(output, &Format::UnifiedText)),
-                Err(e) => {
-                    tracing::debug!(code = e.code, "statement failed: {}", e.message);
-                    responses.push(Response::Error(Box::new(error_info(&e))));
-                    break;
-                }
-            }
-        }
+        let running = session.running(query);
+        let responses = run_all(&session, query).await;
+        session.finished(running);
         Ok(responses)
     }
+}
+
+/// Runs a query string's statements until the first error.
+async fn run_all(session: &Session, query: &str) -> Vec<Response> {
+    let actions = match session.parse(query) {
+        Ok(a) => a,
+        Err(e) => return vec![Response::Error(Box::new(error_info(&e)))],
+    };
+    if actions.is_empty() {
+        return vec![Response::EmptyQuery];
+    }
+    let mut responses = Vec::with_capacity(actions.len());
+    for action in actions {
+        let result = match session.prepare(action).await {
+            Ok(p) => session.execute(&p, vec![]).await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(output) => responses.push(respond(output, &Format::UnifiedText)),
+            Err(e) => {
+                tracing::debug!(code = e.code, "statement failed: {}", e.message);
+                responses.push(Response::Error(Box::new(error_info(&e))));
+                break;
+            }
+        }
+    }
+    responses
 }

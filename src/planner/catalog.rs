@@ -35,6 +35,7 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
         statements.iter_mut().for_each(super::balance::rebalance);
         super::limits::check(&statements)?;
         for statement in &mut statements {
+            super::catalog_views::rewrite(statement);
             super::subqueries::rewrite(statement);
             super::information_schema::rewrite(statement);
         }
@@ -71,6 +72,15 @@ pub fn install(ctx: &SessionContext, session: &Arc<SessionShared>) {
     if let Err(e) = datafusion_pg_catalog::setup_pg_catalog(ctx, CATALOG, EmptyContextProvider) {
         tracing::warn!("pg_catalog unavailable in this session: {e}");
     }
+    if let Some(catalog) = ctx.catalog(CATALOG)
+        && let Some(inner) = catalog.schema("pg_catalog")
+    {
+        let overlay = super::catalog_views::Overlay::new(inner, session.activity.clone());
+        if let Err(e) = catalog.register_schema("pg_catalog", Arc::new(overlay)) {
+            tracing::warn!("pg_catalog overlay unavailable in this session: {e}");
+        }
+    }
+    super::pg_functions::install(ctx, session);
     super::information_schema::install(ctx);
     // psycopg's TypeInfo (used by SQLAlchemy on connect) looks extension
     // types up with to_regtype(); StemeDB has none, so it answers NULL.

@@ -7,8 +7,10 @@
 //! (queries and INSERTs) or handled by the session (SET, BEGIN, …), and
 //! executed into an [`Output`] the wire layer encodes.
 
+mod activity;
 mod balance;
 mod catalog;
+mod catalog_views;
 mod column_names;
 mod copy;
 mod errors;
@@ -18,6 +20,9 @@ mod information_schema;
 mod ingest;
 mod json_build_object;
 mod limits;
+mod parameters;
+mod pg_functions;
+mod pg_stat_activity;
 mod schema;
 mod session;
 pub mod settings;
@@ -28,8 +33,9 @@ mod subqueries;
 mod tables;
 mod txn;
 
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
+pub use activity::{Accepted, Activity, Backend, Cancel, Login, Running};
 pub use column_names::display_name;
 pub use copy::{COPY_COLUMNS, CopyFormat, CopyOptions};
 pub use errors::from_datafusion;
@@ -47,11 +53,20 @@ use txn::Transaction;
 #[derive(Clone)]
 pub struct Engine {
     store: Arc<Store>,
+    activity: Arc<Activity>,
 }
 
 impl Engine {
     pub fn new(store: Arc<Store>) -> Engine {
-        Engine { store }
+        Engine {
+            store,
+            activity: Arc::default(),
+        }
+    }
+
+    /// The server's open connections.
+    pub fn activity(&self) -> &Arc<Activity> {
+        &self.activity
     }
 
     pub fn store(&self) -> &Arc<Store> {
@@ -68,6 +83,8 @@ impl Engine {
             copy: Mutex::new(None),
             reading: Mutex::new(None),
             user: user.to_string(),
+            activity: self.activity.clone(),
+            backend: OnceLock::new(),
         }))
     }
 }
@@ -83,6 +100,10 @@ pub struct SessionShared {
     /// The running statement's read point, once it has read.
     reading: Mutex<Option<ReadPoint>>,
     user: String,
+    /// The server's connections (pg_stat_activity, pg_cancel_backend).
+    activity: Arc<Activity>,
+    /// This connection in `activity`, once it has logged in.
+    backend: OnceLock<Arc<Backend>>,
 }
 
 impl SessionShared {
@@ -92,6 +113,16 @@ impl SessionShared {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// The user the session logged in as.
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    /// Records the connection this session serves (once, after login).
+    pub fn attach(&self, backend: Arc<Backend>) {
+        let _ = self.backend.set(backend);
     }
 
     /// What the running statement reads: its block's read point, or one

@@ -105,6 +105,7 @@ impl Prepared {
             return fast.schema();
         }
         match (&self.action, &self.plan) {
+            (Action::Show(name), _) if name == "all" => Some(show_all_schema()),
             (Action::Show(name), _) => Some(show_schema(name)),
             (_, Some(_)) if self.returning_plan.is_some() => self
                 .returning_plan
@@ -125,6 +126,16 @@ fn is_insert(plan: &LogicalPlan) -> bool {
             ..
         })
     )
+}
+
+/// `SHOW ALL`'s columns, as PostgreSQL names them.
+fn show_all_schema() -> SchemaRef {
+    let text = |name| Field::new(name, DataType::Utf8, true);
+    Arc::new(Schema::new(vec![
+        text("name"),
+        text("setting"),
+        text("description"),
+    ]))
 }
 
 fn show_schema(name: &str) -> SchemaRef {
@@ -174,6 +185,21 @@ impl Session {
 
     pub fn in_transaction(&self) -> bool {
         self.shared.txn.in_block()
+    }
+
+    /// Shows `sql` as the connection's statement in `pg_stat_activity`
+    /// until [`Session::finished`] (or until dropped, if cancelled).
+    pub fn running(&self, sql: &str) -> Option<super::Running<'_>> {
+        let backend = self.shared.backend.get()?;
+        Some(backend.running(sql, self.in_transaction()))
+    }
+
+    /// The statement shown by [`Session::running`] ended.
+    pub fn finished(&self, running: Option<super::Running<'_>>) {
+        if let Some(running) = running {
+            let txn = &self.shared.txn;
+            running.finish((!txn.is_failed()).then(|| txn.in_block()));
+        }
     }
 
     /// Parses `sql` into its statements, without planning them.
@@ -288,7 +314,7 @@ impl Session {
                 });
             }
         }
-        let plan = self.plan_statement(statement).await?;
+        let plan = super::parameters::infer(self.plan_statement(statement).await?).map_err(df)?;
         let returning_plan = match returning {
             None => None,
             Some(r) => {
@@ -417,7 +443,26 @@ impl Session {
                     .write()
                     .unwrap_or_else(|e| e.into_inner())
                     .set(name, value)?;
+                if name.eq_ignore_ascii_case("application_name")
+                    && let Some(backend) = shared.backend.get()
+                {
+                    backend.set_application_name(value);
+                }
                 Ok(command("SET"))
+            }
+            Action::Show(name) if name == "all" => {
+                let all = shared.settings().all();
+                let column = |f: fn(&(String, String)) -> &str| -> ArrayRef {
+                    Arc::new(all.iter().map(|s| Some(f(s))).collect::<StringArray>())
+                };
+                let description: ArrayRef =
+                    Arc::new(StringArray::from(vec![None::<&str>; all.len()]));
+                let batch = RecordBatch::try_new(
+                    show_all_schema(),
+                    vec![column(|s| &s.0), column(|s| &s.1), description],
+                )
+                .map_err(|e| Error::internal(e.to_string()))?;
+                Ok(Output::Rows(single_batch(batch)))
             }
             Action::Reset(name) => {
                 shared

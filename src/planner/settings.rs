@@ -24,6 +24,36 @@ pub struct Settings {
     other: BTreeMap<String, String>,
 }
 
+/// The parameters [`default_value`] knows, for `SHOW ALL`.
+const DEFAULTS: &[&str] = &[
+    "application_name",
+    "bytea_output",
+    "client_encoding",
+    "datestyle",
+    "default_transaction_isolation",
+    "default_transaction_read_only",
+    "extra_float_digits",
+    "idle_in_transaction_session_timeout",
+    "integer_datetimes",
+    "intervalstyle",
+    "is_superuser",
+    "jit",
+    "lc_collate",
+    "lc_ctype",
+    "lock_timeout",
+    "max_connections",
+    "max_identifier_length",
+    "search_path",
+    "server_encoding",
+    "server_version",
+    "server_version_num",
+    "standard_conforming_strings",
+    "statement_timeout",
+    "timezone",
+    "transaction_isolation",
+    "transaction_read_only",
+];
+
 /// Parameters every PostgreSQL server reports, with StemeDB's values.
 fn default_value(name: &str) -> Option<&'static str> {
     Some(match name {
@@ -41,6 +71,8 @@ fn default_value(name: &str) -> Option<&'static str> {
         "extra_float_digits" => "1",
         "max_identifier_length" => "63",
         "is_superuser" => "on",
+        // No JIT; asyncpg turns it off around its type introspection.
+        "jit" => "off",
         "lc_collate" | "lc_ctype" => "C.UTF-8",
         "max_connections" => "1000",
         "bytea_output" => "hex",
@@ -118,6 +150,19 @@ impl Settings {
                 self.other.remove(other);
             }
         }
+    }
+
+    /// `SHOW ALL`: every parameter and its value, by name.
+    pub fn all(&self) -> Vec<(String, String)> {
+        let mut names: Vec<String> = DEFAULTS.iter().map(|n| n.to_string()).collect();
+        names.extend([LENS.to_string(), AS_OF.to_string()]);
+        names.extend(self.other.keys().cloned());
+        names.sort();
+        names.dedup();
+        names
+            .into_iter()
+            .filter_map(|n| Some((n.clone(), self.show(&n).ok()?)))
+            .collect()
     }
 
     /// `SHOW name`.

@@ -32,6 +32,28 @@ pub enum ScanRange {
         from: Vec<u8>,
         to: Option<Vec<u8>>,
     },
+    /// Each of these ranges in turn (an IN list: one seek per value).
+    Each(Vec<ScanRange>),
+}
+
+impl ScanRange {
+    /// The union of `ranges` (none: an empty scan).
+    pub fn of(mut ranges: Vec<ScanRange>) -> ScanRange {
+        if ranges.len() == 1 {
+            return ranges.remove(0);
+        }
+        ScanRange::Each(ranges)
+    }
+
+    /// Whether the scan reads most of the store rather than seeking to
+    /// a few subjects.
+    pub fn is_wide(&self) -> bool {
+        match self {
+            ScanRange::All | ScanRange::Predicate(_) | ScanRange::Slice { .. } => true,
+            ScanRange::Subject(_) | ScanRange::SubjectPredicate(..) => false,
+            ScanRange::Each(ranges) => ranges.iter().any(ScanRange::is_wide),
+        }
+    }
 }
 
 /// Visits every key/value in `cf` from `from` up to `to` (exclusive)
@@ -100,24 +122,50 @@ impl ReadPoint {
         }
     }
 
-    /// Visits every assertion in `range`.
+    /// Visits every assertion in `range`, until `visit` returns false.
     pub fn for_each_assertion(
         &self,
         range: &ScanRange,
         mut visit: impl FnMut(Assertion) -> Result<bool>,
     ) -> Result<()> {
         match range {
+            ScanRange::Each(ranges) => {
+                for range in ranges {
+                    if !self.assertions_in(range, &mut visit)? {
+                        break;
+                    }
+                }
+                Ok(())
+            }
+            range => self.assertions_in(range, &mut visit).map(|_| ()),
+        }
+    }
+
+    /// Visits the assertions of one range; false if `visit` stopped it.
+    fn assertions_in(
+        &self,
+        range: &ScanRange,
+        visit: &mut dyn FnMut(Assertion) -> Result<bool>,
+    ) -> Result<bool> {
+        let mut going = true;
+        match range {
+            ScanRange::Each(_) => {
+                return Err(Error::internal("nested ScanRange::Each"));
+            }
             ScanRange::Predicate(p) => {
                 self.for_each_prefixed(CF_BY_PREDICATE, &predicate_prefix(p), |k, _| {
                     let (_, _, id) = split_predicate_key(k)
                         .ok_or_else(|| Error::corrupted("malformed by_predicate key"))?;
                     match self.get_assertion(&id)? {
-                        Some(a) => visit(a),
+                        Some(a) => {
+                            going = visit(a)?;
+                            Ok(going)
+                        }
                         None => Err(Error::corrupted(format!(
                             "by_predicate points to missing {id}"
                         ))),
                     }
-                })
+                })?;
             }
             other => {
                 let prefix = subject_range_prefix(other);
@@ -140,19 +188,41 @@ impl ReadPoint {
                             .checked_sub(32)
                             .and_then(|at| Id::from_slice(&k[at..]))
                             .ok_or_else(|| Error::corrupted("malformed by_subject key"))?;
-                        visit(Assertion::decode_keyed(v, id)?)
+                        going = visit(Assertion::decode_keyed(v, id)?)?;
+                        Ok(going)
                     },
-                )
+                )?;
             }
         }
+        Ok(going)
     }
 
-    /// Visits every (subject, predicate) pair in `range` with all its claims.
+    /// Visits every (subject, predicate) pair in `range` with all its
+    /// claims, until `visit` returns false.
     pub fn for_each_pair(
         &self,
         range: &ScanRange,
         mut visit: impl FnMut(Vec<Assertion>) -> Result<bool>,
     ) -> Result<()> {
+        match range {
+            ScanRange::Each(ranges) => {
+                for range in ranges {
+                    if !self.pairs_in(range, &mut visit)? {
+                        break;
+                    }
+                }
+                Ok(())
+            }
+            range => self.pairs_in(range, &mut visit).map(|_| ()),
+        }
+    }
+
+    /// Visits the pairs of one range; false if `visit` stopped it.
+    fn pairs_in(
+        &self,
+        range: &ScanRange,
+        visit: &mut dyn FnMut(Vec<Assertion>) -> Result<bool>,
+    ) -> Result<bool> {
         if let ScanRange::Predicate(p) = range {
             // Collect the subjects first (the index holds one key per claim),
             // then resolve each pair from by_subject.
@@ -172,28 +242,28 @@ impl ReadPoint {
                     Ok(true)
                 })?;
                 if !claims.is_empty() && !visit(claims)? {
-                    return Ok(());
+                    return Ok(false);
                 }
             }
-            return Ok(());
+            return Ok(true);
         }
         let mut group: Vec<Assertion> = Vec::new();
-        let mut stopped = false;
-        self.for_each_assertion(range, |a| {
+        let mut going = true;
+        self.assertions_in(range, &mut |a| {
             let same = group
                 .last()
                 .is_some_and(|g| g.subject == a.subject && g.predicate == a.predicate);
             if !same && !group.is_empty() && !visit(std::mem::take(&mut group))? {
-                stopped = true;
+                going = false;
                 return Ok(false);
             }
             group.push(a);
             Ok(true)
         })?;
-        if !stopped && !group.is_empty() {
-            visit(group)?;
+        if going && !group.is_empty() {
+            going = visit(group)?;
         }
-        Ok(())
+        Ok(going)
     }
 
     /// Visits every retraction.
@@ -207,7 +277,9 @@ impl ReadPoint {
 
 fn subject_range_prefix(range: &ScanRange) -> Vec<u8> {
     match range {
-        ScanRange::All | ScanRange::Predicate(_) | ScanRange::Slice { .. } => Vec::new(),
+        ScanRange::All | ScanRange::Predicate(_) | ScanRange::Slice { .. } | ScanRange::Each(_) => {
+            Vec::new()
+        }
         ScanRange::Subject(s) => subject_prefix(s, None),
         ScanRange::SubjectPredicate(s, p) => subject_prefix(s, Some(p)),
     }

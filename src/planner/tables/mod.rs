@@ -86,7 +86,7 @@ impl View {
     /// Prepares the view for a scan of `range`: a full scan loads the
     /// retractions up front.
     pub fn for_range(mut self, range: &ScanRange) -> Result<View> {
-        if matches!(range, ScanRange::All | ScanRange::Predicate(_)) {
+        if range.is_wide() {
             let mut map = HashMap::new();
             self.read.for_each_retraction(|r| {
                 map.insert(r.assertion_id, r.hlc);

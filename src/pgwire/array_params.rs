@@ -1,0 +1,286 @@
+//! Array parameters (`= ANY($1)`, `$1::text[]`): PostgreSQL's array input
+//! in text (`{a,"b c",NULL}`) and binary form, decoded into an Arrow list
+//! of the element type. Only one-dimensional arrays; anything malformed is
+//! `22P02`, never a string that happens to contain braces.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, FixedOffset, NaiveDateTime};
+use datafusion::arrow::array::{
+    ArrayRef, BooleanArray, Float32Array, Float64Array, Int16Array, Int32Array, Int64Array,
+    StringArray, TimestampMicrosecondArray,
+};
+use datafusion::arrow::compute::{CastOptions, cast_with_options};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::ScalarValue;
+use datafusion::common::utils::SingleRowListArrayBuilder;
+use pgwire::api::Type;
+use postgres_types::{FromSql, Kind};
+use rust_decimal::Decimal;
+
+use crate::error::{Error, Result, sqlstate};
+
+/// The element type of an array wire type, if `wire` is one.
+pub fn element(wire: &Type) -> Option<&Type> {
+    match wire.kind() {
+        Kind::Array(element) => Some(element),
+        _ => None,
+    }
+}
+
+/// The wire type a parameter of Arrow type `dt` is described with, when it
+/// is a list (`None` otherwise).
+pub fn wire_type(dt: &DataType) -> Option<Type> {
+    let (DataType::List(field) | DataType::LargeList(field)) = dt else {
+        return None;
+    };
+    Some(match super::encode::pg_type(field.data_type()) {
+        Type::BOOL => Type::BOOL_ARRAY,
+        Type::INT2 => Type::INT2_ARRAY,
+        Type::INT4 => Type::INT4_ARRAY,
+        Type::INT8 => Type::INT8_ARRAY,
+        Type::FLOAT4 => Type::FLOAT4_ARRAY,
+        Type::FLOAT8 => Type::FLOAT8_ARRAY,
+        Type::NUMERIC => Type::NUMERIC_ARRAY,
+        Type::TIMESTAMPTZ => Type::TIMESTAMPTZ_ARRAY,
+        Type::TIMESTAMP => Type::TIMESTAMP_ARRAY,
+        Type::DATE => Type::DATE_ARRAY,
+        _ => Type::TEXT_ARRAY,
+    })
+}
+
+fn malformed(message: impl std::fmt::Display) -> Error {
+    Error::new(
+        sqlstate::INVALID_TEXT_REPRESENTATION,
+        format!("malformed array literal: {message}"),
+    )
+}
+
+/// Decodes one non-null array parameter of wire type `wire` (an array
+/// type) into a one-row Arrow list.
+pub fn decode(wire: &Type, bytes: &[u8], binary: bool) -> Result<ScalarValue> {
+    let element = element(wire).ok_or_else(|| Error::internal("not an array type"))?;
+    let values = if binary {
+        from_binary(wire, element, bytes)?
+    } else {
+        let text = std::str::from_utf8(bytes).map_err(malformed)?;
+        from_text(element, parse(text)?)?
+    };
+    Ok(ScalarValue::List(Arc::new(
+        SingleRowListArrayBuilder::new(values).build_list_array(),
+    )))
+}
+
+/// Binary array input: postgres-types decodes the array header and each
+/// element of the wire type's element type.
+fn from_binary(wire: &Type, element: &Type, bytes: &[u8]) -> Result<ArrayRef> {
+    fn read<'a, T: FromSql<'a>>(wire: &Type, bytes: &'a [u8]) -> Result<Vec<Option<T>>> {
+        Vec::<Option<T>>::from_sql(wire, bytes).map_err(malformed)
+    }
+    Ok(match *element {
+        Type::BOOL => Arc::new(BooleanArray::from(read::<bool>(wire, bytes)?)),
+        Type::INT2 => Arc::new(Int16Array::from(read::<i16>(wire, bytes)?)),
+        Type::INT4 => Arc::new(Int32Array::from(read::<i32>(wire, bytes)?)),
+        Type::INT8 => Arc::new(Int64Array::from(read::<i64>(wire, bytes)?)),
+        Type::FLOAT4 => Arc::new(Float32Array::from(read::<f32>(wire, bytes)?)),
+        Type::FLOAT8 => Arc::new(Float64Array::from(read::<f64>(wire, bytes)?)),
+        Type::NUMERIC => Arc::new(StringArray::from(
+            read::<Decimal>(wire, bytes)?
+                .into_iter()
+                .map(|d| d.map(|d| d.to_string()))
+                .collect::<Vec<_>>(),
+        )),
+        Type::TIMESTAMPTZ => Arc::new(
+            TimestampMicrosecondArray::from(
+                read::<DateTime<FixedOffset>>(wire, bytes)?
+                    .into_iter()
+                    .map(|t| t.map(|t| t.timestamp_micros()))
+                    .collect::<Vec<_>>(),
+            )
+            .with_timezone("UTC"),
+        ),
+        Type::TIMESTAMP => Arc::new(TimestampMicrosecondArray::from(
+            read::<NaiveDateTime>(wire, bytes)?
+                .into_iter()
+                .map(|t| t.map(|t| t.and_utc().timestamp_micros()))
+                .collect::<Vec<_>>(),
+        )),
+        _ => Arc::new(StringArray::from(read::<String>(wire, bytes)?)),
+    })
+}
+
+/// Text array input: the elements' text, cast to the element type.
+fn from_text(element: &Type, items: Vec<Option<String>>) -> Result<ArrayRef> {
+    let timestamp = |tz: Option<&str>| -> Result<ArrayRef> {
+        let micros = items
+            .iter()
+            .map(|item| {
+                item.as_deref()
+                    .map(crate::planner::settings::parse_timestamptz)
+                    .transpose()
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let array = TimestampMicrosecondArray::from(micros);
+        Ok(match tz {
+            Some(tz) => Arc::new(array.with_timezone(tz)),
+            None => Arc::new(array),
+        })
+    };
+    let target = match *element {
+        Type::TIMESTAMPTZ => return timestamp(Some("UTC")),
+        Type::TIMESTAMP => return timestamp(None),
+        // NUMERIC stays text: the statement's own type decides (see params.rs).
+        Type::NUMERIC => DataType::Utf8,
+        ref other => super::encode::arrow_type(other).unwrap_or(DataType::Utf8),
+    };
+    let text: ArrayRef = Arc::new(StringArray::from(items));
+    if target == DataType::Utf8 {
+        return Ok(text);
+    }
+    let strict = CastOptions {
+        safe: false,
+        ..Default::default()
+    };
+    cast_with_options(&text, &target, &strict).map_err(|e| {
+        Error::new(
+            sqlstate::INVALID_TEXT_REPRESENTATION,
+            format!("invalid input for an array of {}: {e}", element.name()),
+        )
+    })
+}
+
+/// Parses PostgreSQL's text form of a one-dimensional array:
+/// `{a, "b c", NULL, "NULL", "with \"quote\""}`; an optional dimension
+/// prefix (`[1:3]={...}`) is accepted. Unquoted `NULL` is a null element.
+pub fn parse(text: &str) -> Result<Vec<Option<String>>> {
+    let mut text = text.trim();
+    if text.starts_with('[') {
+        let at = text
+            .find('=')
+            .ok_or_else(|| malformed("dimension prefix without \"=\""))?;
+        text = text[at + 1..].trim_start();
+    }
+    let inner = text
+        .strip_prefix('{')
+        .and_then(|t| t.strip_suffix('}'))
+        .ok_or_else(|| malformed(format!("\"{}\" must be enclosed in braces", clip(text))))?;
+    let mut items = Vec::new();
+    let mut chars = inner.chars().peekable();
+    if inner.trim().is_empty() {
+        return Ok(items);
+    }
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        let mut item = String::new();
+        let mut quoted = false;
+        let mut escaped = false;
+        match chars.peek() {
+            Some('"') => {
+                chars.next();
+                quoted = true;
+                loop {
+                    match chars.next() {
+                        None => return Err(malformed("unterminated quoted element")),
+                        Some('\\') => item.push(
+                            chars
+                                .next()
+                                .ok_or_else(|| malformed("backslash at the end of the array"))?,
+                        ),
+                        Some('"') => break,
+                        Some(c) => item.push(c),
+                    }
+                }
+                while chars.peek().is_some_and(|c| c.is_whitespace()) {
+                    chars.next();
+                }
+            }
+            Some('{') => return Err(malformed("multidimensional arrays are not supported")),
+            _ => {
+                while let Some(&c) = chars.peek() {
+                    match c {
+                        ',' => break,
+                        '{' | '}' | '"' => {
+                            return Err(malformed(format!("unexpected \"{c}\" in an element")));
+                        }
+                        '\\' => {
+                            chars.next();
+                            escaped = true;
+                            item.push(
+                                chars.next().ok_or_else(|| {
+                                    malformed("backslash at the end of the array")
+                                })?,
+                            );
+                        }
+                        c => {
+                            chars.next();
+                            item.push(c);
+                        }
+                    }
+                }
+                let kept = item.trim_end().len();
+                item.truncate(kept);
+                if item.is_empty() {
+                    return Err(malformed("empty element"));
+                }
+            }
+        }
+        let null = !quoted && !escaped && item.eq_ignore_ascii_case("NULL");
+        items.push((!null).then_some(item));
+        match chars.next() {
+            None => return Ok(items),
+            Some(',') => {}
+            Some(c) => return Err(malformed(format!("unexpected \"{c}\" after an element"))),
+        }
+    }
+}
+
+fn clip(text: &str) -> String {
+    text.chars().take(40).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse;
+
+    fn ok(text: &str) -> Vec<Option<String>> {
+        parse(text).unwrap()
+    }
+
+    fn s(v: &str) -> Option<String> {
+        Some(v.to_string())
+    }
+
+    #[test]
+    fn parses_postgres_array_text() {
+        assert_eq!(ok("{}"), vec![]);
+        assert_eq!(ok("{a,b}"), vec![s("a"), s("b")]);
+        assert_eq!(ok(" { a , b c } "), vec![s("a"), s("b c")]);
+        assert_eq!(ok("{NULL,null,\"NULL\"}"), vec![None, None, s("NULL")]);
+        assert_eq!(ok("{\"\",\"x,y\"}"), vec![s(""), s("x,y")]);
+        assert_eq!(
+            ok(r#"{"say \"hi\"","a\\b"}"#),
+            vec![s("say \"hi\""), s("a\\b")]
+        );
+        assert_eq!(ok(r"{a\,b}"), vec![s("a,b")]);
+        assert_eq!(ok("[1:2]={1,2}"), vec![s("1"), s("2")]);
+    }
+
+    #[test]
+    fn rejects_what_postgres_rejects() {
+        for bad in [
+            "a,b",
+            "{a",
+            "{{1,2},{3,4}}",
+            "{a,,b}",
+            "{\"a}",
+            "{a\"b}",
+            "{a,}",
+            "",
+        ] {
+            let e = parse(bad).unwrap_err();
+            assert_eq!(e.code, "22P02", "{bad}");
+        }
+    }
+}

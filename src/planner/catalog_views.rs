@@ -1,0 +1,281 @@
+//! `pg_catalog` relations StemeDB answers itself, layered over the
+//! `datafusion-pg-catalog` schema ([`Overlay`]):
+//!
+//! - `pg_stat_activity`: the connections of this server, read when the
+//!   statement runs ([`super::pg_stat_activity`]);
+//! - `pg_index`: the crate's rows with the vector columns (`indkey`,
+//!   `indoption`: int2vector; `indclass`, `indcollation`: oidvector) as
+//!   arrays, so `unnest(indkey)` and `indkey[1]` work as in PostgreSQL
+//!   (SQLAlchemy's reflection does both);
+//! - `pg_class`: plus `reloptions`, always NULL.
+//!
+//! The crate qualifies the unqualified names of its own relations while
+//! parsing; [`rewrite`] does the same for `pg_stat_activity`.
+
+use std::fmt;
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, ListBuilder, PrimitiveBuilder};
+use datafusion::arrow::datatypes::{
+    ArrowPrimitiveType, DataType, Field, Int16Type, Int32Type, Schema, SchemaRef,
+};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::{MemTable, SchemaProvider, Session, TableProvider};
+use datafusion::common::{DataFusionError, Result, ScalarValue};
+use datafusion::logical_expr::{Expr, TableType};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::expressions::{Column, Literal};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::projection::ProjectionExec;
+use datafusion::prelude::SessionContext;
+use datafusion::sql::sqlparser::ast::{
+    Expr as SqlExpr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectNamePart,
+    Statement, TableFactor, VisitMut, VisitorMut, visit_expressions_mut,
+};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+
+use super::activity::Activity;
+use super::pg_stat_activity::ActivityTable;
+
+const STAT_ACTIVITY: &str = "pg_stat_activity";
+
+/// `generate_subscripts(array, 1)` — a set-returning function SQLAlchemy
+/// zips with `unnest(array)` in a select list — as the unnest of the
+/// subscripts, which DataFusion zips the same way.
+fn generate_subscripts(expr: &mut SqlExpr) {
+    let SqlExpr::Function(f) = expr else { return };
+    if !f
+        .name
+        .to_string()
+        .eq_ignore_ascii_case("generate_subscripts")
+    {
+        return;
+    }
+    let FunctionArguments::List(list) = &f.args else {
+        return;
+    };
+    let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(array))) = list.args.first() else {
+        return;
+    };
+    let sql = format!("unnest(generate_series(1, CAST(cardinality({array}) AS BIGINT)))");
+    if let Ok(replacement) = Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(&sql)
+        .and_then(|mut p| p.parse_expr())
+    {
+        *expr = replacement;
+    }
+}
+
+/// Qualifies unqualified references to `pg_stat_activity` and rewrites
+/// `generate_subscripts`.
+pub fn rewrite(statement: &mut Statement) {
+    let _ = visit_expressions_mut(statement, |e| {
+        generate_subscripts(e);
+        ControlFlow::<()>::Continue(())
+    });
+    struct Qualify;
+    impl VisitorMut for Qualify {
+        type Break = ();
+        fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+            if let TableFactor::Table {
+                name, args: None, ..
+            } = factor
+                && let [ObjectNamePart::Identifier(ident)] = name.0.as_slice()
+                && ident.value.eq_ignore_ascii_case(STAT_ACTIVITY)
+            {
+                name.0
+                    .insert(0, ObjectNamePart::Identifier(Ident::new("pg_catalog")));
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = statement.visit(&mut Qualify);
+}
+
+/// The session's `pg_catalog`: the crate's schema with StemeDB's relations
+/// in front.
+pub struct Overlay {
+    inner: Arc<dyn SchemaProvider>,
+    activity: Arc<Activity>,
+}
+
+impl Overlay {
+    pub fn new(inner: Arc<dyn SchemaProvider>, activity: Arc<Activity>) -> Overlay {
+        Overlay { inner, activity }
+    }
+}
+
+impl fmt::Debug for Overlay {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("pg_catalog")
+    }
+}
+
+#[async_trait]
+impl SchemaProvider for Overlay {
+    fn table_names(&self) -> Vec<String> {
+        let mut names = self.inner.table_names();
+        names.push(STAT_ACTIVITY.to_string());
+        names
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        match name.to_ascii_lowercase().as_str() {
+            STAT_ACTIVITY => Ok(Some(Arc::new(ActivityTable(self.activity.clone())))),
+            "pg_index" => match self.inner.table(name).await? {
+                Some(table) => Ok(Some(with_vector_arrays(table).await?)),
+                None => Ok(None),
+            },
+            "pg_class" => match self.inner.table(name).await? {
+                Some(table) => Ok(Some(Arc::new(WithReloptions::new(table)))),
+                None => Ok(None),
+            },
+            _ => self.inner.table(name).await,
+        }
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        name.eq_ignore_ascii_case(STAT_ACTIVITY) || self.inner.table_exist(name)
+    }
+}
+
+/// The rows of one of the crate's tables (they are small).
+async fn rows(table: Arc<dyn TableProvider>) -> Result<Vec<RecordBatch>> {
+    SessionContext::new().read_table(table)?.collect().await
+}
+
+/// `pg_index` with its vector columns as arrays.
+async fn with_vector_arrays(table: Arc<dyn TableProvider>) -> Result<Arc<dyn TableProvider>> {
+    let element = |name: &str| match name {
+        "indkey" | "indoption" => Some(DataType::Int16),
+        "indclass" | "indcollation" => Some(DataType::Int32),
+        _ => None,
+    };
+    let schema = Arc::new(Schema::new(
+        table
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| match element(f.name()) {
+                Some(e) => Field::new(
+                    f.name(),
+                    DataType::List(Arc::new(Field::new_list_field(e, true))),
+                    true,
+                ),
+                None => f.as_ref().clone(),
+            })
+            .collect::<Vec<_>>(),
+    ));
+    let mut batches = Vec::new();
+    for batch in rows(table).await? {
+        let columns = batch
+            .columns()
+            .iter()
+            .zip(schema.fields())
+            .map(|(column, field)| match element(field.name()) {
+                Some(DataType::Int16) => vectors::<Int16Type>(column),
+                Some(_) => vectors::<Int32Type>(column),
+                None => Ok(column.clone()),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        batches.push(RecordBatch::try_new(schema.clone(), columns)?);
+    }
+    Ok(Arc::new(MemTable::try_new(schema, vec![batches])?))
+}
+
+/// `pg_class` plus `reloptions` (NULL: no storage parameters), which
+/// pgcli and SQLAlchemy read. A wrapper, not a copy: `pg_class` lists the
+/// session's relations — `pg_catalog`'s included — when it is scanned.
+#[derive(Debug)]
+struct WithReloptions {
+    inner: Arc<dyn TableProvider>,
+    schema: SchemaRef,
+}
+
+fn reloptions_type() -> DataType {
+    DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true)))
+}
+
+impl WithReloptions {
+    fn new(inner: Arc<dyn TableProvider>) -> WithReloptions {
+        let mut fields: Vec<Field> = inner
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields.push(Field::new("reloptions", reloptions_type(), true));
+        WithReloptions {
+            inner,
+            schema: Arc::new(Schema::new(fields)),
+        }
+    }
+}
+
+#[async_trait]
+impl TableProvider for WithReloptions {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        self.inner.table_type()
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let own = self.inner.schema().fields().len();
+        let wanted: Vec<usize> = match projection {
+            Some(p) => p.clone(),
+            None => (0..=own).collect(),
+        };
+        let from_inner: Vec<usize> = wanted.iter().copied().filter(|&i| i < own).collect();
+        let input = self
+            .inner
+            .scan(state, Some(&from_inner), &[], limit)
+            .await?;
+        let null = ScalarValue::try_from(reloptions_type())?;
+        let exprs = wanted.iter().map(|&i| {
+            let name = self.schema.field(i).name().clone();
+            let expr: Arc<dyn PhysicalExpr> = match from_inner.iter().position(|&j| j == i) {
+                Some(at) => Arc::new(Column::new(&name, at)),
+                None => Arc::new(Literal::new(null.clone())),
+            };
+            (expr, name)
+        });
+        Ok(Arc::new(ProjectionExec::try_new(exprs, input)?))
+    }
+}
+
+/// `'1 2'` (PostgreSQL's text form of int2vector / oidvector) → `[1, 2]`.
+fn vectors<T: ArrowPrimitiveType>(column: &ArrayRef) -> Result<ArrayRef>
+where
+    T::Native: std::str::FromStr,
+{
+    let Some(text) = column.as_string_opt::<i32>() else {
+        return Ok(column.clone());
+    };
+    let mut out = ListBuilder::new(PrimitiveBuilder::<T>::new());
+    for i in 0..text.len() {
+        if text.is_null(i) {
+            out.append_null();
+            continue;
+        }
+        for item in text.value(i).split_whitespace() {
+            let value = item.parse::<T::Native>().map_err(|_| {
+                DataFusionError::Internal(format!("pg_index: bad vector element {item:?}"))
+            })?;
+            out.values().append_value(value);
+        }
+        out.append(true);
+    }
+    Ok(Arc::new(out.finish()))
+}
