@@ -44,9 +44,18 @@ pub fn decode(portal: &Portal<Statement>) -> PgWireResult<Vec<ScalarValue>> {
     let declared = &portal.statement.parameter_types;
     (0..portal.parameter_len())
         .map(|i| {
-            let wire = wire_type(statement, declared, i);
+            let mut wire = wire_type(statement, declared, i);
+            let target = statement.inferred.get(i).cloned().flatten();
+            // Text sent for an array (a driver declaring text or varchar):
+            // PostgreSQL's array input, never a one-element array.
+            if let Some(array) = target.as_ref().and_then(super::array_params::wire_type)
+                && arrow_type(&wire) == Some(DataType::Utf8)
+                && !portal.parameter_format.is_binary(i)
+            {
+                wire = array;
+            }
             let value = decode_one(portal, i, &wire)?;
-            match statement.inferred.get(i).cloned().flatten() {
+            match target {
                 Some(target) if target != value.data_type() => {
                     value.cast_to(&target).map_err(|e| {
                         to_pg(Error::new(

@@ -3,10 +3,10 @@
 //!
 //! - `pg_stat_activity`: the connections of this server, read when the
 //!   statement runs ([`super::pg_stat_activity`]);
-//! - `pg_index`: the crate's rows with the vector columns (`indkey`,
-//!   `indoption`: int2vector; `indclass`, `indcollation`: oidvector) as
-//!   arrays, so `unnest(indkey)` and `indkey[1]` work as in PostgreSQL
-//!   (SQLAlchemy's reflection does both);
+//! - `pg_index`, `pg_proc`: the crate's rows with their array columns as
+//!   arrays ([`super::catalog_arrays`]), so `unnest(indkey)` and
+//!   `proargtypes::regtype[]` work as in PostgreSQL (SQLAlchemy's reflection
+//!   and pgcli's completion use them);
 //! - `pg_class`: plus `reloptions`, always NULL.
 //!
 //! The crate qualifies the unqualified names of its own relations while
@@ -17,19 +17,14 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, ListBuilder, PrimitiveBuilder};
-use datafusion::arrow::datatypes::{
-    ArrowPrimitiveType, DataType, Field, Int16Type, Int32Type, Schema, SchemaRef,
-};
-use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::catalog::{MemTable, SchemaProvider, Session, TableProvider};
-use datafusion::common::{DataFusionError, Result, ScalarValue};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::{SchemaProvider, Session, TableProvider};
+use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::{Expr, TableType};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::{Column, Literal};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::projection::ProjectionExec;
-use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{
     Expr as SqlExpr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectNamePart,
     Statement, TableFactor, VisitMut, VisitorMut, visit_expressions_mut,
@@ -38,6 +33,7 @@ use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
 use super::activity::Activity;
+use super::catalog_arrays::{array_columns, with_arrays};
 use super::pg_stat_activity::ActivityTable;
 
 const STAT_ACTIVITY: &str = "pg_stat_activity";
@@ -125,8 +121,8 @@ impl SchemaProvider for Overlay {
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
         match name.to_ascii_lowercase().as_str() {
             STAT_ACTIVITY => Ok(Some(Arc::new(ActivityTable(self.activity.clone())))),
-            "pg_index" => match self.inner.table(name).await? {
-                Some(table) => Ok(Some(with_vector_arrays(table).await?)),
+            lower @ ("pg_index" | "pg_proc") => match self.inner.table(name).await? {
+                Some(table) => Ok(Some(with_arrays(table, array_columns(lower)).await?)),
                 None => Ok(None),
             },
             "pg_class" => match self.inner.table(name).await? {
@@ -140,50 +136,6 @@ impl SchemaProvider for Overlay {
     fn table_exist(&self, name: &str) -> bool {
         name.eq_ignore_ascii_case(STAT_ACTIVITY) || self.inner.table_exist(name)
     }
-}
-
-/// The rows of one of the crate's tables (they are small).
-async fn rows(table: Arc<dyn TableProvider>) -> Result<Vec<RecordBatch>> {
-    SessionContext::new().read_table(table)?.collect().await
-}
-
-/// `pg_index` with its vector columns as arrays.
-async fn with_vector_arrays(table: Arc<dyn TableProvider>) -> Result<Arc<dyn TableProvider>> {
-    let element = |name: &str| match name {
-        "indkey" | "indoption" => Some(DataType::Int16),
-        "indclass" | "indcollation" => Some(DataType::Int32),
-        _ => None,
-    };
-    let schema = Arc::new(Schema::new(
-        table
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| match element(f.name()) {
-                Some(e) => Field::new(
-                    f.name(),
-                    DataType::List(Arc::new(Field::new_list_field(e, true))),
-                    true,
-                ),
-                None => f.as_ref().clone(),
-            })
-            .collect::<Vec<_>>(),
-    ));
-    let mut batches = Vec::new();
-    for batch in rows(table).await? {
-        let columns = batch
-            .columns()
-            .iter()
-            .zip(schema.fields())
-            .map(|(column, field)| match element(field.name()) {
-                Some(DataType::Int16) => vectors::<Int16Type>(column),
-                Some(_) => vectors::<Int32Type>(column),
-                None => Ok(column.clone()),
-            })
-            .collect::<Result<Vec<_>>>()?;
-        batches.push(RecordBatch::try_new(schema.clone(), columns)?);
-    }
-    Ok(Arc::new(MemTable::try_new(schema, vec![batches])?))
 }
 
 /// `pg_class` plus `reloptions` (NULL: no storage parameters), which
@@ -253,29 +205,4 @@ impl TableProvider for WithReloptions {
         });
         Ok(Arc::new(ProjectionExec::try_new(exprs, input)?))
     }
-}
-
-/// `'1 2'` (PostgreSQL's text form of int2vector / oidvector) → `[1, 2]`.
-fn vectors<T: ArrowPrimitiveType>(column: &ArrayRef) -> Result<ArrayRef>
-where
-    T::Native: std::str::FromStr,
-{
-    let Some(text) = column.as_string_opt::<i32>() else {
-        return Ok(column.clone());
-    };
-    let mut out = ListBuilder::new(PrimitiveBuilder::<T>::new());
-    for i in 0..text.len() {
-        if text.is_null(i) {
-            out.append_null();
-            continue;
-        }
-        for item in text.value(i).split_whitespace() {
-            let value = item.parse::<T::Native>().map_err(|_| {
-                DataFusionError::Internal(format!("pg_index: bad vector element {item:?}"))
-            })?;
-            out.values().append_value(value);
-        }
-        out.append(true);
-    }
-    Ok(Arc::new(out.finish()))
 }

@@ -10,6 +10,7 @@
 mod activity;
 mod balance;
 mod catalog;
+mod catalog_arrays;
 mod catalog_views;
 mod column_names;
 mod copy;
@@ -23,6 +24,7 @@ mod limits;
 mod parameters;
 mod pg_functions;
 mod pg_stat_activity;
+mod prepared_sql;
 mod schema;
 mod session;
 pub mod settings;

@@ -65,11 +65,19 @@ pub struct Prepared {
     /// Set when the statement runs without DataFusion (see fast_path.rs).
     fast: Option<FastPath>,
     /// Parameters described with another type than the plan infers
-    /// ([`tables::described_parameters`]).
+    /// ([`tables::described_parameters`], PREPARE's declared types).
     described: Vec<(usize, DataType)>,
+    /// For `EXECUTE name`: the statement it runs.
+    target: Option<Box<Prepared>>,
 }
 
 impl Prepared {
+    /// Declares parameter `i` (from 0) to be of type `t`.
+    pub(super) fn declare(&mut self, i: usize, t: DataType) {
+        self.described.retain(|(j, _)| *j != i);
+        self.described.push((i, t));
+    }
+
     /// Types of `$n` parameters, in order (`None` when not inferable).
     pub fn parameter_types(&self) -> Vec<Option<DataType>> {
         if let Some(fast) = &self.fast {
@@ -101,6 +109,9 @@ impl Prepared {
 
     /// The shape of the rows the statement returns, if it returns rows.
     pub fn result_schema(&self) -> Option<SchemaRef> {
+        if let Some(target) = &self.target {
+            return target.result_schema();
+        }
         if let Some(fast) = &self.fast {
             return fast.schema();
         }
@@ -142,11 +153,11 @@ fn show_schema(name: &str) -> SchemaRef {
     Arc::new(Schema::new(vec![Field::new(name, DataType::Utf8, true)]))
 }
 
-fn df(e: datafusion::error::DataFusionError) -> Error {
+pub(super) fn df(e: datafusion::error::DataFusionError) -> Error {
     from_datafusion(&e)
 }
 
-fn command(tag: impl Into<String>) -> Output {
+pub(super) fn command(tag: impl Into<String>) -> Output {
     Output::Command {
         tag: tag.into(),
         txn: None,
@@ -156,6 +167,8 @@ fn command(tag: impl Into<String>) -> Output {
 pub struct Session {
     ctx: SessionContext,
     shared: Arc<SessionShared>,
+    /// Statements named by SQL-level PREPARE ([`super::prepared_sql`]).
+    named: std::sync::Mutex<std::collections::HashMap<String, Prepared>>,
 }
 
 impl Drop for Session {
@@ -176,11 +189,25 @@ impl Session {
         let ctx = SessionContext::new_with_config(config);
         tables::register(&ctx, &shared).expect("registering tables in a fresh context");
         super::catalog::install(&ctx, &shared);
-        Session { ctx, shared }
+        Session {
+            ctx,
+            shared,
+            named: Default::default(),
+        }
     }
 
     pub fn shared(&self) -> &Arc<SessionShared> {
         &self.shared
+    }
+
+    pub(super) fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    pub(super) fn named(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Prepared>> {
+        self.named.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn in_transaction(&self) -> bool {
@@ -294,12 +321,17 @@ impl Session {
             } => (statement, returning),
             Action::CopyOut { statement, .. } => (statement, &None),
             _ => {
+                let target = match &action {
+                    Action::ExecuteSql { name, .. } => Some(Box::new(self.named_statement(name)?)),
+                    _ => None,
+                };
                 return Ok(Prepared {
                     action,
                     plan: None,
                     returning_plan: None,
                     fast: None,
                     described: vec![],
+                    target,
                 });
             }
         };
@@ -311,6 +343,7 @@ impl Session {
                     returning_plan: None,
                     fast: Some(fast),
                     described: vec![],
+                    target: None,
                 });
             }
         }
@@ -342,6 +375,7 @@ impl Session {
             returning_plan,
             fast: None,
             described,
+            target: None,
         })
     }
 
@@ -506,6 +540,20 @@ impl Session {
                 })
             }
             Action::NoOp(tag) => Ok(command(*tag)),
+            Action::PrepareSql {
+                name,
+                types,
+                statement,
+            } => self.prepare_sql(name, types, statement).await,
+            Action::ExecuteSql { name, arguments } => {
+                let target = p
+                    .target
+                    .as_deref()
+                    .ok_or_else(|| Error::internal("EXECUTE without its statement"))?;
+                let values = self.arguments(name, target, arguments).await?;
+                Box::pin(self.run(target, values)).await
+            }
+            Action::Deallocate(name) => self.deallocate(name.as_deref()),
             Action::Savepoint(name) => shared.txn.savepoint(name).map(|_| command("SAVEPOINT")),
             Action::RollbackTo(name) => shared.txn.rollback_to(name).map(|_| command("ROLLBACK")),
             Action::Release(name) => shared.txn.release(name).map(|_| command("RELEASE")),

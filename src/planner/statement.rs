@@ -50,6 +50,19 @@ pub enum Action {
         statement: DfStatement,
         options: CopyOptions,
     },
+    /// SQL-level `PREPARE name (types) AS statement`.
+    PrepareSql {
+        name: String,
+        types: Vec<String>,
+        statement: Box<Action>,
+    },
+    /// SQL-level `EXECUTE name (arguments)`.
+    ExecuteSql {
+        name: String,
+        arguments: Vec<String>,
+    },
+    /// `DEALLOCATE name`, or `DEALLOCATE ALL` when `None`.
+    Deallocate(Option<String>),
 }
 
 /// The RETURNING clause of an INSERT.
@@ -166,7 +179,27 @@ pub fn classify(sql: Sql) -> Result<Action> {
         Sql::Savepoint { name } => Action::Savepoint(name.value),
         Sql::ReleaseSavepoint { name } => Action::Release(name.value),
         Sql::Discard { .. } => Action::NoOp("DISCARD ALL"),
-        Sql::Deallocate { .. } => Action::NoOp("DEALLOCATE"),
+        Sql::Deallocate { name, .. } => Action::Deallocate(
+            (!name.value.eq_ignore_ascii_case("all")).then(|| name.value.to_lowercase()),
+        ),
+        Sql::Prepare {
+            name,
+            data_types,
+            statement,
+        } => Action::PrepareSql {
+            name: name.value.to_lowercase(),
+            types: data_types.iter().map(|t| t.to_string()).collect(),
+            statement: Box::new(classify(*statement)?),
+        },
+        Sql::Execute {
+            name: Some(name),
+            parameters,
+            immediate: false,
+            ..
+        } => Action::ExecuteSql {
+            name: object_name(&name).to_lowercase(),
+            arguments: parameters.iter().map(|e| e.to_string()).collect(),
+        },
         Sql::Copy {
             source,
             to,
