@@ -58,9 +58,10 @@ need_test() {
     if [ ! -f /usr/share/java/postgresql.jar ] || ! command -v javac >/dev/null 2>&1 || ! command -v pgbouncer >/dev/null 2>&1; then
         apt_install "client tests: pgjdbc, pgbouncer" libpostgresql-jdbc-java default-jdk-headless pgbouncer
     fi
-    if ! python3 -c "import psycopg, asyncpg, sqlalchemy, pandas" 2>/dev/null; then
-        echo ">> installing Python client libraries (psycopg, asyncpg, SQLAlchemy, pandas)"
-        python3 -m pip install -q "psycopg[binary]" asyncpg sqlalchemy pandas \
+    if ! python3 -c "import psycopg, asyncpg, sqlalchemy, pandas, pexpect" 2>/dev/null \
+        || ! command -v pgcli >/dev/null 2>&1; then
+        echo ">> installing Python clients (psycopg, asyncpg, SQLAlchemy, pandas, pgcli, pexpect)"
+        python3 -m pip install -q "psycopg[binary]" asyncpg sqlalchemy pandas pgcli pexpect \
             || fail "pip install of the Python clients failed"
     fi
     if [ ! -d tests/clients/node_modules/pg ]; then

@@ -39,6 +39,11 @@ fn asyncpg() {
 }
 
 #[test]
+fn pgcli_in_a_terminal() {
+    run_client("python3", &["pgcli_client.py"]);
+}
+
+#[test]
 fn sqlalchemy_and_pandas() {
     run_client("python3", &["sqlalchemy_client.py"]);
 }

@@ -60,7 +60,7 @@ pub fn install(ctx: &SessionContext, session: &Arc<SessionShared>) {
         signal("pg_terminate_backend", session.clone(), Backend::terminate),
         create_udf(
             "pg_get_userbyid",
-            vec![DataType::Int32],
+            vec![DataType::Int64],
             DataType::Utf8,
             Volatility::Immutable,
             Arc::new(|_| scalar(ScalarValue::Utf8(Some(OWNER.to_string())))),
@@ -139,19 +139,22 @@ fn backend_info(
 fn signal(name: &'static str, session: Arc<SessionShared>, send: fn(&Backend)) -> ScalarUDF {
     create_udf(
         name,
-        vec![DataType::Int32],
+        vec![DataType::Int64],
         DataType::Boolean,
         Volatility::Volatile,
         Arc::new(move |args: &[ColumnarValue]| {
-            let pids = arrays(&args[..1], &[DataType::Int32])?;
-            let pids = pids[0].as_primitive::<datafusion::arrow::datatypes::Int32Type>();
+            let pids = arrays(&args[..1], &[DataType::Int64])?;
+            let pids = pids[0].as_primitive::<datafusion::arrow::datatypes::Int64Type>();
             let mut out = Vec::with_capacity(pids.len());
             for pid in pids.iter() {
                 let Some(pid) = pid else {
                     out.push(None);
                     continue;
                 };
-                let Some(backend) = session.activity.backend(pid) else {
+                let backend = i32::try_from(pid)
+                    .ok()
+                    .and_then(|pid| session.activity.backend(pid));
+                let Some(backend) = backend else {
                     tracing::warn!("{name}: PID {pid} is not a StemeDB backend process");
                     out.push(Some(false));
                     continue;

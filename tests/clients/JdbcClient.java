@@ -65,6 +65,50 @@ public class JdbcClient {
             } catch (SQLException e) {
                 check("0A000".equals(e.getSQLState()), "SQLSTATE " + e.getSQLState());
             }
+            // Array parameters (setArray / createArrayOf): `= ANY(?)` over
+            // 1 000 subjects returns exactly the rows of the IN list.
+            try (Statement s = c.createStatement()) {
+                s.executeUpdate("INSERT INTO assertions (subject, predicate, object, source) "
+                    + "SELECT 'arr' || x, 'p', 'o' || x, 's' FROM generate_series(1, 1200) AS t(x)");
+            }
+            String[] subjects = new String[1001];
+            StringBuilder inList = new StringBuilder();
+            for (int i = 0; i < 1000; i++) {
+                subjects[i] = "arr" + (i + 1);
+                inList.append("'").append(subjects[i]).append("', ");
+            }
+            subjects[1000] = "arr-missing";
+            inList.append("'arr-missing'");
+            List<String> byAny = new ArrayList<>();
+            try (PreparedStatement q = c.prepareStatement(
+                    "SELECT subject, object FROM recency WHERE subject = ANY(?) ORDER BY subject")) {
+                q.setArray(1, c.createArrayOf("text", subjects));
+                try (ResultSet rs = q.executeQuery()) {
+                    while (rs.next()) byAny.add(rs.getString(1) + "=" + rs.getString(2));
+                }
+            }
+            List<String> byIn = new ArrayList<>();
+            try (Statement s = c.createStatement();
+                 ResultSet rs = s.executeQuery("SELECT subject, object FROM recency WHERE subject IN ("
+                     + inList + ") ORDER BY subject")) {
+                while (rs.next()) byIn.add(rs.getString(1) + "=" + rs.getString(2));
+            }
+            check(byAny.size() == 1000 && byAny.equals(byIn), "ANY vs IN: " + byAny.size() + " / " + byIn.size());
+            try (PreparedStatement q = c.prepareStatement("SELECT ?::text[]")) {
+                String[] values = {"a", "b c", null, "", "NULL"};
+                q.setArray(1, c.createArrayOf("text", values));
+                try (ResultSet rs = q.executeQuery()) {
+                    rs.next();
+                    check(Arrays.equals((Object[]) rs.getArray(1).getArray(), values), "text[] round trip");
+                }
+                q.setString(1, "{a,b");
+                try {
+                    q.executeQuery();
+                    check(false, "a malformed array literal must fail");
+                } catch (SQLException e) {
+                    check("22P02".equals(e.getSQLState()), "SQLSTATE " + e.getSQLState());
+                }
+            }
             // Metadata.
             DatabaseMetaData md = c.getMetaData();
             check(md.getDatabaseProductName().equals("PostgreSQL"), md.getDatabaseProductName());

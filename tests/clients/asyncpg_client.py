@@ -42,6 +42,23 @@ async def main(port):
     except asyncpg.PostgresError as e:
         assert e.sqlstate == "0A000", e.sqlstate
     assert await conn.fetchval("SELECT 1") == 1
+    # Array parameters (asyncpg sends them in binary): `= ANY($1)` over
+    # 1 000 subjects returns exactly the rows of the equivalent IN list.
+    await conn.execute(
+        "INSERT INTO assertions (subject, predicate, object, source) "
+        "SELECT 'arr' || x, 'p', 'o' || x, 's' FROM generate_series(1, 1200) AS t(x)"
+    )
+    subjects = [f"arr{i}" for i in range(1, 1001)] + ["arr-missing"]
+    by_any = await conn.fetch(
+        "SELECT subject, object FROM recency WHERE subject = ANY($1::text[]) ORDER BY subject", subjects
+    )
+    in_list = ", ".join(f"'{s}'" for s in subjects)
+    by_in = await conn.fetch(f"SELECT subject, object FROM recency WHERE subject IN ({in_list}) ORDER BY subject")
+    assert [tuple(r) for r in by_any] == [tuple(r) for r in by_in] and len(by_any) == 1000, len(by_any)
+    untyped = await conn.fetch("SELECT subject FROM recency WHERE subject = ANY($1)", subjects[:3])
+    assert sorted(r[0] for r in untyped) == subjects[:3], untyped
+    values = ["a", "b c", None, "", "NULL"]
+    assert await conn.fetchval("SELECT $1::text[]", values) == values
     await conn.close()
     print("asyncpg: ok")
 

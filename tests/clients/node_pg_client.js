@@ -46,6 +46,19 @@ async function main(port) {
   assert.strictEqual(one.rows[0]['?column?'], 2);
   const arr = await client.query('SELECT make_array(1, 2) AS a');
   assert.deepStrictEqual(arr.rows[0].a, ['1', '2']); // int8[] elements, strings as for bigint
+  // Array parameters (node-postgres sends them as array literals in text):
+  // `= ANY($1)` over 1 000 subjects returns exactly the rows of the IN list.
+  await client.query("INSERT INTO assertions (subject, predicate, object, source) SELECT 'arr' || x, 'p', 'o' || x, 's' FROM generate_series(1, 1200) AS t(x)");
+  const subjects = Array.from({ length: 1000 }, (_, i) => `arr${i + 1}`).concat(['arr-missing']);
+  const byAny = await client.query('SELECT subject, object FROM recency WHERE subject = ANY($1) ORDER BY subject', [subjects]);
+  const inList = subjects.map((s) => `'${s}'`).join(', ');
+  const byIn = await client.query(`SELECT subject, object FROM recency WHERE subject IN (${inList}) ORDER BY subject`);
+  assert.strictEqual(byAny.rows.length, 1000);
+  assert.deepStrictEqual(byAny.rows, byIn.rows);
+  const values = ['a', 'b c', null, '', 'NULL', 'q"uote'];
+  const round = await client.query('SELECT $1::text[] AS v', [values]);
+  assert.deepStrictEqual(round.rows[0].v, values);
+  await assert.rejects(client.query('SELECT $1::text[]', ['{a,b']), (e) => e.code === '22P02');
   await client.end();
   console.log('node-postgres: ok');
 }

@@ -93,4 +93,50 @@ with conn.cursor() as cur:
             rows.append(row[0])
     assert rows == ["c1", "c2"], rows
 
+# Array parameters: `= ANY(list)` over 1 000 subjects returns exactly the
+# rows of the equivalent IN list; arrays round-trip in text and binary;
+# a malformed array literal is 22P02, never a one-element array.
+with conn.cursor() as cur:
+    cur.execute(
+        "INSERT INTO assertions (subject, predicate, object, source) "
+        "SELECT 'arr' || x, 'p', 'o' || x, 's' FROM generate_series(1, 1200) AS t(x)"
+    )
+    subjects = [f"arr{i}" for i in range(1, 1001)] + ["arr-missing"]
+    cur.execute("SELECT subject, object FROM recency WHERE subject = ANY(%s) ORDER BY subject", (subjects,))
+    by_any = cur.fetchall()
+    in_list = ", ".join(f"'{s}'" for s in subjects)
+    cur.execute(f"SELECT subject, object FROM recency WHERE subject IN ({in_list}) ORDER BY subject")
+    assert by_any == cur.fetchall() and len(by_any) == 1000, len(by_any)
+    cur.execute("SELECT count(*) FROM assertions WHERE tier = ANY(%s)", ([4, 5],))
+    assert cur.fetchone()[0] >= 1200
+for binary in (False, True):
+    with conn.cursor(binary=binary) as cur:
+        values = ["a", "b c", None, "", "NULL", 'q"uote', "{brace}"]
+        cur.execute("SELECT %s::text[]", (values,))
+        assert cur.fetchone()[0] == values, (binary, values)
+        cur.execute("SELECT %s::int8[]", ([1, None, -3],))
+        assert cur.fetchone()[0] == [1, None, -3]
+with conn.cursor() as cur:
+    for bad in ("{a,b", "a,b", "{{1},{2}}"):
+        try:
+            cur.execute("SELECT %s::text[]", (bad,))
+            raise AssertionError(f"{bad!r} was accepted")
+        except psycopg.errors.InvalidTextRepresentation as e:
+            assert e.sqlstate == "22P02"
+    cur.execute("SELECT 1")
+
+# Session views and statements consoles and poolers send.
+with conn.cursor() as cur:
+    cur.execute("SELECT pid, usename, client_addr, state, query FROM pg_stat_activity WHERE pid = pg_backend_pid()")
+    pid, user, addr, state, query = cur.fetchone()
+    assert (user, addr, state) == ("stemedb", "127.0.0.1", "active"), (user, addr, state)
+    assert "pg_stat_activity" in query, query
+    cur.execute("SHOW ALL")
+    settings = dict((name, value) for name, value, _ in cur.fetchall())
+    assert settings["stemedb.lens"] == "recency" and "server_version" in settings, settings
+    cur.execute("PREPARE lookup(text) AS SELECT object FROM recency WHERE subject = $1")
+    cur.execute("EXECUTE lookup('arr7')")
+    assert cur.fetchall() == [("o7",)]
+    cur.execute("DEALLOCATE lookup")
+
 print("psycopg: ok")

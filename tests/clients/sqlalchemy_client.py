@@ -34,8 +34,20 @@ assert isinstance(columns["retracted"], sa.BOOLEAN), columns
 lens = [c["name"] for c in insp.get_columns("authority")]
 assert lens[:2] == ["subject", "predicate"] and "contested" in lens, lens
 assert insp.get_foreign_keys("assertions") == []
-# Known gap: Table(autoload_with=...) also reflects primary keys and
-# indexes, whose queries unnest int2vector columns; see docs/clients.md.
+# Table(autoload_with=...) also reflects keys and indexes (queries that
+# unnest pg_index's int2vector columns): every column, DESIGN §2's types.
+table = sa.Table("assertions", sa.MetaData(), autoload_with=engine)
+reflected = {c.name: type(c.type) for c in table.columns}
+assert all(table.c[name].type.timezone for name in ("observed_at", "asserted_at"))
+assert {n: sa.TIMESTAMP if issubclass(t, sa.TIMESTAMP) else t for n, t in reflected.items()} == {
+    "id": sa.TEXT, "subject": sa.TEXT, "predicate": sa.TEXT, "object": sa.TEXT,
+    "object_type": sa.TEXT, "object_number": sa.DOUBLE_PRECISION, "source": sa.TEXT,
+    "tier": sa.SMALLINT, "confidence": sa.DOUBLE_PRECISION, "agent": sa.TEXT,
+    "observed_at": sa.TIMESTAMP, "asserted_at": sa.TIMESTAMP, "node": sa.TEXT,
+    "supersedes": sa.TEXT, "retracted": sa.BOOLEAN,
+}, reflected
+lens_table = pd.read_sql_table("recency", engine)
+assert "contested" in lens_table.columns and len(lens_table) >= 1, lens_table
 
 with engine.connect() as conn:
     obj = conn.execute(sa.text("SELECT object FROM authority WHERE subject = :s"), {"s": "ip:1"}).scalar_one()
