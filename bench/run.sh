@@ -103,6 +103,13 @@ for sys in postgres stemedb; do
   timed $sys "$conn" conflicts "SELECT count(*) FROM conflicts"
 done
 
+log "g. 1 000 lookups: one = ANY(\$1) vs 1 000 prepared point queries, one connection"
+for sys in postgres stemedb; do
+  conn=$PG; [ $sys = stemedb ] && conn=$ST
+  read -r R[$sys,separate] R[$sys,batch] < <(python3 "$HERE/bench/batch_lookup.py" "$conn" "$SUBJECTS")
+  log "$sys: separate ${R[$sys,separate]} ms, batch ${R[$sys,batch]} ms"
+done
+
 RSS_KB=$(awk '/VmRSS/ {print $2}' "/proc/$ST_PID/status")
 HWM_KB=$(awk '/VmHWM/ {print $2}' "/proc/$ST_PID/status")
 
@@ -120,4 +127,7 @@ for k in insert recency authority; do
 done
 echo "| e. authority GROUP BY tier, s | ${R[postgres,agg]} | ${R[stemedb,agg]} | $(ratio "${R[postgres,agg]}" "${R[stemedb,agg]}") |"
 echo "| e. count(*) FROM conflicts, s | ${R[postgres,conflicts]} | ${R[stemedb,conflicts]} | $(ratio "${R[postgres,conflicts]}" "${R[stemedb,conflicts]}") |"
+echo "| g. 1 000 lookups, 1 000 prepared point queries, ms | ${R[postgres,separate]} | ${R[stemedb,separate]} | $(ratio "${R[postgres,separate]}" "${R[stemedb,separate]}") |"
+echo "| g. 1 000 lookups, one = ANY(\$1), ms | ${R[postgres,batch]} | ${R[stemedb,batch]} | $(ratio "${R[postgres,batch]}" "${R[stemedb,batch]}") |"
+echo "| g. StemeDB batch speed-up (separate / batch; target ≥ 20) | | $(ratio "${R[stemedb,separate]}" "${R[stemedb,batch]}") | |"
 echo "| f. StemeDB resident memory after the run (peak) | | $((RSS_KB / 1024)) MiB ($((HWM_KB / 1024)) MiB) | |"
