@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, FixedOffset, NaiveDateTime};
 use datafusion::arrow::array::{
     ArrayRef, BooleanArray, Float32Array, Float64Array, Int16Array, Int32Array, Int64Array,
-    StringArray, TimestampMicrosecondArray,
+    StringArray, TimestampMicrosecondArray, UInt32Array,
 };
 use datafusion::arrow::compute::{CastOptions, cast_with_options};
 use datafusion::arrow::datatypes::DataType;
@@ -34,6 +34,9 @@ pub fn wire_type(dt: &DataType) -> Option<Type> {
     let (DataType::List(field) | DataType::LargeList(field)) = dt else {
         return None;
     };
+    if field.data_type() == &DataType::UInt32 {
+        return Some(Type::OID_ARRAY);
+    }
     Some(match super::encode::pg_type(field.data_type()) {
         Type::BOOL => Type::BOOL_ARRAY,
         Type::INT2 => Type::INT2_ARRAY,
@@ -82,6 +85,7 @@ fn from_binary(wire: &Type, element: &Type, bytes: &[u8]) -> Result<ArrayRef> {
         Type::INT2 => Arc::new(Int16Array::from(read::<i16>(wire, bytes)?)),
         Type::INT4 => Arc::new(Int32Array::from(read::<i32>(wire, bytes)?)),
         Type::INT8 => Arc::new(Int64Array::from(read::<i64>(wire, bytes)?)),
+        Type::OID => Arc::new(UInt32Array::from(read::<u32>(wire, bytes)?)),
         Type::FLOAT4 => Arc::new(Float32Array::from(read::<f32>(wire, bytes)?)),
         Type::FLOAT8 => Arc::new(Float64Array::from(read::<f64>(wire, bytes)?)),
         Type::NUMERIC => Arc::new(StringArray::from(

@@ -48,6 +48,7 @@ pub fn arrow_type(t: &Type) -> Option<DataType> {
         Type::INT2 => DataType::Int16,
         Type::INT4 => DataType::Int32,
         Type::INT8 => DataType::Int64,
+        Type::OID => DataType::UInt32,
         Type::FLOAT4 => DataType::Float32,
         Type::FLOAT8 | Type::NUMERIC => DataType::Float64,
         Type::TIMESTAMPTZ => crate::planner::timestamptz(),

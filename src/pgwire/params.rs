@@ -90,6 +90,7 @@ fn decode_one(portal: &Portal<Statement>, i: usize, wire: &Type) -> PgWireResult
         Type::INT2 => ScalarValue::Int16(portal.parameter::<i16>(i, wire)?),
         Type::INT4 => ScalarValue::Int32(portal.parameter::<i32>(i, wire)?),
         Type::INT8 => ScalarValue::Int64(portal.parameter::<i64>(i, wire)?),
+        Type::OID => ScalarValue::UInt32(portal.parameter::<u32>(i, wire)?),
         Type::FLOAT4 => ScalarValue::Float32(portal.parameter::<f32>(i, wire)?),
         Type::FLOAT8 => ScalarValue::Float64(portal.parameter::<f64>(i, wire)?),
         Type::NUMERIC => {

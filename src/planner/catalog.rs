@@ -30,6 +30,7 @@ static PARSER: LazyLock<PostgresCompatibilityParser> =
 /// rejects statements nested too deeply to plan (`54001`, see
 /// [`super::limits`]) and applies StemeDB's rewrites.
 pub fn parse(sql: &str) -> Result<Vec<Statement>> {
+    let sql = super::driver_queries::substitute(sql).unwrap_or(sql);
     super::limits::on_stack_for(sql, || {
         let mut statements = PARSER.parse(sql).map_err(parse_error)?;
         statements.iter_mut().for_each(super::balance::rebalance);

@@ -14,6 +14,7 @@ mod catalog_arrays;
 mod catalog_views;
 mod column_names;
 mod copy;
+mod driver_queries;
 mod errors;
 mod fast_path;
 mod filters;

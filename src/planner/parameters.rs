@@ -3,8 +3,10 @@
 //! send and Bind decodes it into the right value:
 //!
 //! - `$1::int8[]`, `CAST($1 AS text)`: the type of the cast;
-//! - `x = ANY($1)` (planned as `array_has($1, x)`): an array of `x`'s type;
-//! - `x IN (SELECT unnest($1))`: an array of `x`'s type.
+//! - `x = ANY($1)` (planned as `array_has($1, x)`): an array of `x`'s type.
+//!
+//! `unnest($1)` needs its type from the driver or a cast
+//! (`unnest($1::text[])`), as in PostgreSQL.
 //!
 //! A parameter typed anywhere in the statement gets that type everywhere,
 //! so every occurrence agrees.
@@ -15,7 +17,7 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{DFSchema, Result};
-use datafusion::logical_expr::expr::{Cast, InSubquery, Placeholder, ScalarFunction, TryCast};
+use datafusion::logical_expr::expr::{Cast, Placeholder, ScalarFunction, TryCast};
 use datafusion::logical_expr::{Expr, ExprSchemable, LogicalPlan};
 
 /// Functions whose first argument is the array `= ANY(...)` searches.
@@ -73,11 +75,6 @@ fn inferred(e: &Expr, schema: &DFSchema) -> Option<(String, FieldRef)> {
             let element = args[1].get_type(schema).ok()?;
             Some((id, list_of(element)))
         }
-        Expr::InSubquery(InSubquery { expr, subquery, .. }) => {
-            let element = expr.get_type(schema).ok()?;
-            let id = unnested_parameter(&subquery.subquery)?;
-            Some((id, list_of(element)))
-        }
         _ => None,
     }
 }
@@ -98,28 +95,6 @@ fn list_of(element: DataType) -> FieldRef {
     ))
 }
 
-/// The one untyped parameter a subquery unnests (`SELECT unnest($1)`).
-fn unnested_parameter(plan: &LogicalPlan) -> Option<String> {
-    let mut unnests = false;
-    let mut ids = Vec::new();
-    let _ = plan.apply_with_subqueries(|node| {
-        unnests |= matches!(node, LogicalPlan::Unnest(_));
-        node.apply_expressions(|e| {
-            e.apply(|e| {
-                if let Some(id) = untyped(e) {
-                    ids.push(id);
-                }
-                Ok(TreeNodeRecursion::Continue)
-            })
-        })
-    });
-    ids.dedup();
-    match (unnests, ids.as_slice()) {
-        (true, [id]) => Some(id.clone()),
-        _ => None,
-    }
-}
-
 /// The schema a node's expressions are evaluated against.
 fn input_schema(node: &LogicalPlan) -> DFSchema {
     let inputs = node.inputs();
@@ -136,10 +111,12 @@ fn input_schema(node: &LogicalPlan) -> DFSchema {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::prelude::SessionContext;
+    use datafusion::prelude::{SessionConfig, SessionContext};
 
     async fn types(sql: &str) -> Vec<Option<DataType>> {
-        let ctx = SessionContext::new();
+        let mut config = SessionConfig::new();
+        config.options_mut().sql_parser.map_string_types_to_utf8view = false;
+        let ctx = SessionContext::new_with_config(config);
         ctx.sql("CREATE TABLE t (s VARCHAR, n BIGINT)")
             .await
             .unwrap();
@@ -179,9 +156,9 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn unnest_in_a_subquery_takes_an_array() {
+    async fn unnest_in_a_subquery_takes_its_cast() {
         assert_eq!(
-            types("SELECT * FROM t WHERE s IN (SELECT unnest($1))").await,
+            types("SELECT * FROM t WHERE s IN (SELECT unnest($1::text[]))").await,
             vec![list(DataType::Utf8)]
         );
     }
@@ -189,7 +166,7 @@ mod tests {
     #[tokio::test]
     async fn every_occurrence_gets_the_type() {
         assert_eq!(
-            types("SELECT $1::int, $1").await,
+            types("SELECT $1::int AS a, $1 AS b").await,
             vec![Some(DataType::Int32)]
         );
     }

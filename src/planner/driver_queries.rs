@@ -1,0 +1,29 @@
+//! Catalog queries of drivers that DataFusion cannot plan, answered by an
+//! equivalent StemeDB can.
+//!
+//! asyncpg looks up every array type it meets (all but `text[]` and
+//! `oid[]`) with a recursive query over `pg_type` (`WITH RECURSIVE
+//! typeinfo_tree …`, scalar subqueries inside CASE). StemeDB has no
+//! composite, domain, range or enum types, so the answer is the types
+//! asked for with their element types — which the query below gives, with
+//! the same columns. The array of OIDs asyncpg sends is described as
+//! `oid[]` (an `INT UNSIGNED[]` cast), the one integer array asyncpg
+//! decodes without asking.
+
+/// asyncpg's type introspection, rewritten.
+const ASYNCPG_TYPES: &str = "SELECT t.oid AS oid, 'pg_catalog' AS ns, t.typname AS name, \
+    t.typtype AS kind, CAST(NULL AS INT) AS basetype, \
+    CASE WHEN t.typelem = 0 THEN NULL ELSE t.typelem END AS elemtype, \
+    e.typdelim AS elemdelim, CAST(NULL AS INT) AS range_subtype, \
+    CAST(NULL AS TEXT[]) AS attrtypoids, CAST(NULL AS TEXT[]) AS attrnames, \
+    CAST(0 AS INT) AS depth, CAST(NULL AS TEXT) AS basetype_name, \
+    e.typname AS elemtype_name, CAST(NULL AS TEXT) AS range_subtype_name \
+    FROM pg_catalog.pg_type t LEFT JOIN pg_catalog.pg_type e ON t.typelem = e.oid \
+    WHERE CAST(t.oid AS INT UNSIGNED) = ANY($1::INT UNSIGNED[])";
+
+/// The statement to run instead of `sql`, if it is one of those queries.
+pub fn substitute(sql: &str) -> Option<&'static str> {
+    let head = sql.trim_start();
+    (head.starts_with("WITH RECURSIVE typeinfo_tree(") && head.contains("elemdelim"))
+        .then_some(ASYNCPG_TYPES)
+}
