@@ -59,6 +59,11 @@ async def main(port):
     assert sorted(r[0] for r in untyped) == subjects[:3], untyped
     values = ["a", "b c", None, "", "NULL"]
     assert await conn.fetchval("SELECT $1::text[]", values) == values
+    # Other element types make asyncpg introspect the array type first.
+    assert await conn.fetchval("SELECT $1::int8[]", [1, None, -3]) == [1, None, -3]
+    assert await conn.fetchval("SELECT $1::float8[]", [1.5, 2.0]) == [1.5, 2.0]
+    n = await conn.fetchval("SELECT count(*) FROM assertions WHERE tier = ANY($1)", [4, 5])
+    assert n >= 1200, n
     await conn.close()
     print("asyncpg: ok")
 
