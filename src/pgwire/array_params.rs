@@ -246,7 +246,55 @@ fn clip(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::parse;
+    use super::*;
+    use bytes::BytesMut;
+    use postgres_types::ToSql;
+
+    /// `values` sent in binary as `wire`, decoded, printed as Arrow does.
+    fn binary<T: ToSql>(wire: Type, values: &[Option<T>]) -> String {
+        let mut buf = BytesMut::new();
+        values.to_sql(&wire, &mut buf).unwrap();
+        let value = decode(&wire, &buf, true).unwrap();
+        value.to_string()
+    }
+
+    fn text(wire: Type, literal: &str) -> Result<String> {
+        decode(&wire, literal.as_bytes(), false).map(|v| v.to_string())
+    }
+
+    #[test]
+    fn every_element_type_decodes_in_binary_and_text() {
+        assert_eq!(binary(Type::INT2_ARRAY, &[Some(1i16), None]), "[1, ]");
+        assert_eq!(binary(Type::INT4_ARRAY, &[Some(-4i32)]), "[-4]");
+        assert_eq!(
+            binary(Type::INT8_ARRAY, &[Some(1i64 << 40)]),
+            "[1099511627776]"
+        );
+        assert_eq!(binary(Type::FLOAT8_ARRAY, &[Some(1.5f64)]), "[1.5]");
+        assert_eq!(
+            binary(Type::BOOL_ARRAY, &[Some(true), Some(false)]),
+            "[true, false]"
+        );
+        assert_eq!(binary(Type::TEXT_ARRAY, &[Some("a b"), None]), "[a b, ]");
+        assert_eq!(
+            binary(Type::NUMERIC_ARRAY, &[Some(Decimal::new(125, 2))]),
+            "[1.25]"
+        );
+        let t = DateTime::parse_from_rfc3339("2024-05-01T12:00:00+02:00").unwrap();
+        assert_eq!(
+            binary(Type::TIMESTAMPTZ_ARRAY, &[Some(t)]),
+            "[2024-05-01T10:00:00Z]"
+        );
+        assert_eq!(text(Type::INT8_ARRAY, "{1,NULL,3}").unwrap(), "[1, , 3]");
+        assert_eq!(text(Type::BOOL_ARRAY, "{t,f}").unwrap(), "[true, false]");
+        assert_eq!(text(Type::NUMERIC_ARRAY, "{1.25}").unwrap(), "[1.25]");
+        assert_eq!(
+            text(Type::TIMESTAMPTZ_ARRAY, "{\"2024-05-01 12:00:00+02\"}").unwrap(),
+            "[2024-05-01T10:00:00Z]"
+        );
+        assert_eq!(text(Type::INT8_ARRAY, "{1,x}").unwrap_err().code, "22P02");
+        assert_eq!(text(Type::INT4_ARRAY, "{1").unwrap_err().code, "22P02");
+    }
 
     fn ok(text: &str) -> Vec<Option<String>> {
         parse(text).unwrap()
