@@ -96,7 +96,8 @@ impl Backend {
         let now = wall_clock_micros();
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         state.state = "active";
-        state.query = sql.to_string();
+        state.query.clear();
+        state.query.push_str(sql);
         state.query_start = Some(now);
         state.state_change = now;
         if !in_block || state.xact_start.is_none() {
