@@ -128,17 +128,7 @@ impl ReadPoint {
         range: &ScanRange,
         mut visit: impl FnMut(Assertion) -> Result<bool>,
     ) -> Result<()> {
-        match range {
-            ScanRange::Each(ranges) => {
-                for range in ranges {
-                    if !self.assertions_in(range, &mut visit)? {
-                        break;
-                    }
-                }
-                Ok(())
-            }
-            range => self.assertions_in(range, &mut visit).map(|_| ()),
-        }
+        self.assertions_in(range, &mut visit).map(|_| ())
     }
 
     /// Visits the assertions of one range; false if `visit` stopped it.
@@ -149,8 +139,15 @@ impl ReadPoint {
     ) -> Result<bool> {
         let mut going = true;
         match range {
-            ScanRange::Each(_) => {
-                return Err(Error::internal("nested ScanRange::Each"));
+            ScanRange::Each(ranges) if !range.is_wide() => {
+                return self.seek_each(ranges, visit);
+            }
+            ScanRange::Each(ranges) => {
+                for range in ranges {
+                    if !self.assertions_in(range, visit)? {
+                        return Ok(false);
+                    }
+                }
             }
             ScanRange::Predicate(p) => {
                 self.for_each_prefixed(CF_BY_PREDICATE, &predicate_prefix(p), |k, _| {
@@ -182,19 +179,46 @@ impl ReadPoint {
                     from,
                     to,
                     |k, v| {
-                        // A by_subject key ends with the claim's id.
-                        let id = k
-                            .len()
-                            .checked_sub(32)
-                            .and_then(|at| Id::from_slice(&k[at..]))
-                            .ok_or_else(|| Error::corrupted("malformed by_subject key"))?;
-                        going = visit(Assertion::decode_keyed(v, id)?)?;
+                        going = visit(by_subject_entry(k, v)?)?;
                         Ok(going)
                     },
                 )?;
             }
         }
         Ok(going)
+    }
+
+    /// Point ranges (subjects, or subject and predicate) through one
+    /// iterator: a seek per range, in the order given (key order, from
+    /// [`ScanRange::of`]'s callers); false if `visit` stopped.
+    fn seek_each(
+        &self,
+        ranges: &[ScanRange],
+        visit: &mut dyn FnMut(Assertion) -> Result<bool>,
+    ) -> Result<bool> {
+        let handle = super::cf(self.db(), CF_BY_SUBJECT)?;
+        let mut options = self.options();
+        // Every seek stays within one subject: prefix bloom filters apply.
+        options.set_prefix_same_as_start(true);
+        let mut it = self.db().raw_iterator_cf_opt(handle, options);
+        for range in ranges {
+            let prefix = subject_range_prefix(range);
+            it.seek(&prefix);
+            while it.valid() {
+                let (Some(k), Some(v)) = (it.key(), it.value()) else {
+                    break;
+                };
+                if !k.starts_with(&prefix) {
+                    break;
+                }
+                if !visit(by_subject_entry(k, v)?)? {
+                    return Ok(false);
+                }
+                it.next();
+            }
+            it.status().map_err(Error::from)?;
+        }
+        Ok(true)
     }
 
     /// Visits every (subject, predicate) pair in `range` with all its
@@ -204,17 +228,7 @@ impl ReadPoint {
         range: &ScanRange,
         mut visit: impl FnMut(Vec<Assertion>) -> Result<bool>,
     ) -> Result<()> {
-        match range {
-            ScanRange::Each(ranges) => {
-                for range in ranges {
-                    if !self.pairs_in(range, &mut visit)? {
-                        break;
-                    }
-                }
-                Ok(())
-            }
-            range => self.pairs_in(range, &mut visit).map(|_| ()),
-        }
+        self.pairs_in(range, &mut visit).map(|_| ())
     }
 
     /// Visits the pairs of one range; false if `visit` stopped it.
@@ -223,6 +237,16 @@ impl ReadPoint {
         range: &ScanRange,
         visit: &mut dyn FnMut(Vec<Assertion>) -> Result<bool>,
     ) -> Result<bool> {
+        if let ScanRange::Each(ranges) = range
+            && range.is_wide()
+        {
+            for range in ranges {
+                if !self.pairs_in(range, visit)? {
+                    return Ok(false);
+                }
+            }
+            return Ok(true);
+        }
         if let ScanRange::Predicate(p) = range {
             // Collect the subjects first (the index holds one key per claim),
             // then resolve each pair from by_subject.
@@ -273,6 +297,16 @@ impl ReadPoint {
     ) -> Result<()> {
         self.for_each_prefixed(CF_RETRACTIONS, &[], |_, v| visit(Retraction::decode(v)?))
     }
+}
+
+/// The assertion stored under a `by_subject` key (which ends with its id).
+fn by_subject_entry(k: &[u8], v: &[u8]) -> Result<Assertion> {
+    let id = k
+        .len()
+        .checked_sub(32)
+        .and_then(|at| Id::from_slice(&k[at..]))
+        .ok_or_else(|| Error::corrupted("malformed by_subject key"))?;
+    Assertion::decode_keyed(v, id)
 }
 
 fn subject_range_prefix(range: &ScanRange) -> Vec<u8> {
@@ -350,5 +384,36 @@ mod tests {
         }
         let pair = ScanRange::SubjectPredicate("s010".into(), "p1".into());
         assert_eq!(pairs(&store, &pair).len(), 1);
+        // A list of points (an IN list) reads through one iterator: the
+        // same pairs as the points one by one, a missing subject adds none.
+        let points = ["s001", "s002", "s150", "s299", "s300"];
+        let each = ScanRange::Each(
+            points
+                .iter()
+                .map(|s| ScanRange::Subject(s.to_string()))
+                .collect(),
+        );
+        let expected: Vec<_> = all
+            .iter()
+            .filter(|p| points.contains(&p.0.as_str()))
+            .cloned()
+            .collect();
+        assert_eq!(expected.len(), 12);
+        assert_eq!(pairs(&store, &each), expected);
+        let with_predicate = ScanRange::Each(vec![
+            ScanRange::SubjectPredicate("s001".into(), "p2".into()),
+            ScanRange::SubjectPredicate("s002".into(), "p0".into()),
+        ]);
+        assert_eq!(pairs(&store, &with_predicate).len(), 2);
+        // Stopping early stops the whole list.
+        let mut seen = 0;
+        store
+            .read_point()
+            .for_each_pair(&each, |_| {
+                seen += 1;
+                Ok(seen < 3)
+            })
+            .unwrap();
+        assert_eq!(seen, 3);
     }
 }
