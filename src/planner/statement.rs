@@ -78,10 +78,30 @@ const IMMUTABLE: &str = "assertions are immutable: nothing is ever updated or de
     To withdraw a claim, INSERT INTO retractions (assertion_id, reason); \
     to revise it, insert a new assertion with supersedes = its id";
 
+/// The refusal of a statement StemeDB does not run, with its real reason.
 fn unsupported(what: &str) -> Error {
+    let first = what
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_ascii_uppercase();
+    let reason = match first.as_str() {
+        "CREATE" | "DROP" | "ALTER" | "COMMENT" | "RENAME" => {
+            "StemeDB's six tables are fixed (assertions, retractions and the lens views \
+             recency, authority, beliefs, conflicts); there is no DDL"
+        }
+        "GRANT" | "REVOKE" => "StemeDB has one user, stemedb, and no privileges to change",
+        "VACUUM" | "ANALYZE" | "REINDEX" | "CLUSTER" | "CHECKPOINT" => {
+            "StemeDB maintains its storage itself (RocksDB compaction); there is nothing to run"
+        }
+        "LISTEN" | "NOTIFY" | "UNLISTEN" => "StemeDB has no notification channels",
+        "CALL" | "DO" => "StemeDB has no stored procedures or server-side code",
+        "LOCK" => "StemeDB never locks tables: claims are only ever added",
+        _ => "StemeDB does not implement this statement",
+    };
     Error::new(
         sqlstate::FEATURE_NOT_SUPPORTED,
-        format!("{what} is not supported: StemeDB's tables are fixed and {IMMUTABLE}"),
+        format!("{what} is not supported: {reason}"),
     )
 }
 
