@@ -27,6 +27,8 @@ pub fn pg_array_type(dt: &DataType) -> Option<Type> {
         DataType::Int32 => Type::INT4_ARRAY,
         DataType::Int64 => Type::INT8_ARRAY,
         DataType::Float64 => Type::FLOAT8_ARRAY,
+        DataType::Timestamp(_, Some(_)) => Type::TIMESTAMPTZ_ARRAY,
+        DataType::Timestamp(_, None) => Type::TIMESTAMP_ARRAY,
         // Other elements travel as text (see put_binary).
         _ => Type::TEXT_ARRAY,
     })
@@ -65,6 +67,7 @@ pub fn text(col: &ArrayRef, row: usize) -> Option<String> {
             })
             .to_string(),
             DataType::Float64 => format_float(items.as_primitive::<Float64Type>().value(i)),
+            DataType::Timestamp(..) => super::encode::postgres_text(&items, i)?,
             DataType::List(_) | DataType::LargeList(_) => {
                 out.push_str(&text(&items, i)?); // nested arrays are not quoted
                 continue;
@@ -122,6 +125,22 @@ pub fn put_binary(sink: &mut impl FieldSink, col: &ArrayRef, row: usize) -> PgWi
         DataType::Int64 => sink.put(&elements!(items.as_primitive::<Int64Type>()))?,
         DataType::Float64 => sink.put(&elements!(items.as_primitive::<Float64Type>()))?,
         DataType::Utf8 => sink.put(&elements!(items.as_string::<i32>()))?,
+        DataType::Timestamp(_, tz) => {
+            let instants: Vec<_> = (0..n)
+                .map(|i| {
+                    items
+                        .is_valid(i)
+                        .then(|| super::encode::timestamp_at(&items, i))
+                        .flatten()
+                })
+                .collect();
+            if tz.is_some() {
+                sink.put(&instants)?
+            } else {
+                let naive: Vec<_> = instants.iter().map(|t| t.map(|t| t.naive_utc())).collect();
+                sink.put(&naive)?
+            }
+        }
         _ => {
             let options = datafusion::arrow::util::display::FormatOptions::default();
             let formatter =

@@ -175,7 +175,7 @@ impl ToSql for Raw {
 /// Text forms where PostgreSQL's output differs from pgwire's defaults:
 /// floats (shortest round-trip, exponent outside 1e-4..1e15) and
 /// timestamps (fractional seconds only when present).
-fn postgres_text(col: &ArrayRef, row: usize) -> Option<String> {
+pub(super) fn postgres_text(col: &ArrayRef, row: usize) -> Option<String> {
     if is_null(col, row) {
         return None;
     }
@@ -184,8 +184,8 @@ fn postgres_text(col: &ArrayRef, row: usize) -> Option<String> {
         DataType::Float32 => Some(format_float(
             col.as_primitive::<Float32Type>().value(row) as f64
         )),
-        DataType::Timestamp(TimeUnit::Microsecond, tz) => {
-            let micros = col.as_primitive::<TimestampMicrosecondType>().value(row);
+        DataType::Timestamp(unit, tz) => {
+            let micros = to_micros(timestamp_value(col, row, unit), unit);
             let text = crate::planner::settings::format_timestamptz(micros);
             Some(if tz.is_some() {
                 text
@@ -234,6 +234,24 @@ pub fn format_float(v: f64) -> String {
 /// validity buffer is absent.
 fn is_null(col: &ArrayRef, row: usize) -> bool {
     col.is_null(row) || col.data_type() == &DataType::Null
+}
+
+/// A timestamp column's raw value, in its unit.
+fn timestamp_value(col: &ArrayRef, row: usize, unit: &TimeUnit) -> i64 {
+    match unit {
+        TimeUnit::Second => col.as_primitive::<TimestampSecondType>().value(row),
+        TimeUnit::Millisecond => col.as_primitive::<TimestampMillisecondType>().value(row),
+        TimeUnit::Microsecond => col.as_primitive::<TimestampMicrosecondType>().value(row),
+        TimeUnit::Nanosecond => col.as_primitive::<TimestampNanosecondType>().value(row),
+    }
+}
+
+/// The instant of row `row` of a timestamp column, if representable.
+pub(super) fn timestamp_at(col: &ArrayRef, row: usize) -> Option<DateTime<Utc>> {
+    match col.data_type() {
+        DataType::Timestamp(unit, _) => utc(to_micros(timestamp_value(col, row, unit), unit)),
+        _ => None,
+    }
 }
 
 fn utc(micros: i64) -> Option<DateTime<Utc>> {
@@ -295,12 +313,7 @@ fn encode_value(enc: &mut impl FieldSink, col: &ArrayRef, row: usize) -> PgWireR
             enc.put(&d)
         }
         DataType::Timestamp(unit, tz) => {
-            let v = match unit {
-                TimeUnit::Second => col.as_primitive::<TimestampSecondType>().value(row),
-                TimeUnit::Millisecond => col.as_primitive::<TimestampMillisecondType>().value(row),
-                TimeUnit::Microsecond => col.as_primitive::<TimestampMicrosecondType>().value(row),
-                TimeUnit::Nanosecond => col.as_primitive::<TimestampNanosecondType>().value(row),
-            };
+            let v = timestamp_value(col, row, unit);
             let t = utc(to_micros(v, unit))
                 .ok_or_else(|| unrepresentable(format!("timestamp {v} ({unit:?})")))?;
             if tz.is_some() {

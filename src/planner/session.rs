@@ -183,6 +183,9 @@ impl Session {
             .with_information_schema(true)
             .with_default_catalog_and_schema("stemedb", "public")
             .with_target_partitions(2);
+        // now() and `::timestamptz` are timestamptz, as in PostgreSQL
+        // (StemeDB works in UTC).
+        config.options_mut().execution.time_zone = Some("+00:00".to_string());
         let sql = &mut config.options_mut().sql_parser;
         sql.dialect = Dialect::PostgreSQL;
         sql.map_string_types_to_utf8view = false;

@@ -62,6 +62,9 @@ async def main(port):
     # Other element types make asyncpg introspect the array type first.
     assert await conn.fetchval("SELECT $1::int8[]", [1, None, -3]) == [1, None, -3]
     assert await conn.fetchval("SELECT $1::float8[]", [1.5, 2.0]) == [1.5, 2.0]
+    instants = [when, None]
+    assert await conn.fetchval("SELECT $1::timestamptz[]", instants) == instants
+    assert (await conn.fetchval("SELECT now()")).tzinfo is not None
     n = await conn.fetchval("SELECT count(*) FROM assertions WHERE tier = ANY($1)", [4, 5])
     assert n >= 1200, n
     await conn.close()
