@@ -126,6 +126,14 @@ fn ident_name(ident: &Ident) -> String {
 
 /// PostgreSQL's internal name of a cast's target type (`int` → `int4`).
 fn type_name(data_type: &DataType) -> String {
+    // An array is named after its element type (`$1::int8[]` → `int8`).
+    if let DataType::Array(
+        datafusion::sql::sqlparser::ast::ArrayElemTypeDef::SquareBracket(element, _)
+        | datafusion::sql::sqlparser::ast::ArrayElemTypeDef::AngleBracket(element),
+    ) = data_type
+    {
+        return type_name(element);
+    }
     let written = data_type.to_string().to_lowercase();
     let base = written.split('(').next().unwrap_or(&written).trim();
     match base {
