@@ -263,6 +263,16 @@ impl Store {
     /// The SCRAM salt of `user`: random, made the first time it is asked
     /// for and kept in `meta`, so each installation (and user) has its own
     /// and restarts keep it.
+    /// RocksDB's estimate of how many retractions are stored (memtables
+    /// and files); `None` if it cannot say.
+    pub fn estimated_retractions(&self) -> Option<u64> {
+        let handle = cf(&self.db, CF_RETRACTIONS).ok()?;
+        self.db
+            .property_int_value_cf(handle, "rocksdb.estimate-num-keys")
+            .ok()
+            .flatten()
+    }
+
     pub fn scram_salt(&self, user: &str) -> Result<Vec<u8>> {
         let meta = self.cf(CF_META)?;
         let key = [META_SCRAM_SALT, user.as_bytes()].concat();

@@ -45,6 +45,14 @@ impl ScanRange {
         ScanRange::Each(ranges)
     }
 
+    /// How many point ranges (subjects) the scan seeks to.
+    pub fn points(&self) -> usize {
+        match self {
+            ScanRange::Each(ranges) => ranges.len(),
+            _ => 1,
+        }
+    }
+
     /// Whether the scan reads most of the store rather than seeking to
     /// a few subjects.
     pub fn is_wide(&self) -> bool {

@@ -60,6 +60,11 @@ pub fn register(
     Ok(())
 }
 
+/// How many retractions per point range a point scan loads up front
+/// rather than looking each claim's up (a subject has a few claims per
+/// predicate, five or so predicates).
+const RETRACTIONS_PER_POINT: u64 = 16;
+
 /// What a scan may see: its statement's read point (a snapshot, less the
 /// COPYs still being applied, see [`ReadPoint`]), and with time travel only
 /// writes accepted at or before `as_of`.
@@ -84,9 +89,16 @@ impl View {
     }
 
     /// Prepares the view for a scan of `range`: a full scan loads the
-    /// retractions up front.
+    /// retractions up front, and so does a point scan when there are few
+    /// retractions next to the claims it will check (a map lookup per
+    /// claim instead of a RocksDB get; an empty store loads nothing).
     pub fn for_range(mut self, range: &ScanRange) -> Result<View> {
-        if range.is_wide() {
+        let few = || {
+            self.store
+                .estimated_retractions()
+                .is_some_and(|n| n <= RETRACTIONS_PER_POINT * range.points() as u64)
+        };
+        if range.is_wide() || few() {
             let mut map = HashMap::new();
             self.read.for_each_retraction(|r| {
                 map.insert(r.assertion_id, r.hlc);
