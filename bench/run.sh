@@ -103,6 +103,14 @@ for sys in postgres stemedb; do
   timed $sys "$conn" conflicts "SELECT count(*) FROM conflicts"
 done
 
+log "h. other spellings of the same statements (casts, one more parameter)"
+bench postgres "$PG" "$SQL/recency_text.sql" 8 recency_text
+bench stemedb "$ST" "$SQL/recency_text.sql" 8 recency_text
+bench postgres "$PG" "$SQL/recency_varchar.sql" 8 recency_varchar
+bench stemedb "$ST" "$SQL/recency_varchar.sql" 8 recency_varchar
+bench postgres "$PG" "$SQL/insert_typed.sql" 16 insert_typed
+bench stemedb "$ST" "$SQL/insert_typed.sql" 16 insert_typed
+
 log "g. 1 000 lookups: one = ANY(\$1) vs 1 000 prepared point queries, one connection"
 for sys in postgres stemedb; do
   conn=$PG; [ $sys = stemedb ] && conn=$ST
@@ -127,6 +135,12 @@ for k in insert recency authority; do
 done
 echo "| e. authority GROUP BY tier, s | ${R[postgres,agg]} | ${R[stemedb,agg]} | $(ratio "${R[postgres,agg]}" "${R[stemedb,agg]}") |"
 echo "| e. count(*) FROM conflicts, s | ${R[postgres,conflicts]} | ${R[stemedb,conflicts]} | $(ratio "${R[postgres,conflicts]}" "${R[stemedb,conflicts]}") |"
+for k in recency_text recency_varchar insert_typed; do
+  label="h. recency, subject = :s::text, 8 clients"
+  [ $k = recency_varchar ] && label="h. recency, subject = CAST(:s AS varchar), 8 clients"
+  [ $k = insert_typed ] && label="h. INSERT (:s::text, …, tier :t), 16 clients"
+  echo "| $label, tps | ${R[postgres,$k,tps]} | ${R[stemedb,$k,tps]} | $(ratio "${R[stemedb,$k,tps]}" "${R[postgres,$k,tps]}") |"
+done
 echo "| g. 1 000 lookups, 1 000 prepared point queries, ms | ${R[postgres,separate]} | ${R[stemedb,separate]} | $(ratio "${R[postgres,separate]}" "${R[stemedb,separate]}") |"
 echo "| g. 1 000 lookups, one = ANY(\$1), ms | ${R[postgres,batch]} | ${R[stemedb,batch]} | $(ratio "${R[postgres,batch]}" "${R[stemedb,batch]}") |"
 echo "| g. StemeDB batch speed-up (separate / batch; target ≥ 20) | | $(ratio "${R[stemedb,separate]}" "${R[stemedb,batch]}") | |"
