@@ -169,3 +169,55 @@ async fn connections_beyond_the_limit_get_53300() {
         }
     }
 }
+
+/// A prepared query is optimised once; its parameters still select by
+/// index (one subject, a list of subjects) and `now()` is still read per
+/// execution, not frozen when the statement was prepared.
+#[tokio::test]
+async fn prepared_queries_rebind_parameters_and_read_the_clock_each_time() {
+    let server = TestServer::start();
+    let client = server.connect().await;
+    client
+        .batch_execute(
+            "INSERT INTO assertions (subject, predicate, object, source) VALUES \
+             ('k1', 'p', 'a', 's'), ('k2', 'p', 'b', 's'), ('k3', 'p', 'c', 's')",
+        )
+        .await
+        .unwrap();
+    let one = client
+        .prepare("SELECT object FROM recency WHERE subject = $1::text")
+        .await
+        .unwrap();
+    for (subject, object) in [("k1", "a"), ("k3", "c")] {
+        let rows = client.query(&one, &[&subject]).await.unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].get::<_, String>(0), object);
+    }
+    let none: Option<&str> = None;
+    assert!(client.query(&one, &[&none]).await.unwrap().is_empty());
+    let many = client
+        .prepare("SELECT object FROM recency WHERE subject = ANY($1) ORDER BY object")
+        .await
+        .unwrap();
+    let rows = client
+        .query(&many, &[&vec!["k2", "k3", "missing"]])
+        .await
+        .unwrap();
+    let objects: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    assert_eq!(objects, ["b", "c"]);
+
+    let clock = client
+        .prepare("SELECT CAST(now() AS TEXT), $1::text")
+        .await
+        .unwrap();
+    let first: String = client.query_one(&clock, &[&"x"]).await.unwrap().get(0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let next: String = client.query_one(&clock, &[&"x"]).await.unwrap().get(0);
+        if next != first {
+            break;
+        }
+        assert!(Instant::now() < deadline, "now() stayed {first}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}

@@ -25,6 +25,7 @@ mod limits;
 mod parameters;
 mod pg_functions;
 mod pg_stat_activity;
+mod prepared_plan;
 mod prepared_sql;
 mod schema;
 mod session;

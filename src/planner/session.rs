@@ -69,6 +69,8 @@ pub struct Prepared {
     described: Vec<(usize, DataType)>,
     /// For `EXECUTE name`: the statement it runs.
     target: Option<Box<Prepared>>,
+    /// A query with parameters, optimised once ([`super::prepared_plan`]).
+    optimised: Option<LogicalPlan>,
 }
 
 impl Prepared {
@@ -335,6 +337,7 @@ impl Session {
                     fast: None,
                     described: vec![],
                     target,
+                    optimised: None,
                 });
             }
         };
@@ -347,6 +350,7 @@ impl Session {
                     fast: Some(fast),
                     described: vec![],
                     target: None,
+                    optimised: None,
                 });
             }
         }
@@ -372,6 +376,7 @@ impl Session {
             },
             _ => vec![],
         };
+        let optimised = super::prepared_plan::optimise_once(&self.ctx, &plan);
         Ok(Prepared {
             action,
             plan: Some(plan),
@@ -379,6 +384,7 @@ impl Session {
             fast: None,
             described,
             target: None,
+            optimised,
         })
     }
 
@@ -456,6 +462,11 @@ impl Session {
             None => {}
         }
         match &p.action {
+            Action::Plan { .. } if p.optimised.is_some() => {
+                let optimised = p.optimised.as_ref().expect("checked");
+                let stream = super::prepared_plan::run(&self.ctx, optimised, params).await?;
+                Ok(Output::Rows(first_batch_ready(stream).await?))
+            }
             Action::Plan { returning, .. } => {
                 let plan = p
                     .plan
