@@ -7,9 +7,8 @@
 
 use std::collections::BTreeSet;
 
-use datafusion::arrow::array::{Array, AsArray};
 use datafusion::common::ScalarValue;
-use datafusion::logical_expr::expr::{InList, ScalarFunction};
+use datafusion::logical_expr::expr::InList;
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
 
 use crate::storage::ScanRange;
@@ -34,65 +33,8 @@ fn column(expr: &Expr) -> Option<&str> {
     }
 }
 
-/// A NULL constant (equal to nothing).
-fn null(expr: &Expr) -> bool {
-    matches!(expr, Expr::Literal(v, _) if v.is_null())
-}
-
-/// `array_has(haystack, column)` — how DataFusion plans `column = ANY(…)`.
-fn array_search(expr: &Expr) -> Option<(&Expr, &str)> {
-    let Expr::ScalarFunction(ScalarFunction { func, args }) = expr else {
-        return None;
-    };
-    match (func.name(), args.as_slice()) {
-        ("array_has", [haystack, needle]) => Some((haystack, column(needle)?)),
-        _ => None,
-    }
-}
-
-/// `column = $n` or `column = ANY($n)`: pushed down before the parameter
-/// is bound (a prepared plan is optimised once); the scan sees the bound
-/// value.
-fn column_equals_parameter(expr: &Expr) -> Option<&str> {
-    if let Some((Expr::Placeholder(_), col)) = array_search(expr) {
-        return Some(col);
-    }
-    let Expr::BinaryExpr(BinaryExpr {
-        left,
-        op: Operator::Eq,
-        right,
-    }) = expr
-    else {
-        return None;
-    };
-    match (left.as_ref(), right.as_ref()) {
-        (Expr::Column(c), Expr::Placeholder(_)) | (Expr::Placeholder(_), Expr::Column(c)) => {
-            Some(c.name.as_str())
-        }
-        _ => None,
-    }
-}
-
-/// The text values of a bound array (NULL elements match nothing).
-fn list_values(haystack: &Expr) -> Option<BTreeSet<&str>> {
-    let Expr::Literal(ScalarValue::List(list), _) = haystack else {
-        return None;
-    };
-    if list.is_null(0) {
-        return Some(BTreeSet::new());
-    }
-    let offsets = list.value_offsets();
-    let strings = list.values().as_string_opt::<i32>()?;
-    Some(
-        (offsets[0] as usize..offsets[1] as usize)
-            .filter(|&i| strings.is_valid(i))
-            .map(|i| strings.value(i))
-            .collect(),
-    )
-}
-
 /// `column = 'a'`, `column IN ('a', 'b')`, `column = 'a' OR column = 'b'`
-/// → (column, the values it may take; none for `column = NULL`).
+/// → (column, the values it may take).
 fn column_values(expr: &Expr) -> Option<(&str, BTreeSet<&str>)> {
     match expr {
         Expr::BinaryExpr(BinaryExpr {
@@ -101,8 +43,6 @@ fn column_values(expr: &Expr) -> Option<(&str, BTreeSet<&str>)> {
             right,
         }) => {
             let (col, value) = match (column(left), column(right)) {
-                (Some(c), None) if null(right) => return Some((c, BTreeSet::new())),
-                (None, Some(c)) if null(left) => return Some((c, BTreeSet::new())),
                 (Some(c), None) => (c, text(right)?),
                 (None, Some(c)) => (c, text(left)?),
                 _ => return None,
@@ -120,10 +60,6 @@ fn column_values(expr: &Expr) -> Option<(&str, BTreeSet<&str>)> {
                 values.extend(more);
                 (a, values)
             })
-        }
-        Expr::ScalarFunction(_) => {
-            let (haystack, col) = array_search(expr)?;
-            Some((col, list_values(haystack)?))
         }
         Expr::InList(InList {
             expr,
@@ -143,21 +79,16 @@ pub fn pushdown_support(filters: &[&Expr]) -> Vec<TableProviderFilterPushDown> {
     let (mut subject, mut predicate) = (false, false);
     filters
         .iter()
-        .map(|f| {
-            match column_values(f)
-                .map(|(c, _)| c)
-                .or_else(|| column_equals_parameter(f))
-            {
-                Some("subject") if !subject => {
-                    subject = true;
-                    TableProviderFilterPushDown::Exact
-                }
-                Some("predicate") if !predicate => {
-                    predicate = true;
-                    TableProviderFilterPushDown::Exact
-                }
-                _ => TableProviderFilterPushDown::Unsupported,
+        .map(|f| match column_values(f) {
+            Some(("subject", _)) if !subject => {
+                subject = true;
+                TableProviderFilterPushDown::Exact
             }
+            Some(("predicate", _)) if !predicate => {
+                predicate = true;
+                TableProviderFilterPushDown::Exact
+            }
+            _ => TableProviderFilterPushDown::Unsupported,
         })
         .collect()
 }
@@ -220,19 +151,6 @@ mod tests {
                 ScanRange::Subject("c".into())
             ])
         );
-    }
-
-    #[test]
-    fn parameters_push_down_and_null_matches_nothing() {
-        use datafusion::logical_expr::expr::Placeholder;
-        let param = Expr::Placeholder(Placeholder::new_with_field("$1".into(), None));
-        let equals = col("subject").eq(param);
-        assert_eq!(
-            pushdown_support(&[&equals]),
-            vec![TableProviderFilterPushDown::Exact]
-        );
-        let null = col("subject").eq(Expr::Literal(ScalarValue::Utf8(None), None));
-        assert_eq!(scan_range(&[null]), ScanRange::Each(vec![]));
     }
 
     #[test]

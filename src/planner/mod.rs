@@ -25,7 +25,6 @@ mod limits;
 mod parameters;
 mod pg_functions;
 mod pg_stat_activity;
-mod prepared_plan;
 mod prepared_sql;
 mod schema;
 mod session;

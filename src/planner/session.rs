@@ -69,8 +69,6 @@ pub struct Prepared {
     described: Vec<(usize, DataType)>,
     /// For `EXECUTE name`: the statement it runs.
     target: Option<Box<Prepared>>,
-    /// A query with parameters, optimised once ([`super::prepared_plan`]).
-    optimised: Option<LogicalPlan>,
 }
 
 impl Prepared {
@@ -337,7 +335,6 @@ impl Session {
                     fast: None,
                     described: vec![],
                     target,
-                    optimised: None,
                 });
             }
         };
@@ -350,7 +347,6 @@ impl Session {
                     fast: Some(fast),
                     described: vec![],
                     target: None,
-                    optimised: None,
                 });
             }
         }
@@ -376,7 +372,6 @@ impl Session {
             },
             _ => vec![],
         };
-        let optimised = super::prepared_plan::optimise_once(&self.ctx, &plan);
         Ok(Prepared {
             action,
             plan: Some(plan),
@@ -384,7 +379,6 @@ impl Session {
             fast: None,
             described,
             target: None,
-            optimised,
         })
     }
 
@@ -462,11 +456,6 @@ impl Session {
             None => {}
         }
         match &p.action {
-            Action::Plan { .. } if p.optimised.is_some() => {
-                let optimised = p.optimised.as_ref().expect("checked");
-                let stream = super::prepared_plan::run(&self.ctx, optimised, params).await?;
-                Ok(Output::Rows(first_batch_ready(stream).await?))
-            }
             Action::Plan { returning, .. } => {
                 let plan = p
                     .plan
