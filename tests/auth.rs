@@ -45,6 +45,18 @@ async fn scram_login_and_wrong_password() {
             .get::<_, i32>(0),
         1
     );
+    // A SCRAM login is registered like a trusted one: the failed logins
+    // are not, the good one is, as its own backend.
+    let rows = client
+        .query(
+            "SELECT usename, pid = pg_backend_pid() FROM pg_stat_activity",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].get::<_, String>(0), "stemedb");
+    assert!(rows[0].get::<_, bool>(1));
 }
 
 #[test]
