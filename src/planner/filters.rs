@@ -7,15 +7,34 @@
 
 use std::collections::BTreeSet;
 
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
-use datafusion::logical_expr::expr::InList;
+use datafusion::logical_expr::expr::{Cast, InList, ScalarFunction, TryCast};
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
 
 use crate::storage::ScanRange;
 
+/// `expr` without casts to text (or to a text array) around it:
+/// `$1::text`, `CAST($1 AS varchar)`, `'a'::text` — every spelling of the
+/// same value pushes down alike.
+fn uncast(expr: &Expr) -> &Expr {
+    let text =
+        |t: &DataType| matches!(t, DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8);
+    match expr {
+        Expr::Cast(Cast { expr, field }) | Expr::TryCast(TryCast { expr, field })
+            if text(field.data_type())
+                || matches!(field.data_type(), DataType::List(f) if text(f.data_type())) =>
+        {
+            uncast(expr)
+        }
+        _ => expr,
+    }
+}
+
 /// A text constant.
 fn text(expr: &Expr) -> Option<&str> {
-    match expr {
+    match uncast(expr) {
         Expr::Literal(
             ScalarValue::Utf8(Some(s))
             | ScalarValue::Utf8View(Some(s))
@@ -33,8 +52,67 @@ fn column(expr: &Expr) -> Option<&str> {
     }
 }
 
+/// A NULL constant (equal to nothing).
+fn null(expr: &Expr) -> bool {
+    matches!(uncast(expr), Expr::Literal(v, _) if v.is_null())
+}
+
+/// `array_has(haystack, column)` — how DataFusion plans `column = ANY(…)`.
+fn array_search(expr: &Expr) -> Option<(&Expr, &str)> {
+    let Expr::ScalarFunction(ScalarFunction { func, args }) = expr else {
+        return None;
+    };
+    match (func.name(), args.as_slice()) {
+        ("array_has", [haystack, needle]) => Some((haystack, column(needle)?)),
+        _ => None,
+    }
+}
+
+/// `column = $n` or `column = ANY($n)`: pushed down before the parameter
+/// is bound (a prepared plan is optimised once); the scan sees the bound
+/// value.
+fn column_equals_parameter(expr: &Expr) -> Option<&str> {
+    if let Some((haystack, col)) = array_search(expr)
+        && matches!(uncast(haystack), Expr::Placeholder(_))
+    {
+        return Some(col);
+    }
+    let Expr::BinaryExpr(BinaryExpr {
+        left,
+        op: Operator::Eq,
+        right,
+    }) = expr
+    else {
+        return None;
+    };
+    match (uncast(left), uncast(right)) {
+        (Expr::Column(c), Expr::Placeholder(_)) | (Expr::Placeholder(_), Expr::Column(c)) => {
+            Some(c.name.as_str())
+        }
+        _ => None,
+    }
+}
+
+/// The text values of a bound array (NULL elements match nothing).
+fn list_values(haystack: &Expr) -> Option<BTreeSet<&str>> {
+    let Expr::Literal(ScalarValue::List(list), _) = uncast(haystack) else {
+        return None;
+    };
+    if list.is_null(0) {
+        return Some(BTreeSet::new());
+    }
+    let offsets = list.value_offsets();
+    let strings = list.values().as_string_opt::<i32>()?;
+    Some(
+        (offsets[0] as usize..offsets[1] as usize)
+            .filter(|&i| strings.is_valid(i))
+            .map(|i| strings.value(i))
+            .collect(),
+    )
+}
+
 /// `column = 'a'`, `column IN ('a', 'b')`, `column = 'a' OR column = 'b'`
-/// → (column, the values it may take).
+/// → (column, the values it may take; none for `column = NULL`).
 fn column_values(expr: &Expr) -> Option<(&str, BTreeSet<&str>)> {
     match expr {
         Expr::BinaryExpr(BinaryExpr {
@@ -43,6 +121,8 @@ fn column_values(expr: &Expr) -> Option<(&str, BTreeSet<&str>)> {
             right,
         }) => {
             let (col, value) = match (column(left), column(right)) {
+                (Some(c), None) if null(right) => return Some((c, BTreeSet::new())),
+                (None, Some(c)) if null(left) => return Some((c, BTreeSet::new())),
                 (Some(c), None) => (c, text(right)?),
                 (None, Some(c)) => (c, text(left)?),
                 _ => return None,
@@ -60,6 +140,10 @@ fn column_values(expr: &Expr) -> Option<(&str, BTreeSet<&str>)> {
                 values.extend(more);
                 (a, values)
             })
+        }
+        Expr::ScalarFunction(_) => {
+            let (haystack, col) = array_search(expr)?;
+            Some((col, list_values(haystack)?))
         }
         Expr::InList(InList {
             expr,
@@ -79,16 +163,21 @@ pub fn pushdown_support(filters: &[&Expr]) -> Vec<TableProviderFilterPushDown> {
     let (mut subject, mut predicate) = (false, false);
     filters
         .iter()
-        .map(|f| match column_values(f) {
-            Some(("subject", _)) if !subject => {
-                subject = true;
-                TableProviderFilterPushDown::Exact
+        .map(|f| {
+            match column_values(f)
+                .map(|(c, _)| c)
+                .or_else(|| column_equals_parameter(f))
+            {
+                Some("subject") if !subject => {
+                    subject = true;
+                    TableProviderFilterPushDown::Exact
+                }
+                Some("predicate") if !predicate => {
+                    predicate = true;
+                    TableProviderFilterPushDown::Exact
+                }
+                _ => TableProviderFilterPushDown::Unsupported,
             }
-            Some(("predicate", _)) if !predicate => {
-                predicate = true;
-                TableProviderFilterPushDown::Exact
-            }
-            _ => TableProviderFilterPushDown::Unsupported,
         })
         .collect()
 }
@@ -151,6 +240,19 @@ mod tests {
                 ScanRange::Subject("c".into())
             ])
         );
+    }
+
+    #[test]
+    fn parameters_push_down_and_null_matches_nothing() {
+        use datafusion::logical_expr::expr::Placeholder;
+        let param = Expr::Placeholder(Placeholder::new_with_field("$1".into(), None));
+        let equals = col("subject").eq(param);
+        assert_eq!(
+            pushdown_support(&[&equals]),
+            vec![TableProviderFilterPushDown::Exact]
+        );
+        let null = col("subject").eq(Expr::Literal(ScalarValue::Utf8(None), None));
+        assert_eq!(scan_range(&[null]), ScanRange::Each(vec![]));
     }
 
     #[test]

@@ -6,7 +6,8 @@
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
 
-use super::session::{Output, Prepared, Session, command, df};
+use super::prepared::Prepared;
+use super::session::{Output, Session, command, df};
 use super::statement::Action;
 use crate::error::{Error, Result, sqlstate};
 

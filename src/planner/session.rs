@@ -3,14 +3,14 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, StringArray, UInt64Array};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::MemTable;
 use datafusion::common::ScalarValue;
 use datafusion::config::Dialect;
 use datafusion::datasource::empty::EmptyTable;
 use datafusion::execution::SendableRecordBatchStream;
-use datafusion::logical_expr::{DmlStatement, LogicalPlan, WriteOp};
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DfStatement;
@@ -20,7 +20,7 @@ use futures::StreamExt;
 use super::SessionShared;
 use super::copy::{CopyIn, CopyOptions, CopyRows};
 use super::errors::from_datafusion;
-use super::fast_path::{self, FastPath};
+use super::prepared::{Prepared, is_insert, show_all_schema, show_schema};
 use super::schema::{ASSERTIONS, RETRACTIONS};
 use super::statement::{Action, Returning, classify};
 use super::tables;
@@ -54,103 +54,6 @@ pub enum Output {
         rows: SendableRecordBatchStream,
         options: CopyOptions,
     },
-}
-
-/// A parsed, classified and (for queries) planned statement.
-#[derive(Debug, Clone)]
-pub struct Prepared {
-    action: Action,
-    plan: Option<LogicalPlan>,
-    returning_plan: Option<LogicalPlan>,
-    /// Set when the statement runs without DataFusion (see fast_path.rs).
-    fast: Option<FastPath>,
-    /// Parameters described with another type than the plan infers
-    /// ([`tables::described_parameters`], PREPARE's declared types).
-    described: Vec<(usize, DataType)>,
-    /// For `EXECUTE name`: the statement it runs.
-    target: Option<Box<Prepared>>,
-}
-
-impl Prepared {
-    /// Declares parameter `i` (from 0) to be of type `t`.
-    pub(super) fn declare(&mut self, i: usize, t: DataType) {
-        self.described.retain(|(j, _)| *j != i);
-        self.described.push((i, t));
-    }
-
-    /// Types of `$n` parameters, in order (`None` when not inferable).
-    pub fn parameter_types(&self) -> Vec<Option<DataType>> {
-        if let Some(fast) = &self.fast {
-            return fast.parameter_types();
-        }
-        let Some(plan) = &self.plan else {
-            return vec![];
-        };
-        let Ok(types) = plan.get_parameter_types() else {
-            return vec![];
-        };
-        let mut out: Vec<(usize, Option<DataType>)> = types
-            .into_iter()
-            .filter_map(|(k, v)| Some((k.trim_start_matches('$').parse().ok()?, v)))
-            .collect();
-        out.sort_by_key(|(i, _)| *i);
-        let n = out.last().map(|(i, _)| *i).unwrap_or(0);
-        (1..=n)
-            .map(|i| {
-                if let Some((_, t)) = self.described.iter().find(|(j, _)| *j == i - 1) {
-                    return Some(t.clone());
-                }
-                out.iter()
-                    .find(|(j, _)| *j == i)
-                    .and_then(|(_, t)| t.clone())
-            })
-            .collect()
-    }
-
-    /// The shape of the rows the statement returns, if it returns rows.
-    pub fn result_schema(&self) -> Option<SchemaRef> {
-        if let Some(target) = &self.target {
-            return target.result_schema();
-        }
-        if let Some(fast) = &self.fast {
-            return fast.schema();
-        }
-        match (&self.action, &self.plan) {
-            (Action::Show(name), _) if name == "all" => Some(show_all_schema()),
-            (Action::Show(name), _) => Some(show_schema(name)),
-            (_, Some(_)) if self.returning_plan.is_some() => self
-                .returning_plan
-                .as_ref()
-                .map(|p| Arc::new(p.schema().as_arrow().clone())),
-            (_, Some(plan)) if is_insert(plan) => None,
-            (_, Some(plan)) => Some(Arc::new(plan.schema().as_arrow().clone())),
-            _ => None,
-        }
-    }
-}
-
-fn is_insert(plan: &LogicalPlan) -> bool {
-    matches!(
-        plan,
-        LogicalPlan::Dml(DmlStatement {
-            op: WriteOp::Insert(_),
-            ..
-        })
-    )
-}
-
-/// `SHOW ALL`'s columns, as PostgreSQL names them.
-fn show_all_schema() -> SchemaRef {
-    let text = |name| Field::new(name, DataType::Utf8, true);
-    Arc::new(Schema::new(vec![
-        text("name"),
-        text("setting"),
-        text("description"),
-    ]))
-}
-
-fn show_schema(name: &str) -> SchemaRef {
-    Arc::new(Schema::new(vec![Field::new(name, DataType::Utf8, true)]))
 }
 
 pub(super) fn df(e: datafusion::error::DataFusionError) -> Error {
@@ -328,29 +231,25 @@ impl Session {
                     Action::ExecuteSql { name, .. } => Some(Box::new(self.named_statement(name)?)),
                     _ => None,
                 };
-                return Ok(Prepared {
-                    action,
-                    plan: None,
-                    returning_plan: None,
-                    fast: None,
-                    described: vec![],
-                    target,
-                });
+                return Ok(Prepared::unplanned(action, target));
             }
         };
-        if let (DfStatement::Statement(s), None) = (statement, returning) {
-            if let Some(fast) = fast_path::recognise(s) {
-                return Ok(Prepared {
-                    action,
-                    plan: None,
-                    returning_plan: None,
-                    fast: Some(fast),
-                    described: vec![],
-                    target: None,
-                });
-            }
+        let insert = match (statement, returning) {
+            (DfStatement::Statement(s), None) => super::plain_insert::recognise(s),
+            _ => None,
+        };
+        if insert.is_some() {
+            return Ok(Prepared {
+                insert,
+                ..Prepared::unplanned(action, None)
+            });
         }
         let plan = super::parameters::infer(self.plan_statement(statement).await?).map_err(df)?;
+        let optimised = match action {
+            Action::Plan { .. } => super::prepared_plan::optimise_once(&self.ctx, &plan),
+            _ => None,
+        };
+        let point = optimised.as_ref().and_then(super::point_query::recognise);
         let returning_plan = match returning {
             None => None,
             Some(r) => {
@@ -373,12 +272,12 @@ impl Session {
             _ => vec![],
         };
         Ok(Prepared {
-            action,
             plan: Some(plan),
             returning_plan,
-            fast: None,
+            optimised,
+            point,
             described,
-            target: None,
+            ..Prepared::unplanned(action, None)
         })
     }
 
@@ -439,23 +338,25 @@ impl Session {
 
     async fn run(&self, p: &Prepared, params: Vec<ScalarValue>) -> Result<Output> {
         let shared = &self.shared;
-        match &p.fast {
-            Some(FastPath::Point(q)) => {
-                // A point read may wait for the disk: off the runtime's workers.
-                let (q, shared) = (q.clone(), shared.clone());
-                let view = shared.view();
-                let batch = tokio::task::spawn_blocking(move || q.execute(&shared, view, &params))
-                    .await
-                    .map_err(|e| Error::internal(format!("point query failed: {e}")))??;
-                return Ok(Output::Rows(single_batch(batch)));
-            }
-            Some(FastPath::Insert(i)) => {
-                let n = i.execute(shared, &params).await?;
-                return Ok(command(format!("INSERT 0 {n}")));
-            }
-            None => {}
+        if let Some(q) = &p.point {
+            // A point read may wait for the disk: off the runtime's workers.
+            let (q, shared) = (q.clone(), shared.clone());
+            let view = shared.view();
+            let batch = tokio::task::spawn_blocking(move || q.execute(&shared, view, &params))
+                .await
+                .map_err(|e| Error::internal(format!("point query failed: {e}")))??;
+            return Ok(Output::Rows(single_batch(batch)));
+        }
+        if let Some(i) = &p.insert {
+            let n = i.execute(shared, &params).await?;
+            return Ok(command(format!("INSERT 0 {n}")));
         }
         match &p.action {
+            Action::Plan { .. } if p.optimised.is_some() => {
+                let optimised = p.optimised.as_ref().expect("checked");
+                let stream = super::prepared_plan::run(&self.ctx, optimised, params).await?;
+                Ok(Output::Rows(first_batch_ready(stream).await?))
+            }
             Action::Plan { returning, .. } => {
                 let plan = p
                     .plan

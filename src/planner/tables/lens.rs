@@ -42,6 +42,10 @@ impl PairTable {
     pub fn new(session: Arc<SessionShared>, kind: PairKind) -> Self {
         PairTable { session, kind }
     }
+
+    pub fn kind(&self) -> PairKind {
+        self.kind
+    }
 }
 
 impl fmt::Debug for PairTable {
