@@ -89,4 +89,31 @@ async fn verify_detects_a_corrupted_value_and_a_missing_index_entry() {
     }
     let report = String::from_utf8_lossy(&verify(&dir).stdout).to_string();
     assert!(report.contains("missing from by_predicate"), "{report}");
+
+    // A lens head that is missing, or disagrees with its pair's claims, is
+    // reported: here, the head of ('a', 'p') swapped with that of a
+    // retracted pair's (which has none: its only claim is retracted).
+    {
+        let db = open_raw(&dir);
+        let cf = db.cf_handle("heads").unwrap();
+        let heads: Vec<_> = db
+            .iterator_cf(cf, rocksdb::IteratorMode::Start)
+            .map(|kv| kv.unwrap())
+            .collect();
+        assert_eq!(heads.len(), 1, "one pair has live claims");
+        let (key, value) = &heads[0];
+        db.delete_cf(cf, key).unwrap();
+        let mut other = key.to_vec();
+        other[0] = b'b';
+        db.put_cf(cf, &other, value).unwrap();
+    }
+    let report = String::from_utf8_lossy(&verify(&dir).stdout).to_string();
+    assert!(
+        report.contains("heads: (a, p) has live claims but no head"),
+        "{report}"
+    );
+    assert!(
+        report.contains("heads: (b, p) has a head but no live claims"),
+        "{report}"
+    );
 }

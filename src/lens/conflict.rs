@@ -19,30 +19,94 @@ pub struct Conflict {
 /// Scores the live claims of one pair. Each claim weighs
 /// `confidence × w[tier]`; an object's share is its weight over the total,
 /// or its fraction of the claims when the total weight is zero.
+///
+/// Weights are summed in fixed point ([`weight_units`]), so the score is
+/// exactly the same whatever order the claims are added in — resolving a
+/// pair's claims at read time and keeping a running head agree to the bit.
 pub fn conflict(claims: &[&Assertion]) -> Option<Conflict> {
-    if claims.is_empty() {
-        return None;
+    conflict_of(&tallies(claims), claims.len())
+}
+
+/// Units of claim weight per 1.0 (a claim weighs at most 1.0).
+const WEIGHT_SCALE: f64 = (1u64 << 48) as f64;
+
+/// A claim's weight in fixed-point units.
+pub fn weight_units(a: &Assertion) -> i128 {
+    (a.weight() * WEIGHT_SCALE).round() as i128
+}
+
+/// What one distinct object of a pair has: its claims' total weight (in
+/// [`weight_units`]) and how many claims.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tally {
+    pub object: String,
+    pub object_type: ObjectType,
+    pub weight: i128,
+    pub claims: u64,
+}
+
+impl Tally {
+    fn key(&self) -> (&str, ObjectType) {
+        (self.object.as_str(), self.object_type)
     }
-    // BTreeMap keyed by (object text, type) makes iteration order — and so
-    // the floating-point sums — deterministic.
-    let mut objects: BTreeMap<(&str, ObjectType), (f64, usize)> = BTreeMap::new();
+}
+
+/// Adds one claim to `tallies` (kept sorted by object, then type).
+pub fn add_to_tallies(tallies: &mut Vec<Tally>, a: &Assertion) {
+    let key = (a.object.as_str(), a.object_type);
+    match tallies.binary_search_by(|t| t.key().cmp(&key)) {
+        Ok(i) => {
+            tallies[i].weight += weight_units(a);
+            tallies[i].claims += 1;
+        }
+        Err(i) => tallies.insert(
+            i,
+            Tally {
+                object: a.object.clone(),
+                object_type: a.object_type,
+                weight: weight_units(a),
+                claims: 1,
+            },
+        ),
+    }
+}
+
+/// The tallies of a pair's live claims, sorted by object, then type.
+pub fn tallies(claims: &[&Assertion]) -> Vec<Tally> {
+    let mut objects: BTreeMap<(&str, ObjectType), (i128, u64)> = BTreeMap::new();
     for a in claims {
         let e = objects
             .entry((a.object.as_str(), a.object_type))
             .or_default();
-        e.0 += a.weight();
+        e.0 += weight_units(a);
         e.1 += 1;
     }
-    let total_weight: f64 = objects.values().map(|(w, _)| w).sum();
-    let shares: Vec<(&str, f64)> = objects
+    objects
+        .into_iter()
+        .map(|((object, object_type), (weight, claims))| Tally {
+            object: object.to_string(),
+            object_type,
+            weight,
+            claims,
+        })
+        .collect()
+}
+
+/// Scores a pair from its tallies and number of live claims.
+pub fn conflict_of(tallies: &[Tally], claims: usize) -> Option<Conflict> {
+    if claims == 0 || tallies.is_empty() {
+        return None;
+    }
+    let total_weight: i128 = tallies.iter().map(|t| t.weight).sum();
+    let shares: Vec<(&str, f64)> = tallies
         .iter()
-        .map(|((object, _), (w, n))| {
-            let share = if total_weight > 0.0 {
-                w / total_weight
+        .map(|t| {
+            let share = if total_weight > 0 {
+                t.weight as f64 / total_weight as f64
             } else {
-                *n as f64 / claims.len() as f64
+                t.claims as f64 / claims as f64
             };
-            (*object, share)
+            (t.object.as_str(), share)
         })
         .collect();
     let n = shares.len();
@@ -56,8 +120,6 @@ pub fn conflict(claims: &[&Assertion]) -> Option<Conflict> {
             .sum();
         (h / (n as f64).ln()).clamp(0.0, 1.0)
     };
-    // Largest share; ties go to the smallest object text, which comes first
-    // in the map, so only a strictly larger share replaces the leader.
     let (leading_object, leading_share) =
         shares.iter().fold(
             ("", -1.0),
@@ -66,7 +128,7 @@ pub fn conflict(claims: &[&Assertion]) -> Option<Conflict> {
             },
         );
     Some(Conflict {
-        claims: claims.len(),
+        claims,
         distinct_objects: n,
         conflict_score,
         leading_object: leading_object.to_string(),

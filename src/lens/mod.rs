@@ -8,9 +8,11 @@
 //! `conflicts` table.
 
 mod conflict;
+mod head;
 mod rules;
 
-pub use conflict::{Conflict, conflict};
+pub use conflict::{Conflict, Tally, conflict};
+pub use head::Head;
 pub use rules::{authority_order, recency_order};
 
 use std::collections::HashSet;

@@ -25,7 +25,7 @@ use super::filters::{pushdown_support, scan_range};
 use super::schema::{LENS, LensRows, RowBuilder, Wanted};
 use super::tables::{PairKind, PairTable, View};
 use crate::error::{Error, Result};
-use crate::lens::{Lens, resolve};
+use crate::lens::Lens;
 use crate::storage::ScanRange;
 
 #[derive(Debug, Clone)]
@@ -154,14 +154,11 @@ impl PointQuery {
         if matches!(range, ScanRange::All) {
             return Err(Error::internal("a point query lost its filters"));
         }
-        let view = view.for_range(&range)?;
+        let view = view.for_range(&range, true)?;
         let lens = self.lens.unwrap_or(session.settings().lens);
         let mut rows = LensRows::only(Wanted::of(Some(&self.columns)));
-        view.read().for_each_pair(&range, |claims| {
-            let live = view.live(&claims)?;
-            if let Some(r) = resolve(lens, &live) {
-                rows.push(&r);
-            }
+        view.for_each_head(&range, |head| {
+            rows.push(&head.resolution(lens));
             Ok(true)
         })?;
         let internal = |e: &dyn std::fmt::Display| Error::internal(e.to_string());

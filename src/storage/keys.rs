@@ -15,8 +15,9 @@ pub const CF_BY_HLC: &str = "by_hlc";
 pub const CF_RETRACTIONS: &str = "retractions";
 pub const CF_META: &str = "meta";
 pub const CF_STAGING: &str = "staging";
+pub const CF_HEADS: &str = "heads";
 
-pub const ALL_CFS: [&str; 7] = [
+pub const ALL_CFS: [&str; 8] = [
     CF_ASSERTIONS,
     CF_BY_SUBJECT,
     CF_BY_PREDICATE,
@@ -24,6 +25,7 @@ pub const ALL_CFS: [&str; 7] = [
     CF_RETRACTIONS,
     CF_META,
     CF_STAGING,
+    CF_HEADS,
 ];
 
 /// Kinds of record in the HLC index.

@@ -9,9 +9,11 @@
 //! | `retractions` | assertion id | canonical retraction encoding |
 //! | `meta` | name | node id, HLC high-water, format version, COPYs being applied |
 //! | `staging` | copy id, sequence | rows of a large COPY not yet applied ([`staging`]) |
+//! | `heads` | subject, predicate | the pair's lens head: winners, counts, object tallies ([`heads`]) |
 //!
 //! All writes go through [`GroupCommit`]; reads go straight to RocksDB.
 
+mod heads;
 mod keys;
 mod scan;
 mod split;
@@ -25,6 +27,7 @@ use std::sync::Arc;
 
 use rocksdb::{ColumnFamilyDescriptor, DB, Options};
 
+pub use heads::has_heads;
 pub use keys::ALL_CFS;
 pub use scan::ScanRange;
 pub use verify::{VerifyReport, verify};
@@ -35,8 +38,9 @@ use crate::error::{Error, Result};
 use crate::model::{Assertion, Claim, Clock, Hlc, Id, Retraction};
 use keys::*;
 
-/// Version of the on-disk layout, stored in `meta`.
-const FORMAT_VERSION: u8 = 1;
+/// Version of the on-disk layout, stored in `meta`. Version 2 added the
+/// `heads` column family; a version 1 data dir gets its heads built at open.
+const FORMAT_VERSION: u8 = 2;
 
 /// One record to write.
 #[derive(Debug, Clone)]
@@ -133,7 +137,7 @@ fn cf_options(name: &str) -> Options {
         // Point lookups by id: bloom filters make misses cheap.
         t.set_bloom_filter(10.0, false);
     }
-    if name == CF_BY_SUBJECT {
+    if name == CF_BY_SUBJECT || name == CF_HEADS {
         // Point lens queries seek to one subject: a bloom filter on the
         // subject part of the key lets the seek skip every SST file that
         // lacks it (after a bulk load, most L0 files). Scans that are not
@@ -170,7 +174,14 @@ impl Store {
             .cf_handle(CF_META)
             .ok_or_else(|| Error::internal("no meta cf"))?;
         if let Some(v) = db.get_cf(&meta, META_FORMAT)? {
-            if v.as_slice() != [FORMAT_VERSION] {
+            if v.as_slice() == [1] {
+                tracing::info!("building lens heads for a data dir of format 1");
+                let pairs = heads::rebuild(&db)?;
+                let mut o = rocksdb::WriteOptions::default();
+                o.set_sync(true);
+                db.put_cf_opt(&meta, META_FORMAT, [FORMAT_VERSION], &o)?;
+                tracing::info!(pairs, "lens heads built");
+            } else if v.as_slice() != [FORMAT_VERSION] {
                 return Err(Error::internal(format!(
                     "data dir {} has format version {:?}; this build reads {FORMAT_VERSION}",
                     dir.display(),

@@ -81,8 +81,10 @@ pub(super) fn for_each_between(
     }
     // Within one subject, let by_subject's prefix bloom filters skip
     // files; anything wider needs total order.
-    let within_subject =
-        cf == CF_BY_SUBJECT && !prefix.is_empty() && from == prefix && to.is_none();
+    let within_subject = (cf == CF_BY_SUBJECT || cf == CF_HEADS)
+        && !prefix.is_empty()
+        && from == prefix
+        && to.is_none();
     options.set_total_order_seek(!within_subject);
     options.set_prefix_same_as_start(within_subject);
     let mut it = db.raw_iterator_cf_opt(handle, options);
@@ -308,7 +310,7 @@ impl ReadPoint {
 }
 
 /// The assertion stored under a `by_subject` key (which ends with its id).
-fn by_subject_entry(k: &[u8], v: &[u8]) -> Result<Assertion> {
+pub(super) fn by_subject_entry(k: &[u8], v: &[u8]) -> Result<Assertion> {
     let id = k
         .len()
         .checked_sub(32)
@@ -317,7 +319,7 @@ fn by_subject_entry(k: &[u8], v: &[u8]) -> Result<Assertion> {
     Assertion::decode_keyed(v, id)
 }
 
-fn subject_range_prefix(range: &ScanRange) -> Vec<u8> {
+pub(super) fn subject_range_prefix(range: &ScanRange) -> Vec<u8> {
     match range {
         ScanRange::All | ScanRange::Predicate(_) | ScanRange::Slice { .. } | ScanRange::Each(_) => {
             Vec::new()

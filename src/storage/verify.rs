@@ -1,5 +1,6 @@
-//! `stemedb verify`: recomputes every content id from the stored bytes and
-//! checks every index entry against the primary data, in both directions.
+//! `stemedb verify`: recomputes every content id from the stored bytes,
+//! checks every index entry against the primary data, in both directions,
+//! and every lens head against the live claims of its pair.
 
 use std::fmt;
 use std::path::Path;
@@ -8,6 +9,7 @@ use rocksdb::{DB, Options};
 
 use super::keys::*;
 use crate::error::{Error, Result};
+use crate::lens::Head;
 use crate::model::{Assertion, Hlc, Id, Retraction};
 
 /// What `verify` found.
@@ -16,6 +18,7 @@ pub struct VerifyReport {
     pub assertions: u64,
     pub retractions: u64,
     pub index_entries: u64,
+    pub heads: u64,
     pub problems: Vec<String>,
 }
 
@@ -35,13 +38,13 @@ impl fmt::Display for VerifyReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "checked {} assertions, {} retractions, {} index entries",
-            self.assertions, self.retractions, self.index_entries
+            "checked {} assertions, {} retractions, {} index entries, {} lens heads",
+            self.assertions, self.retractions, self.index_entries, self.heads
         )?;
         if self.ok() {
             write!(
                 f,
-                "OK: every id matches its content and every index matches the data"
+                "OK: every id matches its content and every index and head matches the data"
             )
         } else {
             writeln!(f, "FAILED: {} problem(s)", self.problems.len())?;
@@ -61,6 +64,13 @@ pub fn verify(dir: &Path) -> Result<VerifyReport> {
             dir.display()
         )));
     }
+    let families = DB::list_cf(&Options::default(), dir).unwrap_or_default();
+    if !families.iter().any(|f| f == CF_HEADS) {
+        return Err(Error::internal(format!(
+            "{} was written by an older StemeDB (no lens heads): start the server on it once, then verify",
+            dir.display()
+        )));
+    }
     let db = DB::open_cf_for_read_only(&Options::default(), dir, ALL_CFS, false)
         .map_err(|e| Error::internal(format!("cannot open {}: {e}", dir.display())))?;
     let mut report = VerifyReport::default();
@@ -68,6 +78,7 @@ pub fn verify(dir: &Path) -> Result<VerifyReport> {
     check_subject_index(&db, &mut report)?;
     check_predicate_index(&db, &mut report)?;
     check_hlc_index(&db, &mut report)?;
+    check_heads(&db, &mut report)?;
     Ok(report)
 }
 
@@ -240,4 +251,74 @@ fn check_hlc_index(db: &DB, r: &mut VerifyReport) -> Result<()> {
         }
         Ok(())
     })
+}
+
+/// Every pair with live claims has a head equal to the one its claims
+/// resolve to, and no other pair has one: a walk of `by_subject`, pair by
+/// pair, merged with a walk of `heads` (both in key order).
+fn check_heads(db: &DB, r: &mut VerifyReport) -> Result<()> {
+    let mut options = rocksdb::ReadOptions::default();
+    options.set_total_order_seek(true);
+    let mut stored = db.raw_iterator_cf_opt(super::cf(db, CF_HEADS)?, options);
+    stored.seek_to_first();
+    let mut group: Vec<Assertion> = Vec::new();
+    let mut check = |group: &mut Vec<Assertion>, r: &mut VerifyReport| -> Result<()> {
+        let Some(first) = group.first() else {
+            return Ok(());
+        };
+        let key = subject_prefix(&first.subject, Some(&first.predicate));
+        let pair = format!("({}, {})", first.subject, first.predicate);
+        let mut live = Vec::with_capacity(group.len());
+        for a in group.iter() {
+            if get(db, CF_RETRACTIONS, &a.id.0)?.is_none() {
+                live.push(a);
+            }
+        }
+        while let Some(k) = stored.key().filter(|k| *k < &key[..]) {
+            r.problem(format!("heads: {} has no live claims", hex::encode(k)));
+            stored.next();
+        }
+        let found = match stored.key() {
+            Some(k) if k == &key[..] => {
+                let head = stored.value().map(Head::decode).transpose();
+                stored.next();
+                head
+            }
+            _ => Ok(None),
+        };
+        r.heads += u64::from(matches!(found, Ok(Some(_))));
+        match (found, Head::of(&live)) {
+            (Err(e), _) => r.problem(format!("heads: {pair}: {e}")),
+            (Ok(None), Some(_)) => r.problem(format!("heads: {pair} has live claims but no head")),
+            (Ok(Some(_)), None) => {
+                r.problem(format!("heads: {pair} has a head but no live claims"))
+            }
+            (Ok(Some(h)), Some(expected)) if h != expected => {
+                r.problem(format!("heads: {pair}: head differs from its live claims"))
+            }
+            _ => {}
+        }
+        group.clear();
+        Ok(())
+    };
+    each(db, CF_BY_SUBJECT, |k, v| {
+        let Ok(a) = super::scan::by_subject_entry(k, v) else {
+            return Ok(()); // reported by check_subject_index
+        };
+        let same = group
+            .last()
+            .is_some_and(|g| g.subject == a.subject && g.predicate == a.predicate);
+        if !same {
+            check(&mut group, r)?;
+        }
+        group.push(a);
+        Ok(())
+    })?;
+    check(&mut group, r)?;
+    drop(check);
+    while let Some(k) = stored.key() {
+        r.problem(format!("heads: {} has no live claims", hex::encode(k)));
+        stored.next();
+    }
+    stored.status().map_err(Error::from)
 }

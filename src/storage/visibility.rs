@@ -72,6 +72,12 @@ impl ReadPoint {
             .is_none_or(|ranges| !ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&hlc)))
     }
 
+    /// Whether nothing in the snapshot is hidden (no COPY was being
+    /// applied when it was taken).
+    pub fn hides_nothing(&self) -> bool {
+        self.hidden.is_none()
+    }
+
     pub(super) fn db(&self) -> &DB {
         &self.snapshot.db
     }

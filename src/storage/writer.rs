@@ -184,12 +184,14 @@ pub(super) fn build_batch<'a>(
     );
     let mut batch = WriteBatch::default();
     let mut retracted: HashSet<Id> = HashSet::new();
+    let mut heads = super::heads::HeadUpdates::default();
     for write in writes {
         match write {
             Write::Claim(_) | Write::Retract(_) => {
                 return Err(Error::internal("a write reached the batch unstamped"));
             }
             Write::Assertion(a) => {
+                heads.assertion(db, a)?;
                 let value = a.encode();
                 batch.put_cf(&assertions, a.id.0, &value);
                 batch.put_cf(
@@ -215,6 +217,7 @@ pub(super) fn build_batch<'a>(
                     continue;
                 }
                 retracted.insert(id);
+                heads.retraction(db, &id)?;
                 batch.put_cf(&retractions, id.0, r.encode());
                 batch.put_cf(
                     &by_hlc,
@@ -225,6 +228,7 @@ pub(super) fn build_batch<'a>(
             }
         }
     }
+    heads.finish(db, &mut batch, &retracted)?;
     if high_water > Hlc::default() {
         batch.put_cf(&meta, META_HLC, high_water.to_key());
     }

@@ -60,7 +60,7 @@ impl TableProvider for AssertionsTable {
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         let range = scan_range(filters);
-        let (view, _) = view_for_scan(&self.session, range.clone(), None).await?;
+        let (view, _) = view_for_scan(&self.session, range.clone(), None, false).await?;
         blocking_scan(ASSERTIONS.clone(), projection, limit, move |out| {
             let mut rows = AssertionRows::default();
             view.read().for_each_assertion(&range, |a| {

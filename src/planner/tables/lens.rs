@@ -1,7 +1,8 @@
 //! The per-pair views: `recency`, `authority`, `beliefs` (the session's
-//! lens) and `conflicts`. Each scans `by_subject` — whose order groups a
-//! pair's claims together — keeps the live claims, and emits one row per
-//! pair through a pure function from `crate::lens`.
+//! lens) and `conflicts`. Each emits one row per pair from the pair's head
+//! ([`crate::lens::Head`]): read from the `heads` column family, or — with
+//! time travel, or while a COPY is half applied — resolved from the live
+//! claims `by_subject` groups together.
 
 use std::fmt;
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use datafusion::physical_plan::ExecutionPlan;
 
 use super::{View, view_for_scan};
 use crate::error::Result;
-use crate::lens::{Lens, conflict, resolve};
+use crate::lens::{Head, Lens};
 use crate::planner::SessionShared;
 use crate::planner::filters::{pushdown_support, scan_range};
 use crate::planner::schema::{
@@ -55,19 +56,16 @@ impl fmt::Debug for PairTable {
 }
 
 /// Scans the pairs in `range`, letting `push` add a row for each pair's
-/// live claims.
+/// head (stored, or resolved from its live claims: [`View::for_each_head`]).
 fn scan_pairs<R: RowBuilder>(
     view: &View,
     range: &ScanRange,
     out: &BatchSender,
     mut rows: R,
-    mut push: impl FnMut(&mut R, &[&crate::model::Assertion]),
+    mut push: impl FnMut(&mut R, &Head),
 ) -> Result<()> {
-    view.read().for_each_pair(range, |claims| {
-        let live = view.live(&claims)?;
-        if !live.is_empty() {
-            push(&mut rows, &live);
-        }
+    view.for_each_head(range, |head| {
+        push(&mut rows, &head);
         out.flush(&mut rows, BATCH_ROWS)
     })?;
     out.flush(&mut rows, 0)?;
@@ -106,7 +104,7 @@ impl TableProvider for PairTable {
         let split = limit
             .is_none()
             .then(|| state.config_options().execution.target_partitions);
-        let (view, slices) = view_for_scan(&self.session, scan_range(filters), split).await?;
+        let (view, slices) = view_for_scan(&self.session, scan_range(filters), split, true).await?;
         let n = slices.len();
         match self.kind {
             PairKind::Lens(lens) => {
@@ -114,19 +112,19 @@ impl TableProvider for PairTable {
                 let wanted = Wanted::of(projection);
                 partitioned_scan(LENS.clone(), projection, limit, n, move |i, out| {
                     let rows = LensRows::only(wanted);
-                    scan_pairs(&view, &slices[i], out, rows, |rows, live| {
-                        if let Some(r) = resolve(lens, live) {
-                            rows.push(&r);
-                        }
+                    scan_pairs(&view, &slices[i], out, rows, |rows, head| {
+                        rows.push(&head.resolution(lens));
                     })
                 })
             }
             PairKind::Conflicts => {
                 partitioned_scan(CONFLICTS.clone(), projection, limit, n, move |i, out| {
                     let rows = ConflictRows::default();
-                    scan_pairs(&view, &slices[i], out, rows, |rows, live| {
-                        if let Some(c) = conflict(live).filter(|c| c.distinct_objects >= 2) {
-                            rows.push(&live[0].subject, &live[0].predicate, &c);
+                    scan_pairs(&view, &slices[i], out, rows, |rows, head| {
+                        if head.objects.len() >= 2
+                            && let Some(c) = head.conflict()
+                        {
+                            rows.push(&head.recency.subject, &head.recency.predicate, &c);
                         }
                     })
                 })

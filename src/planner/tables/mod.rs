@@ -21,9 +21,9 @@ pub use retractions::RetractionsTable;
 
 use super::SessionShared;
 use crate::error::Result;
-use crate::lens::Lens;
+use crate::lens::{Head, Lens};
 use crate::model::{Assertion, Hlc, Id, Micros};
-use crate::storage::{ReadPoint, ScanRange, Store};
+use crate::storage::{ReadPoint, ScanRange, Store, has_heads};
 
 /// Table names, as clients see them.
 pub const TABLE_NAMES: [&str; 6] = [
@@ -92,7 +92,12 @@ impl View {
     /// retractions up front, and so does a point scan when there are few
     /// retractions next to the claims it will check (a map lookup per
     /// claim instead of a RocksDB get; an empty store loads nothing).
-    pub fn for_range(mut self, range: &ScanRange) -> Result<View> {
+    /// `pairs`: the scan reads pairs, which need no retractions when they
+    /// come from their heads ([`View::reads_heads`]).
+    pub fn for_range(mut self, range: &ScanRange, pairs: bool) -> Result<View> {
+        if pairs && self.reads_heads(range) {
+            return Ok(self);
+        }
         let few = || {
             self.store
                 .estimated_retractions()
@@ -138,6 +143,33 @@ impl View {
         Ok(stamped.is_some_and(|hlc| self.sees(hlc)))
     }
 
+    /// Whether the pairs of `range` can be read from their heads: without
+    /// time travel and while no COPY is half applied, the stored heads are
+    /// exactly what this statement's claims resolve to.
+    pub fn reads_heads(&self, range: &ScanRange) -> bool {
+        self.as_of.is_none() && self.read.hides_nothing() && has_heads(range)
+    }
+
+    /// Visits the head of every pair in `range` with live claims — stored,
+    /// or resolved from the claims this view sees — until `visit` returns
+    /// false.
+    pub fn for_each_head(
+        &self,
+        range: &ScanRange,
+        mut visit: impl FnMut(Head) -> Result<bool>,
+    ) -> Result<()> {
+        if self.reads_heads(range) {
+            return self.read.for_each_head(range, &mut visit).map(|_| ());
+        }
+        self.read.for_each_pair(range, |claims| {
+            let live = self.live(&claims)?;
+            match Head::of(&live) {
+                Some(head) => visit(head),
+                None => Ok(true),
+            }
+        })
+    }
+
     /// The live claims among one pair's claims.
     pub fn live<'a>(&self, claims: &'a [Assertion]) -> Result<Vec<&'a Assertion>> {
         let mut live = Vec::with_capacity(claims.len());
@@ -157,10 +189,11 @@ pub async fn view_for_scan(
     session: &SessionShared,
     range: ScanRange,
     split: Option<usize>,
+    pairs: bool,
 ) -> datafusion::error::Result<(View, Vec<ScanRange>)> {
     let view = session.view();
     tokio::task::spawn_blocking(move || {
-        let view = view.for_range(&range)?;
+        let view = view.for_range(&range, pairs)?;
         let slices = match (&range, split) {
             (ScanRange::All, Some(n)) => view.store().split_full_scan(n),
             _ => vec![range],

@@ -1,0 +1,247 @@
+//! Lens heads in storage: the `heads` column family holds one [`Head`] per
+//! (subject, predicate) with live claims, keyed like `by_subject` without
+//! the id. The single writer keeps them current in the same `WriteBatch`
+//! as the claims and retractions that change them ([`HeadUpdates`]), so a
+//! snapshot never shows a head that disagrees with the claims it shows.
+//! A new claim updates its pair's head in place; a retraction recomputes
+//! the pair from its claims. A claim already stored (a COPY chunk applied
+//! again after a crash) changes nothing.
+
+use std::collections::{HashMap, HashSet};
+
+use rocksdb::{DB, WriteBatch};
+
+use super::keys::*;
+use super::scan::{ScanRange, for_each_between, subject_range_prefix};
+use super::{ReadPoint, cf};
+use crate::error::{Error, Result};
+use crate::lens::Head;
+use crate::model::{Assertion, Id};
+
+/// A pair touched by the batch being built.
+struct Pending<'a> {
+    subject: String,
+    predicate: String,
+    /// The head as stored before the batch (`None`: no live claims).
+    head: Option<Head>,
+    /// Claims of the pair new in this batch.
+    added: Vec<&'a Assertion>,
+    /// A claim of the pair was retracted: recompute from its claims.
+    recompute: bool,
+}
+
+/// The head changes of one batch, collected as its writes are merged.
+#[derive(Default)]
+pub(super) struct HeadUpdates<'a> {
+    pairs: HashMap<Vec<u8>, Pending<'a>>,
+    /// Claims new in this batch, by id.
+    new: HashMap<Id, &'a Assertion>,
+}
+
+impl<'a> HeadUpdates<'a> {
+    fn pending(&mut self, db: &DB, subject: &str, predicate: &str) -> Result<&mut Pending<'a>> {
+        let key = subject_prefix(subject, Some(predicate));
+        if !self.pairs.contains_key(&key) {
+            let head = match db.get_pinned_cf(cf(db, CF_HEADS)?, &key)? {
+                Some(v) => Some(Head::decode(&v)?),
+                None => None,
+            };
+            let pending = Pending {
+                subject: subject.to_string(),
+                predicate: predicate.to_string(),
+                head,
+                added: Vec::new(),
+                recompute: false,
+            };
+            self.pairs.insert(key.clone(), pending);
+        }
+        Ok(self.pairs.get_mut(&key).expect("inserted above"))
+    }
+
+    /// A claim is being written.
+    pub fn assertion(&mut self, db: &DB, a: &'a Assertion) -> Result<()> {
+        if self.new.contains_key(&a.id)
+            || db.get_pinned_cf(cf(db, CF_ASSERTIONS)?, a.id.0)?.is_some()
+        {
+            return Ok(()); // written before: already counted
+        }
+        self.new.insert(a.id, a);
+        let pending = self.pending(db, &a.subject, &a.predicate)?;
+        pending.added.push(a);
+        if !pending.recompute {
+            match &mut pending.head {
+                Some(head) => head.add(a),
+                None => pending.head = Head::of(&[a]),
+            }
+        }
+        Ok(())
+    }
+
+    /// A retraction of claim `id` is being written.
+    pub fn retraction(&mut self, db: &DB, id: &Id) -> Result<()> {
+        let (subject, predicate) = match self.new.get(id) {
+            Some(a) => (a.subject.clone(), a.predicate.clone()),
+            None => match db.get_pinned_cf(cf(db, CF_ASSERTIONS)?, id.0)? {
+                Some(v) => {
+                    let a = Assertion::decode_keyed(&v, *id)?;
+                    (a.subject, a.predicate)
+                }
+                None => return Ok(()), // nothing to retract: no head changes
+            },
+        };
+        self.pending(db, &subject, &predicate)?.recompute = true;
+        Ok(())
+    }
+
+    /// Adds the changed heads to `batch`; `retracted` are the claims the
+    /// batch retracts.
+    pub fn finish(self, db: &DB, batch: &mut WriteBatch, retracted: &HashSet<Id>) -> Result<()> {
+        let heads = cf(db, CF_HEADS)?;
+        for (key, pending) in self.pairs {
+            let head = if pending.recompute {
+                recompute(db, &pending, retracted)?
+            } else {
+                pending.head
+            };
+            match head {
+                Some(head) => batch.put_cf(heads, key, head.encode()),
+                None => batch.delete_cf(heads, key),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The head of a pair from its stored claims and those new in the batch,
+/// less every retracted one.
+fn recompute(db: &DB, pending: &Pending<'_>, retracted: &HashSet<Id>) -> Result<Option<Head>> {
+    let retractions = cf(db, CF_RETRACTIONS)?;
+    let mut claims = stored_claims(db, &pending.subject, &pending.predicate)?;
+    claims.extend(pending.added.iter().map(|a| (*a).clone()));
+    let mut live = Vec::with_capacity(claims.len());
+    for a in &claims {
+        if !retracted.contains(&a.id) && db.get_pinned_cf(retractions, a.id.0)?.is_none() {
+            live.push(a);
+        }
+    }
+    Ok(Head::of(&live))
+}
+
+/// Every stored claim of a pair, read from the latest state.
+fn stored_claims(db: &DB, subject: &str, predicate: &str) -> Result<Vec<Assertion>> {
+    let prefix = subject_prefix(subject, Some(predicate));
+    let mut claims = Vec::new();
+    let options = rocksdb::ReadOptions::default();
+    for_each_between(
+        db,
+        options,
+        CF_BY_SUBJECT,
+        &prefix,
+        &prefix,
+        None,
+        |k, v| {
+            claims.push(super::scan::by_subject_entry(k, v)?);
+            Ok(true)
+        },
+    )?;
+    Ok(claims)
+}
+
+/// Whether a scan of `range` can read heads (a predicate alone has no
+/// index into them: its pairs are resolved from claims).
+pub fn has_heads(range: &ScanRange) -> bool {
+    match range {
+        ScanRange::Predicate(_) => false,
+        ScanRange::Each(ranges) => ranges.iter().all(has_heads),
+        _ => true,
+    }
+}
+
+impl ReadPoint {
+    /// Visits the head of every pair in `range` (see [`has_heads`]), in
+    /// key order, until `visit` returns false.
+    pub fn for_each_head(
+        &self,
+        range: &ScanRange,
+        visit: &mut dyn FnMut(Head) -> Result<bool>,
+    ) -> Result<bool> {
+        match range {
+            ScanRange::Predicate(_) => Err(Error::internal("heads have no predicate index")),
+            ScanRange::Each(ranges) => {
+                for range in ranges {
+                    if !self.for_each_head(range, visit)? {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+            other => {
+                let prefix = subject_range_prefix(other);
+                let (from, to) = match other {
+                    ScanRange::Slice { from, to } => (from.as_slice(), to.as_deref()),
+                    _ => (prefix.as_slice(), None),
+                };
+                let mut going = true;
+                for_each_between(
+                    self.db(),
+                    self.options(),
+                    CF_HEADS,
+                    &prefix,
+                    from,
+                    to,
+                    |_, v| {
+                        going = visit(Head::decode(v)?)?;
+                        Ok(going)
+                    },
+                )?;
+                Ok(going)
+            }
+        }
+    }
+}
+
+/// Rebuilds every head from the claims (a data dir of format 1, written
+/// before heads existed), in batches.
+pub(super) fn rebuild(db: &DB) -> Result<u64> {
+    let heads = cf(db, CF_HEADS)?;
+    let retractions = cf(db, CF_RETRACTIONS)?;
+    let mut batch = WriteBatch::default();
+    let mut pairs = 0u64;
+    let mut group: Vec<Assertion> = Vec::new();
+    let mut flush_group = |group: &mut Vec<Assertion>, batch: &mut WriteBatch| -> Result<()> {
+        let Some(first) = group.first() else {
+            return Ok(());
+        };
+        let key = subject_prefix(&first.subject, Some(&first.predicate));
+        let mut live = Vec::with_capacity(group.len());
+        for a in group.iter() {
+            if db.get_pinned_cf(retractions, a.id.0)?.is_none() {
+                live.push(a);
+            }
+        }
+        if let Some(head) = Head::of(&live) {
+            batch.put_cf(heads, key, head.encode());
+            pairs += 1;
+        }
+        group.clear();
+        if batch.len() >= 10_000 {
+            db.write(std::mem::take(batch))?;
+        }
+        Ok(())
+    };
+    let options = rocksdb::ReadOptions::default();
+    for_each_between(db, options, CF_BY_SUBJECT, &[], &[], None, |k, v| {
+        let a = super::scan::by_subject_entry(k, v)?;
+        let same = group
+            .last()
+            .is_some_and(|g| g.subject == a.subject && g.predicate == a.predicate);
+        if !same {
+            flush_group(&mut group, &mut batch)?;
+        }
+        group.push(a);
+        Ok(true)
+    })?;
+    flush_group(&mut group, &mut batch)?;
+    db.write(batch)?;
+    Ok(pairs)
+}
