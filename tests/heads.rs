@@ -126,3 +126,39 @@ async fn stored_heads_equal_the_heads_their_claims_resolve_to() {
         assert!(report.heads > 0);
     }
 }
+
+/// A data dir written before heads existed (format 1) gets them built when
+/// it is opened.
+#[tokio::test]
+async fn a_format_one_data_dir_gets_its_heads_built_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = Rng(7);
+    {
+        let store = Store::open(dir.path(), Some("n1"), Durability::Buffered).unwrap();
+        let claims = (0..40).map(|_| random_claim(&mut rng)).collect();
+        let written = store.commit(claims).await.unwrap();
+        let Write::Assertion(first) = &written[0] else {
+            panic!("not stamped")
+        };
+        let retract = Retraction::new(first.id, None, "agent".into());
+        store.commit(vec![Write::Retract(retract)]).await.unwrap();
+    }
+    {
+        let db = rocksdb::DB::open_cf(
+            &rocksdb::Options::default(),
+            dir.path(),
+            stemedb::storage::ALL_CFS,
+        )
+        .unwrap();
+        let heads = db.cf_handle("heads").unwrap();
+        db.delete_range_cf(heads, [0u8].as_slice(), [0xFFu8; 8].as_slice())
+            .unwrap();
+        db.put_cf(db.cf_handle("meta").unwrap(), b"format_version", [1u8])
+            .unwrap();
+    }
+    let store = Store::open(dir.path(), Some("n1"), Durability::Buffered).unwrap();
+    let (pairs, heads) = pairs_and_heads(&store);
+    assert!(!heads.is_empty());
+    assert_eq!(pairs.len(), heads.len());
+    check(&store, 7, 0);
+}
