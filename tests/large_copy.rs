@@ -31,6 +31,12 @@ fn rows(from: usize, to: usize, object_len: usize) -> String {
 
 use support::count_assertions as count;
 
+/// Rows of the `recency` lens (one per pair).
+async fn lens_rows(client: &tokio_postgres::Client) -> i64 {
+    let row = client.query_one("SELECT count(*) FROM recency", &[]);
+    row.await.unwrap().get(0)
+}
+
 /// Sends rows `from..to` of a COPY in messages of `step` rows, and flushes.
 async fn send_rows(
     sink: &mut Pin<&mut CopyInSink<Bytes>>,
@@ -137,7 +143,9 @@ async fn concurrent_readers_see_a_large_copy_all_at_once() {
     futures::pin_mut!(sink);
     send_rows(&mut sink, (0, ROWS), 20_000, 10).await;
     // The data is all sent; while the staged rows are applied (in ten
-    // chunks), another connection counts them over and over.
+    // chunks, then the lens heads of the pairs they touched), another
+    // connection counts claims and lens rows (one pair per row) over and
+    // over.
     let reader = server.connect().await;
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let counts = tokio::spawn({
@@ -146,8 +154,10 @@ async fn concurrent_readers_see_a_large_copy_all_at_once() {
             let mut seen = Vec::new();
             while !done.load(std::sync::atomic::Ordering::Acquire) {
                 seen.push(count(&reader).await);
+                seen.push(lens_rows(&reader).await);
             }
             seen.push(count(&reader).await);
+            seen.push(lens_rows(&reader).await);
             seen
         }
     });
@@ -162,5 +172,5 @@ async fn concurrent_readers_see_a_large_copy_all_at_once() {
         partial.is_empty(),
         "a reader saw part of the COPY: {partial:?}"
     );
-    assert_eq!(seen.last(), Some(&(ROWS as i64)), "{seen:?}");
+    assert_eq!(seen[seen.len() - 2..], [ROWS as i64; 2], "{seen:?}");
 }

@@ -4,8 +4,12 @@
 //! as the claims and retractions that change them ([`HeadUpdates`]), so a
 //! snapshot never shows a head that disagrees with the claims it shows.
 //! A new claim updates its pair's head in place; a retraction recomputes
-//! the pair from its claims. A claim already stored (a COPY chunk applied
-//! again after a crash) changes nothing.
+//! the pair from its claims. A large COPY defers its heads: its chunks are
+//! written without them (they are hidden from readers until the COPY is
+//! published, and readers resolve from claims meanwhile), then each pair it
+//! touched is recomputed once ([`PairsToRecompute`]) — one head write per
+//! pair instead of one per claim. Recovery does the same when it finishes
+//! an interrupted COPY.
 
 use std::collections::{HashMap, HashSet};
 
@@ -58,20 +62,39 @@ impl<'a> HeadUpdates<'a> {
         Ok(self.pairs.get_mut(&key).expect("inserted above"))
     }
 
-    /// A claim is being written.
+    /// A claim is being written (for the first time: its stamp is new).
     pub fn assertion(&mut self, db: &DB, a: &'a Assertion) -> Result<()> {
-        if self.new.contains_key(&a.id)
-            || db.get_pinned_cf(cf(db, CF_ASSERTIONS)?, a.id.0)?.is_some()
-        {
-            return Ok(()); // written before: already counted
+        if self.new.insert(a.id, a).is_some() {
+            return Ok(()); // twice in one batch: counted once
         }
-        self.new.insert(a.id, a);
         let pending = self.pending(db, &a.subject, &a.predicate)?;
         pending.added.push(a);
         if !pending.recompute {
             match &mut pending.head {
                 Some(head) => head.add(a),
                 None => pending.head = Head::of(&[a]),
+            }
+        }
+        Ok(())
+    }
+
+    /// The pair stored under `key` (a `heads` key) is to be recomputed
+    /// from its claims.
+    pub fn recompute(&mut self, key: &[u8]) -> Result<()> {
+        let malformed = || Error::corrupted("malformed pair key");
+        let (subject, rest) = take_part(key).ok_or_else(malformed)?;
+        let (predicate, _) = take_part(rest).ok_or_else(malformed)?;
+        let pending = Pending {
+            subject,
+            predicate,
+            head: None,
+            added: Vec::new(),
+            recompute: true,
+        };
+        match self.pairs.get_mut(key) {
+            Some(p) => p.recompute = true,
+            None => {
+                self.pairs.insert(key.to_vec(), pending);
             }
         }
         Ok(())
@@ -244,4 +267,39 @@ pub(super) fn rebuild(db: &DB) -> Result<u64> {
     flush_group(&mut group, &mut batch)?;
     db.write(batch)?;
     Ok(pairs)
+}
+
+/// The pairs a deferred COPY touched, collected chunk by chunk and handed
+/// to the writer to recompute in groups — at the end, or as soon as this
+/// many are pending, so memory stays bounded on any COPY (a pair touched
+/// again later is recomputed again).
+#[derive(Default)]
+pub struct PairsToRecompute {
+    keys: std::collections::BTreeSet<Vec<u8>>,
+}
+
+/// Most pairs held before they are recomputed.
+const MAX_PENDING_PAIRS: usize = 500_000;
+/// Pairs recomputed per writer batch.
+pub const RECOMPUTE_GROUP: usize = 5_000;
+
+impl PairsToRecompute {
+    pub fn add(&mut self, writes: &[super::Write]) {
+        for w in writes {
+            if let super::Write::Assertion(a) = w {
+                self.keys
+                    .insert(subject_prefix(&a.subject, Some(&a.predicate)));
+            }
+        }
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.keys.len() >= MAX_PENDING_PAIRS
+    }
+
+    /// Takes every pending pair, in key order, in groups.
+    pub fn take_groups(&mut self) -> Vec<Vec<Vec<u8>>> {
+        let keys: Vec<Vec<u8>> = std::mem::take(&mut self.keys).into_iter().collect();
+        keys.chunks(RECOMPUTE_GROUP).map(<[_]>::to_vec).collect()
+    }
 }

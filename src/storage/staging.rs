@@ -14,8 +14,9 @@
 
 use rocksdb::{DB, Direction, IteratorMode, WriteBatch, WriteOptions};
 
+use super::heads::PairsToRecompute;
 use super::keys::{CF_META, CF_STAGING};
-use super::writer::build_batch;
+use super::writer::{HeadMode, build_batch};
 use super::{Store, Write, cf};
 use crate::error::{Error, Result, sqlstate};
 use crate::model::{Claim, Hlc};
@@ -73,6 +74,35 @@ fn clear(db: &DB, copy: u64, sync: bool) -> Result<()> {
     Ok(())
 }
 
+/// The HLC ranges of COPYs whose apply was under way when the node
+/// stopped (recovery finishes them at the next start).
+pub(super) fn unfinished_ranges(db: &DB) -> Result<Vec<(Hlc, Hlc)>> {
+    let meta = cf(db, CF_META)?;
+    let staging = cf(db, CF_STAGING)?;
+    let mut ranges = Vec::new();
+    for item in db.prefix_iterator_cf(meta, APPLY_MARKER) {
+        let (k, v) = item?;
+        let Some(copy) = k.strip_prefix(APPLY_MARKER).and_then(|c| c.try_into().ok()) else {
+            break;
+        };
+        let copy = u64::from_be_bytes(copy);
+        let first = Hlc::from_key(&v)
+            .ok_or_else(|| Error::corrupted("COPY apply marker without its range"))?;
+        let rows = db
+            .iterator_cf(
+                staging,
+                IteratorMode::From(&key(copy, 0), Direction::Forward),
+            )
+            .take_while(|kv| {
+                kv.as_ref()
+                    .is_ok_and(|(k, _)| k.starts_with(&copy.to_be_bytes()))
+            })
+            .count() as u32;
+        ranges.push((first, Hlc::new(first.physical, first.logical + rows)));
+    }
+    Ok(ranges)
+}
+
 /// At open: finishes applies that were under way, drops everything else
 /// that was staged.
 pub(super) fn recover(db: &DB, node: &str) -> Result<()> {
@@ -95,16 +125,33 @@ pub(super) fn recover(db: &DB, node: &str) -> Result<()> {
         .get_cf(meta, super::keys::META_HLC)?
         .and_then(|v| Hlc::from_key(&v))
         .unwrap_or_default();
+    let write = |writes: &[Write], heads: HeadMode| -> Result<()> {
+        let batch = build_batch(db, std::iter::once((writes, &heads)), stored)?;
+        db.write_opt(batch, &sync)?;
+        Ok(())
+    };
     for (copy, first) in pending {
         tracing::info!(copy, "finishing a COPY that was being applied at shutdown");
+        // As the apply did: chunks without heads, then every pair the COPY
+        // touched recomputed (whichever chunks were already in).
+        let mut pairs = PairsToRecompute::default();
         let mut from = 0;
         loop {
             let (chunk, next) = read_chunk(db, copy, from, first, node)?;
             if chunk.is_empty() {
                 break;
             }
-            db.write_opt(build_batch(db, chunk.iter(), stored)?, &sync)?;
+            write(&chunk, HeadMode::Defer)?;
+            pairs.add(&chunk);
+            if pairs.is_full() {
+                for keys in pairs.take_groups() {
+                    write(&[], HeadMode::Recompute(keys))?;
+                }
+            }
             from = next;
+        }
+        for keys in pairs.take_groups() {
+            write(&[], HeadMode::Recompute(keys))?;
         }
         clear(db, copy, true)?;
     }
@@ -160,6 +207,7 @@ impl Store {
         self.db()
             .put_cf_opt(self.cf(CF_META)?, marker(copy), first.to_key(), &sync)?;
         let mut from = 0;
+        let mut pairs = PairsToRecompute::default();
         loop {
             let (db, node) = (self.db().clone(), self.node_id().to_string());
             let (chunk, next) =
@@ -169,11 +217,26 @@ impl Store {
             if chunk.is_empty() {
                 break;
             }
-            self.commit(chunk).await?;
+            let chunk = self.writer.request(chunk, HeadMode::Defer).await?;
+            pairs.add(&chunk);
+            if pairs.is_full() {
+                self.recompute_heads(&mut pairs).await?;
+            }
             from = next;
         }
+        self.recompute_heads(&mut pairs).await?;
         applying.publish();
         clear(self.db(), copy, false)
+    }
+
+    /// Recomputes the heads of the pairs a deferred COPY touched.
+    async fn recompute_heads(&self, pairs: &mut PairsToRecompute) -> Result<()> {
+        for keys in pairs.take_groups() {
+            self.writer
+                .request(vec![], HeadMode::Recompute(keys))
+                .await?;
+        }
+        Ok(())
     }
 
     /// Drops a COPY's staged rows (it failed or was cancelled).

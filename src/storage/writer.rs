@@ -38,7 +38,20 @@ pub enum Durability {
 
 struct Request {
     writes: Vec<Write>,
+    heads: HeadMode,
     done: oneshot::Sender<Result<Vec<Write>>>,
+}
+
+/// What a request does to the lens heads ([`super::heads`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum HeadMode {
+    /// Its claims and retractions update their pairs' heads.
+    Update,
+    /// Its claims leave heads alone (a large COPY's chunks: the pairs are
+    /// recomputed once the last chunk is in).
+    Defer,
+    /// Recompute these pairs (`heads` keys) from their claims.
+    Recompute(Vec<Vec<u8>>),
 }
 
 /// Handle to the writer thread. Dropping it stops the thread and waits for
@@ -83,13 +96,23 @@ impl GroupCommit {
     /// Writes `writes` atomically; returns them, stamped, once they are
     /// durable.
     pub async fn commit(&self, writes: Vec<Write>) -> Result<Vec<Write>> {
-        if writes.is_empty() {
+        self.request(writes, HeadMode::Update).await
+    }
+
+    /// Writes `writes` with the heads of `mode`.
+    pub(super) async fn request(&self, writes: Vec<Write>, heads: HeadMode) -> Result<Vec<Write>> {
+        if writes.is_empty() && heads == HeadMode::Update {
             return Ok(writes);
         }
         let (done, wait) = oneshot::channel();
+        let request = Request {
+            writes,
+            heads,
+            done,
+        };
         self.queue
             .as_ref()
-            .and_then(|q| q.send(Request { writes, done }).ok())
+            .and_then(|q| q.send(request).ok())
             .ok_or_else(|| Error::internal("the commit thread has stopped"))?;
         wait.await
             .map_err(|_| Error::internal("the commit thread dropped a write"))?
@@ -150,7 +173,8 @@ fn run(db: Arc<DB>, rx: mpsc::Receiver<Request>, stamper: Stamper, durability: D
             r.writes = stamper.stamp(std::mem::take(&mut r.writes));
         }
         let high_water = stamper.clock.last();
-        let result = build_batch(&db, requests.iter().flat_map(|r| &r.writes), high_water)
+        let parts = requests.iter().map(|r| (r.writes.as_slice(), &r.heads));
+        let result = build_batch(&db, parts, high_water)
             .and_then(|batch| db.write_opt(batch, &options).map_err(Error::from));
         tracing::trace!(
             requests = requests.len(),
@@ -167,10 +191,11 @@ fn run(db: Arc<DB>, rx: mpsc::Receiver<Request>, stamper: Stamper, durability: D
 /// batch's newest stamp, if later) as the HLC high-water mark. Retractions
 /// of an already retracted assertion are dropped here, on the single writer
 /// thread, so "retracting twice changes nothing" holds even for concurrent
-/// retractions.
+/// retractions. The lens heads of the pairs the batch changes are updated
+/// in it too ([`super::heads`]).
 pub(super) fn build_batch<'a>(
     db: &DB,
-    writes: impl Iterator<Item = &'a Write>,
+    parts: impl Iterator<Item = (&'a [Write], &'a HeadMode)>,
     mut high_water: Hlc,
 ) -> Result<WriteBatch> {
     let cf = |name| super::cf(db, name);
@@ -185,46 +210,55 @@ pub(super) fn build_batch<'a>(
     let mut batch = WriteBatch::default();
     let mut retracted: HashSet<Id> = HashSet::new();
     let mut heads = super::heads::HeadUpdates::default();
-    for write in writes {
-        match write {
-            Write::Claim(_) | Write::Retract(_) => {
-                return Err(Error::internal("a write reached the batch unstamped"));
+    for (writes, mode) in parts {
+        if let HeadMode::Recompute(keys) = mode {
+            for key in keys {
+                heads.recompute(key)?;
             }
-            Write::Assertion(a) => {
-                heads.assertion(db, a)?;
-                let value = a.encode();
-                batch.put_cf(&assertions, a.id.0, &value);
-                batch.put_cf(
-                    &by_subject,
-                    subject_key(&a.subject, &a.predicate, &a.id),
-                    &value,
-                );
-                batch.put_cf(
-                    &by_predicate,
-                    predicate_key(&a.predicate, &a.subject, &a.id),
-                    [],
-                );
-                batch.put_cf(
-                    &by_hlc,
-                    hlc_key(a.hlc, &a.node, HLC_KIND_ASSERTION, &a.id),
-                    [],
-                );
-                high_water = high_water.max(a.hlc);
-            }
-            Write::Retraction(r) => {
-                let id = r.assertion_id;
-                if retracted.contains(&id) || db.get_pinned_cf(&retractions, id.0)?.is_some() {
-                    continue;
+        }
+        for write in writes {
+            match write {
+                Write::Claim(_) | Write::Retract(_) => {
+                    return Err(Error::internal("a write reached the batch unstamped"));
                 }
-                retracted.insert(id);
-                heads.retraction(db, &id)?;
-                batch.put_cf(&retractions, id.0, r.encode());
-                batch.put_cf(
-                    &by_hlc,
-                    hlc_key(r.hlc, &r.node, HLC_KIND_RETRACTION, &id),
-                    [],
-                );
-                high_water = high_water.max(r.hlc);
+                Write::Assertion(a) => {
+                    if *mode == HeadMode::Update {
+                        heads.assertion(db, a)?;
+                    }
+                    let value = a.encode();
+                    batch.put_cf(&assertions, a.id.0, &value);
+                    batch.put_cf(
+                        &by_subject,
+                        subject_key(&a.subject, &a.predicate, &a.id),
+                        &value,
+                    );
+                    batch.put_cf(
+                        &by_predicate,
+                        predicate_key(&a.predicate, &a.subject, &a.id),
+                        [],
+                    );
+                    batch.put_cf(
+                        &by_hlc,
+                        hlc_key(a.hlc, &a.node, HLC_KIND_ASSERTION, &a.id),
+                        [],
+                    );
+                    high_water = high_water.max(a.hlc);
+                }
+                Write::Retraction(r) => {
+                    let id = r.assertion_id;
+                    if retracted.contains(&id) || db.get_pinned_cf(&retractions, id.0)?.is_some() {
+                        continue;
+                    }
+                    retracted.insert(id);
+                    heads.retraction(db, &id)?;
+                    batch.put_cf(&retractions, id.0, r.encode());
+                    batch.put_cf(
+                        &by_hlc,
+                        hlc_key(r.hlc, &r.node, HLC_KIND_RETRACTION, &id),
+                        [],
+                    );
+                    high_water = high_water.max(r.hlc);
+                }
             }
         }
     }
