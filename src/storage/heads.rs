@@ -24,8 +24,6 @@ use crate::model::{Assertion, Id};
 
 /// A pair touched by the batch being built.
 struct Pending<'a> {
-    subject: String,
-    predicate: String,
     /// The head as stored before the batch (`None`: no live claims).
     head: Option<Head>,
     /// Claims of the pair new in this batch.
@@ -51,8 +49,6 @@ impl<'a> HeadUpdates<'a> {
                 None => None,
             };
             let pending = Pending {
-                subject: subject.to_string(),
-                predicate: predicate.to_string(),
                 head,
                 added: Vec::new(),
                 recompute: false,
@@ -80,13 +76,8 @@ impl<'a> HeadUpdates<'a> {
 
     /// The pair stored under `key` (a `heads` key) is to be recomputed
     /// from its claims.
-    pub fn recompute(&mut self, key: &[u8]) -> Result<()> {
-        let malformed = || Error::corrupted("malformed pair key");
-        let (subject, rest) = take_part(key).ok_or_else(malformed)?;
-        let (predicate, _) = take_part(rest).ok_or_else(malformed)?;
+    pub fn recompute(&mut self, key: &[u8]) {
         let pending = Pending {
-            subject,
-            predicate,
             head: None,
             added: Vec::new(),
             recompute: true,
@@ -97,7 +88,6 @@ impl<'a> HeadUpdates<'a> {
                 self.pairs.insert(key.to_vec(), pending);
             }
         }
-        Ok(())
     }
 
     /// A retraction of claim `id` is being written.
@@ -120,9 +110,17 @@ impl<'a> HeadUpdates<'a> {
     /// batch retracts.
     pub fn finish(self, db: &DB, batch: &mut WriteBatch, retracted: &HashSet<Id>) -> Result<()> {
         let heads = cf(db, CF_HEADS)?;
-        for (key, pending) in self.pairs {
+        // In key order, so recomputing pairs seeks one iterator forward.
+        let mut pairs: Vec<(Vec<u8>, Pending<'a>)> = self.pairs.into_iter().collect();
+        pairs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut claims = None;
+        for (key, pending) in pairs {
             let head = if pending.recompute {
-                recompute(db, &pending, retracted)?
+                if claims.is_none() {
+                    claims = Some(PairClaims::new(db)?);
+                }
+                let claims = claims.as_mut().expect("set above");
+                claims.live_head(&key, &pending.added, retracted)?
             } else {
                 pending.head
             };
@@ -135,39 +133,62 @@ impl<'a> HeadUpdates<'a> {
     }
 }
 
-/// The head of a pair from its stored claims and those new in the batch,
-/// less every retracted one.
-fn recompute(db: &DB, pending: &Pending<'_>, retracted: &HashSet<Id>) -> Result<Option<Head>> {
-    let retractions = cf(db, CF_RETRACTIONS)?;
-    let mut claims = stored_claims(db, &pending.subject, &pending.predicate)?;
-    claims.extend(pending.added.iter().map(|a| (*a).clone()));
-    let mut live = Vec::with_capacity(claims.len());
-    for a in &claims {
-        if !retracted.contains(&a.id) && db.get_pinned_cf(retractions, a.id.0)?.is_none() {
-            live.push(a);
-        }
-    }
-    Ok(Head::of(&live))
+/// Reads pairs' stored claims (the latest state) to recompute their heads.
+struct PairClaims<'db> {
+    db: &'db DB,
+    it: rocksdb::DBRawIterator<'db>,
+    /// Whether any retraction is stored (if none, no claim needs a lookup).
+    any_retraction: bool,
 }
 
-/// Every stored claim of a pair, read from the latest state.
-fn stored_claims(db: &DB, subject: &str, predicate: &str) -> Result<Vec<Assertion>> {
-    let prefix = subject_prefix(subject, Some(predicate));
-    let mut claims = Vec::new();
-    let options = rocksdb::ReadOptions::default();
-    for_each_between(
-        db,
-        options,
-        CF_BY_SUBJECT,
-        &prefix,
-        &prefix,
-        None,
-        |k, v| {
+impl<'db> PairClaims<'db> {
+    fn new(db: &'db DB) -> Result<PairClaims<'db>> {
+        let mut options = rocksdb::ReadOptions::default();
+        // Every seek stays within one subject: prefix bloom filters apply.
+        options.set_prefix_same_as_start(true);
+        let it = db.raw_iterator_cf_opt(cf(db, CF_BY_SUBJECT)?, options);
+        let mut first = db.raw_iterator_cf(cf(db, CF_RETRACTIONS)?);
+        first.seek_to_first();
+        let any_retraction = first.valid();
+        first.status()?;
+        Ok(PairClaims {
+            db,
+            it,
+            any_retraction,
+        })
+    }
+
+    /// The head of the pair stored under `key`, from its stored claims and
+    /// `added` (new in the batch), less every retracted one.
+    fn live_head(
+        &mut self,
+        key: &[u8],
+        added: &[&Assertion],
+        retracted: &HashSet<Id>,
+    ) -> Result<Option<Head>> {
+        let mut claims: Vec<Assertion> = Vec::new();
+        self.it.seek(key);
+        while let (Some(k), Some(v)) = (self.it.key(), self.it.value()) {
+            if !k.starts_with(key) {
+                break;
+            }
             claims.push(super::scan::by_subject_entry(k, v)?);
-            Ok(true)
-        },
-    )?;
-    Ok(claims)
+            self.it.next();
+        }
+        self.it.status()?;
+        claims.extend(added.iter().map(|a| (*a).clone()));
+        let retractions = cf(self.db, CF_RETRACTIONS)?;
+        let mut live = Vec::with_capacity(claims.len());
+        for a in &claims {
+            let stored = || -> Result<bool> {
+                Ok(self.any_retraction && self.db.get_pinned_cf(retractions, a.id.0)?.is_some())
+            };
+            if !retracted.contains(&a.id) && !stored()? {
+                live.push(a);
+            }
+        }
+        Ok(Head::of(&live))
+    }
 }
 
 /// Whether a scan of `range` can read heads (a predicate alone has no

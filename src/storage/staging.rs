@@ -208,6 +208,7 @@ impl Store {
             .put_cf_opt(self.cf(CF_META)?, marker(copy), first.to_key(), &sync)?;
         let mut from = 0;
         let mut pairs = PairsToRecompute::default();
+        let started = std::time::Instant::now();
         loop {
             let (db, node) = (self.db().clone(), self.node_id().to_string());
             let (chunk, next) =
@@ -224,7 +225,14 @@ impl Store {
             }
             from = next;
         }
+        let applied = started.elapsed();
         self.recompute_heads(&mut pairs).await?;
+        tracing::info!(
+            rows,
+            apply_ms = applied.as_millis() as u64,
+            heads_ms = (started.elapsed() - applied).as_millis() as u64,
+            "large COPY applied"
+        );
         applying.publish();
         clear(self.db(), copy, false)
     }

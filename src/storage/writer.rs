@@ -213,7 +213,7 @@ pub(super) fn build_batch<'a>(
     for (writes, mode) in parts {
         if let HeadMode::Recompute(keys) = mode {
             for key in keys {
-                heads.recompute(key)?;
+                heads.recompute(key);
             }
         }
         for write in writes {
