@@ -22,7 +22,7 @@ use datafusion::logical_expr::{Expr, LogicalPlan, TableProviderFilterPushDown, T
 
 use super::SessionShared;
 use super::filters::{pushdown_support, scan_range};
-use super::schema::{LENS, LensRows, RowBuilder, Wanted};
+use super::schema::{LENS, LensRows, Wanted};
 use super::tables::{PairKind, PairTable, View};
 use crate::error::{Error, Result};
 use crate::lens::Lens;
@@ -138,34 +138,35 @@ impl PointQuery {
         self.schema.clone()
     }
 
-    /// Reads the lens rows the filters select, with `params` bound.
-    pub fn execute(
-        &self,
-        session: &SessionShared,
-        view: View,
-        params: &[ScalarValue],
-    ) -> Result<RecordBatch> {
+    /// The index ranges the filters select, with `params` bound.
+    pub fn range(&self, params: &[ScalarValue]) -> Result<ScanRange> {
         let filters = self
             .filters
             .iter()
             .map(|f| bind(f, params))
             .collect::<Result<Vec<_>>>()?;
-        let range = scan_range(&filters);
-        if matches!(range, ScanRange::All) {
-            return Err(Error::internal("a point query lost its filters"));
+        match scan_range(&filters) {
+            ScanRange::All => Err(Error::internal("a point query lost its filters")),
+            range => Ok(range),
         }
-        let view = view.for_range(&range, true)?;
+    }
+
+    /// Reads the lens rows of `range` ([`PointQuery::range`]).
+    pub fn execute(
+        &self,
+        session: &SessionShared,
+        view: View,
+        range: &ScanRange,
+    ) -> Result<RecordBatch> {
+        let view = view.for_range(range, true)?;
         let lens = self.lens.unwrap_or(session.settings().lens);
         let mut rows = LensRows::only(Wanted::of(Some(&self.columns)));
-        view.for_each_head(&range, |head| {
+        view.for_each_head(range, |head| {
             rows.push(&head.resolution(lens));
             Ok(true)
         })?;
-        let internal = |e: &dyn std::fmt::Display| Error::internal(e.to_string());
-        let batch = rows.finish().map_err(|e| internal(&e))?;
-        let batch = batch.project(&self.columns).map_err(|e| internal(&e))?;
-        RecordBatch::try_new(self.schema.clone(), batch.columns().to_vec())
-            .map_err(|e| internal(&e))
+        RecordBatch::try_new(self.schema.clone(), rows.finish_columns(&self.columns))
+            .map_err(|e| Error::internal(e.to_string()))
     }
 }
 

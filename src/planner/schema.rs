@@ -148,7 +148,6 @@ fn object_number(a: &Assertion) -> Option<f64> {
 }
 
 /// The columns an assertion shares with a lens row.
-#[derive(Default)]
 struct ClaimColumns {
     object: StringBuilder,
     object_type: StringBuilder,
@@ -161,7 +160,35 @@ struct ClaimColumns {
     asserted_at: TimestampMicrosecondBuilder,
 }
 
+impl Default for ClaimColumns {
+    fn default() -> Self {
+        ClaimColumns::with_capacity(BUILDER_ROWS)
+    }
+}
+
+/// Rows a builder makes room for up front (it grows as needed): small, as
+/// a point query returns a row or a few, and a scan's batches soon grow.
+const BUILDER_ROWS: usize = 8;
+
+fn text_builder(rows: usize) -> StringBuilder {
+    StringBuilder::with_capacity(rows, rows * 16)
+}
+
 impl ClaimColumns {
+    fn with_capacity(rows: usize) -> ClaimColumns {
+        ClaimColumns {
+            object: text_builder(rows),
+            object_type: text_builder(rows),
+            object_number: Float64Builder::with_capacity(rows),
+            source: text_builder(rows),
+            tier: Int16Builder::with_capacity(rows),
+            confidence: Float64Builder::with_capacity(rows),
+            agent: text_builder(rows),
+            observed_at: TimestampMicrosecondBuilder::with_capacity(rows),
+            asserted_at: TimestampMicrosecondBuilder::with_capacity(rows),
+        }
+    }
+
     fn push(&mut self, a: &Assertion) {
         self.push_wanted(a, Wanted::default());
     }
@@ -297,7 +324,6 @@ impl RowBuilder for RetractionRows {
 }
 
 /// Builds lens-table batches (`recency`, `authority`, `beliefs`).
-#[derive(Default)]
 pub struct LensRows {
     len: usize,
     wanted: Wanted,
@@ -314,13 +340,49 @@ pub struct LensRows {
 const LENS_CLAIM: usize = 2;
 const LENS_TAIL: usize = LENS_CLAIM + 9;
 
+impl Default for LensRows {
+    fn default() -> Self {
+        LensRows::only(Wanted::default())
+    }
+}
+
 impl LensRows {
     /// A builder that fills only `wanted` columns.
     pub fn only(wanted: Wanted) -> LensRows {
+        // Unwanted columns stay empty: no room is made for them.
+        let rows = |column: usize| if wanted.has(column) { BUILDER_ROWS } else { 0 };
         LensRows {
+            len: 0,
             wanted,
-            ..LensRows::default()
+            subject: text_builder(rows(0)),
+            predicate: text_builder(rows(1)),
+            claim: ClaimColumns::with_capacity(rows(LENS_CLAIM)),
+            assertion_id: text_builder(rows(LENS_TAIL)),
+            claims: Int64Builder::with_capacity(rows(LENS_TAIL + 1)),
+            distinct_objects: Int64Builder::with_capacity(rows(LENS_TAIL + 2)),
+            contested: BooleanBuilder::with_capacity(rows(LENS_TAIL + 3)),
         }
+    }
+
+    /// Every column as built (unwanted ones empty), in `LENS` order.
+    fn finish_all(&mut self) -> Vec<ArrayRef> {
+        let mut built: Vec<ArrayRef> = vec![
+            Arc::new(self.subject.finish()),
+            Arc::new(self.predicate.finish()),
+        ];
+        built.extend(self.claim.finish());
+        built.push(Arc::new(self.assertion_id.finish()));
+        built.push(Arc::new(self.claims.finish()));
+        built.push(Arc::new(self.distinct_objects.finish()));
+        built.push(Arc::new(self.contested.finish()));
+        built
+    }
+
+    /// The rows pushed so far, as the given (wanted) columns only.
+    pub fn finish_columns(&mut self, columns: &[usize]) -> Vec<ArrayRef> {
+        self.len = 0;
+        let built = self.finish_all();
+        columns.iter().map(|&c| built[c].clone()).collect()
     }
 
     pub fn push(&mut self, r: &Resolution<'_>) {
@@ -356,16 +418,8 @@ impl RowBuilder for LensRows {
 
     fn finish(&mut self) -> DfResult<RecordBatch> {
         let len = std::mem::take(&mut self.len);
-        let mut built: Vec<ArrayRef> = vec![
-            Arc::new(self.subject.finish()),
-            Arc::new(self.predicate.finish()),
-        ];
-        built.extend(self.claim.finish());
-        built.push(Arc::new(self.assertion_id.finish()));
-        built.push(Arc::new(self.claims.finish()));
-        built.push(Arc::new(self.distinct_objects.finish()));
-        built.push(Arc::new(self.contested.finish()));
-        let columns = built
+        let columns = self
+            .finish_all()
             .into_iter()
             .enumerate()
             .map(|(i, column)| self.wanted.column(i, len, &LENS, column))

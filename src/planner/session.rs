@@ -28,6 +28,9 @@ use super::txn::{Ended, aborted};
 use crate::error::{Error, Result, sqlstate};
 use crate::storage::Write;
 
+/// Most subjects a point lookup reads on the runtime's worker thread.
+const POINTS_IN_PLACE: usize = 16;
+
 /// Name under which the rows of an INSERT are visible to its RETURNING.
 const RETURNING_TABLE: &str = "__stemedb_returning";
 
@@ -339,12 +342,20 @@ impl Session {
     async fn run(&self, p: &Prepared, params: Vec<ScalarValue>) -> Result<Output> {
         let shared = &self.shared;
         if let Some(q) = &p.point {
-            // A point read may wait for the disk: off the runtime's workers.
-            let (q, shared) = (q.clone(), shared.clone());
+            // Seeks to a few pairs' heads: microseconds from the block
+            // cache, so it runs in place — a hop to a blocking thread and
+            // back cost more than the read. A list of many subjects (each a
+            // seek that may read the disk) goes to a blocking thread.
             let view = shared.view();
-            let batch = tokio::task::spawn_blocking(move || q.execute(&shared, view, &params))
-                .await
-                .map_err(|e| Error::internal(format!("point query failed: {e}")))??;
+            let range = q.range(&params)?;
+            let batch = if !range.is_wide() && range.points() <= POINTS_IN_PLACE {
+                q.execute(shared, view, &range)?
+            } else {
+                let (q, shared) = (q.clone(), shared.clone());
+                tokio::task::spawn_blocking(move || q.execute(&shared, view, &range))
+                    .await
+                    .map_err(|e| Error::internal(format!("point query failed: {e}")))??
+            };
             return Ok(Output::Rows(single_batch(batch)));
         }
         if let Some(i) = &p.insert {
