@@ -93,6 +93,26 @@ fn check(store: &Store, seed: u64, round: usize) {
         }
         assert_eq!(head.conflict(), conflict(&live), "conflict, {at}");
     }
+    // What the lens views decode of a stored head (one winner, the
+    // counts) is what the whole head says.
+    let read = store.read_point();
+    let mut lens_rows = 0;
+    read.for_each_stored_head(&ScanRange::All, &mut |v| {
+        let head = Head::decode(v)?;
+        for lens in [Lens::Recency, Lens::Authority] {
+            let row = Head::decode_lens(v, lens)?;
+            let (a, b) = (row.resolution(), head.resolution(lens));
+            assert_eq!(a.winner, b.winner, "{lens:?}, {at}");
+            assert_eq!(
+                (a.claims, a.distinct_objects),
+                (b.claims, b.distinct_objects)
+            );
+        }
+        lens_rows += 1;
+        Ok(true)
+    })
+    .unwrap();
+    assert_eq!(lens_rows, heads.len());
 }
 
 #[tokio::test]

@@ -15,6 +15,25 @@ use crate::error::{Error, Result};
 use crate::model::{Assertion, Id, ObjectType};
 use crate::model::{Reader, Writer};
 
+/// What a lens view needs of a stored head — its lens's winner and the
+/// pair's counts — decoded without the rest ([`Head::decode_lens`]).
+#[derive(Debug, Clone)]
+pub struct LensRow {
+    pub winner: Assertion,
+    pub claims: u64,
+    pub distinct_objects: usize,
+}
+
+impl LensRow {
+    pub fn resolution(&self) -> Resolution<'_> {
+        Resolution {
+            winner: &self.winner,
+            claims: self.claims as usize,
+            distinct_objects: self.distinct_objects,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Head {
     pub recency: Assertion,
@@ -91,6 +110,37 @@ impl Head {
             w.i64(t.claims as i64);
         }
         w.buf
+    }
+
+    /// Decodes only what `lens` shows of a stored head: one winner and the
+    /// counts (the other winner and the tallies are skipped, not parsed).
+    pub fn decode_lens(bytes: &[u8], lens: Lens) -> Result<LensRow> {
+        let mut r = Reader::versioned(bytes)?;
+        let raw = |r: &mut Reader<'_>| -> Result<(Id, usize)> {
+            let id = Id::from_slice(r.bytes(32)?)
+                .ok_or_else(|| Error::corrupted("head without a winner id"))?;
+            Ok((id, r.u32()? as usize))
+        };
+        let (id, n) = raw(&mut r)?;
+        let recency = r.bytes(n)?;
+        let authority = match r.u8()? {
+            0 => None,
+            _ => {
+                let (id, n) = raw(&mut r)?;
+                Some((id, r.bytes(n)?))
+            }
+        };
+        let claims = r.i64()? as u64;
+        let distinct_objects = r.u32()? as usize;
+        let winner = match (lens, authority) {
+            (Lens::Authority, Some((id, bytes))) => Assertion::decode_keyed(bytes, id)?,
+            _ => Assertion::decode_keyed(recency, id)?,
+        };
+        Ok(LensRow {
+            winner,
+            claims,
+            distinct_objects,
+        })
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Head> {

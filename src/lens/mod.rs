@@ -12,7 +12,7 @@ mod head;
 mod rules;
 
 pub use conflict::{Conflict, Tally, conflict};
-pub use head::Head;
+pub use head::{Head, LensRow};
 pub use rules::{authority_order, recency_order};
 
 use std::collections::HashSet;

@@ -161,8 +161,8 @@ impl PointQuery {
         let view = view.for_range(range, true)?;
         let lens = self.lens.unwrap_or(session.settings().lens);
         let mut rows = LensRows::only(Wanted::of(Some(&self.columns)));
-        view.for_each_head(range, |head| {
-            rows.push(&head.resolution(lens));
+        view.for_each_resolution(range, lens, |r| {
+            rows.push(r);
             Ok(true)
         })?;
         RecordBatch::try_new(self.schema.clone(), rows.finish_columns(&self.columns))

@@ -209,11 +209,20 @@ impl ReadPoint {
         range: &ScanRange,
         visit: &mut dyn FnMut(Head) -> Result<bool>,
     ) -> Result<bool> {
+        self.for_each_stored_head(range, &mut |v| visit(Head::decode(v)?))
+    }
+
+    /// Visits the stored (encoded) head of every pair in `range`.
+    pub fn for_each_stored_head(
+        &self,
+        range: &ScanRange,
+        visit: &mut dyn FnMut(&[u8]) -> Result<bool>,
+    ) -> Result<bool> {
         match range {
             ScanRange::Predicate(_) => Err(Error::internal("heads have no predicate index")),
             ScanRange::Each(ranges) => {
                 for range in ranges {
-                    if !self.for_each_head(range, visit)? {
+                    if !self.for_each_stored_head(range, visit)? {
                         return Ok(false);
                     }
                 }
@@ -226,18 +235,11 @@ impl ReadPoint {
                     _ => (prefix.as_slice(), None),
                 };
                 let mut going = true;
-                for_each_between(
-                    self.db(),
-                    self.options(),
-                    CF_HEADS,
-                    &prefix,
-                    from,
-                    to,
-                    |_, v| {
-                        going = visit(Head::decode(v)?)?;
-                        Ok(going)
-                    },
-                )?;
+                let (db, options) = (self.db(), self.options());
+                for_each_between(db, options, CF_HEADS, &prefix, from, to, |_, v| {
+                    going = visit(v)?;
+                    Ok(going)
+                })?;
                 Ok(going)
             }
         }

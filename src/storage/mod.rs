@@ -150,6 +150,13 @@ fn cf_options(name: &str) -> Options {
             Some(keys::has_subject_part),
         ));
     }
+    if name == CF_HEADS {
+        // The writer reads a pair's head for every new claim, mostly a
+        // miss for a new pair: a memtable bloom filter answers it without
+        // walking the memtable.
+        o.set_memtable_prefix_bloom_ratio(0.1);
+        o.set_memtable_whole_key_filtering(true);
+    }
     o.set_block_based_table_factory(&t);
     o.set_write_buffer_size(32 << 20);
     o.set_compression_type(rocksdb::DBCompressionType::Lz4);

@@ -57,7 +57,7 @@ impl fmt::Debug for PairTable {
 
 /// Scans the pairs in `range`, letting `push` add a row for each pair's
 /// head (stored, or resolved from its live claims: [`View::for_each_head`]).
-fn scan_pairs<R: RowBuilder>(
+fn scan_heads<R: RowBuilder>(
     view: &View,
     range: &ScanRange,
     out: &BatchSender,
@@ -111,16 +111,18 @@ impl TableProvider for PairTable {
                 let lens = lens.unwrap_or(self.session.settings().lens);
                 let wanted = Wanted::of(projection);
                 partitioned_scan(LENS.clone(), projection, limit, n, move |i, out| {
-                    let rows = LensRows::only(wanted);
-                    scan_pairs(&view, &slices[i], out, rows, |rows, head| {
-                        rows.push(&head.resolution(lens));
-                    })
+                    let mut rows = LensRows::only(wanted);
+                    view.for_each_resolution(&slices[i], lens, |r| {
+                        rows.push(r);
+                        out.flush(&mut rows, BATCH_ROWS)
+                    })?;
+                    out.flush(&mut rows, 0).map(|_| ())
                 })
             }
             PairKind::Conflicts => {
                 partitioned_scan(CONFLICTS.clone(), projection, limit, n, move |i, out| {
                     let rows = ConflictRows::default();
-                    scan_pairs(&view, &slices[i], out, rows, |rows, head| {
+                    scan_heads(&view, &slices[i], out, rows, |rows, head| {
                         if head.objects.len() >= 2
                             && let Some(c) = head.conflict()
                         {

@@ -21,7 +21,7 @@ pub use retractions::RetractionsTable;
 
 use super::SessionShared;
 use crate::error::Result;
-use crate::lens::{Head, Lens};
+use crate::lens::{Head, Lens, Resolution};
 use crate::model::{Assertion, Hlc, Id, Micros};
 use crate::storage::{ReadPoint, ScanRange, Store, has_heads};
 
@@ -168,6 +168,25 @@ impl View {
                 None => Ok(true),
             }
         })
+    }
+
+    /// Visits every pair in `range` with live claims as `lens` resolves it
+    /// — from its stored head (decoding only that lens's winner and the
+    /// counts), or from the claims this view sees.
+    pub fn for_each_resolution(
+        &self,
+        range: &ScanRange,
+        lens: Lens,
+        mut visit: impl FnMut(&Resolution<'_>) -> Result<bool>,
+    ) -> Result<()> {
+        if self.reads_heads(range) {
+            let mut visit_stored = |v: &[u8]| visit(&Head::decode_lens(v, lens)?.resolution());
+            return self
+                .read
+                .for_each_stored_head(range, &mut visit_stored)
+                .map(|_| ());
+        }
+        self.for_each_head(range, |head| visit(&head.resolution(lens)))
     }
 
     /// The live claims among one pair's claims.
