@@ -13,34 +13,22 @@ use std::sync::Arc;
 use stemedb::lens::{Head, Lens, conflict, resolve};
 use stemedb::model::{Assertion, Id, NewAssertion, Retraction};
 use stemedb::storage::{Durability, ScanRange, Store, Write};
+use support::Rng;
 
-/// xorshift64*: small, seeded, reproducible.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
+mod support;
 
 fn random_claim(rng: &mut Rng) -> Write {
     let (object, object_type) =
-        [("1", "text"), ("1", "number"), ("x", "text"), ("y", "text")][rng.below(4)];
+        [("1", "text"), ("1", "number"), ("x", "text"), ("y", "text")][rng.index(4)];
     let new = NewAssertion {
-        subject: Some(format!("s{}", rng.below(3))),
-        predicate: Some(format!("p{}", rng.below(2))),
+        subject: Some(format!("s{}", rng.index(3))),
+        predicate: Some(format!("p{}", rng.index(2))),
         object: Some(object.into()),
         object_type: Some(object_type.into()),
-        source: Some(format!("src{}", rng.below(2))),
-        tier: Some(rng.below(3) as i64),
-        confidence: Some([0.0, 0.5, 1.0][rng.below(3)]),
-        observed_at: Some([10, 20][rng.below(2)]),
+        source: Some(format!("src{}", rng.index(2))),
+        tier: Some(rng.index(3) as i64),
+        confidence: Some([0.0, 0.5, 1.0][rng.index(3)]),
+        observed_at: Some([10, 20][rng.index(2)]),
         ..Default::default()
     };
     Write::Claim(new.into_claim("agent").unwrap())
@@ -126,7 +114,7 @@ async fn stored_heads_equal_the_heads_their_claims_resolve_to() {
             if round % 5 == 4 {
                 // A large COPY's path: staged, applied in chunks without
                 // heads, then its pairs recomputed.
-                let claims: Vec<_> = (0..1 + rng.below(30))
+                let claims: Vec<_> = (0..1 + rng.index(30))
                     .map(|_| match random_claim(&mut rng) {
                         Write::Claim(c) => c,
                         _ => unreachable!(),
@@ -140,7 +128,7 @@ async fn stored_heads_equal_the_heads_their_claims_resolve_to() {
             }
             // Claims stamped up front (as a transaction block's are), so
             // the same batch can retract them.
-            let claims = (0..1 + rng.below(6))
+            let claims = (0..1 + rng.index(6))
                 .map(|_| random_claim(&mut rng))
                 .collect();
             let mut writes = store.stamp_reserved(claims);
@@ -149,8 +137,8 @@ async fn stored_heads_equal_the_heads_their_claims_resolve_to() {
                     ids.push(a.id);
                 }
             }
-            for _ in 0..rng.below(4) {
-                let id = ids[rng.below(ids.len())];
+            for _ in 0..rng.index(4) {
+                let id = ids[rng.index(ids.len())];
                 writes.push(Write::Retract(Retraction::new(id, None, "agent".into())));
             }
             store.commit(writes).await.unwrap();

@@ -11,30 +11,7 @@ use tokio::net::TcpStream;
 use tokio_postgres::Client;
 
 use super::assert_healthy;
-use super::support::TestServer;
-
-/// xorshift64*: small, seedable, good enough to pick cases.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    /// Up to `max - 1` random bytes.
-    fn bytes(&mut self, max: u64) -> Vec<u8> {
-        let n = self.below(max);
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
-}
+use super::support::{Rng, TestServer};
 
 fn message(kind: u8, body: &[u8]) -> Vec<u8> {
     let mut m = vec![kind];

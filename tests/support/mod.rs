@@ -4,6 +4,10 @@
 
 #![allow(dead_code)]
 
+mod rng;
+#[allow(unused_imports)]
+pub use rng::Rng;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
