@@ -101,6 +101,17 @@ fn check(store: &Store, seed: u64, round: usize) {
     })
     .unwrap();
     assert_eq!(lens_rows, heads.len());
+    // A list of subjects (one seek each) finds the same heads.
+    let mut subjects: Vec<String> = heads.iter().map(|h| h.recency.subject.clone()).collect();
+    subjects.dedup();
+    let each = ScanRange::Each(subjects.into_iter().map(ScanRange::Subject).collect());
+    let mut listed = Vec::new();
+    read.for_each_head(&each, &mut |h| {
+        listed.push(h);
+        Ok(true)
+    })
+    .unwrap();
+    assert_eq!(listed, heads, "{at}");
 }
 
 #[tokio::test]

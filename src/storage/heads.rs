@@ -220,6 +220,7 @@ impl ReadPoint {
     ) -> Result<bool> {
         match range {
             ScanRange::Predicate(_) => Err(Error::internal("heads have no predicate index")),
+            ScanRange::Each(ranges) if !range.is_wide() => self.seek_each_head(ranges, visit),
             ScanRange::Each(ranges) => {
                 for range in ranges {
                     if !self.for_each_stored_head(range, visit)? {
@@ -243,6 +244,38 @@ impl ReadPoint {
                 Ok(going)
             }
         }
+    }
+}
+
+impl ReadPoint {
+    /// Point ranges (a list of subjects, or of subject and predicate)
+    /// through one iterator, a seek per range; false if `visit` stopped.
+    fn seek_each_head(
+        &self,
+        ranges: &[ScanRange],
+        visit: &mut dyn FnMut(&[u8]) -> Result<bool>,
+    ) -> Result<bool> {
+        let mut options = self.options();
+        // Every seek stays within one subject: prefix bloom filters apply.
+        options.set_prefix_same_as_start(true);
+        let mut it = self
+            .db()
+            .raw_iterator_cf_opt(cf(self.db(), CF_HEADS)?, options);
+        for range in ranges {
+            let prefix = subject_range_prefix(range);
+            it.seek(&prefix);
+            while let (Some(k), Some(v)) = (it.key(), it.value()) {
+                if !k.starts_with(&prefix) {
+                    break;
+                }
+                if !visit(v)? {
+                    return Ok(false);
+                }
+                it.next();
+            }
+            it.status()?;
+        }
+        Ok(true)
     }
 }
 
