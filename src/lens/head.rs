@@ -12,7 +12,7 @@
 use super::conflict::{Tally, add_to_tallies, conflict_of, tallies};
 use super::{Conflict, Lens, Resolution, authority_order, recency_order};
 use crate::error::{Error, Result};
-use crate::model::{Assertion, Id, ObjectType};
+use crate::model::{Assertion, Id, ObjectType, Strings};
 use crate::model::{Reader, Writer};
 
 /// What a lens view needs of a stored head — its lens's winner and the
@@ -25,6 +25,15 @@ pub struct LensRow {
 }
 
 impl LensRow {
+    /// An empty row, for [`Head::decode_lens_into`] to fill.
+    pub fn blank() -> LensRow {
+        LensRow {
+            winner: Assertion::blank(),
+            claims: 0,
+            distinct_objects: 0,
+        }
+    }
+
     pub fn resolution(&self) -> Resolution<'_> {
         Resolution {
             winner: &self.winner,
@@ -115,32 +124,55 @@ impl Head {
     /// Decodes only what `lens` shows of a stored head: one winner and the
     /// counts (the other winner and the tallies are skipped, not parsed).
     pub fn decode_lens(bytes: &[u8], lens: Lens) -> Result<LensRow> {
+        let mut row = LensRow::blank();
+        Self::decode_lens_into(bytes, lens, Strings::ALL, &mut row)?;
+        Ok(row)
+    }
+
+    /// [`Head::decode_lens`] into `row`, reusing its buffers, with only
+    /// `strings` of the winner's seldom shown strings.
+    pub fn decode_lens_into(
+        bytes: &[u8],
+        lens: Lens,
+        strings: Strings,
+        row: &mut LensRow,
+    ) -> Result<()> {
         let mut r = Reader::versioned(bytes)?;
-        let raw = |r: &mut Reader<'_>| -> Result<(Id, usize)> {
-            let id = Id::from_slice(r.bytes(32)?)
-                .ok_or_else(|| Error::corrupted("head without a winner id"))?;
-            Ok((id, r.u32()? as usize))
-        };
-        let (id, n) = raw(&mut r)?;
-        let recency = r.bytes(n)?;
+        let (id, recency) = Self::raw_winner(&mut r)?;
+        let ((id, winner), claims, distinct_objects) = Self::lens_rest(&mut r, lens, id, recency)?;
+        row.winner.decode_keyed_into(winner, id, strings)?;
+        row.claims = claims;
+        row.distinct_objects = distinct_objects;
+        Ok(())
+    }
+
+    /// A winner's id and encoded claim.
+    fn raw_winner<'a>(r: &mut Reader<'a>) -> Result<(Id, &'a [u8])> {
+        let id = Id::from_slice(r.bytes(32)?)
+            .ok_or_else(|| Error::corrupted("head without a winner id"))?;
+        let n = r.u32()? as usize;
+        Ok((id, r.bytes(n)?))
+    }
+
+    /// After the recency winner: `lens`'s winner and the pair's counts.
+    #[allow(clippy::type_complexity)]
+    fn lens_rest<'a>(
+        r: &mut Reader<'a>,
+        lens: Lens,
+        id: Id,
+        recency: &'a [u8],
+    ) -> Result<((Id, &'a [u8]), u64, usize)> {
         let authority = match r.u8()? {
             0 => None,
-            _ => {
-                let (id, n) = raw(&mut r)?;
-                Some((id, r.bytes(n)?))
-            }
+            _ => Some(Self::raw_winner(r)?),
         };
         let claims = r.i64()? as u64;
         let distinct_objects = r.u32()? as usize;
         let winner = match (lens, authority) {
-            (Lens::Authority, Some((id, bytes))) => Assertion::decode_keyed(bytes, id)?,
-            _ => Assertion::decode_keyed(recency, id)?,
+            (Lens::Authority, Some(authority)) => authority,
+            _ => (id, recency),
         };
-        Ok(LensRow {
-            winner,
-            claims,
-            distinct_objects,
-        })
+        Ok((winner, claims, distinct_objects))
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Head> {

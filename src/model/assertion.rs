@@ -76,6 +76,23 @@ impl Claim {
     }
 }
 
+/// Which of a claim's seldom shown strings a decode fills
+/// ([`Assertion::decode_keyed_into`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Strings {
+    pub predicate: bool,
+    pub agent: bool,
+    pub node: bool,
+}
+
+impl Strings {
+    pub const ALL: Strings = Strings {
+        predicate: true,
+        agent: true,
+        node: true,
+    };
+}
+
 /// One accepted claim. Immutable once stamped.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Assertion {
@@ -273,40 +290,54 @@ impl Assertion {
     /// are stored under — without hashing them again (a tenth of a full
     /// scan's CPU). `stemedb verify` checks that keys and contents agree.
     pub fn decode_keyed(bytes: &[u8], id: Id) -> Result<Assertion> {
+        let mut a = Assertion::blank();
+        a.decode_keyed_into(bytes, id, Strings::ALL)?;
+        Ok(a)
+    }
+
+    /// An all-empty claim, for [`Assertion::decode_keyed_into`] to fill.
+    pub fn blank() -> Assertion {
+        Assertion {
+            id: Id([0; 32]),
+            subject: String::new(),
+            predicate: String::new(),
+            object_type: ObjectType::Text,
+            object: String::new(),
+            source: String::new(),
+            tier: 0,
+            confidence: 0.0,
+            agent: String::new(),
+            observed_at: 0,
+            hlc: Hlc::default(),
+            node: String::new(),
+            supersedes: None,
+        }
+    }
+
+    /// Decodes the claim `id` into `self`, reusing its strings' buffers
+    /// (a scan decodes many claims through one); of the strings a lens
+    /// row seldom shows, only those in `strings` (the others are empty).
+    pub fn decode_keyed_into(&mut self, bytes: &[u8], id: Id, strings: Strings) -> Result<()> {
         let mut r = Reader::versioned(bytes)?;
-        let subject = r.str()?;
-        let predicate = r.str()?;
+        self.id = id;
+        r.str_into(&mut self.subject)?;
+        r.str_if(strings.predicate, &mut self.predicate)?;
         let tag = r.u8()?;
-        let object_type = ObjectType::from_tag(tag)
+        self.object_type = ObjectType::from_tag(tag)
             .ok_or_else(|| Error::corrupted(format!("unknown object type tag {tag}")))?;
-        let object = r.str()?;
-        let source = r.str()?;
-        let tier = r.u8()?;
-        let confidence = r.f64()?;
-        let agent = r.str()?;
-        let observed_at = r.i64()?;
-        let hlc = Hlc::new(r.i64()?, r.u32()?);
-        let node = r.str()?;
-        let supersedes = match r.u8()? {
+        r.str_into(&mut self.object)?;
+        r.str_into(&mut self.source)?;
+        self.tier = r.u8()?;
+        self.confidence = r.f64()?;
+        r.str_if(strings.agent, &mut self.agent)?;
+        self.observed_at = r.i64()?;
+        self.hlc = Hlc::new(r.i64()?, r.u32()?);
+        r.str_if(strings.node, &mut self.node)?;
+        self.supersedes = match r.u8()? {
             0 => None,
             _ => Id::from_slice(r.bytes(32)?),
         };
-        r.finish()?;
-        Ok(Assertion {
-            id,
-            subject,
-            predicate,
-            object_type,
-            object,
-            source,
-            tier,
-            confidence,
-            agent,
-            observed_at,
-            hlc,
-            node,
-            supersedes,
-        })
+        r.finish()
     }
 
     /// Weight of this claim in the conflict score: confidence × w[tier].

@@ -134,9 +134,29 @@ impl<'a> Reader<'a> {
         )))
     }
     pub fn str(&mut self) -> Result<String> {
+        let mut s = String::new();
+        self.str_into(&mut s)?;
+        Ok(s)
+    }
+    /// Reads a string into `out` (reusing its buffer) if `keep`, else
+    /// skips it and leaves `out` empty.
+    pub fn str_if(&mut self, keep: bool, out: &mut String) -> Result<()> {
+        if keep {
+            return self.str_into(out);
+        }
+        let n = self.u32()? as usize;
+        self.take(n)?;
+        out.clear();
+        Ok(())
+    }
+    /// Reads a string into `out`, reusing its buffer.
+    pub fn str_into(&mut self, out: &mut String) -> Result<()> {
         let n = self.u32()? as usize;
         let b = self.take(n)?;
-        String::from_utf8(b.to_vec()).map_err(|_| Error::corrupted("invalid UTF-8 in record"))
+        let s = std::str::from_utf8(b).map_err(|_| Error::corrupted("invalid UTF-8 in record"))?;
+        out.clear();
+        out.push_str(s);
+        Ok(())
     }
     pub fn opt_str(&mut self) -> Result<Option<String>> {
         match self.u8()? {

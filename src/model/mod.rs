@@ -14,7 +14,9 @@ mod hlc;
 mod object;
 mod retraction;
 
-pub use assertion::{Assertion, Claim, MAX_OBJECT_BYTES, MAX_TEXT_BYTES, NewAssertion, Tier};
+pub use assertion::{
+    Assertion, Claim, MAX_OBJECT_BYTES, MAX_TEXT_BYTES, NewAssertion, Strings, Tier,
+};
 pub use codec::{ENCODING_VERSION, Id, Reader, Writer};
 pub use hlc::{Clock, Hlc, wall_clock_micros};
 pub use object::ObjectType;

@@ -116,18 +116,30 @@ pub fn encode_row(
     text: impl Fn(usize) -> bool,
 ) -> PgWireResult<()> {
     for (i, column) in columns.iter().enumerate() {
-        if text(i) {
-            if let Some(s) = postgres_text(column, row) {
-                sink.put(&Raw(s))?;
-                continue;
-            }
-        }
-        encode_value(sink, column, row)?;
+        encode_any(sink, column, row, text(i))?;
     }
     Ok(())
 }
 
+/// Encodes one value of any column.
+fn encode_any(
+    sink: &mut impl FieldSink,
+    column: &ArrayRef,
+    row: usize,
+    text: bool,
+) -> PgWireResult<()> {
+    if text {
+        if let Some(s) = postgres_text(column, row) {
+            return sink.put(&Raw(s));
+        }
+    }
+    encode_value(sink, column, row)
+}
+
 fn encode_batch(batch: &RecordBatch, fields: &Arc<Vec<FieldInfo>>) -> Vec<PgWireResult<DataRow>> {
+    if let Some(rows) = super::plain_rows::encode(batch, fields) {
+        return rows.into_iter().map(Ok).collect();
+    }
     let mut encoder = DataRowEncoder::new(fields.clone());
     let is_text = |i: usize| fields[i].format() == FieldFormat::Text;
     (0..batch.num_rows())

@@ -17,6 +17,7 @@ mod encode;
 mod errors;
 mod extended;
 mod params;
+mod plain_rows;
 mod simple;
 pub mod tls;
 

@@ -20,9 +20,12 @@ use datafusion::datasource::source_as_provider;
 use datafusion::logical_expr::utils::split_conjunction;
 use datafusion::logical_expr::{Expr, LogicalPlan, TableProviderFilterPushDown, TableScan};
 
+use datafusion::execution::SendableRecordBatchStream;
+
 use super::SessionShared;
 use super::filters::{pushdown_support, scan_range};
 use super::schema::{LENS, LensRows, Wanted};
+use super::stream::blocking_stream;
 use super::tables::{PairKind, PairTable, View};
 use crate::error::{Error, Result};
 use crate::lens::Lens;
@@ -159,9 +162,55 @@ impl PointQuery {
         range: &ScanRange,
     ) -> Result<RecordBatch> {
         let view = view.for_range(range, true)?;
-        let lens = self.lens.unwrap_or(session.settings().lens);
-        let mut rows = LensRows::only(Wanted::of(Some(&self.columns)));
-        view.for_each_resolution(range, lens, |r| {
+        self.read(&view, self.lens_in(session), range)
+    }
+
+    /// Streams the lens rows of a long list of subjects from blocking
+    /// threads, [`SUBJECTS_PER_BATCH`] at a time, all from one snapshot:
+    /// the client decodes one batch while the next are read. The list is
+    /// split among up to one thread per core; batches come in the order
+    /// they are read.
+    pub fn stream(
+        &self,
+        session: &SessionShared,
+        view: View,
+        range: ScanRange,
+    ) -> SendableRecordBatchStream {
+        let ranges = Arc::new(match range {
+            ScanRange::Each(ranges) => ranges,
+            one => vec![one],
+        });
+        let parts = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(MAX_PARTS)
+            .min(ranges.len() / SUBJECTS_PER_BATCH)
+            .max(1);
+        let per_part = ranges.len().div_ceil(parts);
+        let (query, lens) = (self.clone(), self.lens_in(session));
+        blocking_stream(self.schema.clone(), parts, move |part, out| {
+            let start = (part * per_part).min(ranges.len());
+            let mine = &ranges[start..(start + per_part).min(ranges.len())];
+            let view = view
+                .clone()
+                .for_range(&ScanRange::of(mine.to_vec()), true)?;
+            for chunk in mine.chunks(SUBJECTS_PER_BATCH) {
+                let batch = query.read(&view, lens, &ScanRange::of(chunk.to_vec()))?;
+                if batch.num_rows() > 0 && !out.send(batch) {
+                    break;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn lens_in(&self, session: &SessionShared) -> Lens {
+        self.lens.unwrap_or(session.settings().lens)
+    }
+
+    fn read(&self, view: &View, lens: Lens, range: &ScanRange) -> Result<RecordBatch> {
+        let wanted = Wanted::of(Some(&self.columns));
+        let mut rows = LensRows::only(wanted);
+        view.for_each_resolution(range, lens, wanted.strings(), |r| {
             rows.push(r);
             Ok(true)
         })?;
@@ -169,6 +218,12 @@ impl PointQuery {
             .map_err(|e| Error::internal(e.to_string()))
     }
 }
+
+/// Subjects read per batch when a query lists many.
+const SUBJECTS_PER_BATCH: usize = 128;
+
+/// At most this many threads read one query's list of subjects.
+const MAX_PARTS: usize = 4;
 
 #[cfg(test)]
 mod tests {

@@ -12,7 +12,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::error::Result as DfResult;
 
 use crate::lens::{Conflict, Resolution};
-use crate::model::{Assertion, ObjectType, Retraction};
+use crate::model::{Assertion, ObjectType, Retraction, Strings};
 
 /// Rows per record batch produced by a scan.
 pub const BATCH_ROWS: usize = 4096;
@@ -117,6 +117,17 @@ impl Wanted {
 
     fn has(self, column: usize) -> bool {
         self.0 & (1 << column.min(63)) != 0
+    }
+
+    /// The strings a lens row's claim must decode for these columns of
+    /// `LENS` (its subject, object and source always).
+    pub fn strings(self) -> Strings {
+        let has = |name: &str| LENS.index_of(name).is_ok_and(|i| self.has(i));
+        Strings {
+            predicate: has("predicate"),
+            agent: has("agent"),
+            node: false,
+        }
     }
 
     /// The same set, seen from column `offset` on.

@@ -345,18 +345,14 @@ impl Session {
             // Seeks to a few pairs' heads: microseconds from the block
             // cache, so it runs in place — a hop to a blocking thread and
             // back cost more than the read. A list of many subjects (each a
-            // seek that may read the disk) goes to a blocking thread.
+            // seek that may read the disk) streams from a blocking thread.
             let view = shared.view();
             let range = q.range(&params)?;
-            let batch = if !range.is_wide() && range.points() <= POINTS_IN_PLACE {
-                q.execute(shared, view, &range)?
-            } else {
-                let (q, shared) = (q.clone(), shared.clone());
-                tokio::task::spawn_blocking(move || q.execute(&shared, view, &range))
-                    .await
-                    .map_err(|e| Error::internal(format!("point query failed: {e}")))??
-            };
-            return Ok(Output::Rows(single_batch(batch)));
+            if !range.is_wide() && range.points() <= POINTS_IN_PLACE {
+                return Ok(Output::Rows(single_batch(q.execute(shared, view, &range)?)));
+            }
+            let stream = q.stream(shared, view, range);
+            return Ok(Output::Rows(first_batch_ready(stream).await?));
         }
         if let Some(i) = &p.insert {
             let n = i.execute(shared, &params).await?;

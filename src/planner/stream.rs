@@ -31,8 +31,35 @@ impl BatchSender {
             return Ok(true);
         }
         let batch = rows.finish().map_err(|e| Error::internal(e.to_string()))?;
-        Ok(self.tx.blocking_send(Ok(batch)).is_ok())
+        Ok(self.send(batch))
     }
+
+    /// Sends one batch; `false` once nobody is listening any more.
+    pub fn send(&self, batch: RecordBatch) -> bool {
+        self.tx.blocking_send(Ok(batch)).is_ok()
+    }
+}
+
+/// The batches `produce(i, …)` sends from `parts` blocking threads (part
+/// `i` on the `i`-th), as one stream; an error a part returns ends it.
+pub fn blocking_stream(
+    schema: SchemaRef,
+    parts: usize,
+    produce: impl Fn(usize, &BatchSender) -> Result<()> + Send + Sync + 'static,
+) -> SendableRecordBatchStream {
+    let (tx, rx) = mpsc::channel(2 * parts.max(1));
+    let produce = Arc::new(produce);
+    for part in 0..parts.max(1) {
+        let (sender, produce) = (BatchSender { tx: tx.clone() }, produce.clone());
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = produce(part, &sender) {
+                let _ = sender
+                    .tx
+                    .blocking_send(Err(DataFusionError::External(Box::new(e))));
+            }
+        });
+    }
+    Box::pin(RecordBatchStreamAdapter::new(schema, tokio_stream_from(rx)))
 }
 
 /// Produces the rows of partition `i`.
@@ -57,18 +84,8 @@ impl PartitionStream for BlockingPartition {
     }
 
     fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
-        let (tx, rx) = mpsc::channel(2);
         let (produce, index) = (self.produce.clone(), self.index);
-        tokio::task::spawn_blocking(move || {
-            let sender = BatchSender { tx };
-            if let Err(e) = produce(index, &sender) {
-                let _ = sender
-                    .tx
-                    .blocking_send(Err(DataFusionError::External(Box::new(e))));
-            }
-        });
-        let stream = tokio_stream_from(rx);
-        Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), stream))
+        blocking_stream(self.schema.clone(), 1, move |_, out| produce(index, out))
     }
 }
 

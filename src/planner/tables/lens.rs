@@ -112,7 +112,7 @@ impl TableProvider for PairTable {
                 let wanted = Wanted::of(projection);
                 partitioned_scan(LENS.clone(), projection, limit, n, move |i, out| {
                     let mut rows = LensRows::only(wanted);
-                    view.for_each_resolution(&slices[i], lens, |r| {
+                    view.for_each_resolution(&slices[i], lens, wanted.strings(), |r| {
                         rows.push(r);
                         out.flush(&mut rows, BATCH_ROWS)
                     })?;

@@ -21,8 +21,8 @@ pub use retractions::RetractionsTable;
 
 use super::SessionShared;
 use crate::error::Result;
-use crate::lens::{Head, Lens, Resolution};
-use crate::model::{Assertion, Hlc, Id, Micros};
+use crate::lens::{Head, Lens, LensRow, Resolution};
+use crate::model::{Assertion, Hlc, Id, Micros, Strings};
 use crate::storage::{ReadPoint, ScanRange, Store, has_heads};
 
 /// Table names, as clients see them.
@@ -177,10 +177,15 @@ impl View {
         &self,
         range: &ScanRange,
         lens: Lens,
+        strings: Strings,
         mut visit: impl FnMut(&Resolution<'_>) -> Result<bool>,
     ) -> Result<()> {
         if self.reads_heads(range) {
-            let mut visit_stored = |v: &[u8]| visit(&Head::decode_lens(v, lens)?.resolution());
+            let mut row = LensRow::blank();
+            let mut visit_stored = |v: &[u8]| {
+                Head::decode_lens_into(v, lens, strings, &mut row)?;
+                visit(&row.resolution())
+            };
             return self
                 .read
                 .for_each_stored_head(range, &mut visit_stored)
