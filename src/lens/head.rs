@@ -138,12 +138,18 @@ impl Head {
         row: &mut LensRow,
     ) -> Result<()> {
         let mut r = Reader::versioned(bytes)?;
-        let (id, recency) = Self::raw_winner(&mut r)?;
-        let ((id, winner), claims, distinct_objects) = Self::lens_rest(&mut r, lens, id, recency)?;
-        row.winner.decode_keyed_into(winner, id, strings)?;
-        row.claims = claims;
-        row.distinct_objects = distinct_objects;
-        Ok(())
+        let recency = Self::raw_winner(&mut r)?;
+        let authority = match r.u8()? {
+            0 => None,
+            _ => Some(Self::raw_winner(&mut r)?),
+        };
+        row.claims = r.i64()? as u64;
+        row.distinct_objects = r.u32()? as usize;
+        let (id, winner) = match (lens, authority) {
+            (Lens::Authority, Some(authority)) => authority,
+            _ => recency,
+        };
+        row.winner.decode_keyed_into(winner, id, strings)
     }
 
     /// A winner's id and encoded claim.
@@ -152,27 +158,6 @@ impl Head {
             .ok_or_else(|| Error::corrupted("head without a winner id"))?;
         let n = r.u32()? as usize;
         Ok((id, r.bytes(n)?))
-    }
-
-    /// After the recency winner: `lens`'s winner and the pair's counts.
-    #[allow(clippy::type_complexity)]
-    fn lens_rest<'a>(
-        r: &mut Reader<'a>,
-        lens: Lens,
-        id: Id,
-        recency: &'a [u8],
-    ) -> Result<((Id, &'a [u8]), u64, usize)> {
-        let authority = match r.u8()? {
-            0 => None,
-            _ => Some(Self::raw_winner(r)?),
-        };
-        let claims = r.i64()? as u64;
-        let distinct_objects = r.u32()? as usize;
-        let winner = match (lens, authority) {
-            (Lens::Authority, Some(authority)) => authority,
-            _ => (id, recency),
-        };
-        Ok((winner, claims, distinct_objects))
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Head> {

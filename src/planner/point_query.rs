@@ -17,10 +17,9 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::ScalarValue;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::datasource::source_as_provider;
+use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::utils::split_conjunction;
 use datafusion::logical_expr::{Expr, LogicalPlan, TableProviderFilterPushDown, TableScan};
-
-use datafusion::execution::SendableRecordBatchStream;
 
 use super::SessionShared;
 use super::filters::{pushdown_support, scan_range};
