@@ -9,7 +9,10 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::planner::StatementLimits;
+use crate::planner::settings::DEFAULT_QUERY_MEMORY;
 use crate::storage::Durability;
+use crate::units;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -33,6 +36,47 @@ pub struct Config {
     pub max_connections: usize,
     /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `stemedb=debug`.
     pub log: String,
+    /// What one client or statement may take (`[limits]`).
+    pub limits: Limits,
+}
+
+/// `[limits]`: the defaults of every session's statement limits (each
+/// session may change its own with `SET`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// PostgreSQL's `statement_timeout` (`'100ms'`, `'30s'`; 0 = none).
+    pub statement_timeout: String,
+    /// `stemedb.query_memory_limit`: memory one statement may hold for
+    /// sorts, aggregates and joins (`'256MB'`; 0 = none).
+    pub query_memory_limit: String,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            statement_timeout: "0".into(),
+            query_memory_limit: units::format_size(Some(DEFAULT_QUERY_MEMORY)),
+        }
+    }
+}
+
+impl Limits {
+    /// The limits as sessions start with them; an unreadable value is an
+    /// error naming the key.
+    pub fn statement(&self) -> Result<StatementLimits> {
+        let key = |e: Error, name: &str| Error::internal(format!("[limits] {name}: {}", e.message));
+        Ok(StatementLimits {
+            statement_timeout: units::parse_duration(
+                "statement_timeout",
+                &self.statement_timeout,
+                "ms",
+            )
+            .map_err(|e| key(e, "statement_timeout"))?,
+            query_memory_limit: units::parse_size("query_memory_limit", &self.query_memory_limit)
+                .map_err(|e| key(e, "query_memory_limit"))?,
+        })
+    }
 }
 
 impl Default for Config {
@@ -48,6 +92,7 @@ impl Default for Config {
             tls_key: None,
             max_connections: 200,
             log: "info".into(),
+            limits: Limits::default(),
         }
     }
 }
@@ -111,4 +156,63 @@ fn parse_addr(s: &str, key: &str) -> Result<SocketAddr> {
         .ok()
         .and_then(|mut a| a.next())
         .ok_or_else(|| Error::internal(format!("{key} = \"{s}\" is not a HOST:PORT address")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every key of the configuration, as its `STEMEDB_*` variable.
+    fn variables(prefix: &str, value: &serde_json::Value, out: &mut Vec<String>) {
+        if let serde_json::Value::Object(fields) = value {
+            for (name, v) in fields {
+                let name = format!("{prefix}{}", name.to_uppercase());
+                match v {
+                    serde_json::Value::Object(_) => variables(&format!("{name}__"), v, out),
+                    _ => out.push(name),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn env_example_lists_every_key_with_its_default() {
+        let example = include_str!("../.env.example");
+        let defaults = serde_json::to_value(Config::default()).unwrap();
+        let mut names = Vec::new();
+        variables("STEMEDB_", &defaults, &mut names);
+        for name in &names {
+            assert!(
+                example
+                    .lines()
+                    .any(|l| l.starts_with(&format!("# {name}="))),
+                ".env.example does not list {name}"
+            );
+        }
+        let listed = example
+            .lines()
+            .filter(|l| l.starts_with("# STEMEDB_"))
+            .count();
+        assert_eq!(
+            listed,
+            names.len(),
+            "a key in .env.example that the configuration lacks?"
+        );
+    }
+
+    #[test]
+    fn limits_are_checked_when_the_configuration_is_read() {
+        let mut config = Config::default();
+        assert_eq!(
+            config.limits.statement().unwrap(),
+            StatementLimits::default()
+        );
+        config.limits.statement_timeout = "a while".into();
+        let error = config.limits.statement().unwrap_err();
+        assert!(
+            error.message.contains("[limits] statement_timeout"),
+            "{}",
+            error.message
+        );
+    }
 }

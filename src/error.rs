@@ -27,6 +27,7 @@ pub mod sqlstate {
     pub const DATA_EXCEPTION: &str = "22000";
     pub const DIVISION_BY_ZERO: &str = "22012";
     pub const QUERY_CANCELED: &str = "57014";
+    pub const OUT_OF_MEMORY: &str = "53200";
     pub const INSUFFICIENT_PRIVILEGE: &str = "42501";
     pub const INVALID_SQL_STATEMENT_NAME: &str = "26000";
     pub const DUPLICATE_PREPARED_STATEMENT: &str = "42P05";

@@ -20,6 +20,7 @@ pub mod pgwire;
 pub mod planner;
 pub mod server;
 pub mod storage;
+pub mod units;
 
 /// The PostgreSQL version StemeDB reports, so drivers pick modern code paths.
 pub const PG_SERVER_VERSION: &str = "16.6";

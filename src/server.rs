@@ -43,6 +43,7 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 
 pub async fn run(config: Config) -> Result<()> {
     check_exposure(&config)?;
+    let limits = config.limits.statement()?;
     let tls = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => Some(TlsFiles {
             cert: cert.clone(),
@@ -77,7 +78,7 @@ pub async fn run(config: Config) -> Result<()> {
         tls,
         max_connections: config.max_connections,
     };
-    let engine = Engine::new(store.clone());
+    let engine = Engine::new(store.clone()).with_limits(limits);
     let sql_task = tokio::spawn(pgwire::serve(sql, engine, wire, stopped.clone()));
     let http_task = tokio::spawn(crate::http::serve(http, Arc::clone(&store), stopped));
     shutdown_signal().await;

@@ -5,6 +5,7 @@ use datafusion::arrow::error::ArrowError;
 use datafusion::common::SchemaError;
 use datafusion::error::DataFusionError;
 
+use super::settings::QUERY_MEMORY_LIMIT;
 use crate::error::{Error, sqlstate};
 
 /// The SQLSTATE-carrying error for a DataFusion error.
@@ -41,7 +42,18 @@ pub fn from_datafusion(e: &DataFusionError) -> Error {
             };
             Error::new(code, msg.clone())
         }
-        DataFusionError::ResourcesExhausted(msg) => Error::new("53200", msg.clone()),
+        DataFusionError::ResourcesExhausted(msg) if msg.contains(QUERY_MEMORY_LIMIT) => {
+            Error::new(sqlstate::OUT_OF_MEMORY, msg.clone())
+        }
+        // An operator's own wording ("Memory Exhausted while Sorting"):
+        // say which budget it ran out of.
+        DataFusionError::ResourcesExhausted(msg) => Error::new(
+            sqlstate::OUT_OF_MEMORY,
+            format!(
+                "out of memory: {msg}; the statement needs more than {QUERY_MEMORY_LIMIT} allows \
+                 (SET {QUERY_MEMORY_LIMIT} to raise the budget)"
+            ),
+        ),
         other => Error::internal(other.to_string()),
     }
 }

@@ -14,6 +14,7 @@ mod catalog_arrays;
 mod catalog_views;
 mod column_names;
 mod copy;
+mod deadline;
 mod driver_queries;
 mod errors;
 mod filters;
@@ -21,6 +22,7 @@ mod information_schema;
 mod ingest;
 mod json_build_object;
 mod limits;
+mod memory;
 mod parameters;
 mod pg_functions;
 mod pg_stat_activity;
@@ -48,7 +50,7 @@ pub use errors::from_datafusion;
 pub use prepared::Prepared;
 pub use schema::{ASSERTIONS, LENS, RETRACTIONS, timestamptz};
 pub use session::{Output, Session, TxnChange};
-pub use settings::Settings;
+pub use settings::{Settings, StatementLimits};
 pub use tables::TABLE_NAMES;
 
 use crate::storage::{ReadPoint, Store};
@@ -61,6 +63,8 @@ use txn::Transaction;
 pub struct Engine {
     store: Arc<Store>,
     activity: Arc<Activity>,
+    /// Every session's limits until it changes them with `SET`.
+    limits: StatementLimits,
 }
 
 impl Engine {
@@ -68,7 +72,14 @@ impl Engine {
         Engine {
             store,
             activity: Arc::default(),
+            limits: StatementLimits::default(),
         }
+    }
+
+    /// The same engine, giving new sessions `limits` (the `[limits]` of
+    /// the configuration).
+    pub fn with_limits(self, limits: StatementLimits) -> Engine {
+        Engine { limits, ..self }
     }
 
     /// The server's open connections.
@@ -84,7 +95,7 @@ impl Engine {
     pub fn session(&self, user: &str) -> Session {
         Session::new(Arc::new(SessionShared {
             store: self.store.clone(),
-            settings: RwLock::new(Settings::default()),
+            settings: RwLock::new(Settings::new(self.limits)),
             txn: Transaction::default(),
             last_inserted: LastInserted::default(),
             copy: Mutex::new(None),
@@ -120,6 +131,14 @@ impl SessionShared {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// The session's current statement limits.
+    pub fn limits(&self) -> StatementLimits {
+        self.settings
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .limits
     }
 
     /// The user the session logged in as.

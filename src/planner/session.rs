@@ -20,6 +20,7 @@ use futures::StreamExt;
 use super::SessionShared;
 use super::copy::{CopyIn, CopyOptions, CopyRows};
 use super::errors::from_datafusion;
+use super::memory::QueryMemory;
 use super::prepared::{Prepared, is_insert, show_all_schema, show_schema};
 use super::schema::{ASSERTIONS, RETRACTIONS};
 use super::statement::{Action, Returning, classify};
@@ -73,6 +74,8 @@ pub(super) fn command(tag: impl Into<String>) -> Output {
 pub struct Session {
     ctx: SessionContext,
     shared: Arc<SessionShared>,
+    /// The running statement's memory budget.
+    memory: Arc<QueryMemory>,
     /// Statements named by SQL-level PREPARE ([`super::prepared_sql`]).
     named: std::sync::Mutex<std::collections::HashMap<String, Prepared>>,
 }
@@ -95,12 +98,14 @@ impl Session {
         let sql = &mut config.options_mut().sql_parser;
         sql.dialect = Dialect::PostgreSQL;
         sql.map_string_types_to_utf8view = false;
-        let ctx = SessionContext::new_with_config(config);
+        let memory = QueryMemory::new(shared.limits().query_memory_limit);
+        let ctx = SessionContext::new_with_config_rt(config, memory.runtime());
         tables::register(&ctx, &shared).expect("registering tables in a fresh context");
         super::catalog::install(&ctx, &shared);
         Session {
             ctx,
             shared,
+            memory,
             named: Default::default(),
         }
     }
@@ -331,7 +336,13 @@ impl Session {
             return Err(aborted());
         }
         self.shared.next_statement();
-        let result = self.run(p, params).await;
+        // COMMIT is not timed: once its batch is handed to the writer it
+        // lands, so it must not report a timeout (as in PostgreSQL).
+        let timeout = match p.action {
+            Action::Commit => None,
+            _ => self.shared.limits().statement_timeout,
+        };
+        let result = super::deadline::within(timeout, self.run(p, params)).await;
         self.shared.next_statement();
         if result.is_err() {
             txn.fail();
@@ -388,6 +399,7 @@ impl Session {
                     .write()
                     .unwrap_or_else(|e| e.into_inner())
                     .set(name, value)?;
+                self.memory.set_limit(shared.limits().query_memory_limit);
                 if name.eq_ignore_ascii_case("application_name")
                     && let Some(backend) = shared.backend.get()
                 {
@@ -415,6 +427,7 @@ impl Session {
                     .write()
                     .unwrap_or_else(|e| e.into_inner())
                     .reset(name.as_deref());
+                self.memory.set_limit(shared.limits().query_memory_limit);
                 Ok(command("RESET"))
             }
             Action::Show(name) => {

@@ -1,18 +1,44 @@
 //! Per-connection settings: `SET`, `SHOW` and `RESET`. StemeDB's own are
-//! `stemedb.lens` and `stemedb.as_of`; the usual PostgreSQL parameters that
-//! drivers set or read on connect are accepted and reported so that
+//! `stemedb.lens`, `stemedb.as_of` and `stemedb.query_memory_limit`;
+//! `statement_timeout` is PostgreSQL's. The usual PostgreSQL parameters
+//! that drivers set or read on connect are accepted and reported so that
 //! clients behave as they do against PostgreSQL.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use chrono::{SecondsFormat, TimeZone, Utc};
 
 use crate::error::{Error, Result, sqlstate};
 use crate::lens::Lens;
 use crate::model::Micros;
+use crate::units;
 
 pub const LENS: &str = "stemedb.lens";
 pub const AS_OF: &str = "stemedb.as_of";
+pub const STATEMENT_TIMEOUT: &str = "statement_timeout";
+pub const QUERY_MEMORY_LIMIT: &str = "stemedb.query_memory_limit";
+
+/// A query's memory budget when the configuration names none.
+pub const DEFAULT_QUERY_MEMORY: usize = 1 << 30;
+
+/// What one statement may take: time (`statement_timeout`, `57014` beyond)
+/// and memory (`stemedb.query_memory_limit`, `53200` beyond). `None` is no
+/// limit. The server's `[limits]` give each session its defaults.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StatementLimits {
+    pub statement_timeout: Option<Duration>,
+    pub query_memory_limit: Option<usize>,
+}
+
+impl Default for StatementLimits {
+    fn default() -> Self {
+        StatementLimits {
+            statement_timeout: None,
+            query_memory_limit: Some(DEFAULT_QUERY_MEMORY),
+        }
+    }
+}
 
 /// The settings of one connection.
 #[derive(Debug, Clone, Default)]
@@ -20,6 +46,9 @@ pub struct Settings {
     pub lens: Lens,
     /// Time travel: only writes accepted at or before this instant are visible.
     pub as_of: Option<Micros>,
+    pub limits: StatementLimits,
+    /// The limits `RESET` returns to (the server's configuration).
+    configured: StatementLimits,
     /// Other parameters set by the client, by lower-case name.
     other: BTreeMap<String, String>,
 }
@@ -76,7 +105,7 @@ fn default_value(name: &str) -> Option<&'static str> {
         "lc_collate" | "lc_ctype" => "C.UTF-8",
         "max_connections" => "1000",
         "bytea_output" => "hex",
-        "statement_timeout" | "lock_timeout" | "idle_in_transaction_session_timeout" => "0",
+        "lock_timeout" | "idle_in_transaction_session_timeout" => "0",
         _ => return None,
     })
 }
@@ -119,17 +148,31 @@ fn dt_fallback(micros: Micros) -> String {
 }
 
 impl Settings {
+    /// A new connection's settings, with the server's configured limits.
+    pub fn new(configured: StatementLimits) -> Settings {
+        Settings {
+            limits: configured,
+            configured,
+            ..Settings::default()
+        }
+    }
+
     /// `SET name = value`.
     pub fn set(&mut self, name: &str, value: &str) -> Result<()> {
         let name = name.to_ascii_lowercase();
         match name.as_str() {
             LENS => self.lens = Lens::parse(value)?,
             AS_OF => self.as_of = Some(parse_timestamptz(value)?),
+            STATEMENT_TIMEOUT => {
+                self.limits.statement_timeout = units::parse_duration(&name, value, "ms")?
+            }
+            QUERY_MEMORY_LIMIT => self.limits.query_memory_limit = units::parse_size(&name, value)?,
             _ if name.starts_with("stemedb.") => {
                 return Err(Error::new(
                     sqlstate::UNDEFINED_OBJECT,
                     format!(
-                        "unrecognized configuration parameter \"{name}\" (StemeDB has stemedb.lens and stemedb.as_of)"
+                        "unrecognized configuration parameter \"{name}\" \
+                         (StemeDB has {LENS}, {AS_OF} and {QUERY_MEMORY_LIMIT})"
                     ),
                 ));
             }
@@ -143,9 +186,15 @@ impl Settings {
     /// `RESET name` (or `RESET ALL` with `None`).
     pub fn reset(&mut self, name: Option<&str>) {
         match name.map(str::to_ascii_lowercase).as_deref() {
-            None => *self = Settings::default(),
+            None => *self = Settings::new(self.configured),
             Some(LENS) => self.lens = Lens::default(),
             Some(AS_OF) => self.as_of = None,
+            Some(STATEMENT_TIMEOUT) => {
+                self.limits.statement_timeout = self.configured.statement_timeout
+            }
+            Some(QUERY_MEMORY_LIMIT) => {
+                self.limits.query_memory_limit = self.configured.query_memory_limit
+            }
             Some(other) => {
                 self.other.remove(other);
             }
@@ -155,7 +204,7 @@ impl Settings {
     /// `SHOW ALL`: every parameter and its value, by name.
     pub fn all(&self) -> Vec<(String, String)> {
         let mut names: Vec<String> = DEFAULTS.iter().map(|n| n.to_string()).collect();
-        names.extend([LENS.to_string(), AS_OF.to_string()]);
+        names.extend([LENS, AS_OF, QUERY_MEMORY_LIMIT].map(str::to_string));
         names.extend(self.other.keys().cloned());
         names.sort();
         names.dedup();
@@ -171,6 +220,8 @@ impl Settings {
         match name.as_str() {
             LENS => Ok(self.lens.as_str().to_string()),
             AS_OF => Ok(self.as_of.map(format_timestamptz).unwrap_or_default()),
+            STATEMENT_TIMEOUT => Ok(units::format_duration(self.limits.statement_timeout)),
+            QUERY_MEMORY_LIMIT => Ok(units::format_size(self.limits.query_memory_limit)),
             _ => self
                 .other
                 .get(&name)
@@ -198,6 +249,33 @@ mod tests {
         assert_eq!(s.set("stemedb.lens", "vibes").unwrap_err().code, "22023");
         s.reset(Some("stemedb.lens"));
         assert_eq!(s.lens, Lens::Recency);
+    }
+
+    #[test]
+    fn limits_are_set_shown_and_reset_to_the_configured_ones() {
+        let configured = StatementLimits {
+            statement_timeout: Some(Duration::from_secs(30)),
+            query_memory_limit: Some(256 << 20),
+        };
+        let mut s = Settings::new(configured);
+        assert_eq!(s.show("statement_timeout").unwrap(), "30s");
+        s.set("statement_timeout", "100ms").unwrap();
+        s.set("STEMEDB.QUERY_MEMORY_LIMIT", "2GB").unwrap();
+        assert_eq!(s.limits.statement_timeout, Some(Duration::from_millis(100)));
+        assert_eq!(s.show("stemedb.query_memory_limit").unwrap(), "2GB");
+        assert_eq!(
+            s.set("statement_timeout", "later").unwrap_err().code,
+            "22023"
+        );
+        s.reset(Some("statement_timeout"));
+        assert_eq!(s.show("statement_timeout").unwrap(), "30s");
+        s.reset(None);
+        assert_eq!(s.limits, configured);
+        assert!(
+            s.all()
+                .iter()
+                .any(|(n, v)| n == QUERY_MEMORY_LIMIT && v == "256MB")
+        );
     }
 
     #[test]

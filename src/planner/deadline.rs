@@ -1,0 +1,92 @@
+//! `statement_timeout`: a statement that runs past its deadline is
+//! cancelled with `57014`, whether it is still computing its first rows
+//! (the future is dropped) or streaming the rest to the client (the stream
+//! ends with the error). Dropping a scan's stream stops its blocking
+//! readers at their next batch.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::error::DataFusionError;
+use datafusion::execution::{RecordBatchStream, SendableRecordBatchStream};
+use futures::{FutureExt, Stream, StreamExt};
+use tokio::time::{Instant, Sleep};
+
+use super::Output;
+use crate::error::{Error, Result, sqlstate};
+
+/// The error a statement gets when its time is up, as PostgreSQL words it.
+pub fn timed_out() -> Error {
+    Error::new(
+        sqlstate::QUERY_CANCELED,
+        "canceling statement due to statement timeout",
+    )
+}
+
+/// `rows`, ended with [`timed_out`] once `deadline` passes.
+pub fn rows_until(rows: SendableRecordBatchStream, deadline: Instant) -> SendableRecordBatchStream {
+    Box::pin(Deadline {
+        schema: rows.schema(),
+        rows: Some(rows),
+        timer: Box::pin(tokio::time::sleep_until(deadline)),
+    })
+}
+
+struct Deadline {
+    schema: SchemaRef,
+    /// `None` once ended (by the deadline or by the rows).
+    rows: Option<SendableRecordBatchStream>,
+    timer: Pin<Box<Sleep>>,
+}
+
+impl Stream for Deadline {
+    type Item = datafusion::error::Result<RecordBatch>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        let Some(rows) = this.rows.as_mut() else {
+            return Poll::Ready(None);
+        };
+        // The timer first: a scan whose batches are always ready would
+        // otherwise never let it fire.
+        if this.timer.poll_unpin(cx).is_ready() {
+            this.rows = None; // stops the scan
+            return Poll::Ready(Some(Err(DataFusionError::External(Box::new(timed_out())))));
+        }
+        let next = futures::ready!(rows.poll_next_unpin(cx));
+        if next.is_none() {
+            this.rows = None;
+        }
+        Poll::Ready(next)
+    }
+}
+
+impl RecordBatchStream for Deadline {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+}
+
+/// Runs `statement` within `timeout` (`None`: no limit); rows it returns
+/// stream under the same deadline.
+pub async fn within(
+    timeout: Option<Duration>,
+    statement: impl Future<Output = Result<Output>>,
+) -> Result<Output> {
+    let Some(timeout) = timeout else {
+        return statement.await;
+    };
+    let deadline = Instant::now() + timeout;
+    match tokio::time::timeout_at(deadline, statement).await {
+        Err(_) => Err(timed_out()),
+        Ok(Ok(Output::Rows(rows))) => Ok(Output::Rows(rows_until(rows, deadline))),
+        Ok(Ok(Output::CopyOut { rows, options })) => Ok(Output::CopyOut {
+            rows: rows_until(rows, deadline),
+            options,
+        }),
+        Ok(other) => other,
+    }
+}
