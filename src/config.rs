@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -36,6 +37,9 @@ pub struct Config {
     pub max_connections: usize,
     /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `stemedb=debug`.
     pub log: String,
+    /// On SIGTERM/SIGINT, how long running statements may take to finish
+    /// before they are cancelled (`'10s'`; bare numbers are seconds).
+    pub shutdown_timeout: String,
     /// What one client or statement may take (`[limits]`).
     pub limits: Limits,
 }
@@ -92,6 +96,7 @@ impl Default for Config {
             tls_key: None,
             max_connections: 200,
             log: "info".into(),
+            shutdown_timeout: "10s".into(),
             limits: Limits::default(),
         }
     }
@@ -135,6 +140,12 @@ impl Config {
 
     pub fn http_addr(&self) -> Result<SocketAddr> {
         parse_addr(&self.http_listen, "http_listen")
+    }
+
+    pub fn shutdown_timeout(&self) -> Result<Duration> {
+        units::parse_duration("shutdown_timeout", &self.shutdown_timeout, "s")
+            .map(Option::unwrap_or_default)
+            .map_err(|e| Error::internal(e.message))
     }
 }
 

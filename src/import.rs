@@ -79,6 +79,7 @@ async fn private_server(dir: &Path) -> Result<(String, tokio::sync::watch::Sende
         password: None,
         tls: None,
         max_connections: 4,
+        shutdown_timeout: std::time::Duration::from_secs(1),
     };
     tokio::spawn(crate::pgwire::serve(
         listener,

@@ -44,6 +44,7 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 pub async fn run(config: Config) -> Result<()> {
     check_exposure(&config)?;
     let limits = config.limits.statement()?;
+    let shutdown_timeout = config.shutdown_timeout()?;
     let tls = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => Some(TlsFiles {
             cert: cert.clone(),
@@ -72,23 +73,38 @@ pub async fn run(config: Config) -> Result<()> {
         auth = if config.password.is_some() { "scram-sha-256" } else { "trust (loopback only)" },
         "StemeDB is ready"
     );
-    let (stop, stopped) = watch::channel(false);
     let wire = WireConfig {
         password: config.password.clone(),
         tls,
         max_connections: config.max_connections,
+        shutdown_timeout,
     };
     let engine = Engine::new(store.clone()).with_limits(limits);
-    let sql_task = tokio::spawn(pgwire::serve(sql, engine, wire, stopped.clone()));
-    let http_task = tokio::spawn(crate::http::serve(http, Arc::clone(&store), stopped));
+    let activity = engine.activity().clone();
+    let (stop_sql, sql_stopped) = watch::channel(false);
+    let (stop_http, http_stopped) = watch::channel(false);
+    let sql_task = tokio::spawn(pgwire::serve(sql, engine, wire, sql_stopped));
+    let http_task = tokio::spawn(crate::http::serve(
+        http,
+        Arc::clone(&store),
+        activity,
+        http_stopped,
+    ));
     shutdown_signal().await;
-    tracing::info!("shutting down");
-    let _ = stop.send(true);
+    // /ready turns 503 at once (the SQL server drains as it stops), so a
+    // load balancer stops sending clients while statements finish.
+    tracing::info!(
+        timeout = ?shutdown_timeout,
+        "shutting down: no new connections; running statements may finish"
+    );
+    let _ = stop_sql.send(true);
     let _ = sql_task.await;
+    let _ = stop_http.send(true);
     let _ = http_task.await;
     // Every acknowledged write is already fsynced (or buffered by choice);
     // dropping the store flushes RocksDB's memtables.
     drop(store);
+    tracing::info!("stopped");
     Ok(())
 }
 

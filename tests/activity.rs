@@ -33,7 +33,7 @@ const SLOW: &str = "SELECT count(*) FROM generate_series(1, 5000000000) AS t(x) 
 #[tokio::test]
 async fn cancel_and_terminate_another_backend() {
     let server = TestServer::start();
-    let victim = server.connect().await;
+    let (victim, victim_connection) = support::connect_watched(&server.conn_str()).await;
     let watcher = server.connect().await;
 
     let running = tokio::spawn(async move {
@@ -80,6 +80,13 @@ async fn cancel_and_terminate_another_backend() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // Told why, as PostgreSQL tells it, rather than reset.
+    let ended = victim_connection.await.unwrap().expect_err("told why");
+    assert_eq!(
+        ended.as_db_error().map(|d| d.code().code()),
+        Some("57P01"),
+        "{ended}"
+    );
     // Gone from the view; the watcher is untouched.
     let left: i64 = watcher
         .query_one(

@@ -79,16 +79,10 @@ fn refuses_to_listen_openly_without_a_password() {
 #[test]
 fn health_endpoint_answers_200() {
     let server = TestServer::start();
-    // A raw HTTP/1.0 request: no client library needed.
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", server.http_port)).unwrap();
-    s.write_all(b"GET /health HTTP/1.0\r\nHost: localhost\r\n\r\n")
-        .unwrap();
-    let mut response = String::new();
-    s.read_to_string(&mut response).unwrap();
-    assert!(
-        response.starts_with("HTTP/1.0 200") || response.starts_with("HTTP/1.1 200"),
-        "{response}"
-    );
-    assert!(response.contains("\"status\":\"UP\""), "{response}");
+    let (status, body) = support::http_get(server.http_port, "/health");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"status\":\"UP\""), "{body}");
+    let (status, body) = support::http_get(server.http_port, "/ready");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"status\":\"READY\""), "{body}");
 }

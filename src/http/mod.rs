@@ -1,5 +1,6 @@
 //! The admin HTTP endpoint: `GET /health` (the process is up and its
-//! storage answers).
+//! storage answers) and `GET /ready` (it takes new clients: 503 from the
+//! moment it starts to shut down, so a load balancer drains it first).
 
 use std::sync::Arc;
 
@@ -10,12 +11,37 @@ use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::planner::Activity;
 use crate::storage::Store;
 
-async fn health(State(store): State<Arc<Store>>) -> (StatusCode, String) {
+#[derive(Clone)]
+struct Node {
+    store: Arc<Store>,
+    activity: Arc<Activity>,
+}
+
+async fn health(State(node): State<Node>) -> (StatusCode, String) {
     (
         StatusCode::OK,
-        format!("{{\"status\":\"UP\",\"node\":\"{}\"}}\n", store.node_id()),
+        format!(
+            "{{\"status\":\"UP\",\"node\":\"{}\"}}\n",
+            node.store.node_id()
+        ),
+    )
+}
+
+async fn ready(State(node): State<Node>) -> (StatusCode, String) {
+    let (code, status) = if node.activity.is_draining() {
+        (StatusCode::SERVICE_UNAVAILABLE, "SHUTTING_DOWN")
+    } else {
+        (StatusCode::OK, "READY")
+    };
+    (
+        code,
+        format!(
+            "{{\"status\":\"{status}\",\"node\":\"{}\"}}\n",
+            node.store.node_id()
+        ),
     )
 }
 
@@ -23,18 +49,16 @@ async fn health(State(store): State<Arc<Store>>) -> (StatusCode, String) {
 pub async fn serve(
     listener: TcpListener,
     store: Arc<Store>,
+    activity: Arc<Activity>,
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let app = Router::new()
         .route("/health", get(health))
-        .with_state(store);
+        .route("/ready", get(ready))
+        .with_state(Node { store, activity });
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
-            while shutdown.changed().await.is_ok() {
-                if *shutdown.borrow() {
-                    break;
-                }
-            }
+            let _ = shutdown.wait_for(|stop| *stop).await;
         })
         .await
 }

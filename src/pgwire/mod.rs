@@ -11,6 +11,7 @@
 mod array_params;
 mod arrays;
 mod auth;
+mod connection;
 mod copy;
 mod corked;
 mod encode;
@@ -22,7 +23,9 @@ mod simple;
 pub mod tls;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use futures::FutureExt;
 
 use pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
@@ -35,6 +38,7 @@ use tokio::sync::watch;
 
 pub use auth::DEFAULT_USER;
 use auth::Startup;
+use connection::{OpenConnection, OpenConnections};
 use extended::Parser;
 
 use crate::planner::{Cancel, Engine, Login, Session};
@@ -91,6 +95,18 @@ impl Backend {
     fn session<C: ClientInfo>(&self, client: &C) -> Arc<Session> {
         session_of(&self.engine, client)
     }
+
+    /// A statement sent while the server shuts down ends the connection
+    /// with FATAL `57P01`, as in PostgreSQL.
+    fn refuse_if_draining(&self) -> pgwire::error::PgWireResult<()> {
+        if self.engine.activity().is_draining() {
+            return Err(errors::fatal(
+                connection::ADMIN_SHUTDOWN,
+                connection::ADMIN_SHUTDOWN_MESSAGE,
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Everything pgwire needs to serve a connection.
@@ -122,29 +138,13 @@ impl PgWireServerHandlers for Handlers {
     }
 }
 
-/// One open connection in the count `max_connections` limits. Dropped
-/// when the connection's task ends — however it ends, a panic included —
-/// so the count never leaks and locks clients out.
-struct OpenConnection(Arc<AtomicUsize>);
-
-impl OpenConnection {
-    fn count(active: &Arc<AtomicUsize>) -> OpenConnection {
-        active.fetch_add(1, Ordering::SeqCst);
-        OpenConnection(active.clone())
-    }
-}
-
-impl Drop for OpenConnection {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
 /// Wire server settings.
 pub struct WireConfig {
     pub password: Option<String>,
     pub tls: Option<tls::TlsFiles>,
     pub max_connections: usize,
+    /// How long running statements may take to finish on shutdown.
+    pub shutdown_timeout: std::time::Duration,
 }
 
 /// Serves connections on `listener` until `shutdown` turns true.
@@ -162,7 +162,7 @@ pub async fn serve(
         None => (None, None),
     };
     let manager = Arc::new(ConnectionManager::new());
-    let active = Arc::new(AtomicUsize::new(0));
+    let open = Arc::new(OpenConnections::default());
     let password = match &config.password {
         Some(p) => Some((p.as_str(), engine.store().scram_salt(auth::DEFAULT_USER)?)),
         None => None,
@@ -172,10 +172,11 @@ pub async fn serve(
         password,
         cert_pem.as_deref(),
         manager.clone(),
-        active.clone(),
+        open.counter(),
         config.max_connections,
     )
     .map_err(|e| crate::error::Error::internal(format!("auth setup: {e}")))?;
+    let activity = engine.activity().clone();
     let handlers = Arc::new(Handlers {
         backend: Arc::new(Backend {
             engine: engine.clone(),
@@ -195,33 +196,35 @@ pub async fn serve(
                     }
                 };
                 let _ = socket.set_nodelay(true);
-                let handlers = handlers.clone();
-                let acceptor = acceptor.clone();
-                let open = OpenConnection::count(&active);
+                let counted = OpenConnection::count(&open);
                 let local = socket.local_addr().unwrap_or(peer);
-                let accepted = handlers.backend.engine.activity().accepted(peer, local);
-                tokio::spawn(async move {
-                    let _open = open;
-                    tracing::debug!(%peer, "connection opened");
-                    tokio::select! {
-                        ended = pgwire::tokio::process_socket(socket, acceptor, handlers) => {
-                            if let Err(e) = ended {
-                                tracing::debug!(%peer, "connection ended with error: {e}");
-                            }
-                        }
-                        // pg_terminate_backend: dropping the connection's
-                        // future closes its socket.
-                        _ = accepted.terminated() => {
-                            tracing::info!(%peer, "connection terminated by pg_terminate_backend");
-                        }
-                    }
-                });
+                let accepted = activity.accepted(peer, local);
+                tokio::spawn(connection::serve(
+                    socket,
+                    peer,
+                    handlers.clone(),
+                    acceptor.clone(),
+                    accepted,
+                    activity.clone(),
+                    config.shutdown_timeout,
+                ).map(move |()| drop(counted)));
             }
             _ = shutdown.changed() => {
                 if *shutdown.borrow() {
-                    return Ok(());
+                    break;
                 }
             }
         }
     }
+    // Stop accepting; let every connection finish its statement and close.
+    drop(listener);
+    activity.drain();
+    let closing = tokio::time::timeout(
+        config.shutdown_timeout + Duration::from_secs(5),
+        open.all_closed(),
+    );
+    if closing.await.is_err() {
+        tracing::warn!("connections still open after shutdown_timeout: closing them");
+    }
+    Ok(())
 }

@@ -9,9 +9,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 
 use crate::model::{Micros, wall_clock_micros};
 
@@ -20,9 +21,20 @@ use crate::model::{Micros, wall_clock_micros};
 pub type Cancel = Arc<dyn Fn() + Send + Sync>;
 
 /// Every open connection of one server.
-#[derive(Default)]
 pub struct Activity {
     inner: Mutex<Inner>,
+    /// True once the server shuts down: connections finish what they run
+    /// and close ([`Activity::drain`]).
+    draining: watch::Sender<bool>,
+}
+
+impl Default for Activity {
+    fn default() -> Self {
+        Activity {
+            inner: Mutex::default(),
+            draining: watch::Sender::new(false),
+        }
+    }
 }
 
 impl std::fmt::Debug for Activity {
@@ -50,6 +62,16 @@ impl Accepted {
     /// Resolves when `pg_terminate_backend` asks this connection to close.
     pub async fn terminated(&self) {
         self.terminate.notified().await
+    }
+
+    /// This connection's backend, once its client has logged in.
+    pub fn backend(&self) -> Option<Arc<Backend>> {
+        let inner = self.activity.lock();
+        inner
+            .backends
+            .values()
+            .find(|b| b.client == self.client)
+            .cloned()
     }
 }
 
@@ -83,9 +105,44 @@ pub struct Backend {
     state: Mutex<State>,
     cancel: Cancel,
     terminate: Arc<Notify>,
+    /// Statements running or still streaming their rows.
+    busy: AtomicUsize,
+    quiet: Notify,
+}
+
+/// A statement of a backend that runs or streams rows; dropping it ends it.
+pub struct Busy(Arc<Backend>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        if self.0.busy.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.quiet.notify_waiters();
+        }
+    }
 }
 
 impl Backend {
+    /// Marks a statement as running until the guard (kept by its rows,
+    /// if it returns any) is dropped.
+    pub fn busy(self: &Arc<Self>) -> Busy {
+        self.busy.fetch_add(1, Ordering::AcqRel);
+        Busy(self.clone())
+    }
+
+    /// Resolves once no statement runs or streams on this connection:
+    /// it then waits for its client's next message.
+    pub async fn quiet(&self) {
+        loop {
+            let quiet = self.quiet.notified();
+            tokio::pin!(quiet);
+            quiet.as_mut().enable();
+            if self.busy.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            quiet.await;
+        }
+    }
+
     pub fn state(&self) -> State {
         self.state.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
@@ -213,9 +270,27 @@ impl Activity {
             }),
             cancel: login.cancel,
             terminate,
+            busy: AtomicUsize::new(0),
+            quiet: Notify::new(),
         });
         inner.backends.insert(login.pid, backend.clone());
         backend
+    }
+
+    /// The server shuts down: new statements get `57P01` and every
+    /// connection closes once its running statement ends.
+    pub fn drain(&self) {
+        self.draining.send_replace(true);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        *self.draining.borrow()
+    }
+
+    /// Resolves when the server starts to shut down.
+    pub async fn until_draining(&self) {
+        let mut draining = self.draining.subscribe();
+        let _ = draining.wait_for(|d| *d).await;
     }
 
     /// Every logged-in connection, by process id.

@@ -1,4 +1,4 @@
-//! `statement_timeout`: a statement that runs past its deadline is
+//! A statement's lifetime. `statement_timeout`: a statement that runs past its deadline is
 //! cancelled with `57014`, whether it is still computing its first rows
 //! (the future is dropped) or streaming the rest to the client (the stream
 //! ends with the error). Dropping a scan's stream stops its blocking
@@ -12,6 +12,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::error::DataFusionError;
 use datafusion::execution::{RecordBatchStream, SendableRecordBatchStream};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use futures::{FutureExt, Stream, StreamExt};
 use tokio::time::{Instant, Sleep};
 
@@ -88,5 +89,29 @@ pub async fn within(
             options,
         }),
         Ok(other) => other,
+    }
+}
+
+/// The output, holding `guard` until its rows (if any) are all sent or
+/// dropped: a connection is busy while it streams a result.
+pub fn holding<G: Send + 'static>(output: Output, guard: Option<G>) -> Output {
+    let Some(guard) = guard else {
+        return output;
+    };
+    let hold = |rows: SendableRecordBatchStream| -> SendableRecordBatchStream {
+        let schema = rows.schema();
+        let rows = rows.map(move |batch| {
+            let _ = &guard;
+            batch
+        });
+        Box::pin(RecordBatchStreamAdapter::new(schema, rows))
+    };
+    match output {
+        Output::Rows(rows) => Output::Rows(hold(rows)),
+        Output::CopyOut { rows, options } => Output::CopyOut {
+            rows: hold(rows),
+            options,
+        },
+        other => other,
     }
 }

@@ -342,7 +342,10 @@ impl Session {
             Action::Commit => None,
             _ => self.shared.limits().statement_timeout,
         };
-        let result = super::deadline::within(timeout, self.run(p, params)).await;
+        let busy = self.shared.backend.get().map(|b| b.busy());
+        let result = super::deadline::within(timeout, self.run(p, params))
+            .await
+            .map(|output| super::deadline::holding(output, busy));
         self.shared.next_statement();
         if result.is_err() {
             txn.fail();

@@ -172,6 +172,40 @@ pub async fn connect(conn: &str) -> Result<tokio_postgres::Client, tokio_postgre
     Ok(client)
 }
 
+/// A connection whose end is observable: the handle resolves with the
+/// connection's own error (e.g. a FATAL the server sent while the client
+/// was idle).
+pub async fn connect_watched(
+    conn: &str,
+) -> (
+    tokio_postgres::Client,
+    tokio::task::JoinHandle<Result<(), tokio_postgres::Error>>,
+) {
+    let (client, connection) = tokio_postgres::connect(conn, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    (client, tokio::spawn(connection))
+}
+
+/// `GET path` on the admin HTTP port: the status code and the body.
+pub fn http_get(port: u16, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("http connect");
+    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").expect("http request");
+    let mut response = String::new();
+    s.read_to_string(&mut response).expect("http response");
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
 /// "SQLSTATE: message" for a failed statement, so tests can match codes.
 pub fn describe_error(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
