@@ -5,7 +5,8 @@
 #
 #   scripts/deps.sh build   libclang (RocksDB's bindgen), a C++ compiler
 #   scripts/deps.sh test    + psql, pgbench, openssl, pgjdbc, a JDK, pgbouncer,
-#                             psycopg, asyncpg, SQLAlchemy, pandas, node-postgres
+#                             promtool, psycopg, asyncpg, SQLAlchemy, pandas,
+#                             node-postgres
 #   scripts/deps.sh bench   + a PostgreSQL server
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -57,6 +58,9 @@ need_test() {
     fi
     if [ ! -f /usr/share/java/postgresql.jar ] || ! command -v javac >/dev/null 2>&1 || ! command -v pgbouncer >/dev/null 2>&1; then
         apt_install "client tests: pgjdbc, pgbouncer" libpostgresql-jdbc-java default-jdk-headless pgbouncer
+    fi
+    if ! command -v promtool >/dev/null 2>&1; then
+        apt_install "metrics and alert rules are checked by promtool" prometheus
     fi
     if ! python3 -c "import psycopg, asyncpg, sqlalchemy, pandas, pexpect" 2>/dev/null \
         || ! command -v pgcli >/dev/null 2>&1; then

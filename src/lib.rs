@@ -16,6 +16,7 @@ pub mod http;
 pub mod import;
 pub mod lens;
 pub mod model;
+pub mod monitor;
 pub mod pgwire;
 pub mod planner;
 pub mod server;

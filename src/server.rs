@@ -44,6 +44,15 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 pub async fn run(config: Config) -> Result<()> {
     check_exposure(&config)?;
     let limits = config.limits.statement()?;
+    if crate::monitor::install().is_some() {
+        tokio::spawn(async {
+            let mut every = tokio::time::interval(crate::monitor::UPKEEP_EVERY);
+            loop {
+                every.tick().await;
+                crate::monitor::upkeep();
+            }
+        });
+    }
     let shutdown_timeout = config.shutdown_timeout()?;
     let tls = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => Some(TlsFiles {

@@ -1,12 +1,14 @@
 //! The admin HTTP endpoint: `GET /health` (the process is up and its
-//! storage answers) and `GET /ready` (it takes new clients: 503 from the
-//! moment it starts to shut down, so a load balancer drains it first).
+//! storage answers), `GET /ready` (it takes new clients: 503 from the
+//! moment it starts to shut down, so a load balancer drains it first) and
+//! `GET /metrics` (Prometheus text, [`crate::monitor`]).
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -45,6 +47,17 @@ async fn ready(State(node): State<Node>) -> (StatusCode, String) {
     )
 }
 
+async fn metrics(State(node): State<Node>) -> impl IntoResponse {
+    let body = crate::monitor::render(&node.store.stats());
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+}
+
 /// Serves HTTP until `shutdown` turns true.
 pub async fn serve(
     listener: TcpListener,
@@ -55,6 +68,7 @@ pub async fn serve(
     let app = Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
         .with_state(Node { store, activity });
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {

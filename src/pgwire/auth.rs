@@ -17,14 +17,16 @@ use pgwire::api::auth::{
     finish_authentication, protocol_negotiation, save_startup_parameters_to_metadata,
 };
 use pgwire::api::{
-    ClientInfo, ConnectionGuard, ConnectionHandle, ConnectionManager, PgWireConnectionState,
-    PidSecretKeyGenerator, RandomPidSecretKeyGenerator,
+    ClientInfo, ConnectionGuard, ConnectionHandle, ConnectionManager, METADATA_USER,
+    PgWireConnectionState, PidSecretKeyGenerator, RandomPidSecretKeyGenerator,
 };
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 
+use super::audit;
 use super::errors::fatal;
 use crate::error::sqlstate;
+use crate::monitor;
 use crate::planner::Engine;
 
 /// The only user that has a password (DESIGN §3).
@@ -134,6 +136,12 @@ impl StartupHandler for Startup {
     {
         if let PgWireFrontendMessage::Startup(_) = &message {
             if self.active.load(Ordering::SeqCst) > self.max_connections {
+                monitor::connection_refused("max_connections");
+                audit::refused(
+                    client.socket_addr(),
+                    startup_user(&message),
+                    "max_connections",
+                );
                 return Err(fatal(
                     sqlstate::TOO_MANY_CONNECTIONS,
                     format!(
@@ -145,8 +153,19 @@ impl StartupHandler for Startup {
         }
         match &self.login {
             Login::Scram(sasl) => {
-                sasl.on_startup(client, message).await?;
+                if let Err(e) = sasl.on_startup(client, message).await {
+                    if e.code() == sqlstate::INVALID_PASSWORD {
+                        monitor::auth_failure();
+                        audit::failed_login(
+                            client.socket_addr(),
+                            user_of(client),
+                            "wrong password",
+                        );
+                    }
+                    return Err(e);
+                }
                 if matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
+                    audit::login(client.socket_addr(), user_of(client), "scram-sha-256");
                     super::logged_in(&self.engine, client);
                 }
                 Ok(())
@@ -165,9 +184,29 @@ impl StartupHandler for Startup {
                     .insert::<Arc<ConnectionHandle>>(handle);
                 client.session_extensions().insert::<ConnectionGuard>(guard);
                 finish_authentication(client, &server_parameters()).await?;
+                audit::login(client.socket_addr(), user_of(client), "trust");
                 super::logged_in(&self.engine, client);
                 Ok(())
             }
         }
+    }
+}
+
+/// The user a client logs in as (from its startup message).
+fn user_of<C: ClientInfo>(client: &C) -> &str {
+    client
+        .metadata()
+        .get(METADATA_USER)
+        .map(String::as_str)
+        .unwrap_or("")
+}
+
+/// The user named in a startup message.
+fn startup_user(message: &PgWireFrontendMessage) -> &str {
+    match message {
+        PgWireFrontendMessage::Startup(s) => {
+            s.parameters.get("user").map(String::as_str).unwrap_or("")
+        }
+        _ => "",
     }
 }

@@ -30,6 +30,7 @@ use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
 use super::Handlers;
+use crate::monitor;
 use crate::planner::{Accepted, Activity};
 
 /// What a closed connection's client reads last (PostgreSQL's words).
@@ -77,12 +78,14 @@ pub struct OpenConnection(Arc<OpenConnections>);
 impl OpenConnection {
     pub fn count(open: &Arc<OpenConnections>) -> OpenConnection {
         open.count.fetch_add(1, Ordering::SeqCst);
+        monitor::connection_opened();
         OpenConnection(open.clone())
     }
 }
 
 impl Drop for OpenConnection {
     fn drop(&mut self) {
+        monitor::connection_closed();
         if self.0.count.fetch_sub(1, Ordering::SeqCst) == 1 {
             self.0.none.notify_waiters();
         }

@@ -10,6 +10,7 @@
 
 mod array_params;
 mod arrays;
+mod audit;
 mod auth;
 mod connection;
 mod copy;

@@ -190,6 +190,8 @@ pub struct CopyIn {
     /// The staging id and the number of rows staged so far.
     staged: Option<(u64, usize)>,
     error: Option<Error>,
+    /// When the COPY statement ran (the COPY's latency runs to its end).
+    started: std::time::Instant,
 }
 
 impl CopyIn {
@@ -211,7 +213,12 @@ impl CopyIn {
             stage_into,
             staged: None,
             error: None,
+            started: std::time::Instant::now(),
         }
+    }
+
+    pub fn started(&self) -> std::time::Instant {
+        self.started
     }
 
     pub fn columns(&self) -> usize {

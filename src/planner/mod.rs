@@ -14,13 +14,13 @@ mod catalog_arrays;
 mod catalog_views;
 mod column_names;
 mod copy;
-mod deadline;
 mod driver_queries;
 mod errors;
 mod filters;
 mod information_schema;
 mod ingest;
 mod json_build_object;
+mod lifetime;
 mod limits;
 mod memory;
 mod parameters;
@@ -43,7 +43,7 @@ mod txn;
 
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
-pub use activity::{Accepted, Activity, Backend, Cancel, Login, Running};
+pub use activity::{Accepted, Activity, Backend, Busy, Cancel, Login, Running};
 pub use column_names::display_name;
 pub use copy::{COPY_COLUMNS, CopyFormat, CopyOptions};
 pub use errors::from_datafusion;

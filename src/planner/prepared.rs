@@ -17,6 +17,7 @@ use datafusion::logical_expr::{DmlStatement, LogicalPlan, WriteOp};
 use super::plain_insert::PlainInsert;
 use super::point_query::PointQuery;
 use super::statement::Action;
+use crate::monitor::Kind;
 
 #[derive(Debug, Clone)]
 pub struct Prepared {
@@ -46,6 +47,24 @@ impl Prepared {
             insert: None,
             described: vec![],
             target,
+        }
+    }
+
+    /// What the statement is, for the statement metrics.
+    pub(super) fn kind(&self) -> Kind {
+        if self.point.is_some() {
+            return Kind::Point;
+        }
+        if self.insert.is_some() {
+            return Kind::Write;
+        }
+        match &self.action {
+            Action::Plan { .. } if self.plan.as_ref().is_some_and(is_insert) => Kind::Write,
+            Action::Plan { .. } | Action::CopyOut { .. } => Kind::Scan,
+            Action::Commit => Kind::Write,
+            Action::CopyIn { .. } => Kind::Copy,
+            Action::ExecuteSql { .. } => self.target.as_ref().map_or(Kind::Other, |t| t.kind()),
+            _ => Kind::Other,
         }
     }
 

@@ -1,6 +1,7 @@
 //! A connection's session: parses, plans and executes statements.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use datafusion::arrow::array::{ArrayRef, StringArray, UInt64Array};
 use datafusion::arrow::datatypes::SchemaRef;
@@ -20,6 +21,7 @@ use futures::StreamExt;
 use super::SessionShared;
 use super::copy::{CopyIn, CopyOptions, CopyRows};
 use super::errors::from_datafusion;
+use super::lifetime::{self, Ending};
 use super::memory::QueryMemory;
 use super::prepared::{Prepared, is_insert, show_all_schema, show_schema};
 use super::schema::{ASSERTIONS, RETRACTIONS};
@@ -27,6 +29,7 @@ use super::statement::{Action, Returning, classify};
 use super::tables;
 use super::txn::{Ended, aborted};
 use crate::error::{Error, Result, sqlstate};
+use crate::monitor::Kind;
 use crate::storage::Write;
 
 /// Most subjects a point lookup reads on the runtime's worker thread.
@@ -183,6 +186,7 @@ impl Session {
             .take_copy()
             .ok_or_else(|| Error::internal("no COPY in progress"))?;
         let store = &self.shared.store;
+        let ending = Ending::new(Kind::Copy, copy.started(), None);
         let result = async {
             let rows = tokio::task::spawn_blocking(move || copy.finish())
                 .await
@@ -203,6 +207,7 @@ impl Session {
         .await;
         if result.is_err() {
             self.shared.txn.fail();
+            ending.failed();
         }
         result
     }
@@ -342,10 +347,19 @@ impl Session {
             Action::Commit => None,
             _ => self.shared.limits().statement_timeout,
         };
+        // A COPY is counted when its data ends ([`Session::copy_done`]).
+        let kind = p.kind();
         let busy = self.shared.backend.get().map(|b| b.busy());
-        let result = super::deadline::within(timeout, self.run(p, params))
-            .await
-            .map(|output| super::deadline::holding(output, busy));
+        let ending = (kind != Kind::Copy).then(|| Ending::new(kind, Instant::now(), busy));
+        let result = lifetime::within(timeout, self.run(p, params)).await;
+        let result = match (result, ending) {
+            (Ok(output), Some(ending)) => Ok(lifetime::holding(output, ending)),
+            (Err(e), Some(ending)) => {
+                ending.failed();
+                Err(e)
+            }
+            (result, None) => result,
+        };
         self.shared.next_statement();
         if result.is_err() {
             txn.fail();

@@ -18,6 +18,7 @@ mod keys;
 mod scan;
 mod split;
 mod staging;
+mod stats;
 mod verify;
 mod visibility;
 mod writer;
@@ -30,6 +31,7 @@ use rocksdb::{ColumnFamilyDescriptor, DB, Options};
 pub use heads::has_heads;
 pub use keys::ALL_CFS;
 pub use scan::ScanRange;
+pub use stats::{FamilyStats, StorageStats};
 pub use verify::{VerifyReport, verify};
 pub use visibility::ReadPoint;
 pub use writer::{Durability, GroupCommit};
@@ -82,6 +84,8 @@ impl Write {
 /// The node's storage: the database, its clock, its id and its writer.
 pub struct Store {
     db: Arc<DB>,
+    /// The options the database was opened with (its statistics).
+    options: Options,
     clock: Arc<Clock>,
     node_id: String,
     writer: GroupCommit,
@@ -98,6 +102,9 @@ fn db_options() -> Options {
     // Memtables of all column families together stay under this bound, so
     // a long COPY or import runs in flat memory.
     o.set_db_write_buffer_size(128 << 20);
+    // Counters only (no timers), for the block cache's hit ratio.
+    o.enable_statistics();
+    o.set_statistics_level(rocksdb::statistics::StatsLevel::ExceptTimers);
     o
 }
 
@@ -108,8 +115,9 @@ fn db_options() -> Options {
 /// cache: lookups take no lock, where the LRU cache's sharded mutex and
 /// hash chains were a tenth of a batch lookup's time. Its entry size is
 /// sized automatically (0).
+pub(crate) const BLOCK_CACHE_BYTES: usize = 256 << 20;
 static BLOCK_CACHE: std::sync::LazyLock<rocksdb::Cache> =
-    std::sync::LazyLock::new(|| rocksdb::Cache::new_hyper_clock_cache(256 << 20, 0));
+    std::sync::LazyLock::new(|| rocksdb::Cache::new_hyper_clock_cache(BLOCK_CACHE_BYTES, 0));
 
 /// RocksDB (C++) allocates through glibc's malloc, not the Rust global
 /// allocator. glibc keeps memory that RocksDB frees — flushed memtables
@@ -177,12 +185,16 @@ fn cf_options(name: &str) -> Options {
     o
 }
 
-pub(crate) fn open_db(dir: &Path) -> Result<DB> {
+/// Opens the data dir's database; also returns the options it was opened
+/// with, which hold its statistics.
+pub(crate) fn open_db(dir: &Path) -> Result<(DB, Options)> {
     let cfs = ALL_CFS
         .iter()
         .map(|name| ColumnFamilyDescriptor::new(*name, cf_options(name)));
-    DB::open_cf_descriptors(&db_options(), dir, cfs)
-        .map_err(|e| Error::internal(format!("cannot open data dir {}: {e}", dir.display())))
+    let options = db_options();
+    let db = DB::open_cf_descriptors(&options, dir, cfs)
+        .map_err(|e| Error::internal(format!("cannot open data dir {}: {e}", dir.display())))?;
+    Ok((db, options))
 }
 
 impl Store {
@@ -190,7 +202,8 @@ impl Store {
     /// on first start taken from `node_id` (or generated) and persisted.
     pub fn open(dir: &Path, node_id: Option<&str>, durability: Durability) -> Result<Arc<Store>> {
         std::fs::create_dir_all(dir)?;
-        let db = Arc::new(open_db(dir)?);
+        let (db, options) = open_db(dir)?;
+        let db = Arc::new(db);
         let meta = db
             .cf_handle(CF_META)
             .ok_or_else(|| Error::internal("no meta cf"))?;
@@ -246,6 +259,7 @@ impl Store {
         };
         Ok(Arc::new(Store {
             db,
+            options,
             clock,
             node_id,
             writer,

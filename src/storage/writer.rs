@@ -174,8 +174,12 @@ fn run(db: Arc<DB>, rx: mpsc::Receiver<Request>, stamper: Stamper, durability: D
         }
         let high_water = stamper.clock.last();
         let parts = requests.iter().map(|r| (r.writes.as_slice(), &r.heads));
-        let result = build_batch(&db, parts, high_water)
-            .and_then(|batch| db.write_opt(batch, &options).map_err(Error::from));
+        let result = build_batch(&db, parts, high_water).and_then(|batch| {
+            let writing = Instant::now();
+            let written = db.write_opt(batch, &options).map_err(Error::from);
+            crate::monitor::group_commit(writing.elapsed(), requests.len());
+            written
+        });
         tracing::trace!(
             requests = requests.len(),
             micros = started.elapsed().as_micros() as u64,

@@ -16,8 +16,9 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use futures::{FutureExt, Stream, StreamExt};
 use tokio::time::{Instant, Sleep};
 
-use super::Output;
+use super::{Busy, Output};
 use crate::error::{Error, Result, sqlstate};
+use crate::monitor::{self, Kind};
 
 /// The error a statement gets when its time is up, as PostgreSQL words it.
 pub fn timed_out() -> Error {
@@ -92,12 +93,41 @@ pub async fn within(
     }
 }
 
+/// A statement that has not ended yet: it ends (is counted, timed, and
+/// no longer keeps its connection busy) when dropped — after its last row
+/// was sent, if it returns rows.
+pub struct Ending {
+    kind: Kind,
+    started: std::time::Instant,
+    ok: bool,
+    _busy: Option<Busy>,
+}
+
+impl Ending {
+    pub fn new(kind: Kind, started: std::time::Instant, busy: Option<Busy>) -> Ending {
+        Ending {
+            kind,
+            started,
+            ok: true,
+            _busy: busy,
+        }
+    }
+
+    /// The statement failed: it ends now.
+    pub fn failed(mut self) {
+        self.ok = false;
+    }
+}
+
+impl Drop for Ending {
+    fn drop(&mut self) {
+        monitor::statement(self.kind, self.ok, self.started.elapsed());
+    }
+}
+
 /// The output, holding `guard` until its rows (if any) are all sent or
-/// dropped: a connection is busy while it streams a result.
-pub fn holding<G: Send + 'static>(output: Output, guard: Option<G>) -> Output {
-    let Some(guard) = guard else {
-        return output;
-    };
+/// dropped.
+pub fn holding<G: Send + 'static>(output: Output, guard: G) -> Output {
     let hold = |rows: SendableRecordBatchStream| -> SendableRecordBatchStream {
         let schema = rows.schema();
         let rows = rows.map(move |batch| {
