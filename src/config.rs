@@ -10,6 +10,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::pgwire::admission::Rates;
 use crate::planner::StatementLimits;
 use crate::planner::settings::DEFAULT_QUERY_MEMORY;
 use crate::storage::Durability;
@@ -54,6 +55,16 @@ pub struct Limits {
     /// `stemedb.query_memory_limit`: memory one statement may hold for
     /// sorts, aggregates and joins (`'256MB'`; 0 = none).
     pub query_memory_limit: String,
+    /// New connections per second from one client address (0 = no limit).
+    pub connections_per_second: u32,
+    /// Statements per second from one client address as one user (0 = no
+    /// limit); beyond it, `53400`.
+    pub statements_per_second: u32,
+    /// Failed logins per minute from one address before it is locked out
+    /// (0 = no limit) …
+    pub failed_logins_per_minute: u32,
+    /// … for this long (`'5min'`).
+    pub failed_login_lockout: String,
 }
 
 impl Default for Limits {
@@ -61,11 +72,30 @@ impl Default for Limits {
         Limits {
             statement_timeout: "0".into(),
             query_memory_limit: units::format_size(Some(DEFAULT_QUERY_MEMORY)),
+            connections_per_second: 0,
+            statements_per_second: 0,
+            failed_logins_per_minute: 0,
+            failed_login_lockout: "5min".into(),
         }
     }
 }
 
 impl Limits {
+    /// The admission rates.
+    pub fn rates(&self) -> Result<Rates> {
+        let lockout =
+            units::parse_duration("failed_login_lockout", &self.failed_login_lockout, "s")
+                .map_err(|e| {
+                    Error::internal(format!("[limits] failed_login_lockout: {}", e.message))
+                })?;
+        Ok(Rates {
+            connections_per_second: self.connections_per_second,
+            statements_per_second: self.statements_per_second,
+            failed_logins_per_minute: self.failed_logins_per_minute,
+            failed_login_lockout: lockout.unwrap_or_default(),
+        })
+    }
+
     /// The limits as sessions start with them; an unreadable value is an
     /// error naming the key.
     pub fn statement(&self) -> Result<StatementLimits> {

@@ -80,6 +80,7 @@ async fn private_server(dir: &Path) -> Result<(String, tokio::sync::watch::Sende
         tls: None,
         max_connections: 4,
         shutdown_timeout: std::time::Duration::from_secs(1),
+        rates: Default::default(),
     };
     tokio::spawn(crate::pgwire::serve(
         listener,

@@ -87,6 +87,7 @@ pub async fn run(config: Config) -> Result<()> {
         tls,
         max_connections: config.max_connections,
         shutdown_timeout,
+        rates: config.limits.rates()?,
     };
     let engine = Engine::new(store.clone()).with_limits(limits);
     let activity = engine.activity().clone();

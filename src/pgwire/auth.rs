@@ -2,7 +2,8 @@
 //! SCRAM-SHA-256 (channel binding offered under TLS); without one, logins
 //! are trusted — which the server only allows while it listens on loopback
 //! (checked in `server.rs`). Every connection also gets a cancel key and is
-//! counted against `max_connections` (`53300` beyond it).
+//! counted against `max_connections` (`53300` beyond it), and is admitted
+//! by the `[limits]` rates ([`super::admission`]).
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use pgwire::api::{
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 
+use super::admission::Admission;
 use super::audit;
 use super::errors::fatal;
 use crate::error::sqlstate;
@@ -81,6 +83,7 @@ pub struct Startup {
     keys: RandomPidSecretKeyGenerator,
     active: Arc<AtomicUsize>,
     max_connections: usize,
+    admission: Arc<Admission>,
 }
 
 impl Startup {
@@ -91,6 +94,7 @@ impl Startup {
         manager: Arc<ConnectionManager>,
         active: Arc<AtomicUsize>,
         max_connections: usize,
+        admission: Arc<Admission>,
     ) -> PgWireResult<Startup> {
         let login = match password {
             None => Login::Trust,
@@ -118,6 +122,7 @@ impl Startup {
             keys: RandomPidSecretKeyGenerator::default(),
             active,
             max_connections,
+            admission,
         })
     }
 }
@@ -135,6 +140,11 @@ impl StartupHandler for Startup {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         if let PgWireFrontendMessage::Startup(_) = &message {
+            let client_addr = client.socket_addr();
+            if let Err((reason, why)) = self.admission.admit_connection(client_addr.ip()) {
+                audit::refused(client_addr, startup_user(&message), reason);
+                return Err(fatal(sqlstate::TOO_MANY_CONNECTIONS, why));
+            }
             if self.active.load(Ordering::SeqCst) > self.max_connections {
                 monitor::connection_refused("max_connections");
                 audit::refused(
@@ -156,6 +166,7 @@ impl StartupHandler for Startup {
                 if let Err(e) = sasl.on_startup(client, message).await {
                     if e.code() == sqlstate::INVALID_PASSWORD {
                         monitor::auth_failure();
+                        self.admission.login_failed(client.socket_addr().ip());
                         audit::failed_login(
                             client.socket_addr(),
                             user_of(client),

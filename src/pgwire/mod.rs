@@ -8,6 +8,7 @@
 //! - `encode.rs` / `params.rs`: Arrow ⇄ PostgreSQL values
 //! - `tls.rs`: rustls from a certificate and key
 
+pub mod admission;
 mod array_params;
 mod arrays;
 mod audit;
@@ -37,6 +38,7 @@ use pgwire::api::{
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use admission::Admission;
 pub use auth::DEFAULT_USER;
 use auth::Startup;
 use connection::{OpenConnection, OpenConnections};
@@ -48,6 +50,7 @@ use crate::planner::{Cancel, Engine, Login, Session};
 pub struct Backend {
     engine: Engine,
     parser: Arc<Parser>,
+    admission: Arc<Admission>,
 }
 
 /// The connection's session, created on its first statement.
@@ -97,14 +100,24 @@ impl Backend {
         session_of(&self.engine, client)
     }
 
-    /// A statement sent while the server shuts down ends the connection
-    /// with FATAL `57P01`, as in PostgreSQL.
-    fn refuse_if_draining(&self) -> pgwire::error::PgWireResult<()> {
+    /// Whether the client may run a statement now: one sent while the
+    /// server shuts down ends the connection with FATAL `57P01`, as in
+    /// PostgreSQL; one over the client's rate gets `53400`.
+    fn admit<C: ClientInfo>(&self, client: &C) -> pgwire::error::PgWireResult<()> {
         if self.engine.activity().is_draining() {
             return Err(errors::fatal(
                 connection::ADMIN_SHUTDOWN,
                 connection::ADMIN_SHUTDOWN_MESSAGE,
             ));
+        }
+        if self.admission.limits_statements() {
+            let user = client
+                .metadata()
+                .get(METADATA_USER)
+                .map_or("", String::as_str);
+            self.admission
+                .admit_statement(client.socket_addr().ip(), user)
+                .map_err(errors::to_pg)?;
         }
         Ok(())
     }
@@ -146,6 +159,8 @@ pub struct WireConfig {
     pub max_connections: usize,
     /// How long running statements may take to finish on shutdown.
     pub shutdown_timeout: std::time::Duration,
+    /// The `[limits]` rates.
+    pub rates: admission::Rates,
 }
 
 /// Serves connections on `listener` until `shutdown` turns true.
@@ -168,6 +183,17 @@ pub async fn serve(
         Some(p) => Some((p.as_str(), engine.store().scram_salt(auth::DEFAULT_USER)?)),
         None => None,
     };
+    let admission = Arc::new(Admission::new(config.rates.clone()));
+    let forgetting = tokio::spawn({
+        let admission = admission.clone();
+        async move {
+            let mut every = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                admission.forget_quiet();
+            }
+        }
+    });
     let startup = Startup::new(
         engine.clone(),
         password,
@@ -175,6 +201,7 @@ pub async fn serve(
         manager.clone(),
         open.counter(),
         config.max_connections,
+        admission.clone(),
     )
     .map_err(|e| crate::error::Error::internal(format!("auth setup: {e}")))?;
     let activity = engine.activity().clone();
@@ -182,6 +209,7 @@ pub async fn serve(
         backend: Arc::new(Backend {
             engine: engine.clone(),
             parser: Arc::new(Parser { engine }),
+            admission,
         }),
         startup: Arc::new(startup),
         cancel: Arc::new(DefaultCancelHandler::new(manager)),
@@ -219,6 +247,7 @@ pub async fn serve(
     }
     // Stop accepting; let every connection finish its statement and close.
     drop(listener);
+    forgetting.abort();
     activity.drain();
     let closing = tokio::time::timeout(
         config.shutdown_timeout + Duration::from_secs(5),

@@ -187,6 +187,33 @@ pub async fn connect_watched(
     (client, tokio::spawn(connection))
 }
 
+/// A connection to the server on 127.0.0.1:`port` made from the loopback
+/// address `from` (e.g. 127.0.0.2): to the server, another client address.
+pub async fn connect_from(
+    from: [u8; 4],
+    port: u16,
+    password: Option<&str>,
+) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(std::net::SocketAddr::from((from, 0)))
+        .expect("bind a loopback address");
+    let stream = socket
+        .connect(std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+        .await
+        .expect("tcp connect");
+    let mut config = tokio_postgres::Config::new();
+    config.user("stemedb").dbname("stemedb");
+    if let Some(p) = password {
+        config.password(p);
+    }
+    let (client, connection) = config.connect_raw(stream, tokio_postgres::NoTls).await?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(client)
+}
+
 /// `GET path` on the admin HTTP port: the status code and the body.
 pub fn http_get(port: u16, path: &str) -> (u16, String) {
     use std::io::{Read, Write};

@@ -1,0 +1,148 @@
+//! `[limits]` rates against a real server, with clients from different
+//! loopback addresses: a client over its statement rate gets 53400 and
+//! stays connected while another client is served; connection bursts and
+//! password guessing are refused with 53300; all of it is counted.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::{TestServer, connect_from};
+
+fn code(e: &tokio_postgres::Error) -> Option<&str> {
+    e.as_db_error().map(|d| d.code().code())
+}
+
+/// Latencies of `n` point queries, sorted.
+async fn latencies(client: &tokio_postgres::Client, n: usize) -> Vec<Duration> {
+    let mut took = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        client
+            .query("SELECT object FROM recency WHERE subject = 'x'", &[])
+            .await
+            .expect("the quiet client is never limited");
+        took.push(t.elapsed());
+    }
+    took.sort();
+    took
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hammering_client_is_limited_and_the_others_are_not() {
+    let server = TestServer::start_with(&[("STEMEDB_LIMITS__STATEMENTS_PER_SECOND", "100")]);
+    let quiet = connect_from([127, 0, 0, 1], server.port, None)
+        .await
+        .unwrap();
+    quiet
+        .batch_execute(
+            "INSERT INTO assertions (subject, predicate, object, source) VALUES ('x', 'p', 'o', 's')",
+        )
+        .await
+        .unwrap();
+    let unloaded = latencies(&quiet, 50).await;
+
+    // As fast as it can (on this machine, several times its rate), from
+    // 127.0.0.2, until it has been refused 50 times (bounded).
+    let hammer = connect_from([127, 0, 0, 2], server.port, None)
+        .await
+        .unwrap();
+    let hammering = tokio::spawn(async move {
+        let (mut ok, mut limited) = (0u32, 0u32);
+        let started = Instant::now();
+        while limited < 50 && started.elapsed() < Duration::from_secs(30) {
+            match hammer.query("SELECT 1", &[]).await {
+                Ok(_) => ok += 1,
+                Err(e) => {
+                    assert_eq!(code(&e), Some("53400"), "{e}");
+                    limited += 1;
+                }
+            }
+        }
+        (hammer, ok, limited, started.elapsed())
+    });
+    let loaded = latencies(&quiet, 50).await;
+    let (hammer, ok, limited, took) = hammering.await.unwrap();
+    assert_eq!(
+        limited, 50,
+        "{ok} statements ran in {took:?}, {limited} limited"
+    );
+    // At most the burst (100) and 100 per second got through.
+    let allowed = 100.0 + 100.0 * took.as_secs_f64();
+    assert!(f64::from(ok) <= allowed + 5.0, "{ok} ran in {took:?}");
+    let p99 = |v: &[Duration]| v[v.len() * 99 / 100];
+    eprintln!(
+        "quiet client p99: {:?} unloaded, {:?} while another client is limited ({ok} ok, {limited} limited)",
+        p99(&unloaded),
+        p99(&loaded)
+    );
+    // The limited connection is still usable once it slows down.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let one: i32 = hammer.query_one("SELECT 1", &[]).await.unwrap().get(0);
+    assert_eq!(one, 1);
+
+    let (_, metrics) = support::http_get(server.http_port, "/metrics");
+    let limited_metric = metrics
+        .lines()
+        .find(|l| l.starts_with("stemedb_rate_limited_total{limit=\"statements\"}"))
+        .and_then(|l| l.rsplit_once(' '))
+        .and_then(|(_, v)| v.parse::<f64>().ok())
+        .expect("stemedb_rate_limited_total{limit=\"statements\"}");
+    assert_eq!(limited_metric, limited as f64);
+}
+
+#[tokio::test]
+async fn connection_bursts_are_refused_per_address() {
+    let server = TestServer::start_with(&[("STEMEDB_LIMITS__CONNECTIONS_PER_SECOND", "5")]);
+    let mut refused = 0;
+    let mut open = Vec::new();
+    for _ in 0..20 {
+        match connect_from([127, 0, 0, 3], server.port, None).await {
+            Ok(c) => open.push(c),
+            Err(e) => {
+                assert_eq!(code(&e), Some("53300"), "{e}");
+                refused += 1;
+            }
+        }
+    }
+    assert!(refused >= 10, "only {refused} of 20 refused");
+    // Another address is not affected.
+    assert!(
+        connect_from([127, 0, 0, 4], server.port, None)
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn password_guessing_locks_the_address_out() {
+    let server = TestServer::start_with(&[
+        ("STEMEDB_PASSWORD", "right-horse"),
+        ("STEMEDB_LIMITS__FAILED_LOGINS_PER_MINUTE", "3"),
+        ("STEMEDB_LIMITS__FAILED_LOGIN_LOCKOUT", "1min"),
+    ]);
+    for _ in 0..4 {
+        let e = connect_from([127, 0, 0, 5], server.port, Some("wrong"))
+            .await
+            .unwrap_err();
+        assert_eq!(code(&e), Some("28P01"), "{e}");
+    }
+    // Locked out, even with the right password…
+    let e = connect_from([127, 0, 0, 5], server.port, Some("right-horse"))
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), Some("53300"), "{e}");
+    let message = support::describe_error(&e);
+    assert!(message.contains("locked out"), "{message}");
+    // … while another address logs in.
+    let other = connect_from([127, 0, 0, 6], server.port, Some("right-horse"))
+        .await
+        .unwrap();
+    let one: i32 = other.query_one("SELECT 1", &[]).await.unwrap().get(0);
+    assert_eq!(one, 1);
+    let (_, metrics) = support::http_get(server.http_port, "/metrics");
+    assert!(
+        metrics.contains("stemedb_auth_failures_total 4"),
+        "{metrics}"
+    );
+}
