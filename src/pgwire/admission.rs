@@ -5,7 +5,8 @@
 //! - `connections_per_second`, per client address: excess startups are
 //!   refused with FATAL `53300`.
 //! - `statements_per_second`, per client address and user: excess
-//!   statements get `53400` and the connection stays usable.
+//!   statements get `53400` (held back until the next would be admitted)
+//!   and the connection stays usable.
 //! - `failed_logins_per_minute`, per client address: beyond it the
 //!   address is locked out for `failed_login_lockout`; its startups are
 //!   refused with FATAL `53300` until then.
@@ -20,6 +21,7 @@ use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota};
 
 use crate::error::{Error, Result};
@@ -131,24 +133,33 @@ impl Admission {
         self.statements.is_some()
     }
 
-    /// `user` at `ip` sends a statement: `53400` beyond its rate.
-    pub fn admit_statement(&self, ip: IpAddr, user: &str) -> Result<()> {
+    /// `user` at `ip` sends a statement: beyond its rate, `53400` and how
+    /// long to hold that answer back — until the client's next statement
+    /// would be admitted (at most a second). A client that waits for each
+    /// answer is thus slowed to its rate instead of spinning on refusals,
+    /// which would take CPU from everyone else.
+    pub fn admit_statement(&self, ip: IpAddr, user: &str) -> Result<(), (Error, Duration)> {
         let Some(limiter) = &self.statements else {
             return Ok(());
         };
-        if limiter.check_key(&(ip, user.to_string())).is_ok() {
-            return Ok(());
-        }
+        let not_until = match limiter.check_key(&(ip, user.to_string())) {
+            Ok(_) => return Ok(()),
+            Err(not_until) => not_until,
+        };
         monitor::rate_limited("statements");
         tracing::debug!(client = %ip, user, "statement over the rate limit");
-        Err(Error::new(
+        let wait = not_until
+            .wait_time_from(limiter.clock().now())
+            .min(Duration::from_secs(1));
+        let error = Error::new(
             RATE_LIMITED,
             format!(
                 "rate limit exceeded: more than {} statements per second from {ip} as \"{user}\" \
                  ([limits] statements_per_second); retry later",
                 self.rates.statements_per_second
             ),
-        ))
+        );
+        Err((error, wait))
     }
 
     /// Forgets the state of clients that have been quiet (bounded memory
@@ -188,9 +199,11 @@ mod tests {
             .filter(|_| admission.admit_statement(ip(1), "a").is_err())
             .count();
         assert!(refused >= 40, "{refused} of 50 refused");
-        assert_eq!(
-            admission.admit_statement(ip(1), "a").unwrap_err().code,
-            RATE_LIMITED
+        let (error, wait) = admission.admit_statement(ip(1), "a").unwrap_err();
+        assert_eq!(error.code, RATE_LIMITED);
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_millis(200),
+            "{wait:?}"
         );
         // Another address, or another user, has its own budget.
         assert!(admission.admit_statement(ip(2), "a").is_ok());

@@ -155,7 +155,7 @@ impl ExtendedQueryHandler for Backend {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        self.admit(client)?;
+        self.admit(client).await?;
         let session = self.session(client);
         let values = params::decode(portal)?;
         let statement = &portal.statement.statement;

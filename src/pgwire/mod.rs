@@ -103,7 +103,7 @@ impl Backend {
     /// Whether the client may run a statement now: one sent while the
     /// server shuts down ends the connection with FATAL `57P01`, as in
     /// PostgreSQL; one over the client's rate gets `53400`.
-    fn admit<C: ClientInfo>(&self, client: &C) -> pgwire::error::PgWireResult<()> {
+    async fn admit<C: ClientInfo>(&self, client: &C) -> pgwire::error::PgWireResult<()> {
         if self.engine.activity().is_draining() {
             return Err(errors::fatal(
                 connection::ADMIN_SHUTDOWN,
@@ -115,9 +115,13 @@ impl Backend {
                 .metadata()
                 .get(METADATA_USER)
                 .map_or("", String::as_str);
-            self.admission
-                .admit_statement(client.socket_addr().ip(), user)
-                .map_err(errors::to_pg)?;
+            let admitted = self
+                .admission
+                .admit_statement(client.socket_addr().ip(), user);
+            if let Err((error, wait)) = admitted {
+                tokio::time::sleep(wait).await;
+                return Err(errors::to_pg(error));
+            }
         }
         Ok(())
     }

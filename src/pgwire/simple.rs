@@ -64,7 +64,7 @@ impl SimpleQueryHandler for Backend {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        self.admit(client)?;
+        self.admit(client).await?;
         let session = self.session(client);
         let running = session.running(query);
         let responses = run_all(&session, query).await;
