@@ -38,11 +38,26 @@ pub struct Config {
     pub max_connections: usize,
     /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `stemedb=debug`.
     pub log: String,
+    /// `text` (default) or `json` (one object per line).
+    pub log_format: LogFormat,
+    /// Statements that run at least this long are logged with their text
+    /// (never their parameters): `'250ms'`; `0` logs every statement,
+    /// `-1` (default) none.
+    #[serde(deserialize_with = "text_or_number")]
+    pub log_min_duration_statement: String,
     /// On SIGTERM/SIGINT, how long running statements may take to finish
     /// before they are cancelled (`'10s'`; bare numbers are seconds).
+    #[serde(deserialize_with = "text_or_number")]
     pub shutdown_timeout: String,
     /// What one client or statement may take (`[limits]`).
     pub limits: Limits,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// `[limits]`: the defaults of every session's statement limits (each
@@ -51,9 +66,11 @@ pub struct Config {
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
     /// PostgreSQL's `statement_timeout` (`'100ms'`, `'30s'`; 0 = none).
+    #[serde(deserialize_with = "text_or_number")]
     pub statement_timeout: String,
     /// `stemedb.query_memory_limit`: memory one statement may hold for
     /// sorts, aggregates and joins (`'256MB'`; 0 = none).
+    #[serde(deserialize_with = "text_or_number")]
     pub query_memory_limit: String,
     /// New connections per second from one client address (0 = no limit).
     pub connections_per_second: u32,
@@ -64,6 +81,7 @@ pub struct Limits {
     /// (0 = no limit) …
     pub failed_logins_per_minute: u32,
     /// … for this long (`'5min'`).
+    #[serde(deserialize_with = "text_or_number")]
     pub failed_login_lockout: String,
 }
 
@@ -109,6 +127,7 @@ impl Limits {
             .map_err(|e| key(e, "statement_timeout"))?,
             query_memory_limit: units::parse_size("query_memory_limit", &self.query_memory_limit)
                 .map_err(|e| key(e, "query_memory_limit"))?,
+            log_min_duration_statement: None,
         })
     }
 }
@@ -126,6 +145,8 @@ impl Default for Config {
             tls_key: None,
             max_connections: 200,
             log: "info".into(),
+            log_format: LogFormat::Text,
+            log_min_duration_statement: "-1".into(),
             shutdown_timeout: "10s".into(),
             limits: Limits::default(),
         }
@@ -172,11 +193,62 @@ impl Config {
         parse_addr(&self.http_listen, "http_listen")
     }
 
+    /// The limits every session starts with (`[limits]` and the slow
+    /// statement log).
+    pub fn statement_limits(&self) -> Result<StatementLimits> {
+        let mut limits = self.limits.statement()?;
+        limits.log_min_duration_statement =
+            units::parse_log_min_duration(&self.log_min_duration_statement)
+                .map_err(|e| Error::internal(e.message))?;
+        Ok(limits)
+    }
+
+    /// Checks every setting that is parsed later (addresses, durations,
+    /// sizes, TLS files), so a bad one stops the node before it starts.
+    pub fn check(&self) -> Result<()> {
+        self.listen_addr()?;
+        self.http_addr()?;
+        self.statement_limits()?;
+        self.limits.rates()?;
+        self.shutdown_timeout()?;
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(Error::internal("TLS needs both tls_cert and tls_key"));
+        }
+        Ok(())
+    }
+
+    /// The effective settings as TOML, the password hidden.
+    pub fn to_toml(&self) -> String {
+        let mut shown = self.clone();
+        if shown.password.is_some() {
+            shown.password = Some("(set)".into());
+        }
+        toml::to_string(&shown)
+            .unwrap_or_else(|e| format!("# cannot show the configuration: {e}\n"))
+    }
+
     pub fn shutdown_timeout(&self) -> Result<Duration> {
         units::parse_duration("shutdown_timeout", &self.shutdown_timeout, "s")
             .map(Option::unwrap_or_default)
             .map_err(|e| Error::internal(e.message))
     }
+}
+
+/// A duration or size: `'250ms'`, or a bare number (`0`, `-1`) as TOML
+/// and the environment spell one.
+fn text_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum TextOrNumber {
+        Text(String),
+        Int(i64),
+        Float(f64),
+    }
+    Ok(match TextOrNumber::deserialize(d)? {
+        TextOrNumber::Text(t) => t,
+        TextOrNumber::Int(i) => i.to_string(),
+        TextOrNumber::Float(f) => f.to_string(),
+    })
 }
 
 /// Whether `key` (an environment variable's name after `STEMEDB_`,
@@ -239,6 +311,22 @@ mod tests {
             names.len(),
             "a key in .env.example that the configuration lacks?"
         );
+    }
+
+    #[test]
+    fn durations_may_be_bare_numbers() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("stemedb.toml");
+        std::fs::write(
+            &file,
+            "log_min_duration_statement = 0\nshutdown_timeout = 30\n[limits]\nstatement_timeout = 250\n",
+        )
+        .unwrap();
+        let config = Config::load(Some(&file)).unwrap();
+        assert_eq!(config.shutdown_timeout().unwrap(), Duration::from_secs(30));
+        let limits = config.statement_limits().unwrap();
+        assert_eq!(limits.statement_timeout, Some(Duration::from_millis(250)));
+        assert_eq!(limits.log_min_duration_statement, Some(Duration::ZERO));
     }
 
     #[test]

@@ -43,7 +43,8 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 
 pub async fn run(config: Config) -> Result<()> {
     check_exposure(&config)?;
-    let limits = config.limits.statement()?;
+    config.check()?;
+    let limits = config.statement_limits()?;
     if crate::monitor::install().is_some() {
         tokio::spawn(async {
             let mut every = tokio::time::interval(crate::monitor::UPKEEP_EVERY);

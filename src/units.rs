@@ -64,6 +64,25 @@ pub fn parse_duration(name: &str, text: &str, bare_unit: &str) -> Result<Option<
     Ok(Some(Duration::from_micros(total as u64)))
 }
 
+/// `log_min_duration_statement`: `-1` logs no statement, `0` every one,
+/// a duration those that take at least that long.
+pub fn parse_log_min_duration(text: &str) -> Result<Option<Duration>> {
+    match text.trim() {
+        "-1" => Ok(None),
+        "0" => Ok(Some(Duration::ZERO)),
+        t => parse_duration("log_min_duration_statement", t, "ms"),
+    }
+}
+
+/// How `SHOW log_min_duration_statement` prints its value.
+pub fn format_log_min_duration(d: Option<Duration>) -> String {
+    match d {
+        None => "-1".into(),
+        Some(Duration::ZERO) => "0".into(),
+        d => format_duration(d),
+    }
+}
+
 /// A duration in the largest unit that states it exactly, as `SHOW` does.
 pub fn format_duration(d: Option<Duration>) -> String {
     match d {

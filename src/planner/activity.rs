@@ -113,6 +113,12 @@ pub struct Backend {
 /// A statement of a backend that runs or streams rows; dropping it ends it.
 pub struct Busy(Arc<Backend>);
 
+impl Busy {
+    pub fn backend(&self) -> &Backend {
+        &self.0
+    }
+}
+
 impl Drop for Busy {
     fn drop(&mut self) {
         if self.0.busy.fetch_sub(1, Ordering::AcqRel) == 1 {

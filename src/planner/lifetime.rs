@@ -93,24 +93,33 @@ pub async fn within(
     }
 }
 
-/// A statement that has not ended yet: it ends (is counted, timed, and
-/// no longer keeps its connection busy) when dropped — after its last row
-/// was sent, if it returns rows.
+/// A statement that has not ended yet: it ends (is counted, timed, logged
+/// if slow, and no longer keeps its connection busy) when dropped — after
+/// its last row was sent, if it returns rows.
 pub struct Ending {
     kind: Kind,
     started: std::time::Instant,
     ok: bool,
-    _busy: Option<Busy>,
+    /// `log_min_duration_statement`.
+    log_from: Option<Duration>,
+    busy: Option<Busy>,
 }
 
 impl Ending {
-    pub fn new(kind: Kind, started: std::time::Instant, busy: Option<Busy>) -> Ending {
+    pub fn new(kind: Kind, log_from: Option<Duration>, busy: Option<Busy>) -> Ending {
         Ending {
             kind,
-            started,
+            started: std::time::Instant::now(),
             ok: true,
-            _busy: busy,
+            log_from,
+            busy,
         }
+    }
+
+    /// A statement that started at `started`.
+    pub fn since(mut self, started: std::time::Instant) -> Ending {
+        self.started = started;
+        self
     }
 
     /// The statement failed: it ends now.
@@ -121,7 +130,25 @@ impl Ending {
 
 impl Drop for Ending {
     fn drop(&mut self) {
-        monitor::statement(self.kind, self.ok, self.started.elapsed());
+        let took = self.started.elapsed();
+        monitor::statement(self.kind, self.ok, took);
+        if self.log_from.is_some_and(|from| took >= from) {
+            // The statement's text as the client sent it; parameter
+            // values are never logged.
+            let statement = self
+                .busy
+                .as_ref()
+                .map(|b| b.backend().state().query)
+                .unwrap_or_default();
+            tracing::info!(
+                target: "stemedb::slow",
+                duration_ms = took.as_secs_f64() * 1e3,
+                kind = ?self.kind,
+                ok = self.ok,
+                %statement,
+                "slow statement"
+            );
+        }
     }
 }
 

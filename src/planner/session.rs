@@ -1,7 +1,6 @@
 //! A connection's session: parses, plans and executes statements.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use datafusion::arrow::array::{ArrayRef, StringArray, UInt64Array};
 use datafusion::arrow::datatypes::SchemaRef;
@@ -186,7 +185,9 @@ impl Session {
             .take_copy()
             .ok_or_else(|| Error::internal("no COPY in progress"))?;
         let store = &self.shared.store;
-        let ending = Ending::new(Kind::Copy, copy.started(), None);
+        let log_from = self.shared.limits().log_min_duration_statement;
+        let busy = self.shared.backend.get().map(|b| b.busy());
+        let ending = Ending::new(Kind::Copy, log_from, busy).since(copy.started());
         let result = async {
             let rows = tokio::task::spawn_blocking(move || copy.finish())
                 .await
@@ -343,14 +344,16 @@ impl Session {
         self.shared.next_statement();
         // COMMIT is not timed: once its batch is handed to the writer it
         // lands, so it must not report a timeout (as in PostgreSQL).
+        let limits = self.shared.limits();
         let timeout = match p.action {
             Action::Commit => None,
-            _ => self.shared.limits().statement_timeout,
+            _ => limits.statement_timeout,
         };
         // A COPY is counted when its data ends ([`Session::copy_done`]).
         let kind = p.kind();
         let busy = self.shared.backend.get().map(|b| b.busy());
-        let ending = (kind != Kind::Copy).then(|| Ending::new(kind, Instant::now(), busy));
+        let ending = (kind != Kind::Copy)
+            .then(|| Ending::new(kind, limits.log_min_duration_statement, busy));
         let result = lifetime::within(timeout, self.run(p, params)).await;
         let result = match (result, ending) {
             (Ok(output), Some(ending)) => Ok(lifetime::holding(output, ending)),

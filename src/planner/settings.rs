@@ -18,6 +18,7 @@ pub const LENS: &str = "stemedb.lens";
 pub const AS_OF: &str = "stemedb.as_of";
 pub const STATEMENT_TIMEOUT: &str = "statement_timeout";
 pub const QUERY_MEMORY_LIMIT: &str = "stemedb.query_memory_limit";
+pub const LOG_MIN_DURATION: &str = "log_min_duration_statement";
 
 /// A query's memory budget when the configuration names none.
 pub const DEFAULT_QUERY_MEMORY: usize = 1 << 30;
@@ -29,6 +30,8 @@ pub const DEFAULT_QUERY_MEMORY: usize = 1 << 30;
 pub struct StatementLimits {
     pub statement_timeout: Option<Duration>,
     pub query_memory_limit: Option<usize>,
+    /// Statements at least this long are logged (`None`: none are).
+    pub log_min_duration_statement: Option<Duration>,
 }
 
 impl Default for StatementLimits {
@@ -36,6 +39,7 @@ impl Default for StatementLimits {
         StatementLimits {
             statement_timeout: None,
             query_memory_limit: Some(DEFAULT_QUERY_MEMORY),
+            log_min_duration_statement: None,
         }
     }
 }
@@ -195,6 +199,9 @@ impl Settings {
             Some(QUERY_MEMORY_LIMIT) => {
                 self.limits.query_memory_limit = self.configured.query_memory_limit
             }
+            Some(LOG_MIN_DURATION) => {
+                self.limits.log_min_duration_statement = self.configured.log_min_duration_statement
+            }
             Some(other) => {
                 self.other.remove(other);
             }
@@ -204,7 +211,7 @@ impl Settings {
     /// `SHOW ALL`: every parameter and its value, by name.
     pub fn all(&self) -> Vec<(String, String)> {
         let mut names: Vec<String> = DEFAULTS.iter().map(|n| n.to_string()).collect();
-        names.extend([LENS, AS_OF, QUERY_MEMORY_LIMIT].map(str::to_string));
+        names.extend([LENS, AS_OF, QUERY_MEMORY_LIMIT, LOG_MIN_DURATION].map(str::to_string));
         names.extend(self.other.keys().cloned());
         names.sort();
         names.dedup();
@@ -222,6 +229,9 @@ impl Settings {
             AS_OF => Ok(self.as_of.map(format_timestamptz).unwrap_or_default()),
             STATEMENT_TIMEOUT => Ok(units::format_duration(self.limits.statement_timeout)),
             QUERY_MEMORY_LIMIT => Ok(units::format_size(self.limits.query_memory_limit)),
+            LOG_MIN_DURATION => Ok(units::format_log_min_duration(
+                self.limits.log_min_duration_statement,
+            )),
             _ => self
                 .other
                 .get(&name)
@@ -256,6 +266,7 @@ mod tests {
         let configured = StatementLimits {
             statement_timeout: Some(Duration::from_secs(30)),
             query_memory_limit: Some(256 << 20),
+            log_min_duration_statement: None,
         };
         let mut s = Settings::new(configured);
         assert_eq!(s.show("statement_timeout").unwrap(), "30s");

@@ -22,6 +22,8 @@ pub static BINARY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
 
 pub struct TestServer {
     pub child: Child,
+    /// Every line the server wrote to stderr so far.
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     pub port: u16,
     pub http_port: u16,
     pub data_dir: PathBuf,
@@ -87,8 +89,11 @@ impl TestServer {
         let mut child = cmd.spawn().map_err(|e| format!("spawn {}: {e}", *BINARY))?;
         let stderr = child.stderr.take().ok_or("no stderr")?;
         let (tx, rx) = mpsc::channel();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let lines = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                lines.lock().unwrap().push(line.clone());
                 if line.contains("panicked") {
                     // A panic in a connection task: the server lives on,
                     // but the test should see it.
@@ -104,6 +109,7 @@ impl TestServer {
         match rx.recv_timeout(Duration::from_secs(60)) {
             Ok(Ok(())) => Ok(TestServer {
                 child,
+                log,
                 port,
                 http_port,
                 data_dir: dir.to_path_buf(),
@@ -119,6 +125,17 @@ impl TestServer {
                 Err(format!("server did not become ready (exit: {status:?})"))
             }
         }
+    }
+
+    /// The server's log lines so far that contain `needle`.
+    pub fn log_lines(&self, needle: &str) -> Vec<String> {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(needle))
+            .cloned()
+            .collect()
     }
 
     pub fn conn_str(&self) -> String {
