@@ -5,8 +5,8 @@
 #
 #   scripts/deps.sh build   libclang (RocksDB's bindgen), a C++ compiler
 #   scripts/deps.sh test    + psql, pgbench, openssl, pgjdbc, a JDK, pgbouncer,
-#                             promtool, psycopg, asyncpg, SQLAlchemy, pandas,
-#                             node-postgres
+#                             promtool, nginx (stream), haproxy, psycopg,
+#                             asyncpg, SQLAlchemy, pandas, PyYAML, node-postgres
 #   scripts/deps.sh bench   + a PostgreSQL server
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -62,10 +62,16 @@ need_test() {
     if ! command -v promtool >/dev/null 2>&1; then
         apt_install "metrics and alert rules are checked by promtool" prometheus
     fi
-    if ! python3 -c "import psycopg, asyncpg, sqlalchemy, pandas, pexpect" 2>/dev/null \
+    if ! command -v nginx >/dev/null 2>&1 || ! ls /etc/nginx/modules-enabled/*stream* >/dev/null 2>&1 \
+        || ! command -v haproxy >/dev/null 2>&1; then
+        apt_install "deploy/ proxy configs are checked by nginx -t and haproxy -c" \
+            nginx-light libnginx-mod-stream haproxy
+    fi
+    command -v systemd-analyze >/dev/null 2>&1 || apt_install "deploy/systemd is checked by systemd-analyze" systemd
+    if ! python3 -c "import psycopg, asyncpg, sqlalchemy, pandas, pexpect, yaml" 2>/dev/null \
         || ! command -v pgcli >/dev/null 2>&1; then
-        echo ">> installing Python clients (psycopg, asyncpg, SQLAlchemy, pandas, pgcli, pexpect)"
-        python3 -m pip install -q "psycopg[binary]" asyncpg sqlalchemy pandas pgcli pexpect \
+        echo ">> installing Python clients (psycopg, asyncpg, SQLAlchemy, pandas, pgcli, pexpect, PyYAML)"
+        python3 -m pip install -q "psycopg[binary]" asyncpg sqlalchemy pandas pgcli pexpect pyyaml \
             || fail "pip install of the Python clients failed"
     fi
     if [ ! -d tests/clients/node_modules/pg ]; then

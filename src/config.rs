@@ -206,13 +206,27 @@ impl Config {
     /// Checks every setting that is parsed later (addresses, durations,
     /// sizes, TLS files), so a bad one stops the node before it starts.
     pub fn check(&self) -> Result<()> {
-        self.listen_addr()?;
+        self.check_exposure()?;
         self.http_addr()?;
         self.statement_limits()?;
         self.limits.rates()?;
         self.shutdown_timeout()?;
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err(Error::internal("TLS needs both tls_cert and tls_key"));
+        }
+        Ok(())
+    }
+
+    /// The one rule that keeps an unconfigured server safe: trust logins
+    /// only on loopback.
+    fn check_exposure(&self) -> Result<()> {
+        let addr = self.listen_addr()?;
+        if self.password.is_none() && !addr.ip().is_loopback() {
+            return Err(Error::internal(format!(
+                "refusing to listen on {addr} without a password: anyone who can reach it could log in. \
+                 Set a password (STEMEDB_PASSWORD or password = \"…\" in the config file), \
+                 or listen on a loopback address such as 127.0.0.1"
+            )));
         }
         Ok(())
     }

@@ -47,6 +47,7 @@ pub fn install() -> Option<&'static PrometheusHandle> {
             match built {
                 Ok(handle) => {
                     register_events();
+                    single_node();
                     Some(handle)
                 }
                 Err(e) => {
@@ -284,4 +285,19 @@ fn storage(stats: &StorageStats) {
         stats.block_cache_hits as f64 / lookups as f64
     };
     gauge!("stemedb_block_cache_hit_ratio").set(ratio);
+    gauge!("stemedb_filesystem_size_bytes").set(stats.filesystem_bytes as f64);
+    gauge!("stemedb_filesystem_avail_bytes").set(stats.filesystem_avail_bytes as f64);
+    let assertions = stats.families.iter().find(|f| f.name == "assertions");
+    gauge!("stemedb_assertions_stored").set(assertions.map_or(0, |f| f.keys) as f64);
+}
+
+/// The cluster's figures as a single node has them: one member (itself,
+/// UP), no hints, no anti-entropy. The cluster replaces these.
+fn single_node() {
+    for status in ["UP", "SUSPECT", "DOWN"] {
+        gauge!("stemedb_members", "status" => status).set(if status == "UP" { 1.0 } else { 0.0 });
+    }
+    gauge!("stemedb_hints_pending").set(0.0);
+    counter!("stemedb_merkle_syncs_total").absolute(0);
+    counter!("stemedb_merkle_repaired_total").absolute(0);
 }

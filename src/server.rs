@@ -12,20 +12,6 @@ use crate::pgwire::{self, WireConfig, tls::TlsFiles};
 use crate::planner::Engine;
 use crate::storage::Store;
 
-/// Checks the one rule that keeps an unconfigured server safe: trust
-/// logins only on loopback.
-pub fn check_exposure(config: &Config) -> Result<()> {
-    let addr = config.listen_addr()?;
-    if config.password.is_none() && !addr.ip().is_loopback() {
-        return Err(Error::internal(format!(
-            "refusing to listen on {addr} without a password: anyone who can reach it could log in. \
-             Set a password (STEMEDB_PASSWORD or password = \"…\" in the config file), \
-             or listen on a loopback address such as 127.0.0.1"
-        )));
-    }
-    Ok(())
-}
-
 /// Stack of every runtime thread. Planning and evaluating a statement
 /// recurses over its expression tree (an ORM's 3 000-term OR list is 3 000
 /// levels deep); the planner rejects deeper trees than it can walk in this
@@ -42,7 +28,6 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 }
 
 pub async fn run(config: Config) -> Result<()> {
-    check_exposure(&config)?;
     config.check()?;
     let limits = config.statement_limits()?;
     if crate::monitor::install().is_some() {

@@ -105,26 +105,31 @@ fn pgjdbc() {
 
 #[tokio::test]
 async fn pgbouncer_in_transaction_pooling_mode() {
-    let server = TestServer::start();
+    // deploy/pgbouncer as shipped (SCRAM, transaction pooling), with this
+    // test's ports and paths.
+    let server = TestServer::start_with(&[("STEMEDB_PASSWORD", "change-me")]);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let port = support::free_port();
-    std::fs::write(dir.join("users.txt"), "\"stemedb\" \"\"\n").unwrap();
-    std::fs::write(
-        dir.join("pgbouncer.ini"),
-        format!(
-            "[databases]\nstemedb = host=127.0.0.1 port={} dbname=stemedb user=stemedb\n\
-             [pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n\
-             auth_type = trust\nauth_file = {}/users.txt\npool_mode = transaction\n\
-             default_pool_size = 2\nignore_startup_parameters = extra_float_digits\n\
-             logfile = {}/pgbouncer.log\npidfile = {}/pgbouncer.pid\n",
-            server.port,
-            dir.display(),
-            dir.display(),
-            dir.display()
-        ),
-    )
-    .unwrap();
+    let deploy = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/pgbouncer");
+    std::fs::copy(deploy.join("userlist.txt"), dir.join("users.txt")).unwrap();
+    let ini = std::fs::read_to_string(deploy.join("pgbouncer.ini")).unwrap();
+    let ini: Vec<String> = ini
+        .lines()
+        .map(|line| {
+            let key = line.split('=').next().unwrap_or("").trim();
+            match key {
+                "listen_port" => format!("listen_port = {port}"),
+                "auth_file" => format!("auth_file = {}/users.txt", dir.display()),
+                "logfile" => format!("logfile = {}/pgbouncer.log", dir.display()),
+                "pidfile" => format!("pidfile = {}/pgbouncer.pid", dir.display()),
+                "stemedb" => line.replace("port=18180", &format!("port={}", server.port)),
+                _ => line.to_string(),
+            }
+        })
+        .collect();
+    assert!(ini.iter().any(|l| l == "pool_mode = transaction"));
+    std::fs::write(dir.join("pgbouncer.ini"), ini.join("\n")).unwrap();
     // pgbouncer refuses to run as root; -u drops to the postgres user.
     let mut cmd = Command::new("pgbouncer");
     if running_as_root() {
@@ -139,7 +144,7 @@ async fn pgbouncer_in_transaction_pooling_mode() {
         .arg(dir.join("pgbouncer.ini"))
         .spawn()
         .expect("pgbouncer is installed (make test installs it)");
-    let conn = format!("host=127.0.0.1 port={port} user=stemedb dbname=stemedb");
+    let conn = format!("host=127.0.0.1 port={port} user=stemedb dbname=stemedb password=change-me");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let client = loop {
         match support::connect(&conn).await {

@@ -84,6 +84,8 @@ impl Write {
 /// The node's storage: the database, its clock, its id and its writer.
 pub struct Store {
     db: Arc<DB>,
+    /// The data dir.
+    dir: std::path::PathBuf,
     /// The options the database was opened with (its statistics).
     options: Options,
     clock: Arc<Clock>,
@@ -259,6 +261,7 @@ impl Store {
         };
         Ok(Arc::new(Store {
             db,
+            dir: dir.to_path_buf(),
             options,
             clock,
             node_id,

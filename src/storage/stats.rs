@@ -26,6 +26,9 @@ pub struct StorageStats {
     pub block_cache_capacity: u64,
     pub block_cache_hits: u64,
     pub block_cache_misses: u64,
+    /// The data dir's filesystem: its size and the bytes still available.
+    pub filesystem_bytes: u64,
+    pub filesystem_avail_bytes: u64,
 }
 
 impl Store {
@@ -53,12 +56,34 @@ impl Store {
                 })
             })
             .collect();
+        let (size, avail) = filesystem(&self.dir);
         StorageStats {
             families,
             block_cache_bytes: BLOCK_CACHE.get_usage() as u64,
             block_cache_capacity: BLOCK_CACHE_BYTES as u64,
             block_cache_hits: self.options.get_ticker_count(Ticker::BlockCacheHit),
             block_cache_misses: self.options.get_ticker_count(Ticker::BlockCacheMiss),
+            filesystem_bytes: size,
+            filesystem_avail_bytes: avail,
         }
     }
+}
+
+/// Size and available bytes of the filesystem holding `dir` (zeros if it
+/// cannot be read).
+fn filesystem(dir: &std::path::Path) -> (u64, u64) {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(path) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return (0, 0);
+    };
+    let mut fs = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `path` is a valid C string and `fs` points to writable
+    // memory of the right type; statvfs fills it on success.
+    if unsafe { libc::statvfs(path.as_ptr(), fs.as_mut_ptr()) } != 0 {
+        return (0, 0);
+    }
+    // SAFETY: statvfs returned 0, so it initialised `fs`.
+    let fs = unsafe { fs.assume_init() };
+    let unit = fs.f_frsize as u64;
+    (fs.f_blocks as u64 * unit, fs.f_bavail as u64 * unit)
 }
