@@ -49,6 +49,9 @@ pub struct Config {
     /// before they are cancelled (`'10s'`; bare numbers are seconds).
     #[serde(deserialize_with = "text_or_number")]
     pub shutdown_timeout: String,
+    /// Record Prometheus metrics (`/metrics`); `false` records nothing
+    /// (to measure what recording costs).
+    pub metrics: bool,
     /// What one client or statement may take (`[limits]`).
     pub limits: Limits,
 }
@@ -148,6 +151,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             log_min_duration_statement: "-1".into(),
             shutdown_timeout: "10s".into(),
+            metrics: true,
             limits: Limits::default(),
         }
     }

@@ -30,7 +30,7 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 pub async fn run(config: Config) -> Result<()> {
     config.check()?;
     let limits = config.statement_limits()?;
-    if crate::monitor::install().is_some() {
+    if config.metrics && crate::monitor::install().is_some() {
         tokio::spawn(async {
             let mut every = tokio::time::interval(crate::monitor::UPKEEP_EVERY);
             loop {
