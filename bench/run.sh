@@ -63,10 +63,10 @@ copy_in stemedb "$ST"
 psql "$PG" -qXc "VACUUM ANALYZE assertions" >/dev/null
 
 # pgbench: tps and p50/p99 latency (ms) from per-transaction logs.
-bench() { # system conn script clients key
+bench() { # system conn script clients key [pgbench options…]
   local dir=$WORK/pgbench-$1-$5
   mkdir -p "$dir"; chmod 777 "$dir"
-  (cd "$dir" && pgbench -n -M prepared -c "$4" -j 2 -T "$DURATION" -D subjects="$SUBJECTS" \
+  (cd "$dir" && pgbench -n -M prepared -c "$4" -j "$(( $4 < 2 ? 1 : 2 ))" -T "$DURATION" -D subjects="$SUBJECTS" "${@:6}" \
       -f "$3" --log --log-prefix=tx "$2" > summary.txt 2> stderr.txt) || { cat "$dir/stderr.txt" >&2; return 1; }
   R[$1,$5,tps]=$(awk '/^tps/ {print int($3)}' "$dir/summary.txt" | head -1)
   read -r p50 p99 < <(cat "$dir"/tx* | python3 -c "
@@ -121,6 +121,32 @@ done
 RSS_KB=$(awk '/VmRSS/ {print $2}' "/proc/$ST_PID/status")
 HWM_KB=$(awk '/VmHWM/ {print $2}' "/proc/$ST_PID/status")
 
+# The same node restarted on the same data with other settings.
+restart_stemedb() { # VAR=value…
+  kill "$ST_PID"; wait "$ST_PID" 2>/dev/null || true
+  env "$@" "$STEMEDB" serve --data-dir "$WORK/stemedb" --listen "127.0.0.1:$ST_PORT" \
+    --http-listen "127.0.0.1:$((ST_PORT + 1))" 2>>"$WORK/stemedb.log" &
+  ST_PID=$!
+  for _ in $(seq 1 300); do psql "$ST" -qXc "SELECT 1" >/dev/null 2>&1 && return; sleep 0.1; done
+  echo "StemeDB did not restart" >&2; exit 1
+}
+
+log "i. metrics: recency point queries recorded vs not (back to back, same data)"
+bench stemedb "$ST" "$SQL/recency.sql" 8 metrics_on
+restart_stemedb STEMEDB_METRICS=false
+bench stemedb "$ST" "$SQL/recency.sql" 8 metrics_off
+
+log "j. rate limits: a quiet client (200 tps) alone, then while 8 connections of another user hammer past 500 statements/s"
+restart_stemedb STEMEDB_LIMITS__STATEMENTS_PER_SECOND=500
+bench stemedb "$ST" "$SQL/recency.sql" 1 quiet_alone -R 200
+python3 "$HERE/bench/hammer.py" "${ST/user=stemedb/user=hammer}" "$((DURATION + 2))" 8 > "$WORK/hammer.txt" &
+HAMMER=$!
+sleep 1
+bench stemedb "$ST" "$SQL/recency.sql" 1 quiet_hammered -R 200
+wait "$HAMMER"
+read -r HAMMER_OK HAMMER_LIMITED < "$WORK/hammer.txt"
+log "hammer: $HAMMER_OK statements ran, $HAMMER_LIMITED refused with 53400"
+
 ratio() { python3 -c "a, b = $1, $2; print(f'{a / b:.2f}x' if b else 'n/a')"; }
 echo
 echo "StemeDB vs PostgreSQL — $ROWS assertions, $(nproc) cores, $(date -u +%Y-%m-%d)"
@@ -145,3 +171,9 @@ echo "| g. 1 000 lookups, 1 000 prepared point queries, ms | ${R[postgres,separa
 echo "| g. 1 000 lookups, one = ANY(\$1), ms | ${R[postgres,batch]} | ${R[stemedb,batch]} | $(ratio "${R[postgres,batch]}" "${R[stemedb,batch]}") |"
 echo "| g. StemeDB batch speed-up (separate / batch; target ≥ 20) | | $(ratio "${R[stemedb,separate]}" "${R[stemedb,batch]}") | |"
 echo "| f. StemeDB resident memory after the run (peak) | | $((RSS_KB / 1024)) MiB ($((HWM_KB / 1024)) MiB) | |"
+echo
+echo "| StemeDB only | without | with | with / without |"
+echo "|---|---|---|---|"
+echo "| i. recency point query tps, metrics recorded or not | ${R[stemedb,metrics_off,tps]} | ${R[stemedb,metrics_on,tps]} | $(ratio "${R[stemedb,metrics_on,tps]}" "${R[stemedb,metrics_off,tps]}") |"
+echo "| j. quiet client p99 ms, another user hammering past its limit or not | ${R[stemedb,quiet_alone,p99]} | ${R[stemedb,quiet_hammered,p99]} | $(ratio "${R[stemedb,quiet_hammered,p99]}" "${R[stemedb,quiet_alone,p99]}") (target ≤ 2) |"
+echo "| j. hammering client: statements run / refused with 53400 in $((DURATION + 2)) s (limit 500/s) | | $HAMMER_OK / $HAMMER_LIMITED | |"

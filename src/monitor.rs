@@ -216,6 +216,34 @@ const HELP: &[(&str, &str)] = &[
         "stemedb_block_cache_hit_ratio",
         "Block cache hits / lookups since start.",
     ),
+    (
+        "stemedb_filesystem_size_bytes",
+        "Size of the data dir's filesystem.",
+    ),
+    (
+        "stemedb_filesystem_avail_bytes",
+        "Bytes still available on the data dir's filesystem.",
+    ),
+    (
+        "stemedb_assertions_stored",
+        "Claims in this node's own storage (RocksDB's estimate; hints excluded).",
+    ),
+    (
+        "stemedb_members",
+        "Cluster members this node sees, by status (a single node: itself, UP).",
+    ),
+    (
+        "stemedb_hints_pending",
+        "Writes held for a member that is down (none on a single node).",
+    ),
+    (
+        "stemedb_merkle_syncs_total",
+        "Anti-entropy exchanges (none on a single node).",
+    ),
+    (
+        "stemedb_merkle_repaired_total",
+        "Claims repaired by anti-entropy (none on a single node).",
+    ),
 ];
 
 /// Help texts, and counters of rare events exported at 0 before the first
