@@ -86,6 +86,9 @@ pub struct Limits {
     /// … for this long (`'5min'`).
     #[serde(deserialize_with = "text_or_number")]
     pub failed_login_lockout: String,
+    /// Statements one user may run at once over all its connections (0 =
+    /// no limit); beyond it, `53400`.
+    pub concurrent_statements_per_user: u32,
 }
 
 impl Default for Limits {
@@ -97,6 +100,7 @@ impl Default for Limits {
             statements_per_second: 0,
             failed_logins_per_minute: 0,
             failed_login_lockout: "5min".into(),
+            concurrent_statements_per_user: 0,
         }
     }
 }

@@ -150,7 +150,12 @@ static NODE: LazyLock<Node> = LazyLock::new(|| Node {
 
 /// Reasons a connection is refused and limits a request can hit.
 const REFUSALS: &[&str] = &["max_connections", "rate_limit", "locked_out"];
-const LIMITS: &[&str] = &["connections", "statements", "failed_logins"];
+const LIMITS: &[&str] = &[
+    "connections",
+    "statements",
+    "failed_logins",
+    "concurrent_statements",
+];
 
 /// Every metric's help text (promtool and dashboards want one).
 const HELP: &[(&str, &str)] = &[

@@ -77,6 +77,7 @@ pub async fn run(config: Config) -> Result<()> {
     };
     let engine = Engine::new(store.clone()).with_limits(limits);
     let activity = engine.activity().clone();
+    activity.limit_running_per_user(config.limits.concurrent_statements_per_user as usize);
     let (stop_sql, sql_stopped) = watch::channel(false);
     let (stop_http, http_stopped) = watch::channel(false);
     let sql_task = tokio::spawn(pgwire::serve(sql, engine, wire, sql_stopped));

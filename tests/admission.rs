@@ -161,3 +161,69 @@ async fn password_guessing_locks_the_address_out() {
         "{metrics}"
     );
 }
+
+/// The pid of a connection running a statement like `like` (polled).
+async fn running_pid(watcher: &tokio_postgres::Client, like: &str, not: &[i32]) -> i32 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let rows = watcher
+            .query(
+                "SELECT pid FROM pg_stat_activity WHERE state = 'active' AND query LIKE $1",
+                &[&like],
+            )
+            .await
+            .unwrap();
+        if let Some(pid) = rows
+            .iter()
+            .map(|r| r.get::<_, i32>(0))
+            .find(|p| !not.contains(p))
+        {
+            return pid;
+        }
+        assert!(Instant::now() < deadline, "no statement like {like} runs");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_user_runs_at_most_its_concurrent_statements() {
+    let server = TestServer::start_with(&[("STEMEDB_LIMITS__CONCURRENT_STATEMENTS_PER_USER", "2")]);
+    const SLOW: &str =
+        "SELECT count(*) FROM generate_series(1, 5000000000) AS t(x) WHERE x % 7 = 3";
+    let watcher = support::connect(&format!(
+        "host=127.0.0.1 port={} user=watcher dbname=stemedb",
+        server.port
+    ))
+    .await
+    .unwrap();
+    let (mut slow, mut pids, mut cancels) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..2 {
+        let client = server.connect().await;
+        cancels.push(client.cancel_token());
+        slow.push(tokio::spawn(async move {
+            client.simple_query(SLOW).await.map(|_| ())
+        }));
+        pids.push(running_pid(&watcher, "SELECT count(*) FROM generate_series%", &pids).await);
+    }
+    // A third statement of the same user, on another connection: refused.
+    let third = server.connect().await;
+    let e = third.query("SELECT 1", &[]).await.unwrap_err();
+    assert_eq!(code(&e), Some("53400"), "{e}");
+    // Another user is not affected.
+    let one: i32 = watcher.query_one("SELECT 1", &[]).await.unwrap().get(0);
+    assert_eq!(one, 1);
+    // Once the two end (cancelled the way a client cancels, which is not
+    // a statement), the third connection runs again.
+    for cancel in cancels {
+        cancel.cancel_query(tokio_postgres::NoTls).await.unwrap();
+    }
+    for s in slow {
+        let ended = tokio::time::timeout(Duration::from_secs(30), s)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(ended.is_err(), "the slow statements were cancelled");
+    }
+    let one: i32 = third.query_one("SELECT 1", &[]).await.unwrap().get(0);
+    assert_eq!(one, 1);
+}

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{Notify, watch};
 
+use crate::error::{Error, Result};
 use crate::model::{Micros, wall_clock_micros};
 
 /// Asks a connection to stop its running statement (as a CancelRequest
@@ -23,6 +24,8 @@ pub type Cancel = Arc<dyn Fn() + Send + Sync>;
 /// Every open connection of one server.
 pub struct Activity {
     inner: Mutex<Inner>,
+    /// `[limits] concurrent_statements_per_user` (0: no limit).
+    max_running_per_user: AtomicUsize,
     /// True once the server shuts down: connections finish what they run
     /// and close ([`Activity::drain`]).
     draining: watch::Sender<bool>,
@@ -32,6 +35,7 @@ impl Default for Activity {
     fn default() -> Self {
         Activity {
             inner: Mutex::default(),
+            max_running_per_user: AtomicUsize::new(0),
             draining: watch::Sender::new(false),
         }
     }
@@ -49,6 +53,9 @@ struct Inner {
     /// signal that closes the connection.
     sockets: HashMap<SocketAddr, (SocketAddr, Arc<Notify>)>,
     backends: BTreeMap<i32, Arc<Backend>>,
+    /// Statements running (or streaming) per user, shared by the user's
+    /// backends; forgotten when the user's last connection closes.
+    running: HashMap<String, Arc<AtomicUsize>>,
 }
 
 /// An accepted socket; dropping it (the connection ended) forgets it.
@@ -80,6 +87,7 @@ impl Drop for Accepted {
         let mut inner = self.activity.lock();
         inner.sockets.remove(&self.client);
         inner.backends.retain(|_, b| b.client != self.client);
+        inner.running.retain(|_, n| Arc::strong_count(n) > 1);
     }
 }
 
@@ -108,6 +116,9 @@ pub struct Backend {
     /// Statements running or still streaming their rows.
     busy: AtomicUsize,
     quiet: Notify,
+    /// The same count for all of this user's connections, and its limit.
+    user_running: Arc<AtomicUsize>,
+    max_user_running: usize,
 }
 
 /// A statement of a backend that runs or streams rows; dropping it ends it.
@@ -121,6 +132,7 @@ impl Busy {
 
 impl Drop for Busy {
     fn drop(&mut self) {
+        self.0.user_running.fetch_sub(1, Ordering::AcqRel);
         if self.0.busy.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.0.quiet.notify_waiters();
         }
@@ -130,9 +142,24 @@ impl Drop for Busy {
 impl Backend {
     /// Marks a statement as running until the guard (kept by its rows,
     /// if it returns any) is dropped.
-    pub fn busy(self: &Arc<Self>) -> Busy {
+    /// `53400` if the user already runs `[limits]
+    /// concurrent_statements_per_user` statements (on all its connections).
+    pub fn busy(self: &Arc<Self>) -> Result<Busy> {
         self.busy.fetch_add(1, Ordering::AcqRel);
-        Busy(self.clone())
+        let running = self.user_running.fetch_add(1, Ordering::AcqRel) + 1;
+        let busy = Busy(self.clone());
+        if self.max_user_running > 0 && running > self.max_user_running {
+            crate::monitor::rate_limited("concurrent_statements");
+            return Err(Error::new(
+                "53400",
+                format!(
+                    "too many statements running at once for user \"{}\": {} \
+                     ([limits] concurrent_statements_per_user); retry when one ends",
+                    self.user, self.max_user_running
+                ),
+            ));
+        }
+        Ok(busy)
     }
 
     /// Resolves once no statement runs or streams on this connection:
@@ -259,6 +286,7 @@ impl Activity {
             .cloned()
             .unwrap_or_else(|| (login.client, Arc::new(Notify::new())));
         let now = wall_clock_micros();
+        let user_running = inner.running.entry(login.user.clone()).or_default().clone();
         let backend = Arc::new(Backend {
             pid: login.pid,
             user: login.user,
@@ -278,9 +306,17 @@ impl Activity {
             terminate,
             busy: AtomicUsize::new(0),
             quiet: Notify::new(),
+            user_running,
+            max_user_running: self.max_running_per_user.load(Ordering::Relaxed),
         });
         inner.backends.insert(login.pid, backend.clone());
         backend
+    }
+
+    /// Sets `[limits] concurrent_statements_per_user` for connections
+    /// that log in from now on (0: no limit).
+    pub fn limit_running_per_user(&self, n: usize) {
+        self.max_running_per_user.store(n, Ordering::Relaxed);
     }
 
     /// The server shuts down: new statements get `57P01` and every

@@ -16,7 +16,7 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use futures::{FutureExt, Stream, StreamExt};
 use tokio::time::{Instant, Sleep};
 
-use super::{Busy, Output};
+use super::{Busy, Output, SessionShared, StatementLimits};
 use crate::error::{Error, Result, sqlstate};
 use crate::monitor::{self, Kind};
 
@@ -150,6 +150,26 @@ impl Drop for Ending {
             );
         }
     }
+}
+
+/// Starts a statement of `kind` on the session's connection: its
+/// [`Ending`] (none for a COPY, which ends with its data:
+/// `Session::copy_done`), or `53400` if its user already runs its limit of
+/// statements.
+pub(super) fn begin(
+    shared: &SessionShared,
+    kind: Kind,
+    limits: StatementLimits,
+) -> Result<Option<Ending>> {
+    if kind == Kind::Copy {
+        return Ok(None);
+    }
+    let busy = shared.backend.get().map(|b| b.busy()).transpose()?;
+    Ok(Some(Ending::new(
+        kind,
+        limits.log_min_duration_statement,
+        busy,
+    )))
 }
 
 /// The output, holding `guard` until its rows (if any) are all sent or

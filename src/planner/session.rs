@@ -186,7 +186,8 @@ impl Session {
             .ok_or_else(|| Error::internal("no COPY in progress"))?;
         let store = &self.shared.store;
         let log_from = self.shared.limits().log_min_duration_statement;
-        let busy = self.shared.backend.get().map(|b| b.busy());
+        // The COPY is already running: it is not refused here.
+        let busy = self.shared.backend.get().and_then(|b| b.busy().ok());
         let ending = Ending::new(Kind::Copy, log_from, busy).since(copy.started());
         let result = async {
             let rows = tokio::task::spawn_blocking(move || copy.finish())
@@ -349,11 +350,13 @@ impl Session {
             Action::Commit => None,
             _ => limits.statement_timeout,
         };
-        // A COPY is counted when its data ends ([`Session::copy_done`]).
-        let kind = p.kind();
-        let busy = self.shared.backend.get().map(|b| b.busy());
-        let ending = (kind != Kind::Copy)
-            .then(|| Ending::new(kind, limits.log_min_duration_statement, busy));
+        let ending = match lifetime::begin(&self.shared, p.kind(), limits) {
+            Ok(ending) => ending,
+            Err(e) => {
+                txn.fail();
+                return Err(e);
+            }
+        };
         let result = lifetime::within(timeout, self.run(p, params)).await;
         let result = match (result, ending) {
             (Ok(output), Some(ending)) => Ok(lifetime::holding(output, ending)),
