@@ -132,7 +132,7 @@ fn largest_exact(value: u64, units: &[(&str, u64)]) -> String {
     let (unit, size) = units
         .iter()
         .rev()
-        .find(|(_, size)| value % size == 0)
+        .find(|(_, size)| value.is_multiple_of(*size))
         .unwrap_or(&units[0]);
     format!("{}{unit}", value / size)
 }

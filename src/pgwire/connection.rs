@@ -112,8 +112,9 @@ pub async fn serve(
 ) {
     let plain = tls.is_none();
     let goodbye_fd = socket.as_fd().try_clone_to_owned().ok().filter(|_| plain);
-    let conn = pgwire::tokio::process_socket(socket, tls, handlers);
-    tokio::pin!(conn);
+    // Boxed, so that dropping it below really ends pgwire's task (and
+    // closes its descriptor) before the goodbye is written.
+    let mut conn = Box::pin(pgwire::tokio::process_socket(socket, tls, handlers));
     let ending = tokio::select! {
         ended = &mut conn => {
             if let Err(e) = ended {

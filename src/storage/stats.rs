@@ -84,6 +84,8 @@ fn filesystem(dir: &std::path::Path) -> (u64, u64) {
     }
     // SAFETY: statvfs returned 0, so it initialised `fs`.
     let fs = unsafe { fs.assume_init() };
-    let unit = fs.f_frsize as u64;
-    (fs.f_blocks as u64 * unit, fs.f_bavail as u64 * unit)
+    // The field types differ between platforms (u64 on x86-64 Linux).
+    #[allow(clippy::unnecessary_cast)]
+    let (blocks, avail, unit) = (fs.f_blocks as u64, fs.f_bavail as u64, fs.f_frsize as u64);
+    (blocks * unit, avail * unit)
 }
