@@ -35,33 +35,45 @@ fn number_and_unit(text: &str) -> Option<(f64, &str)> {
     number.is_finite().then_some((number, t[end..].trim()))
 }
 
-/// A duration setting: a number with a unit (`us`, `ms`, `s`, `min`, `h`,
-/// `d`), or a bare number of `bare_unit`. `0` (or less) means "off".
-pub fn parse_duration(name: &str, text: &str, bare_unit: &str) -> Result<Option<Duration>> {
+/// `text` in `units` (case ignored; a bare number is in `bare_unit`) as
+/// a count of the smallest unit; `None` for 0 or less. `example` shows
+/// the setting's spelling in the error.
+fn parse_in_units(
+    name: &str,
+    text: &str,
+    units: &[(&str, u64)],
+    bare_unit: &str,
+    example: &str,
+) -> Result<Option<u64>> {
     let invalid = || {
         Error::new(
             sqlstate::INVALID_PARAMETER_VALUE,
-            format!(
-                "invalid value for parameter \"{name}\": \"{text}\" \
-                 (a duration such as '100ms', '5s' or '1min'; 0 turns it off)"
-            ),
+            format!("invalid value for parameter \"{name}\": \"{text}\" ({example})"),
         )
     };
     let (number, unit) = number_and_unit(text).ok_or_else(invalid)?;
     let unit = if unit.is_empty() { bare_unit } else { unit };
-    let micros = TIME_UNITS
+    let size = units
         .iter()
-        .find(|(u, _)| *u == unit)
-        .map(|(_, m)| *m)
+        .find(|(u, _)| u.eq_ignore_ascii_case(unit))
+        .map(|(_, size)| *size)
         .ok_or_else(invalid)?;
-    let total = number * micros as f64;
+    let total = number * size as f64;
     if total <= 0.0 {
         return Ok(None);
     }
-    if total > u64::MAX as f64 {
+    if total >= u64::MAX as f64 {
         return Err(invalid());
     }
-    Ok(Some(Duration::from_micros(total as u64)))
+    Ok(Some(total as u64))
+}
+
+/// A duration setting: a number with a unit (`us`, `ms`, `s`, `min`, `h`,
+/// `d`), or a bare number of `bare_unit`. `0` (or less) means "off".
+pub fn parse_duration(name: &str, text: &str, bare_unit: &str) -> Result<Option<Duration>> {
+    let example = "a duration such as '100ms', '5s' or '1min'; 0 turns it off";
+    let micros = parse_in_units(name, text, TIME_UNITS, bare_unit, example)?;
+    Ok(micros.map(Duration::from_micros))
 }
 
 /// `log_min_duration_statement`: `-1` logs no statement, `0` every one,
@@ -94,30 +106,9 @@ pub fn format_duration(d: Option<Duration>) -> String {
 /// A size setting: a number with a unit (`B`, `kB`, `MB`, `GB`, `TB`; case
 /// ignored) or a bare number of bytes. `0` (or less) means "no limit".
 pub fn parse_size(name: &str, text: &str) -> Result<Option<usize>> {
-    let invalid = || {
-        Error::new(
-            sqlstate::INVALID_PARAMETER_VALUE,
-            format!(
-                "invalid value for parameter \"{name}\": \"{text}\" \
-                 (a size such as '256MB' or '1GB'; 0 means no limit)"
-            ),
-        )
-    };
-    let (number, unit) = number_and_unit(text).ok_or_else(invalid)?;
-    let unit = if unit.is_empty() { "B" } else { unit };
-    let bytes = SIZE_UNITS
-        .iter()
-        .find(|(u, _)| u.eq_ignore_ascii_case(unit))
-        .map(|(_, b)| *b)
-        .ok_or_else(invalid)?;
-    let total = number * bytes as f64;
-    if total <= 0.0 {
-        return Ok(None);
-    }
-    if total > usize::MAX as f64 {
-        return Err(invalid());
-    }
-    Ok(Some(total as usize))
+    let example = "a size such as '256MB' or '1GB'; 0 means no limit";
+    let bytes = parse_in_units(name, text, SIZE_UNITS, "B", example)?;
+    Ok(bytes.map(|b| usize::try_from(b).unwrap_or(usize::MAX)))
 }
 
 /// A size in the largest unit that states it exactly (`256MB`).

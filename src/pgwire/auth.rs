@@ -7,7 +7,6 @@
 
 use std::fmt::Debug;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use futures::Sink;
@@ -29,7 +28,7 @@ use super::audit;
 use super::errors::fatal;
 use crate::error::sqlstate;
 use crate::monitor;
-use crate::planner::Engine;
+use crate::planner::{Engine, InFlight};
 
 /// The only user that has a password (DESIGN §3).
 pub const DEFAULT_USER: &str = "stemedb";
@@ -81,7 +80,7 @@ pub struct Startup {
     login: Login,
     manager: Arc<ConnectionManager>,
     keys: RandomPidSecretKeyGenerator,
-    active: Arc<AtomicUsize>,
+    active: Arc<InFlight>,
     max_connections: usize,
     admission: Arc<Admission>,
 }
@@ -92,7 +91,7 @@ impl Startup {
         password: Option<(&str, Vec<u8>)>,
         tls_cert_pem: Option<&[u8]>,
         manager: Arc<ConnectionManager>,
-        active: Arc<AtomicUsize>,
+        active: Arc<InFlight>,
         max_connections: usize,
         admission: Arc<Admission>,
     ) -> PgWireResult<Startup> {
@@ -145,7 +144,7 @@ impl StartupHandler for Startup {
                 audit::refused(client_addr, startup_user(&message), reason);
                 return Err(fatal(sqlstate::TOO_MANY_CONNECTIONS, why));
             }
-            if self.active.load(Ordering::SeqCst) > self.max_connections {
+            if self.active.count() > self.max_connections {
                 monitor::connection_refused("max_connections");
                 audit::refused(
                     client.socket_addr(),

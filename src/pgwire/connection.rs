@@ -18,7 +18,6 @@
 use std::net::SocketAddr;
 use std::os::fd::AsFd;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -27,11 +26,10 @@ use pgwire::messages::Message;
 use pgwire::messages::response::ErrorResponse;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::Notify;
 
 use super::Handlers;
 use crate::monitor;
-use crate::planner::{Accepted, Activity};
+use crate::planner::{Accepted, Activity, InFlight};
 
 /// What a closed connection's client reads last (PostgreSQL's words).
 pub const ADMIN_SHUTDOWN: &str = "57P01";
@@ -43,41 +41,15 @@ const CANCEL_GRACE: Duration = Duration::from_secs(2);
 /// the close is a FIN after the goodbye rather than a reset.
 const LINGER: Duration = Duration::from_secs(1);
 
-/// The server's open connections: the count `max_connections` limits,
-/// and a signal when the last one closes.
-#[derive(Default)]
-pub struct OpenConnections {
-    count: Arc<AtomicUsize>,
-    none: Notify,
-}
-
-impl OpenConnections {
-    pub fn counter(&self) -> Arc<AtomicUsize> {
-        self.count.clone()
-    }
-
-    /// Resolves once every connection has closed.
-    pub async fn all_closed(&self) {
-        loop {
-            let none = self.none.notified();
-            tokio::pin!(none);
-            none.as_mut().enable();
-            if self.count.load(Ordering::SeqCst) == 0 {
-                return;
-            }
-            none.await;
-        }
-    }
-}
-
-/// One open connection in the count. Dropped when the connection's task
-/// ends — however it ends, a panic included — so the count never leaks
-/// and locks clients out.
-pub struct OpenConnection(Arc<OpenConnections>);
+/// One open connection in the server's count (the one `max_connections`
+/// limits and shutdown waits on). Dropped when the connection's task ends
+/// — however it ends, a panic included — so the count never leaks and
+/// locks clients out.
+pub struct OpenConnection(Arc<InFlight>);
 
 impl OpenConnection {
-    pub fn count(open: &Arc<OpenConnections>) -> OpenConnection {
-        open.count.fetch_add(1, Ordering::SeqCst);
+    pub fn count(open: &Arc<InFlight>) -> OpenConnection {
+        open.enter();
         monitor::connection_opened();
         OpenConnection(open.clone())
     }
@@ -86,9 +58,7 @@ impl OpenConnection {
 impl Drop for OpenConnection {
     fn drop(&mut self) {
         monitor::connection_closed();
-        if self.0.count.fetch_sub(1, Ordering::SeqCst) == 1 {
-            self.0.none.notify_waiters();
-        }
+        self.0.leave();
     }
 }
 

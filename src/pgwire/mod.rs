@@ -41,7 +41,7 @@ use tokio::sync::watch;
 use admission::Admission;
 pub use auth::DEFAULT_USER;
 use auth::Startup;
-use connection::{OpenConnection, OpenConnections};
+use connection::OpenConnection;
 use extended::Parser;
 
 use crate::planner::{Cancel, Engine, Login, Session};
@@ -182,7 +182,7 @@ pub async fn serve(
         None => (None, None),
     };
     let manager = Arc::new(ConnectionManager::new());
-    let open = Arc::new(OpenConnections::default());
+    let open = Arc::new(crate::planner::InFlight::default());
     let password = match &config.password {
         Some(p) => Some((p.as_str(), engine.store().scram_salt(auth::DEFAULT_USER)?)),
         None => None,
@@ -203,7 +203,7 @@ pub async fn serve(
         password,
         cert_pem.as_deref(),
         manager.clone(),
-        open.counter(),
+        open.clone(),
         config.max_connections,
         admission.clone(),
     )
@@ -255,7 +255,7 @@ pub async fn serve(
     activity.drain();
     let closing = tokio::time::timeout(
         config.shutdown_timeout + Duration::from_secs(5),
-        open.all_closed(),
+        open.none(),
     );
     if closing.await.is_err() {
         tracing::warn!("connections still open after shutdown_timeout: closing them");

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{Notify, watch};
 
+use super::InFlight;
 use crate::error::{Error, Result};
 use crate::model::{Micros, wall_clock_micros};
 
@@ -114,8 +115,7 @@ pub struct Backend {
     cancel: Cancel,
     terminate: Arc<Notify>,
     /// Statements running or still streaming their rows.
-    busy: AtomicUsize,
-    quiet: Notify,
+    busy: InFlight,
     /// The same count for all of this user's connections, and its limit.
     user_running: Arc<AtomicUsize>,
     max_user_running: usize,
@@ -133,9 +133,7 @@ impl Busy {
 impl Drop for Busy {
     fn drop(&mut self) {
         self.0.user_running.fetch_sub(1, Ordering::AcqRel);
-        if self.0.busy.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.0.quiet.notify_waiters();
-        }
+        self.0.busy.leave();
     }
 }
 
@@ -145,7 +143,7 @@ impl Backend {
     /// `53400` if the user already runs `[limits]
     /// concurrent_statements_per_user` statements (on all its connections).
     pub fn busy(self: &Arc<Self>) -> Result<Busy> {
-        self.busy.fetch_add(1, Ordering::AcqRel);
+        self.busy.enter();
         let running = self.user_running.fetch_add(1, Ordering::AcqRel) + 1;
         let busy = Busy(self.clone());
         if self.max_user_running > 0 && running > self.max_user_running {
@@ -165,15 +163,7 @@ impl Backend {
     /// Resolves once no statement runs or streams on this connection:
     /// it then waits for its client's next message.
     pub async fn quiet(&self) {
-        loop {
-            let quiet = self.quiet.notified();
-            tokio::pin!(quiet);
-            quiet.as_mut().enable();
-            if self.busy.load(Ordering::Acquire) == 0 {
-                return;
-            }
-            quiet.await;
-        }
+        self.busy.none().await
     }
 
     pub fn state(&self) -> State {
@@ -304,8 +294,7 @@ impl Activity {
             }),
             cancel: login.cancel,
             terminate,
-            busy: AtomicUsize::new(0),
-            quiet: Notify::new(),
+            busy: InFlight::default(),
             user_running,
             max_user_running: self.max_running_per_user.load(Ordering::Relaxed),
         });
