@@ -179,8 +179,7 @@ impl PointQuery {
             ScanRange::Each(ranges) => ranges,
             one => vec![one],
         });
-        let parts = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
+        let parts = (*CORES)
             .min(MAX_PARTS)
             .min(ranges.len() / SUBJECTS_PER_BATCH)
             .max(1);
@@ -223,6 +222,11 @@ const SUBJECTS_PER_BATCH: usize = 128;
 
 /// At most this many threads read one query's list of subjects.
 const MAX_PARTS: usize = 4;
+
+/// The cores this process may use (read once: the standard library reads
+/// the cgroup's quota files on every call).
+static CORES: std::sync::LazyLock<usize> =
+    std::sync::LazyLock::new(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
 
 #[cfg(test)]
 mod tests {

@@ -16,7 +16,7 @@ use std::collections::{HashMap, HashSet};
 use rocksdb::{DB, WriteBatch};
 
 use super::keys::*;
-use super::scan::{ScanRange, for_each_between, subject_range_prefix};
+use super::scan::{ScanRange, for_each_between, subject_range_prefix, within_one_subject};
 use super::{ReadPoint, cf};
 use crate::error::{Error, Result};
 use crate::lens::Head;
@@ -145,6 +145,7 @@ impl<'db> PairClaims<'db> {
     fn new(db: &'db DB) -> Result<PairClaims<'db>> {
         let mut options = rocksdb::ReadOptions::default();
         // Every seek stays within one subject: prefix bloom filters apply.
+        // (Pairs come in key order: RocksDB's automatic read ahead helps.)
         options.set_prefix_same_as_start(true);
         let it = db.raw_iterator_cf_opt(cf(db, CF_BY_SUBJECT)?, options);
         let mut first = db.raw_iterator_cf(cf(db, CF_RETRACTIONS)?);
@@ -256,8 +257,7 @@ impl ReadPoint {
         visit: &mut dyn FnMut(&[u8]) -> Result<bool>,
     ) -> Result<bool> {
         let mut options = self.options();
-        // Every seek stays within one subject: prefix bloom filters apply.
-        options.set_prefix_same_as_start(true);
+        within_one_subject(&mut options);
         let mut it = self
             .db()
             .raw_iterator_cf_opt(cf(self.db(), CF_HEADS)?, options);

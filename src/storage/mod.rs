@@ -104,9 +104,10 @@ fn db_options() -> Options {
     // Memtables of all column families together stay under this bound, so
     // a long COPY or import runs in flat memory.
     o.set_db_write_buffer_size(128 << 20);
-    // Counters only (no timers), for the block cache's hit ratio.
+    // Counters only, for the block cache's hit ratio: histograms time
+    // every seek (two clock reads each).
     o.enable_statistics();
-    o.set_statistics_level(rocksdb::statistics::StatsLevel::ExceptTimers);
+    o.set_statistics_level(rocksdb::statistics::StatsLevel::ExceptHistogramOrTimers);
     o
 }
 

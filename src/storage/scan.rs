@@ -86,7 +86,9 @@ pub(super) fn for_each_between(
         && from == prefix
         && to.is_none();
     options.set_total_order_seek(!within_subject);
-    options.set_prefix_same_as_start(within_subject);
+    if within_subject {
+        within_one_subject(&mut options);
+    }
     let mut it = db.raw_iterator_cf_opt(handle, options);
     it.seek(from);
     while it.valid() {
@@ -100,6 +102,20 @@ pub(super) fn for_each_between(
     }
     it.status().map_err(Error::from)
 }
+
+/// Read options for seeks that each stay within one subject: prefix
+/// bloom filters apply, and the read ahead is explicit and small. RocksDB's
+/// automatic read ahead issues a readahead(2) call whenever an iterator
+/// reads two blocks in sequence, even blocks the cache holds — 40 system
+/// calls in a batch lookup of 1 000 subjects; with an explicit size it
+/// reads ahead only on a cache miss, into a buffer.
+pub(super) fn within_one_subject(options: &mut ReadOptions) {
+    options.set_prefix_same_as_start(true);
+    options.set_readahead_size(POINT_READAHEAD);
+}
+
+/// Bytes read ahead on a cache miss within one subject: a few blocks.
+const POINT_READAHEAD: usize = 16 << 10;
 
 impl ReadPoint {
     /// Visits every key/value under `prefix` in `cf`, in key order.
@@ -208,8 +224,7 @@ impl ReadPoint {
     ) -> Result<bool> {
         let handle = super::cf(self.db(), CF_BY_SUBJECT)?;
         let mut options = self.options();
-        // Every seek stays within one subject: prefix bloom filters apply.
-        options.set_prefix_same_as_start(true);
+        within_one_subject(&mut options);
         let mut it = self.db().raw_iterator_cf_opt(handle, options);
         for range in ranges {
             let prefix = subject_range_prefix(range);
