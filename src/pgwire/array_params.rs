@@ -3,6 +3,7 @@
 //! of the element type. Only one-dimensional arrays; anything malformed is
 //! `22P02`, never a string that happens to contain braces.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset, NaiveDateTime};
@@ -114,7 +115,7 @@ fn from_binary(wire: &Type, element: &Type, bytes: &[u8]) -> Result<ArrayRef> {
 }
 
 /// Text array input: the elements' text, cast to the element type.
-fn from_text(element: &Type, items: Vec<Option<String>>) -> Result<ArrayRef> {
+fn from_text(element: &Type, items: Vec<Option<Cow<str>>>) -> Result<ArrayRef> {
     let timestamp = |tz: Option<&str>| -> Result<ArrayRef> {
         let micros = items
             .iter()
@@ -137,7 +138,7 @@ fn from_text(element: &Type, items: Vec<Option<String>>) -> Result<ArrayRef> {
         Type::NUMERIC => DataType::Utf8,
         ref other => super::encode::arrow_type(other).unwrap_or(DataType::Utf8),
     };
-    let text: ArrayRef = Arc::new(StringArray::from(items));
+    let text: ArrayRef = Arc::new(StringArray::from_iter(items.iter().map(|i| i.as_deref())));
     if target == DataType::Utf8 {
         return Ok(text);
     }
@@ -156,7 +157,8 @@ fn from_text(element: &Type, items: Vec<Option<String>>) -> Result<ArrayRef> {
 /// Parses PostgreSQL's text form of a one-dimensional array:
 /// `{a, "b c", NULL, "NULL", "with \"quote\""}`; an optional dimension
 /// prefix (`[1:3]={...}`) is accepted. Unquoted `NULL` is a null element.
-pub fn parse(text: &str) -> Result<Vec<Option<String>>> {
+/// Elements without quotes or escapes are borrowed from `text`.
+pub fn parse(text: &str) -> Result<Vec<Option<Cow<'_, str>>>> {
     let mut text = text.trim();
     if text.starts_with('[') {
         let at = text
@@ -168,11 +170,14 @@ pub fn parse(text: &str) -> Result<Vec<Option<String>>> {
         .strip_prefix('{')
         .and_then(|t| t.strip_suffix('}'))
         .ok_or_else(|| malformed(format!("\"{}\" must be enclosed in braces", clip(text))))?;
+    if inner.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    if !inner.contains(['"', '\\', '{', '}']) {
+        return inner.split(',').map(plain).collect();
+    }
     let mut items = Vec::new();
     let mut chars = inner.chars().peekable();
-    if inner.trim().is_empty() {
-        return Ok(items);
-    }
     loop {
         while chars.peek().is_some_and(|c| c.is_whitespace()) {
             chars.next();
@@ -231,13 +236,22 @@ pub fn parse(text: &str) -> Result<Vec<Option<String>>> {
             }
         }
         let null = !quoted && !escaped && item.eq_ignore_ascii_case("NULL");
-        items.push((!null).then_some(item));
+        items.push((!null).then_some(Cow::Owned(item)));
         match chars.next() {
             None => return Ok(items),
             Some(',') => {}
             Some(c) => return Err(malformed(format!("unexpected \"{c}\" after an element"))),
         }
     }
+}
+
+/// An element without quotes, escapes or braces: trimmed, `NULL` is null.
+fn plain(item: &str) -> Result<Option<Cow<'_, str>>> {
+    let item = item.trim();
+    if item.is_empty() {
+        return Err(malformed("empty element"));
+    }
+    Ok((!item.eq_ignore_ascii_case("NULL")).then_some(Cow::Borrowed(item)))
 }
 
 fn clip(text: &str) -> String {
@@ -297,7 +311,8 @@ mod tests {
     }
 
     fn ok(text: &str) -> Vec<Option<String>> {
-        parse(text).unwrap()
+        let items = parse(text).unwrap();
+        items.into_iter().map(|i| i.map(Cow::into_owned)).collect()
     }
 
     fn s(v: &str) -> Option<String> {

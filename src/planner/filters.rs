@@ -5,8 +5,6 @@
 //! column is taken (as `Exact`, since the scan applies it fully);
 //! DataFusion evaluates any other filter itself above the scan.
 
-use std::collections::BTreeSet;
-
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
@@ -94,12 +92,12 @@ fn column_equals_parameter(expr: &Expr) -> Option<&str> {
 }
 
 /// The text values of a bound array (NULL elements match nothing).
-fn list_values(haystack: &Expr) -> Option<BTreeSet<&str>> {
+fn list_values(haystack: &Expr) -> Option<Vec<&str>> {
     let Expr::Literal(ScalarValue::List(list), _) = uncast(haystack) else {
         return None;
     };
     if list.is_null(0) {
-        return Some(BTreeSet::new());
+        return Some(Vec::new());
     }
     let offsets = list.value_offsets();
     let strings = list.values().as_string_opt::<i32>()?;
@@ -112,8 +110,9 @@ fn list_values(haystack: &Expr) -> Option<BTreeSet<&str>> {
 }
 
 /// `column = 'a'`, `column IN ('a', 'b')`, `column = 'a' OR column = 'b'`
-/// → (column, the values it may take; none for `column = NULL`).
-fn column_values(expr: &Expr) -> Option<(&str, BTreeSet<&str>)> {
+/// → (column, the values it may take, unsorted and maybe repeated; none
+/// for `column = NULL`).
+fn column_values(expr: &Expr) -> Option<(&str, Vec<&str>)> {
     match expr {
         Expr::BinaryExpr(BinaryExpr {
             left,
@@ -121,13 +120,13 @@ fn column_values(expr: &Expr) -> Option<(&str, BTreeSet<&str>)> {
             right,
         }) => {
             let (col, value) = match (column(left), column(right)) {
-                (Some(c), None) if null(right) => return Some((c, BTreeSet::new())),
-                (None, Some(c)) if null(left) => return Some((c, BTreeSet::new())),
+                (Some(c), None) if null(right) => return Some((c, Vec::new())),
+                (None, Some(c)) if null(left) => return Some((c, Vec::new())),
                 (Some(c), None) => (c, text(right)?),
                 (None, Some(c)) => (c, text(left)?),
                 _ => return None,
             };
-            Some((col, BTreeSet::from([value])))
+            Some((col, vec![value]))
         }
         Expr::BinaryExpr(BinaryExpr {
             left,
@@ -151,7 +150,7 @@ fn column_values(expr: &Expr) -> Option<(&str, BTreeSet<&str>)> {
             negated: false,
         }) => {
             let col = column(expr)?;
-            let values = list.iter().map(text).collect::<Option<BTreeSet<_>>>()?;
+            let values = list.iter().map(text).collect::<Option<Vec<_>>>()?;
             Some((col, values))
         }
         _ => None,
@@ -182,12 +181,19 @@ pub fn pushdown_support(filters: &[&Expr]) -> Vec<TableProviderFilterPushDown> {
         .collect()
 }
 
+/// `values` sorted, each once.
+fn distinct(mut values: Vec<&str>) -> Vec<&str> {
+    values.sort_unstable();
+    values.dedup();
+    values
+}
+
 /// The index ranges that implement the pushed-down filters.
 pub fn scan_range(filters: &[Expr]) -> ScanRange {
     let mut subjects = None;
     let mut predicates = None;
     for f in filters {
-        match column_values(f) {
+        match column_values(f).map(|(c, v)| (c, distinct(v))) {
             Some(("subject", v)) if subjects.is_none() => subjects = Some(v),
             Some(("predicate", v)) if predicates.is_none() => predicates = Some(v),
             _ => {}
