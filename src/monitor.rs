@@ -137,6 +137,9 @@ pub fn statement(kind: Kind, ok: bool, took: Duration) {
 struct Node {
     connections: Gauge,
     auth_failures: Counter,
+    /// Plan cache lookups: a plan reused, a statement planned, a shape
+    /// that runs as written.
+    plans: [Counter; 3],
     wal_fsync: Histogram,
     commit_batch: Histogram,
 }
@@ -144,9 +147,12 @@ struct Node {
 static NODE: LazyLock<Node> = LazyLock::new(|| Node {
     connections: gauge!("stemedb_connections"),
     auth_failures: counter!("stemedb_auth_failures_total"),
+    plans: PLAN_OUTCOMES.map(|o| counter!("stemedb_plan_cache_total", "outcome" => o)),
     wal_fsync: histogram!("stemedb_wal_fsync_duration_seconds"),
     commit_batch: histogram!("stemedb_commit_batch_size"),
 });
+
+const PLAN_OUTCOMES: [&str; 3] = ["hit", "miss", "as_written"];
 
 /// Reasons a connection is refused and limits a request can hit.
 const REFUSALS: &[&str] = &["max_connections", "rate_limit", "locked_out"];
@@ -242,6 +248,10 @@ const HELP: &[(&str, &str)] = &[
         "Writes held for a member that is down (none on a single node).",
     ),
     (
+        "stemedb_plan_cache_total",
+        "Statements looked up in their session's plan cache, by outcome (hit, miss, as_written).",
+    ),
+    (
         "stemedb_merkle_syncs_total",
         "Anti-entropy exchanges (none on a single node).",
     ),
@@ -279,6 +289,18 @@ pub fn connection_closed() {
 /// `rate_limit`, `locked_out`).
 pub fn connection_refused(reason: &'static str) {
     counter!("stemedb_connections_refused_total", "reason" => reason).increment(1);
+}
+
+/// A lookup in a session's plan cache.
+pub fn plan_cache(outcome: PlanLookup) {
+    NODE.plans[outcome as usize].increment(1);
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum PlanLookup {
+    Hit = 0,
+    Miss = 1,
+    AsWritten = 2,
 }
 
 pub fn auth_failure() {

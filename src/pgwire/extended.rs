@@ -31,7 +31,7 @@ use crate::planner::{Engine, Prepared};
 pub struct Statement {
     /// The statement's text, for pg_stat_activity.
     pub sql: String,
-    pub prepared: Prepared,
+    pub prepared: Arc<Prepared>,
     /// Parameter types DataFusion inferred, by position.
     pub inferred: Vec<Option<DataType>>,
 }
@@ -55,6 +55,13 @@ impl QueryParser for Parser {
         C: ClientInfo + Unpin + Send + Sync,
     {
         let session = super::session_of(&self.engine, client);
+        if let Some(prepared) = session.planned(sql) {
+            return Ok(Some(Statement {
+                sql: sql.to_string(),
+                inferred: prepared.parameter_types(),
+                prepared,
+            }));
+        }
         let mut actions = session.parse(sql).map_err(to_pg)?;
         if actions.len() > 1 {
             return Err(to_pg(Error::new(
@@ -65,7 +72,8 @@ impl QueryParser for Parser {
         let Some(action) = actions.pop() else {
             return Ok(None);
         };
-        let prepared = session.prepare(action).await.map_err(to_pg)?;
+        let prepared = Arc::new(session.prepare(action).await.map_err(to_pg)?);
+        session.keep(sql, &prepared);
         let inferred = prepared.parameter_types();
         Ok(Some(Statement {
             sql: sql.to_string(),

@@ -84,8 +84,8 @@ async fn run_all(session: &Session, query: &str) -> Vec<Response> {
     }
     let mut responses = Vec::with_capacity(actions.len());
     for action in actions {
-        let result = match session.prepare(action).await {
-            Ok(p) => session.execute(&p, vec![]).await,
+        let result = match session.prepare_simple(action).await {
+            Ok((p, values)) => session.execute(&p, values).await,
             Err(e) => Err(e),
         };
         match result {

@@ -28,6 +28,7 @@ mod parameters;
 mod pg_functions;
 mod pg_stat_activity;
 mod plain_insert;
+mod plan_cache;
 mod point_query;
 mod prepared;
 mod prepared_plan;

@@ -80,6 +80,8 @@ pub struct Session {
     memory: Arc<QueryMemory>,
     /// Statements named by SQL-level PREPARE ([`super::prepared_sql`]).
     named: std::sync::Mutex<std::collections::HashMap<String, Prepared>>,
+    /// Plans of statements sent before ([`super::plan_cache`]).
+    plans: super::plan_cache::PlanCache,
 }
 
 impl Drop for Session {
@@ -109,6 +111,7 @@ impl Session {
             shared,
             memory,
             named: Default::default(),
+            plans: Default::default(),
         }
     }
 
@@ -124,6 +127,10 @@ impl Session {
         &self,
     ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Prepared>> {
         self.named.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(super) fn plans(&self) -> &super::plan_cache::PlanCache {
+        &self.plans
     }
 
     pub fn in_transaction(&self) -> bool {
@@ -234,7 +241,7 @@ impl Session {
         result
     }
 
-    async fn plan(&self, action: Action) -> Result<Prepared> {
+    pub(super) async fn plan(&self, action: Action) -> Result<Prepared> {
         let (statement, returning) = match &action {
             Action::Plan {
                 statement,
