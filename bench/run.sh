@@ -49,10 +49,13 @@ now() { date +%s.%N; }
 secs() { python3 -c "print(f'{$2 - $1:.3f}')"; }
 
 declare -A R
+load() { # conn [file]: the generated claims, through psql's \copy
+  psql "$1" -qX -c "\\copy assertions (subject, predicate, object, source, tier, confidence, observed_at) from '${2:-$WORK/claims.csv}' with (format csv, header)"
+}
 copy_in() { # system conn
   local t0 t1
   t0=$(now)
-  psql "$2" -qX -c "\\copy assertions (subject, predicate, object, source, tier, confidence, observed_at) from '$WORK/claims.csv' with (format csv, header)"
+  load "$2"
   t1=$(now)
   R[$1,copy]=$(python3 -c "print(f'{$ROWS / ($t1 - $t0):.0f}')")
   log "$1: COPY $ROWS rows in $(secs "$t0" "$t1") s"
@@ -111,6 +114,26 @@ bench stemedb "$ST" "$SQL/recency_varchar.sql" 8 recency_varchar
 bench postgres "$PG" "$SQL/insert_typed.sql" 16 insert_typed
 bench stemedb "$ST" "$SQL/insert_typed.sql" 16 insert_typed
 
+log "k. protocols: the recency lookup as simple-protocol text with a literal, and as an unnamed extended statement each time"
+bench postgres "$PG" "$SQL/recency_literal.sql" 8 recency_simple -M simple
+bench stemedb "$ST" "$SQL/recency_literal.sql" 8 recency_simple -M simple
+bench postgres "$PG" "$SQL/recency.sql" 8 recency_unnamed -M extended
+bench stemedb "$ST" "$SQL/recency.sql" 8 recency_unnamed -M extended
+
+log "l. drivers' own styles (psycopg 3 three ways, pgjdbc), one connection each, $(( DURATION / 2 )) s each"
+for sys in postgres stemedb; do
+  conn=$PG; url="jdbc:postgresql://127.0.0.1:$PG_PORT/postgres?user=stemedb"
+  [ $sys = stemedb ] && conn=$ST && url="jdbc:postgresql://127.0.0.1:$ST_PORT/stemedb?user=stemedb"
+  read -r R[$sys,psycopg] R[$sys,psycopg_unprepared] R[$sys,psycopg_client] \
+    < <(python3 "$HERE/bench/drivers.py" "$conn" "$SUBJECTS" "$(( DURATION / 2 ))")
+  R[$sys,jdbc]=$(java -cp /usr/share/java/postgresql.jar "$HERE/bench/DriverLookups.java" "$url" "$SUBJECTS" "$(( DURATION / 2 ))")
+  log "$sys: psycopg ${R[$sys,psycopg]}, never prepared ${R[$sys,psycopg_unprepared]}, client-side ${R[$sys,psycopg_client]}, pgjdbc ${R[$sys,jdbc]} lookups/s"
+done
+
+log "m. writes with retractions: 90 % INSERT, 10 % retract the recency winner of a pair, 16 clients"
+bench postgres "$PG" "$SQL/insert.sql@9" 16 retract_mix -f "$SQL/retract_postgres.sql@1"
+bench stemedb "$ST" "$SQL/insert.sql@9" 16 retract_mix -f "$SQL/retract.sql@1"
+
 log "g. 1 000 lookups: one = ANY(\$1) vs 1 000 prepared point queries, one connection"
 for sys in postgres stemedb; do
   conn=$PG; [ $sys = stemedb ] && conn=$ST
@@ -120,6 +143,18 @@ done
 
 RSS_KB=$(awk '/VmRSS/ {print $2}' "/proc/$ST_PID/status")
 HWM_KB=$(awk '/VmHWM/ {print $2}' "/proc/$ST_PID/status")
+
+COPY_ROWS=$(( ROWS < 1000000 ? ROWS : 1000000 ))
+head -n "$((COPY_ROWS + 1))" "$WORK/claims.csv" > "$WORK/copy.csv"
+log "n. recency point queries, 8 clients, while a $COPY_ROWS-row COPY runs (after its first second)"
+for sys in postgres stemedb; do
+  conn=$PG; [ $sys = stemedb ] && conn=$ST
+  load "$conn" "$WORK/copy.csv" &
+  COPY_PID=$!
+  sleep 1
+  bench $sys "$conn" "$SQL/recency.sql" 8 during_copy
+  wait "$COPY_PID"
+done
 
 # The same node restarted on the same data with other settings.
 restart_stemedb() { # VAR=value…
@@ -166,6 +201,22 @@ for k in recency_text recency_varchar insert_typed; do
   [ $k = recency_varchar ] && label="h. recency, subject = CAST(:s AS varchar), 8 clients"
   [ $k = insert_typed ] && label="h. INSERT (:s::text, …, tier :t), 16 clients"
   echo "| $label, tps | ${R[postgres,$k,tps]} | ${R[stemedb,$k,tps]} | $(ratio "${R[stemedb,$k,tps]}" "${R[postgres,$k,tps]}") |"
+done
+for k in recency_simple recency_unnamed retract_mix during_copy; do
+  label="k. recency, simple protocol, literal subject, 8 clients"
+  [ $k = recency_unnamed ] && label="k. recency, unnamed extended statement each time, 8 clients"
+  [ $k = retract_mix ] && label="m. 90 % INSERT + 10 % retract a winner, 16 clients"
+  [ $k = during_copy ] && label="n. recency point query during a $COPY_ROWS-row COPY, 8 clients"
+  echo "| $label, tps | ${R[postgres,$k,tps]} | ${R[stemedb,$k,tps]} | $(ratio "${R[stemedb,$k,tps]}" "${R[postgres,$k,tps]}") |"
+  [ $k = retract_mix ] || [ $k = during_copy ] && \
+    echo "| $label, p50 / p99 ms | ${R[postgres,$k,p50]} / ${R[postgres,$k,p99]} | ${R[stemedb,$k,p50]} / ${R[stemedb,$k,p99]} | $(ratio "${R[postgres,$k,p99]}" "${R[stemedb,$k,p99]}") (p99) |"
+done
+for k in psycopg psycopg_unprepared psycopg_client jdbc; do
+  label="l. psycopg \`%s\`, defaults"
+  [ $k = psycopg_unprepared ] && label="l. psycopg, prepare_threshold=None"
+  [ $k = psycopg_client ] && label="l. psycopg ClientCursor (client-side literals)"
+  [ $k = jdbc ] && label="l. pgjdbc PreparedStatement \`?\`, defaults"
+  echo "| $label, lookups/s, 1 connection | ${R[postgres,$k]} | ${R[stemedb,$k]} | $(ratio "${R[stemedb,$k]}" "${R[postgres,$k]}") |"
 done
 echo "| g. 1 000 lookups, 1 000 prepared point queries, ms | ${R[postgres,separate]} | ${R[stemedb,separate]} | $(ratio "${R[postgres,separate]}" "${R[stemedb,separate]}") |"
 echo "| g. 1 000 lookups, one = ANY(\$1), ms | ${R[postgres,batch]} | ${R[stemedb,batch]} | $(ratio "${R[postgres,batch]}" "${R[stemedb,batch]}") |"

@@ -7,7 +7,7 @@
 #   scripts/deps.sh test    + psql, pgbench, openssl, pgjdbc, a JDK, pgbouncer,
 #                             promtool, nginx (stream), haproxy, psycopg,
 #                             asyncpg, SQLAlchemy, pandas, PyYAML, node-postgres
-#   scripts/deps.sh bench   + a PostgreSQL server
+#   scripts/deps.sh bench   + a PostgreSQL server, pgbench, psycopg, pgjdbc and a JDK
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -84,6 +84,13 @@ need_test() {
 need_bench() {
     if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ! command -v pgbench >/dev/null 2>&1; then
         apt_install "the benchmark compares with PostgreSQL" postgresql postgresql-client
+    fi
+    if [ ! -f /usr/share/java/postgresql.jar ] || ! command -v java >/dev/null 2>&1; then
+        apt_install "the benchmark drives pgjdbc" libpostgresql-jdbc-java default-jdk-headless
+    fi
+    if ! python3 -c "import psycopg" 2>/dev/null; then
+        echo ">> installing psycopg (the benchmark's driver styles and batch lookups)"
+        python3 -m pip install -q "psycopg[binary]" || fail "pip install psycopg failed"
     fi
 }
 
