@@ -221,3 +221,68 @@ async fn prepared_queries_rebind_parameters_and_read_the_clock_each_time() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
+
+#[tokio::test]
+async fn prepared_insert_select_rebinds_its_parameters() {
+    let server = TestServer::start();
+    let client = server.connect().await;
+    client
+        .batch_execute(
+            "INSERT INTO assertions (subject, predicate, object, source, observed_at) VALUES \
+             ('a', 'p', 'old', 's', '2024-01-01'), ('a', 'p', 'new', 's', '2024-02-01'), \
+             ('b', 'p', 'only', 's', '2024-01-01')",
+        )
+        .await
+        .unwrap();
+    // Kept optimised once, bound per execution: each run retracts the
+    // winner of its own subject.
+    let retract = client
+        .prepare(
+            "INSERT INTO retractions (assertion_id, reason) \
+             SELECT assertion_id, $2 FROM recency WHERE subject = $1 AND predicate = 'p'",
+        )
+        .await
+        .unwrap();
+    let copy = client
+        .prepare(
+            "INSERT INTO assertions (subject, predicate, object, source) \
+             SELECT subject, 'copied', object, $2 FROM recency WHERE subject = $1",
+        )
+        .await
+        .unwrap();
+    let winner = |s: &'static str| {
+        let client = &client;
+        async move {
+            let rows = client
+                .query("SELECT object FROM recency WHERE subject = $1 AND predicate = 'p'", &[&s])
+                .await
+                .unwrap();
+            rows.first().map(|r| r.get::<_, String>(0))
+        }
+    };
+    assert_eq!(client.execute(&retract, &[&"a", &"wrong"]).await.unwrap(), 1);
+    assert_eq!(winner("a").await.as_deref(), Some("old"));
+    assert_eq!(winner("b").await.as_deref(), Some("only"));
+    assert_eq!(client.execute(&retract, &[&"b", &"gone"]).await.unwrap(), 1);
+    assert_eq!(winner("b").await, None);
+    assert_eq!(client.execute(&retract, &[&"b", &"again"]).await.unwrap(), 0);
+    assert_eq!(client.execute(&copy, &[&"a", &"c1"]).await.unwrap(), 1);
+    assert_eq!(client.execute(&copy, &[&"zzz", &"c2"]).await.unwrap(), 0);
+    let copied = client
+        .query_one(
+            "SELECT object, source FROM assertions WHERE predicate = 'copied'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (copied.get::<_, String>(0), copied.get::<_, String>(1)),
+        ("old".to_string(), "c1".to_string())
+    );
+    let reasons = client
+        .query("SELECT reason FROM retractions ORDER BY reason", &[])
+        .await
+        .unwrap();
+    let reasons: Vec<String> = reasons.iter().map(|r| r.get(0)).collect();
+    assert_eq!(reasons, vec!["gone", "wrong"]);
+}

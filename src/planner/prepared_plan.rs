@@ -8,25 +8,28 @@
 use datafusion::common::ScalarValue;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::execution::SendableRecordBatchStream;
-use datafusion::logical_expr::{Expr, LogicalPlan};
+use datafusion::logical_expr::dml::InsertOp;
+use datafusion::logical_expr::{Expr, LogicalPlan, WriteOp};
 use datafusion::physical_plan::execute_stream;
 use datafusion::prelude::SessionContext;
 
 use super::errors::from_datafusion;
 use crate::error::Result;
 
-/// The optimised plan of a query, if it can be kept (every parameter has
-/// a type and the plan does not read the clock).
+/// The optimised plan of a query or an INSERT … SELECT, if it can be kept
+/// (every parameter has a type and the plan does not read the clock).
 pub fn optimise_once(ctx: &SessionContext, plan: &LogicalPlan) -> Option<LogicalPlan> {
-    let is_query = !matches!(
-        plan,
-        LogicalPlan::Dml(_)
-            | LogicalPlan::Explain(_)
+    let is_query = match plan {
+        LogicalPlan::Dml(dml) => dml.op == WriteOp::Insert(InsertOp::Append),
+        _ => !matches!(
+            plan,
+            LogicalPlan::Explain(_)
             | LogicalPlan::Analyze(_)
             | LogicalPlan::Statement(_)
             | LogicalPlan::Copy(_)
-            | LogicalPlan::Ddl(_)
-    );
+                | LogicalPlan::Ddl(_)
+        ),
+    };
     let typed = plan
         .get_parameter_types()
         .is_ok_and(|types| types.values().all(Option::is_some));

@@ -400,20 +400,23 @@ impl Session {
             return Ok(command(format!("INSERT 0 {n}")));
         }
         match &p.action {
-            Action::Plan { .. } if p.optimised.is_some() => {
-                let optimised = p.optimised.as_ref().expect("checked");
-                let stream = super::prepared_plan::run(&self.ctx, optimised, params).await?;
-                Ok(Output::Rows(first_batch_ready(stream).await?))
-            }
             Action::Plan { returning, .. } => {
-                let plan = p
-                    .plan
-                    .clone()
-                    .ok_or_else(|| Error::internal("statement was not planned"))?;
-                let plan = plan.with_param_values(params).map_err(df)?;
-                let insert = is_insert(&plan);
-                let frame = self.ctx.execute_logical_plan(plan).await.map_err(df)?;
-                let stream = frame.execute_stream().await.map_err(df)?;
+                let (stream, insert) = match &p.optimised {
+                    Some(optimised) => (
+                        super::prepared_plan::run(&self.ctx, optimised, params).await?,
+                        is_insert(optimised),
+                    ),
+                    None => {
+                        let plan = p
+                            .plan
+                            .clone()
+                            .ok_or_else(|| Error::internal("statement was not planned"))?;
+                        let plan = plan.with_param_values(params).map_err(df)?;
+                        let insert = is_insert(&plan);
+                        let frame = self.ctx.execute_logical_plan(plan).await.map_err(df)?;
+                        (frame.execute_stream().await.map_err(df)?, insert)
+                    }
+                };
                 if !insert {
                     return Ok(Output::Rows(first_batch_ready(stream).await?));
                 }
