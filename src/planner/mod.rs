@@ -30,6 +30,7 @@ mod pg_stat_activity;
 mod plain_insert;
 mod plan_cache;
 mod point_query;
+mod point_write;
 mod prepared;
 mod prepared_plan;
 mod prepared_sql;

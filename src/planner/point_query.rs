@@ -111,8 +111,9 @@ fn unalias(e: &Expr) -> &Expr {
     }
 }
 
-/// `filter` with its parameters replaced by their values.
-fn bind(filter: &Expr, params: &[ScalarValue]) -> Result<Expr> {
+/// `filter` (or any expression) with its parameters replaced by their
+/// values.
+pub(super) fn bind(filter: &Expr, params: &[ScalarValue]) -> Result<Expr> {
     let bound = filter.clone().transform(|e| match e {
         Expr::Placeholder(p) => {
             let value =

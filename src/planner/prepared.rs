@@ -4,10 +4,12 @@
 //! - a point lookup on a lens ([`PointQuery`], recognised on the optimised
 //!   plan) reads storage directly;
 //! - a plain `INSERT … VALUES` ([`PlainInsert`]) builds claims directly;
-//! - any other query keeps its optimised logical plan and builds only the
-//!   physical plan per Execute ([`super::prepared_plan`]);
-//! - the rest (INSERT … SELECT, RETURNING, plans reading the clock) is
-//!   planned again from its logical plan at each Execute.
+//! - an INSERT … SELECT over a point lookup ([`PointWrite`]) reads the
+//!   lookup and hands its rows to the table's sink;
+//! - any other query or INSERT … SELECT keeps its optimised logical plan and
+//!   builds only the physical plan per Execute ([`super::prepared_plan`]);
+//! - the rest (RETURNING, plans reading the clock) is planned again from
+//!   its logical plan at each Execute.
 
 use std::sync::Arc;
 
@@ -16,6 +18,7 @@ use datafusion::logical_expr::{DmlStatement, LogicalPlan, WriteOp};
 
 use super::plain_insert::PlainInsert;
 use super::point_query::PointQuery;
+use super::point_write::PointWrite;
 use super::statement::Action;
 use crate::monitor::Kind;
 
@@ -27,6 +30,7 @@ pub struct Prepared {
     /// The plan optimised at prepare time, when it can be kept.
     pub(super) optimised: Option<LogicalPlan>,
     pub(super) point: Option<PointQuery>,
+    pub(super) point_write: Option<PointWrite>,
     pub(super) insert: Option<PlainInsert>,
     /// Parameters described with another type than the plan infers
     /// ([`super::tables::described_parameters`], PREPARE's declared types).
@@ -44,6 +48,7 @@ impl Prepared {
             returning_plan: None,
             optimised: None,
             point: None,
+            point_write: None,
             insert: None,
             described: vec![],
             target,

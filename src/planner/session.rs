@@ -272,6 +272,10 @@ impl Session {
             _ => None,
         };
         let point = optimised.as_ref().and_then(super::point_query::recognise);
+        let point_write = match returning {
+            None => optimised.as_ref().and_then(super::point_write::recognise),
+            Some(_) => None,
+        };
         let returning_plan = match returning {
             None => None,
             Some(r) => {
@@ -298,6 +302,7 @@ impl Session {
             returning_plan,
             optimised,
             point,
+            point_write,
             described,
             ..Prepared::unplanned(action, None)
         })
@@ -401,6 +406,12 @@ impl Session {
         }
         match &p.action {
             Action::Plan { returning, .. } => {
+                if let Some(w) = &p.point_write
+                    && let Some(rows) = w.execute(&self.ctx, shared, &params, POINTS_IN_PLACE).await?
+                {
+                    let count = drain_count(rows).await?;
+                    return Ok(command(format!("INSERT 0 {count}")));
+                }
                 let (stream, insert) = match &p.optimised {
                     Some(optimised) => (
                         super::prepared_plan::run(&self.ctx, optimised, params).await?,
