@@ -254,18 +254,27 @@ async fn prepared_insert_select_rebinds_its_parameters() {
         let client = &client;
         async move {
             let rows = client
-                .query("SELECT object FROM recency WHERE subject = $1 AND predicate = 'p'", &[&s])
+                .query(
+                    "SELECT object FROM recency WHERE subject = $1 AND predicate = 'p'",
+                    &[&s],
+                )
                 .await
                 .unwrap();
             rows.first().map(|r| r.get::<_, String>(0))
         }
     };
-    assert_eq!(client.execute(&retract, &[&"a", &"wrong"]).await.unwrap(), 1);
+    assert_eq!(
+        client.execute(&retract, &[&"a", &"wrong"]).await.unwrap(),
+        1
+    );
     assert_eq!(winner("a").await.as_deref(), Some("old"));
     assert_eq!(winner("b").await.as_deref(), Some("only"));
     assert_eq!(client.execute(&retract, &[&"b", &"gone"]).await.unwrap(), 1);
     assert_eq!(winner("b").await, None);
-    assert_eq!(client.execute(&retract, &[&"b", &"again"]).await.unwrap(), 0);
+    assert_eq!(
+        client.execute(&retract, &[&"b", &"again"]).await.unwrap(),
+        0
+    );
     assert_eq!(client.execute(&copy, &[&"a", &"c1"]).await.unwrap(), 1);
     assert_eq!(client.execute(&copy, &[&"zzz", &"c2"]).await.unwrap(), 0);
     let copied = client

@@ -126,12 +126,17 @@ mod tests {
             async move {
                 let action = session.parse(sql).unwrap().remove(0);
                 let p = session.prepare(action).await.unwrap();
-                (p.point_write.is_some(), session.execute(&p, vec![]).await.unwrap())
+                (
+                    p.point_write.is_some(),
+                    session.execute(&p, vec![]).await.unwrap(),
+                )
             }
         };
-        run("INSERT INTO assertions (subject, predicate, object, source, observed_at) VALUES \
-             ('a', 'p', 'x', 's', '2024-01-01'), ('a', 'p', 'y', 's', '2024-02-01')")
-            .await;
+        run(
+            "INSERT INTO assertions (subject, predicate, object, source, observed_at) VALUES \
+             ('a', 'p', 'x', 's', '2024-01-01'), ('a', 'p', 'y', 's', '2024-02-01')",
+        )
+        .await;
         let tag = |o: Output| match o {
             Output::Command { tag, .. } => tag,
             _ => panic!("not a command"),

@@ -24,9 +24,9 @@ pub fn optimise_once(ctx: &SessionContext, plan: &LogicalPlan) -> Option<Logical
         _ => !matches!(
             plan,
             LogicalPlan::Explain(_)
-            | LogicalPlan::Analyze(_)
-            | LogicalPlan::Statement(_)
-            | LogicalPlan::Copy(_)
+                | LogicalPlan::Analyze(_)
+                | LogicalPlan::Statement(_)
+                | LogicalPlan::Copy(_)
                 | LogicalPlan::Ddl(_)
         ),
     };
