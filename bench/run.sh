@@ -114,6 +114,13 @@ bench stemedb "$ST" "$SQL/recency_varchar.sql" 8 recency_varchar
 bench postgres "$PG" "$SQL/insert_typed.sql" 16 insert_typed
 bench stemedb "$ST" "$SQL/insert_typed.sql" 16 insert_typed
 
+log "g. 1 000 lookups: one = ANY(\$1) vs 1 000 prepared point queries, one connection"
+for sys in postgres stemedb; do
+  conn=$PG; [ $sys = stemedb ] && conn=$ST
+  read -r R[$sys,separate] R[$sys,batch] < <(python3 "$HERE/bench/batch_lookup.py" "$conn" "$SUBJECTS")
+  log "$sys: separate ${R[$sys,separate]} ms, batch ${R[$sys,batch]} ms"
+done
+
 log "k. protocols: the recency lookup as simple-protocol text with a literal, and as an unnamed extended statement each time"
 bench postgres "$PG" "$SQL/recency_literal.sql" 8 recency_simple -M simple
 bench stemedb "$ST" "$SQL/recency_literal.sql" 8 recency_simple -M simple
@@ -134,12 +141,6 @@ log "m. writes with retractions: 90 % INSERT, 10 % retract the recency winner of
 bench postgres "$PG" "$SQL/insert.sql@9" 16 retract_mix -f "$SQL/retract_postgres.sql@1"
 bench stemedb "$ST" "$SQL/insert.sql@9" 16 retract_mix -f "$SQL/retract.sql@1"
 
-log "g. 1 000 lookups: one = ANY(\$1) vs 1 000 prepared point queries, one connection"
-for sys in postgres stemedb; do
-  conn=$PG; [ $sys = stemedb ] && conn=$ST
-  read -r R[$sys,separate] R[$sys,batch] < <(python3 "$HERE/bench/batch_lookup.py" "$conn" "$SUBJECTS")
-  log "$sys: separate ${R[$sys,separate]} ms, batch ${R[$sys,batch]} ms"
-done
 
 RSS_KB=$(awk '/VmRSS/ {print $2}' "/proc/$ST_PID/status")
 HWM_KB=$(awk '/VmHWM/ {print $2}' "/proc/$ST_PID/status")
