@@ -184,6 +184,12 @@ read -r HAMMER_OK HAMMER_LIMITED < "$WORK/hammer.txt"
 log "hammer: $HAMMER_OK statements ran, $HAMMER_LIMITED refused with 53400"
 
 ratio() { python3 -c "a, b = $1, $2; print(f'{a / b:.2f}x' if b else 'n/a')"; }
+tps_row() { # label key
+  echo "| $1, tps | ${R[postgres,$2,tps]} | ${R[stemedb,$2,tps]} | $(ratio "${R[stemedb,$2,tps]}" "${R[postgres,$2,tps]}") |"
+}
+latency_row() { # label key
+  echo "| $1, p50 / p99 ms | ${R[postgres,$2,p50]} / ${R[postgres,$2,p99]} | ${R[stemedb,$2,p50]} / ${R[stemedb,$2,p99]} | $(ratio "${R[postgres,$2,p99]}" "${R[stemedb,$2,p99]}") (p99) |"
+}
 echo
 echo "StemeDB vs PostgreSQL — $ROWS assertions, $(nproc) cores, $(date -u +%Y-%m-%d)"
 echo
@@ -192,8 +198,8 @@ echo "|---|---|---|---|"
 echo "| a. COPY ingest, rows/s | ${R[postgres,copy]} | ${R[stemedb,copy]} | $(ratio "${R[stemedb,copy]}" "${R[postgres,copy]}") |"
 for k in insert recency authority; do
   label=$k; [ $k = insert ] && label="b. INSERT, 16 clients"; [ $k = recency ] && label="c. recency point query, 8 clients"; [ $k = authority ] && label="d. authority point query, 8 clients"
-  echo "| $label, tps | ${R[postgres,$k,tps]} | ${R[stemedb,$k,tps]} | $(ratio "${R[stemedb,$k,tps]}" "${R[postgres,$k,tps]}") |"
-  echo "| $label, p50 / p99 ms | ${R[postgres,$k,p50]} / ${R[postgres,$k,p99]} | ${R[stemedb,$k,p50]} / ${R[stemedb,$k,p99]} | $(ratio "${R[postgres,$k,p99]}" "${R[stemedb,$k,p99]}") (p99) |"
+  tps_row "$label" $k
+  latency_row "$label" $k
 done
 echo "| e. authority GROUP BY tier, s | ${R[postgres,agg]} | ${R[stemedb,agg]} | $(ratio "${R[postgres,agg]}" "${R[stemedb,agg]}") |"
 echo "| e. count(*) FROM conflicts, s | ${R[postgres,conflicts]} | ${R[stemedb,conflicts]} | $(ratio "${R[postgres,conflicts]}" "${R[stemedb,conflicts]}") |"
@@ -201,16 +207,15 @@ for k in recency_text recency_varchar insert_typed; do
   label="h. recency, subject = :s::text, 8 clients"
   [ $k = recency_varchar ] && label="h. recency, subject = CAST(:s AS varchar), 8 clients"
   [ $k = insert_typed ] && label="h. INSERT (:s::text, …, tier :t), 16 clients"
-  echo "| $label, tps | ${R[postgres,$k,tps]} | ${R[stemedb,$k,tps]} | $(ratio "${R[stemedb,$k,tps]}" "${R[postgres,$k,tps]}") |"
+  tps_row "$label" $k
 done
 for k in recency_simple recency_unnamed retract_mix during_copy; do
   label="k. recency, simple protocol, literal subject, 8 clients"
   [ $k = recency_unnamed ] && label="k. recency, unnamed extended statement each time, 8 clients"
   [ $k = retract_mix ] && label="m. 90 % INSERT + 10 % retract a winner, 16 clients"
   [ $k = during_copy ] && label="n. recency point query during a $COPY_ROWS-row COPY, 8 clients"
-  echo "| $label, tps | ${R[postgres,$k,tps]} | ${R[stemedb,$k,tps]} | $(ratio "${R[stemedb,$k,tps]}" "${R[postgres,$k,tps]}") |"
-  [ $k = retract_mix ] || [ $k = during_copy ] && \
-    echo "| $label, p50 / p99 ms | ${R[postgres,$k,p50]} / ${R[postgres,$k,p99]} | ${R[stemedb,$k,p50]} / ${R[stemedb,$k,p99]} | $(ratio "${R[postgres,$k,p99]}" "${R[stemedb,$k,p99]}") (p99) |"
+  tps_row "$label" $k
+  if [ $k = retract_mix ] || [ $k = during_copy ]; then latency_row "$label" $k; fi
 done
 for k in psycopg psycopg_unprepared psycopg_client jdbc; do
   label="l. psycopg \`%s\`, defaults"
