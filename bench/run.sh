@@ -187,6 +187,9 @@ ratio() { python3 -c "a, b = $1, $2; print(f'{a / b:.2f}x' if b else 'n/a')"; }
 tps_row() { # label key
   echo "| $1, tps | ${R[postgres,$2,tps]} | ${R[stemedb,$2,tps]} | $(ratio "${R[stemedb,$2,tps]}" "${R[postgres,$2,tps]}") |"
 }
+lookups_row() { # label key
+  echo "| $1, lookups/s, 1 connection | ${R[postgres,$2]} | ${R[stemedb,$2]} | $(ratio "${R[stemedb,$2]}" "${R[postgres,$2]}") |"
+}
 latency_row() { # label key
   echo "| $1, p50 / p99 ms | ${R[postgres,$2,p50]} / ${R[postgres,$2,p99]} | ${R[stemedb,$2,p50]} / ${R[stemedb,$2,p99]} | $(ratio "${R[postgres,$2,p99]}" "${R[stemedb,$2,p99]}") (p99) |"
 }
@@ -209,21 +212,16 @@ for k in recency_text recency_varchar insert_typed; do
   [ $k = insert_typed ] && label="h. INSERT (:s::text, …, tier :t), 16 clients"
   tps_row "$label" $k
 done
-for k in recency_simple recency_unnamed retract_mix during_copy; do
-  label="k. recency, simple protocol, literal subject, 8 clients"
-  [ $k = recency_unnamed ] && label="k. recency, unnamed extended statement each time, 8 clients"
-  [ $k = retract_mix ] && label="m. 90 % INSERT + 10 % retract a winner, 16 clients"
-  [ $k = during_copy ] && label="n. recency point query during a $COPY_ROWS-row COPY, 8 clients"
-  tps_row "$label" $k
-  if [ $k = retract_mix ] || [ $k = during_copy ]; then latency_row "$label" $k; fi
-done
-for k in psycopg psycopg_unprepared psycopg_client jdbc; do
-  label="l. psycopg \`%s\`, defaults"
-  [ $k = psycopg_unprepared ] && label="l. psycopg, prepare_threshold=None"
-  [ $k = psycopg_client ] && label="l. psycopg ClientCursor (client-side literals)"
-  [ $k = jdbc ] && label="l. pgjdbc PreparedStatement \`?\`, defaults"
-  echo "| $label, lookups/s, 1 connection | ${R[postgres,$k]} | ${R[stemedb,$k]} | $(ratio "${R[stemedb,$k]}" "${R[postgres,$k]}") |"
-done
+tps_row "k. recency, simple protocol, literal subject, 8 clients" recency_simple
+tps_row "k. recency, unnamed extended statement each time, 8 clients" recency_unnamed
+tps_row "m. 90 % INSERT + 10 % retract a winner, 16 clients" retract_mix
+latency_row "m. 90 % INSERT + 10 % retract a winner, 16 clients" retract_mix
+tps_row "n. recency point query during a $COPY_ROWS-row COPY, 8 clients" during_copy
+latency_row "n. recency point query during a $COPY_ROWS-row COPY, 8 clients" during_copy
+lookups_row "l. psycopg \`%s\`, defaults" psycopg
+lookups_row "l. psycopg, prepare_threshold=None" psycopg_unprepared
+lookups_row "l. psycopg ClientCursor (client-side literals)" psycopg_client
+lookups_row "l. pgjdbc PreparedStatement \`?\`, defaults" jdbc
 echo "| g. 1 000 lookups, 1 000 prepared point queries, ms | ${R[postgres,separate]} | ${R[stemedb,separate]} | $(ratio "${R[postgres,separate]}" "${R[stemedb,separate]}") |"
 echo "| g. 1 000 lookups, one = ANY(\$1), ms | ${R[postgres,batch]} | ${R[stemedb,batch]} | $(ratio "${R[postgres,batch]}" "${R[stemedb,batch]}") |"
 echo "| g. StemeDB batch speed-up (separate / batch; target ≥ 20) | | $(ratio "${R[stemedb,separate]}" "${R[stemedb,batch]}") | |"
