@@ -11,6 +11,7 @@
 //! the same answers.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
@@ -167,39 +168,43 @@ impl PointQuery {
 
     /// Streams the lens rows of a long list of subjects from blocking
     /// threads, [`SUBJECTS_PER_BATCH`] at a time, all from one snapshot:
-    /// the client decodes one batch while the next are read. The list is
-    /// split among up to one thread per core; batches come in the order
-    /// they are read.
+    /// the client decodes one batch while the next are read. Up to one
+    /// thread per core takes the next chunk of the list as it finishes
+    /// one, so a thread the scheduler starts late (the client and the
+    /// connection want the cores too) does less, rather than finishing
+    /// last; batches come in the order they are read.
     pub fn stream(
         &self,
         session: &SessionShared,
         view: View,
         range: ScanRange,
-    ) -> SendableRecordBatchStream {
+    ) -> Result<SendableRecordBatchStream> {
+        let view = view.for_range(&range, true)?;
         let ranges = Arc::new(match range {
             ScanRange::Each(ranges) => ranges,
             one => vec![one],
         });
-        let parts = (*CORES)
-            .min(MAX_PARTS)
-            .min(ranges.len() / SUBJECTS_PER_BATCH)
-            .max(1);
-        let per_part = ranges.len().div_ceil(parts);
+        let chunks = ranges.len().div_ceil(SUBJECTS_PER_BATCH);
+        let parts = (*CORES).min(MAX_PARTS).min(chunks).max(1);
+        let next = Arc::new(AtomicUsize::new(0));
         let (query, lens) = (self.clone(), self.lens_in(session));
-        blocking_stream(self.schema.clone(), parts, move |part, out| {
-            let start = (part * per_part).min(ranges.len());
-            let mine = &ranges[start..(start + per_part).min(ranges.len())];
-            let view = view
-                .clone()
-                .for_range(&ScanRange::of(mine.to_vec()), true)?;
-            for chunk in mine.chunks(SUBJECTS_PER_BATCH) {
-                let batch = query.read(&view, lens, &ScanRange::of(chunk.to_vec()))?;
-                if batch.num_rows() > 0 && !out.send(batch) {
-                    break;
+        Ok(blocking_stream(
+            self.schema.clone(),
+            parts,
+            move |_, out| {
+                loop {
+                    let start = next.fetch_add(1, Ordering::Relaxed) * SUBJECTS_PER_BATCH;
+                    if start >= ranges.len() {
+                        return Ok(());
+                    }
+                    let chunk = &ranges[start..(start + SUBJECTS_PER_BATCH).min(ranges.len())];
+                    let batch = query.read(&view, lens, &ScanRange::of(chunk.to_vec()))?;
+                    if batch.num_rows() > 0 && !out.send(batch) {
+                        return Ok(());
+                    }
                 }
-            }
-            Ok(())
-        })
+            },
+        ))
     }
 
     fn lens_in(&self, session: &SessionShared) -> Lens {
@@ -219,7 +224,7 @@ impl PointQuery {
 }
 
 /// Subjects read per batch when a query lists many.
-const SUBJECTS_PER_BATCH: usize = 128;
+const SUBJECTS_PER_BATCH: usize = 64;
 
 /// At most this many threads read one query's list of subjects.
 const MAX_PARTS: usize = 4;

@@ -397,7 +397,7 @@ impl Session {
             if !range.is_wide() && range.points() <= POINTS_IN_PLACE {
                 return Ok(Output::Rows(single_batch(q.execute(shared, view, &range)?)));
             }
-            let stream = q.stream(shared, view, range);
+            let stream = q.stream(shared, view, range)?;
             return Ok(Output::Rows(first_batch_ready(stream).await?));
         }
         if let Some(i) = &p.insert {

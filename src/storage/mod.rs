@@ -170,6 +170,10 @@ fn cf_options(name: &str) -> Options {
         // restart intervals shorten the scan within the data block.
         t.set_index_type(rocksdb::BlockBasedIndexType::HashSearch);
         t.set_block_restart_interval(4);
+        // Each seek consults a file's filter and index: pinned in the
+        // cache, it skips a cache lookup for each (small: a filter entry
+        // per subject, an index entry per block).
+        t.set_unpartitioned_pinning_tier(rocksdb::BlockBasedTablePinningTier::All);
         // The writer reads a pair's head for every new claim, mostly a
         // miss for a new pair: a memtable bloom filter answers it without
         // walking the memtable.
