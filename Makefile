@@ -8,7 +8,7 @@
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/stemedb-target
 CARGO ?= cargo
 
-.PHONY: run test build deps test-deps bench bench-deps fuzz fmt lint clean-data
+.PHONY: run test build deps test-deps bench bench-deps fuzz fmt lint clean-data cluster cluster-stop
 
 ## Prerequisites, checked and installed by scripts/deps.sh (fails at once,
 ## with the reason, when something cannot be installed).
@@ -44,6 +44,13 @@ TRIALS ?= 1000
 fuzz: test-deps build
 	STEMEDB_BIN=$(CARGO_TARGET_DIR)/release/stemedb STEMEDB_FUZZ_SECS=$(FUZZ_SECS) STEMEDB_TRIALS=$(TRIALS) STEMEDB_FUZZ_OR_TERMS=100000 \
 		$(CARGO) test --test hostile --test snapshot --test hlc -- --nocapture --test-threads=1
+
+## Three nodes on 127.0.0.1, .2 and .3 (deploy/local/), in the background.
+cluster: build
+	bash scripts/cluster.sh start
+
+cluster-stop:
+	bash scripts/cluster.sh stop
 
 fmt:
 	$(CARGO) fmt --all

@@ -9,6 +9,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+use crate::cluster::{ClusterConfig, ReplicationConfig};
 use crate::error::{Error, Result};
 use crate::pgwire::admission::Rates;
 use crate::planner::StatementLimits;
@@ -54,6 +55,10 @@ pub struct Config {
     pub metrics: bool,
     /// What one client or statement may take (`[limits]`).
     pub limits: Limits,
+    /// Membership of a cluster (`[cluster]`, DESIGN §6).
+    pub cluster: ClusterConfig,
+    /// How claims are replicated (`[replication]`).
+    pub replication: ReplicationConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -157,6 +162,8 @@ impl Default for Config {
             shutdown_timeout: "10s".into(),
             metrics: true,
             limits: Limits::default(),
+            cluster: ClusterConfig::default(),
+            replication: ReplicationConfig::default(),
         }
     }
 }
@@ -197,8 +204,24 @@ impl Config {
         parse_addr(&self.listen, "listen")
     }
 
+    /// The admin HTTP address: `[cluster] bind_addr` when set (DESIGN §6),
+    /// else `http_listen`.
     pub fn http_addr(&self) -> Result<SocketAddr> {
-        parse_addr(&self.http_listen, "http_listen")
+        match &self.cluster.bind_addr {
+            Some(addr) => parse_addr(addr, "[cluster] bind_addr"),
+            None => parse_addr(&self.http_listen, "http_listen"),
+        }
+    }
+
+    /// The node id: `[cluster] node_id` or `node_id` (one setting under
+    /// two names; set both and they must agree).
+    pub fn node_id(&self) -> Result<Option<&str>> {
+        match (self.node_id.as_deref(), self.cluster.node_id.as_deref()) {
+            (Some(a), Some(b)) if a != b => Err(Error::internal(format!(
+                "node_id = \"{a}\" and [cluster] node_id = \"{b}\" disagree: set one"
+            ))),
+            (a, b) => Ok(b.or(a)),
+        }
     }
 
     /// The limits every session starts with (`[limits]` and the slow
@@ -216,6 +239,13 @@ impl Config {
     pub fn check(&self) -> Result<()> {
         self.check_exposure()?;
         self.http_addr()?;
+        self.node_id()?;
+        if self.cluster.enabled {
+            self.cluster.check()?;
+        }
+        if self.replication.factor == 0 {
+            return Err(Error::internal("[replication] factor must be at least 1"));
+        }
         self.statement_limits()?;
         self.limits.rates()?;
         self.shutdown_timeout()?;
@@ -244,6 +274,9 @@ impl Config {
         let mut shown = self.clone();
         if shown.password.is_some() {
             shown.password = Some("(set)".into());
+        }
+        if shown.cluster.secret.is_some() {
+            shown.cluster.secret = Some("(set)".into());
         }
         toml::to_string(&shown)
             .unwrap_or_else(|e| format!("# cannot show the configuration: {e}\n"))
@@ -285,7 +318,7 @@ fn is_known_key(key: &str) -> bool {
     }
 }
 
-fn parse_addr(s: &str, key: &str) -> Result<SocketAddr> {
+pub(crate) fn parse_addr(s: &str, key: &str) -> Result<SocketAddr> {
     use std::net::ToSocketAddrs;
     s.to_socket_addrs()
         .ok()

@@ -175,10 +175,10 @@ fn import(
     use stemedb::import::{ImportOptions, Target};
     init_logging("warn", LogFormat::Text);
     let mut connect = connect;
-    if let Ok(password) = std::env::var("STEMEDB_PASSWORD") {
-        if !connect.contains("password=") {
-            connect.push_str(&format!(" password='{}'", password.replace('\'', "\\'")));
-        }
+    if let Ok(password) = std::env::var("STEMEDB_PASSWORD")
+        && !connect.contains("password=")
+    {
+        connect.push_str(&format!(" password='{}'", password.replace('\'', "\\'")));
     }
     let target = match data_dir {
         Some(dir) => Target::DataDir(dir),

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::cluster::{Cluster, Membership};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::pgwire::{self, WireConfig, tls::TlsFiles};
@@ -52,17 +53,22 @@ pub async fn run(config: Config) -> Result<()> {
         (None, None) => None,
         _ => return Err(Error::internal("TLS needs both tls_cert and tls_key")),
     };
-    let store = Store::open(
-        &config.data_dir,
-        config.node_id.as_deref(),
-        config.durability,
-    )?;
+    let store = Store::open(&config.data_dir, config.node_id()?, config.durability)?;
     let sql = TcpListener::bind(config.listen_addr()?)
         .await
         .map_err(|e| Error::internal(format!("cannot listen on {}: {e}", config.listen)))?;
     let http = TcpListener::bind(config.http_addr()?)
         .await
         .map_err(|e| Error::internal(format!("cannot listen on {}: {e}", config.http_listen)))?;
+    let sql_addr = sql.local_addr()?.to_string();
+    let cluster = match config.cluster.enabled {
+        true => Some(Cluster::start(&config.cluster, store.node_id(), sql_addr.clone()).await?),
+        false => None,
+    };
+    let membership = match &cluster {
+        Some(c) => c.membership().clone(),
+        None => Arc::new(Membership::single(store.node_id(), sql_addr)),
+    };
     tracing::info!(
         node = store.node_id(),
         data_dir = %config.data_dir.display(),
@@ -79,7 +85,9 @@ pub async fn run(config: Config) -> Result<()> {
         shutdown_timeout,
         rates: config.limits.rates()?,
     };
-    let engine = Engine::new(store.clone()).with_limits(limits);
+    let engine = Engine::new(store.clone())
+        .with_limits(limits)
+        .with_members(membership.clone());
     let activity = engine.activity().clone();
     activity.limit_running_per_user(config.limits.concurrent_statements_per_user as usize);
     let (stop_sql, sql_stopped) = watch::channel(false);
@@ -89,6 +97,7 @@ pub async fn run(config: Config) -> Result<()> {
         http,
         Arc::clone(&store),
         activity,
+        membership,
         http_stopped,
     ));
     shutdown_signal().await;
@@ -100,6 +109,9 @@ pub async fn run(config: Config) -> Result<()> {
     );
     let _ = stop_sql.send(true);
     let _ = sql_task.await;
+    if let Some(cluster) = cluster {
+        cluster.leave().await;
+    }
     let _ = stop_http.send(true);
     let _ = http_task.await;
     // Every acknowledged write is already fsynced (or buffered by choice);

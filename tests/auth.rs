@@ -23,14 +23,12 @@ async fn scram_login_and_wrong_password() {
 
     let err = support::connect(&format!("{base} password=wrong"))
         .await
-        .err()
-        .expect("wrong password refused");
+        .expect_err("wrong password refused");
     assert_eq!(err.code().map(|c| c.code()), Some("28P01"), "{err}");
 
     let err = support::connect(&base)
         .await
-        .err()
-        .expect("no password refused");
+        .expect_err("no password refused");
     assert!(
         format!("{err:?}").to_lowercase().contains("password"),
         "{err:?}"

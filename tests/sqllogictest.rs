@@ -69,7 +69,6 @@ impl AsyncDB for Pg {
 /// description) are sent with the simple protocol in both modes.
 fn is_session_statement(sql: &str) -> bool {
     let first = sql
-        .trim_start()
         .split_whitespace()
         .next()
         .unwrap_or("")

@@ -1,7 +1,9 @@
 //! The admin HTTP endpoint: `GET /health` (the process is up and its
 //! storage answers), `GET /ready` (it takes new clients: 503 from the
 //! moment it starts to shut down, so a load balancer drains it first) and
-//! `GET /metrics` (Prometheus text, [`crate::monitor`]).
+//! `GET /metrics` (Prometheus text, [`crate::monitor`]); `/ready` is also
+//! 503 while the node sees no majority of its cluster, and
+//! `GET /cluster/members` lists the members as this node sees them.
 
 use std::sync::Arc;
 
@@ -13,6 +15,7 @@ use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::cluster::Membership;
 use crate::planner::Activity;
 use crate::storage::Store;
 
@@ -20,6 +23,7 @@ use crate::storage::Store;
 struct Node {
     store: Arc<Store>,
     activity: Arc<Activity>,
+    members: Arc<Membership>,
 }
 
 async fn health(State(node): State<Node>) -> (StatusCode, String) {
@@ -35,6 +39,8 @@ async fn health(State(node): State<Node>) -> (StatusCode, String) {
 async fn ready(State(node): State<Node>) -> (StatusCode, String) {
     let (code, status) = if node.activity.is_draining() {
         (StatusCode::SERVICE_UNAVAILABLE, "SHUTTING_DOWN")
+    } else if !node.members.has_majority() {
+        (StatusCode::SERVICE_UNAVAILABLE, "NO_QUORUM")
     } else {
         (StatusCode::OK, "READY")
     };
@@ -44,6 +50,13 @@ async fn ready(State(node): State<Node>) -> (StatusCode, String) {
             "{{\"status\":\"{status}\",\"node\":\"{}\"}}\n",
             node.store.node_id()
         ),
+    )
+}
+
+async fn cluster_members(State(node): State<Node>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        node.members.to_json() + "\n",
     )
 }
 
@@ -63,13 +76,19 @@ pub async fn serve(
     listener: TcpListener,
     store: Arc<Store>,
     activity: Arc<Activity>,
+    members: Arc<Membership>,
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let app = Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
-        .with_state(Node { store, activity });
+        .route("/cluster/members", get(cluster_members))
+        .with_state(Node {
+            store,
+            activity,
+            members,
+        });
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             let _ = shutdown.wait_for(|stop| *stop).await;

@@ -128,10 +128,8 @@ fn encode_any(
     row: usize,
     text: bool,
 ) -> PgWireResult<()> {
-    if text {
-        if let Some(s) = postgres_text(column, row) {
-            return sink.put(&Raw(s));
-        }
+    if text && let Some(s) = postgres_text(column, row) {
+        return sink.put(&Raw(s));
     }
     encode_value(sink, column, row)
 }

@@ -81,6 +81,9 @@ pub fn install(ctx: &SessionContext, session: &Arc<SessionShared>) {
             tracing::warn!("pg_catalog overlay unavailable in this session: {e}");
         }
     }
+    if let Err(e) = super::cluster_members::install(ctx, CATALOG, &session.members) {
+        tracing::warn!("stemedb.cluster_members unavailable in this session: {e}");
+    }
     super::pg_functions::install(ctx, session);
     super::information_schema::install(ctx);
     // psycopg's TypeInfo (used by SQLAlchemy on connect) looks extension

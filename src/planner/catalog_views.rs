@@ -34,7 +34,6 @@ use datafusion::sql::sqlparser::parser::Parser;
 
 use super::activity::Activity;
 use super::catalog_arrays::{array_columns, with_arrays};
-use super::pg_stat_activity::ActivityTable;
 
 const STAT_ACTIVITY: &str = "pg_stat_activity";
 
@@ -120,7 +119,9 @@ impl SchemaProvider for Overlay {
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
         match name.to_ascii_lowercase().as_str() {
-            STAT_ACTIVITY => Ok(Some(Arc::new(ActivityTable(self.activity.clone())))),
+            STAT_ACTIVITY => Ok(Some(Arc::new(super::pg_stat_activity::table(
+                self.activity.clone(),
+            )))),
             lower @ ("pg_index" | "pg_proc") => match self.inner.table(name).await? {
                 Some(table) => Ok(Some(with_arrays(table, array_columns(lower)).await?)),
                 None => Ok(None),

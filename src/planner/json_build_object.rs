@@ -58,7 +58,7 @@ impl ScalarUDFImpl for JsonBuildObject {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        if args.args.len() % 2 != 0 {
+        if !args.args.len().is_multiple_of(2) {
             return Err(DataFusionError::Execution(
                 "json_build_object needs an even number of arguments (key, value pairs)".into(),
             ));

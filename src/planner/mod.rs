@@ -12,6 +12,7 @@ mod balance;
 mod catalog;
 mod catalog_arrays;
 mod catalog_views;
+mod cluster_members;
 mod column_names;
 mod copy;
 mod driver_queries;
@@ -23,6 +24,7 @@ mod ingest;
 mod json_build_object;
 mod lifetime;
 mod limits;
+mod live_table;
 mod memory;
 mod parameters;
 mod pg_functions;
@@ -57,6 +59,7 @@ pub use session::{Output, Session, TxnChange};
 pub use settings::{Settings, StatementLimits};
 pub use tables::TABLE_NAMES;
 
+use crate::cluster::Membership;
 use crate::storage::{ReadPoint, Store};
 use sinks::LastInserted;
 use tables::View;
@@ -69,14 +72,18 @@ pub struct Engine {
     activity: Arc<Activity>,
     /// Every session's limits until it changes them with `SET`.
     limits: StatementLimits,
+    /// The cluster's members as this node sees them.
+    members: Arc<Membership>,
 }
 
 impl Engine {
     pub fn new(store: Arc<Store>) -> Engine {
+        let members = Arc::new(Membership::single(store.node_id(), String::new()));
         Engine {
             store,
             activity: Arc::default(),
             limits: StatementLimits::default(),
+            members,
         }
     }
 
@@ -84,6 +91,11 @@ impl Engine {
     /// the configuration).
     pub fn with_limits(self, limits: StatementLimits) -> Engine {
         Engine { limits, ..self }
+    }
+
+    /// The same engine in a cluster with these members.
+    pub fn with_members(self, members: Arc<Membership>) -> Engine {
+        Engine { members, ..self }
     }
 
     /// The server's open connections.
@@ -106,6 +118,7 @@ impl Engine {
             reading: Mutex::new(None),
             user: user.to_string(),
             activity: self.activity.clone(),
+            members: self.members.clone(),
             backend: OnceLock::new(),
         }))
     }
@@ -124,6 +137,8 @@ pub struct SessionShared {
     user: String,
     /// The server's connections (pg_stat_activity, pg_cancel_backend).
     activity: Arc<Activity>,
+    /// The cluster's members (`stemedb.cluster_members`).
+    members: Arc<Membership>,
     /// This connection in `activity`, once it has logged in.
     backend: OnceLock<Arc<Backend>>,
 }

@@ -3,19 +3,15 @@
 //! planned, so a prepared `SELECT … FROM pg_stat_activity` stays current).
 //! It lives in the session's `pg_catalog` ([`super::catalog_views`]).
 
-use std::fmt;
 use std::sync::{Arc, LazyLock};
 
-use async_trait::async_trait;
 use datafusion::arrow::array::{ArrayRef, Int32Array, StringArray, TimestampMicrosecondArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::catalog::{MemTable, Session, TableProvider};
 use datafusion::common::Result;
-use datafusion::logical_expr::{Expr, TableType};
-use datafusion::physical_plan::ExecutionPlan;
 
 use super::activity::Activity;
+use super::live_table::LiveTable;
 use super::schema::timestamptz;
 
 /// PostgreSQL's columns (client_addr as text, OIDs as int4).
@@ -94,32 +90,6 @@ fn batch(activity: &Activity) -> Result<RecordBatch> {
 }
 
 /// The table: a snapshot of the registry taken by each scan.
-pub struct ActivityTable(pub Arc<Activity>);
-
-impl fmt::Debug for ActivityTable {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("pg_stat_activity")
-    }
-}
-
-#[async_trait]
-impl TableProvider for ActivityTable {
-    fn schema(&self) -> SchemaRef {
-        SCHEMA.clone()
-    }
-
-    fn table_type(&self) -> TableType {
-        TableType::View
-    }
-
-    async fn scan(
-        &self,
-        state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        filters: &[Expr],
-        limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        let rows = MemTable::try_new(SCHEMA.clone(), vec![vec![batch(&self.0)?]])?;
-        rows.scan(state, projection, filters, limit).await
-    }
+pub fn table(activity: Arc<Activity>) -> LiveTable {
+    LiveTable::new("pg_stat_activity", SCHEMA.clone(), move || batch(&activity))
 }

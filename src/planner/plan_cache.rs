@@ -105,10 +105,10 @@ impl Session {
         &self,
         action: Action,
     ) -> Result<(Arc<Prepared>, Vec<ScalarValue>)> {
-        if let Some(lifted) = lift(&action) {
-            if let Some(run) = self.through_cache(lifted).await {
-                return Ok(run);
-            }
+        if let Some(lifted) = lift(&action)
+            && let Some(run) = self.through_cache(lifted).await
+        {
+            return Ok(run);
         }
         Ok((Arc::new(self.prepare(action).await?), vec![]))
     }
@@ -236,17 +236,17 @@ impl VisitorMut for Lifter {
 
     fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
         match expr {
-            Expr::BinaryOp { left, op, right }
-                if matches!(
-                    op,
+            Expr::BinaryOp {
+                left,
+                op:
                     BinaryOperator::Eq
-                        | BinaryOperator::NotEq
-                        | BinaryOperator::Lt
-                        | BinaryOperator::LtEq
-                        | BinaryOperator::Gt
-                        | BinaryOperator::GtEq
-                ) =>
-            {
+                    | BinaryOperator::NotEq
+                    | BinaryOperator::Lt
+                    | BinaryOperator::LtEq
+                    | BinaryOperator::Gt
+                    | BinaryOperator::GtEq,
+                right,
+            } => {
                 if is_column(left) {
                     self.take(right);
                 } else if is_column(right) {
@@ -330,7 +330,10 @@ mod tests {
     #[test]
     fn a_number_beside_text_runs_as_written() {
         let text = Some(DataType::Utf8);
-        assert!(!fits(&[text.clone()], &[Literal::Number("1".into())]));
+        assert!(!fits(
+            std::slice::from_ref(&text),
+            &[Literal::Number("1".into())]
+        ));
         assert!(fits(&[text], &[Literal::Text("1".into())]));
         assert!(!fits(&[None], &[Literal::Text("1".into())]));
         let int = [Some(DataType::Int16)];

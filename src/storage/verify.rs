@@ -189,10 +189,10 @@ fn check_subject_index(db: &DB, r: &mut VerifyReport) -> Result<()> {
                 r.problem(format!("by_subject: {id} differs from primary"))
             }
             Some(pv) => {
-                if let Ok(a) = Assertion::decode(&pv) {
-                    if a.subject != s || a.predicate != p {
-                        r.problem(format!("by_subject: {id} filed under the wrong pair"));
-                    }
+                if let Ok(a) = Assertion::decode(&pv)
+                    && (a.subject != s || a.predicate != p)
+                {
+                    r.problem(format!("by_subject: {id} filed under the wrong pair"));
                 }
             }
         }
@@ -327,7 +327,6 @@ fn check_heads(db: &DB, r: &mut VerifyReport) -> Result<()> {
         Ok(())
     })?;
     check(&mut group, r)?;
-    drop(check);
     while let Some(k) = stored.key() {
         r.problem(format!("heads: {} has no live claims", hex::encode(k)));
         stored.next();

@@ -190,7 +190,7 @@ pub async fn run(server: &mut TestServer, bystander: &Client, start_rss: u64) {
         let (started, bytes) = case(&mut rng);
         send(server.port, started, &bytes).await;
         cases += 1;
-        if cases % 50 == 0 {
+        if cases.is_multiple_of(50) {
             let label = format!("fuzz case {cases} (seed {seed})");
             assert_healthy(server, bystander, start_rss, &label).await;
         }

@@ -1,0 +1,214 @@
+//! Who is in the cluster, as this node's SWIM instance last saw it: the
+//! state that `/cluster/members`, `stemedb.cluster_members`, `/ready` and
+//! the write path's majority check read.
+
+use std::net::SocketAddr;
+use std::sync::RwLock;
+
+use serde::{Deserialize, Serialize};
+
+/// A node as gossip carries it. `swim` is its address in SWIM (one member
+/// per address); `generation` grows with each start, so a restarted node
+/// replaces its old self. A seed not yet heard from is known only by its
+/// address (empty id, generation 0).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct NodeIdentity {
+    pub id: String,
+    pub sql: String,
+    pub rpc: String,
+    pub swim: SocketAddr,
+    pub generation: u64,
+}
+
+impl NodeIdentity {
+    /// A seed, before it answers.
+    pub fn seed(swim: SocketAddr) -> NodeIdentity {
+        NodeIdentity {
+            id: String::new(),
+            sql: String::new(),
+            rpc: String::new(),
+            swim,
+            generation: 0,
+        }
+    }
+
+    pub fn is_seed_placeholder(&self) -> bool {
+        self.generation == 0
+    }
+}
+
+impl foca::Identity for NodeIdentity {
+    type Addr = SocketAddr;
+
+    /// Declared down while alive (a pause, a partition): rejoin at once
+    /// with a newer generation.
+    fn renew(&self) -> Option<Self> {
+        Some(NodeIdentity {
+            generation: self.generation + 1,
+            ..self.clone()
+        })
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.swim
+    }
+
+    fn win_addr_conflict(&self, adversary: &Self) -> bool {
+        self.generation > adversary.generation
+    }
+}
+
+/// A member's state as DESIGN §6 names it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Status {
+    Up,
+    Suspect,
+    Down,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Up => "UP",
+            Status::Suspect => "SUSPECT",
+            Status::Down => "DOWN",
+        }
+    }
+
+    /// Suspect members count as alive until declared down (SWIM).
+    pub fn is_alive(self) -> bool {
+        self != Status::Down
+    }
+}
+
+/// One row of the member list.
+#[derive(Clone, Debug)]
+pub struct Member {
+    pub identity: NodeIdentity,
+    pub status: Status,
+    pub is_self: bool,
+}
+
+/// The member list, shared by the gossip task (which writes it) and
+/// everything that reads it.
+pub struct Membership {
+    me: NodeIdentity,
+    /// Members the configuration names (this node and its seeds): the
+    /// cluster is at least this big even before they answer, so a node
+    /// that hears nobody never thinks it has a majority.
+    configured: usize,
+    others: RwLock<Vec<Member>>,
+}
+
+impl Membership {
+    pub fn new(me: NodeIdentity, seeds: usize) -> Membership {
+        Membership {
+            me,
+            configured: seeds + 1,
+            others: RwLock::new(Vec::new()),
+        }
+    }
+
+    /// A node that is not part of a cluster: a cluster of one, itself.
+    pub fn single(id: &str, sql: String) -> Membership {
+        let me = NodeIdentity {
+            id: id.to_string(),
+            sql,
+            rpc: String::new(),
+            swim: SocketAddr::from(([0, 0, 0, 0], 0)),
+            generation: 1,
+        };
+        Membership::new(me, 0)
+    }
+
+    pub fn me(&self) -> &NodeIdentity {
+        &self.me
+    }
+
+    /// Replaces the other members (from the gossip task).
+    pub(super) fn set_others(&self, members: Vec<Member>) {
+        *self.others.write().unwrap_or_else(|e| e.into_inner()) = members;
+    }
+
+    /// Every member this node knows of, itself included, sorted by id.
+    pub fn members(&self) -> Vec<Member> {
+        let mut all = vec![Member {
+            identity: self.me.clone(),
+            status: Status::Up,
+            is_self: true,
+        }];
+        all.extend(
+            self.others
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .cloned(),
+        );
+        all.sort_by(|a, b| a.identity.id.cmp(&b.identity.id));
+        all
+    }
+
+    /// Whether this node sees more than half of the cluster alive.
+    pub fn has_majority(&self) -> bool {
+        let members = self.members();
+        let alive = members.iter().filter(|m| m.status.is_alive()).count();
+        alive * 2 > members.len().max(self.configured)
+    }
+
+    /// The ids of the members this node sees alive.
+    pub fn alive_ids(&self) -> Vec<String> {
+        self.members()
+            .into_iter()
+            .filter(|m| m.status.is_alive())
+            .map(|m| m.identity.id)
+            .collect()
+    }
+
+    /// `{"members":[{"id":"node1","status":"UP"},…]}` (DESIGN §6).
+    pub fn to_json(&self) -> String {
+        let members: Vec<serde_json::Value> = self
+            .members()
+            .iter()
+            .map(|m| serde_json::json!({"id": m.identity.id, "status": m.status.as_str()}))
+            .collect();
+        serde_json::json!({ "members": members }).to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(id: &str, n: u8) -> NodeIdentity {
+        NodeIdentity {
+            id: id.into(),
+            sql: String::new(),
+            rpc: String::new(),
+            swim: SocketAddr::from(([127, 0, 0, n], 18183)),
+            generation: 1,
+        }
+    }
+
+    #[test]
+    fn a_majority_counts_the_configured_members_before_they_answer() {
+        let m = Membership::new(node("node1", 1), 2);
+        assert!(!m.has_majority(), "alone, of three configured");
+        let other = |id, n, status| Member {
+            identity: node(id, n),
+            status,
+            is_self: false,
+        };
+        m.set_others(vec![other("node2", 2, Status::Suspect)]);
+        assert!(m.has_majority(), "two of three (suspect counts as alive)");
+        m.set_others(vec![
+            other("node2", 2, Status::Down),
+            other("node3", 3, Status::Down),
+        ]);
+        assert!(!m.has_majority());
+        assert_eq!(m.alive_ids(), ["node1"]);
+        assert_eq!(
+            m.to_json(),
+            r#"{"members":[{"id":"node1","status":"UP"},{"id":"node2","status":"DOWN"},{"id":"node3","status":"DOWN"}]}"#
+        );
+    }
+}

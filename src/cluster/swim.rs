@@ -1,0 +1,266 @@
+//! Membership by SWIM (foca) over UDP. One task owns the `Foca` instance:
+//! it feeds it packets and due timers — in due order, from one ordered
+//! map — and after each call sends what foca queued, schedules its timers
+//! and publishes the member list ([`Membership`]). Every packet carries a
+//! BLAKE3 MAC keyed by the cluster secret; a packet without the right one
+//! is dropped and logged, so a node with another secret never joins.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::sync::Arc;
+use std::time::Duration;
+
+use foca::{
+    AccumulatingRuntime, Foca, Member as FocaMember, OwnedNotification, PostcardCodec, State, Timer,
+};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use tokio::net::UdpSocket;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::members::{Member, Membership, NodeIdentity, Status};
+
+/// Bytes of the MAC in front of every packet.
+const MAC_BYTES: usize = 32;
+/// Largest packet foca builds (its default), plus the MAC.
+const MAX_PACKET: usize = 1400;
+
+/// The key packets are authenticated with, derived from the secret.
+pub fn gossip_key(secret: Option<&str>) -> [u8; 32] {
+    blake3::derive_key(
+        "stemedb 2026 cluster gossip v1",
+        secret.unwrap_or("").as_bytes(),
+    )
+}
+
+fn seal(key: &[u8; 32], payload: &[u8]) -> Vec<u8> {
+    let mut packet = Vec::with_capacity(MAC_BYTES + payload.len());
+    packet.extend_from_slice(blake3::keyed_hash(key, payload).as_bytes());
+    packet.extend_from_slice(payload);
+    packet
+}
+
+/// The payload of an authentic packet.
+fn open<'a>(key: &[u8; 32], packet: &'a [u8]) -> Option<&'a [u8]> {
+    if packet.len() < MAC_BYTES {
+        return None;
+    }
+    let (mac, payload) = packet.split_at(MAC_BYTES);
+    let expected = blake3::keyed_hash(key, payload);
+    // blake3::Hash compares in constant time.
+    (expected == blake3::Hash::from_slice(mac).ok()?).then_some(payload)
+}
+
+fn foca_config(cluster_size: usize) -> foca::Config {
+    let size = NonZeroU32::new(cluster_size.max(1) as u32).unwrap_or(NonZeroU32::MIN);
+    let mut config = foca::Config::new_lan(size);
+    // Never forget a member: DOWN stays listed, and placement counts it.
+    config.remove_down_after = None;
+    // A node that lost every peer keeps announcing itself to them, often
+    // enough to find them again within seconds of their return.
+    config.periodic_announce_to_down_members = Some(foca::PeriodicParams {
+        frequency: Duration::from_secs(3),
+        num_members: NonZeroUsize::new(2).unwrap_or(NonZeroUsize::MIN),
+    });
+    config
+}
+
+type Swim = Foca<NodeIdentity, PostcardCodec, StdRng, foca::NoCustomBroadcast>;
+
+/// The gossip task's state.
+struct Gossip {
+    foca: Swim,
+    runtime: AccumulatingRuntime<NodeIdentity>,
+    socket: Arc<UdpSocket>,
+    key: [u8; 32],
+    /// Due timers, in order (ties in the order foca asked).
+    timers: BTreeMap<(Instant, u64), Timer<NodeIdentity>>,
+    next_timer: u64,
+    membership: Arc<Membership>,
+    /// When a refused packet from an address was last logged.
+    refused: HashMap<SocketAddr, Instant>,
+}
+
+/// Runs membership on `socket` until `stop` turns true, then leaves the
+/// cluster (telling the others, so they do not wait to suspect it).
+pub async fn run(
+    socket: UdpSocket,
+    membership: Arc<Membership>,
+    seeds: Vec<SocketAddr>,
+    secret: Option<String>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let me = membership.me().clone();
+    let rng = StdRng::seed_from_u64(me.generation ^ u64::from(std::process::id()));
+    let foca = Foca::new(me, foca_config(seeds.len() + 1), rng, PostcardCodec);
+    let mut gossip = Gossip {
+        foca,
+        runtime: AccumulatingRuntime::new(),
+        socket: Arc::new(socket),
+        key: gossip_key(secret.as_deref()),
+        timers: BTreeMap::new(),
+        next_timer: 0,
+        membership,
+        refused: HashMap::new(),
+    };
+    // The seeds, as members known to be down: foca announces itself to
+    // them until they answer (and keeps doing so if they go away).
+    let seeds = seeds
+        .into_iter()
+        .map(|s| FocaMember::down(NodeIdentity::seed(s)));
+    if let Err(e) = gossip.foca.apply_many(seeds, false, &mut gossip.runtime) {
+        tracing::warn!("cluster: cannot add the seeds: {e}");
+    }
+    for seed in gossip_seeds(&gossip.foca) {
+        let _ = gossip.foca.announce(seed, &mut gossip.runtime);
+    }
+    gossip.flush().await;
+    let mut buf = vec![0u8; MAX_PACKET + MAC_BYTES + 64];
+    loop {
+        let due = gossip.timers.keys().next().map(|(at, _)| *at);
+        tokio::select! {
+            received = gossip.socket.recv_from(&mut buf) => match received {
+                Ok((n, from)) => gossip.receive(&buf[..n], from),
+                Err(e) => tracing::debug!("cluster: gossip receive failed: {e}"),
+            },
+            _ = sleep_until(due) => gossip.fire_due(),
+            _ = stop.wait_for(|s| *s) => break,
+        }
+        gossip.flush().await;
+    }
+    if let Err(e) = gossip.foca.leave_cluster(&mut gossip.runtime) {
+        tracing::debug!("cluster: leaving: {e}");
+    }
+    gossip.flush().await;
+    tracing::info!("cluster: left the cluster");
+}
+
+/// The seeds foca knows (placeholders not yet heard from).
+fn gossip_seeds(foca: &Swim) -> Vec<NodeIdentity> {
+    foca.iter_membership_state()
+        .filter(|m| m.id().is_seed_placeholder())
+        .map(|m| m.id().clone())
+        .collect()
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Gossip {
+    fn receive(&mut self, packet: &[u8], from: SocketAddr) {
+        let Some(payload) = open(&self.key, packet) else {
+            let now = Instant::now();
+            let last = self.refused.get(&from).copied();
+            if last.is_none_or(|t| now.duration_since(t) > Duration::from_secs(10)) {
+                self.refused.insert(from, now);
+                tracing::warn!(
+                    %from,
+                    "cluster: refused a gossip packet that is not signed with this cluster's \
+                     secret (a node configured with another [cluster] secret?)"
+                );
+            }
+            return;
+        };
+        if let Err(e) = self.foca.handle_data(payload, &mut self.runtime) {
+            tracing::debug!(%from, "cluster: gossip packet not understood: {e}");
+        }
+    }
+
+    /// Hands every due timer to foca, earliest first.
+    fn fire_due(&mut self) {
+        let now = Instant::now();
+        while let Some(entry) = self.timers.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let timer = entry.remove();
+            if let Err(e) = self.foca.handle_timer(timer, &mut self.runtime) {
+                tracing::debug!("cluster: gossip timer: {e}");
+            }
+        }
+    }
+
+    /// Sends, schedules and publishes what the last foca call produced.
+    async fn flush(&mut self) {
+        while let Some((to, data)) = self.runtime.to_send() {
+            let packet = seal(&self.key, &data);
+            if let Err(e) = self.socket.send_to(&packet, to.swim).await {
+                tracing::debug!(to = %to.swim, "cluster: gossip send failed: {e}");
+            }
+        }
+        while let Some((after, timer)) = self.runtime.to_schedule() {
+            self.timers
+                .insert((Instant::now() + after, self.next_timer), timer);
+            self.next_timer += 1;
+        }
+        while let Some(notification) = self.runtime.to_notify() {
+            match notification {
+                OwnedNotification::MemberUp(id) => {
+                    tracing::info!(node = %id.id, addr = %id.swim, "cluster: member up")
+                }
+                OwnedNotification::MemberDown(id) => {
+                    tracing::warn!(node = %id.id, addr = %id.swim, "cluster: member down")
+                }
+                OwnedNotification::Rejoin(id) => {
+                    tracing::warn!(
+                        generation = id.generation,
+                        "cluster: declared down; rejoined"
+                    )
+                }
+                OwnedNotification::Idle => tracing::warn!("cluster: no other member is reachable"),
+                _ => {}
+            }
+        }
+        // Suspicion changes no notification: publish after every call.
+        self.publish();
+    }
+
+    fn publish(&self) {
+        let mut members: Vec<Member> = self
+            .foca
+            .iter_membership_state()
+            .filter(|m| !m.id().is_seed_placeholder())
+            .map(|m| Member {
+                identity: m.id().clone(),
+                status: match m.state() {
+                    State::Alive => Status::Up,
+                    State::Suspect => Status::Suspect,
+                    State::Down => Status::Down,
+                },
+                is_self: false,
+            })
+            .collect();
+        // An id seen under an older generation (a restart) is listed once.
+        members.sort_by(|a, b| {
+            (&a.identity.id, b.identity.generation).cmp(&(&b.identity.id, a.identity.generation))
+        });
+        members.dedup_by(|later, first| later.identity.id == first.identity.id);
+        let me = &self.membership.me().id;
+        members.retain(|m| &m.identity.id != me);
+        self.membership.set_others(members);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packets_open_only_with_the_key_they_were_sealed_with() {
+        let key = gossip_key(Some("s3cret"));
+        let packet = seal(&key, b"hello");
+        assert_eq!(open(&key, &packet), Some(&b"hello"[..]));
+        assert_eq!(open(&gossip_key(Some("other")), &packet), None);
+        assert_eq!(open(&gossip_key(None), &packet), None);
+        let mut tampered = packet.clone();
+        *tampered.last_mut().unwrap() ^= 1;
+        assert_eq!(open(&key, &tampered), None);
+        assert_eq!(open(&key, b"short"), None);
+    }
+}
