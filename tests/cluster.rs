@@ -110,6 +110,17 @@ async fn three_nodes_form_a_cluster_and_track_failures() {
         assert_eq!(http_get(node.http_port, "/ready").0, 200);
     }
 
+    nodes[0]
+        .connect()
+        .await
+        .execute(
+            "INSERT INTO assertions (subject, predicate, object, source) \
+             VALUES ('a', 'p', 'o', 'test')",
+            &[],
+        )
+        .await
+        .expect("a write with every member up");
+
     // A node shut down leaves the cluster: the others see it DOWN at once
     // (no suspicion period) and keep their majority.
     assert!(nodes[2].terminate().success());
@@ -134,6 +145,28 @@ async fn three_nodes_form_a_cluster_and_track_failures() {
         http_get(survivor, "/cluster/members").1
     );
     assert!(http_get(survivor, "/ready").1.contains("NO_QUORUM"));
+    // Without a majority it refuses writes, clearly, and keeps reading on
+    // the same connection.
+    let client = nodes[0].connect().await;
+    let insert = "INSERT INTO assertions (subject, predicate, object, source) \
+                  VALUES ('s', 'p', 'o', 'test')";
+    let refused = client.execute(insert, &[]).await.unwrap_err();
+    let refused = support::describe_error(&refused);
+    assert!(refused.starts_with("25006: "), "{refused}");
+    assert!(
+        refused.contains("node1") && refused.contains("node2 DOWN"),
+        "{refused}"
+    );
+    let copy = client
+        .simple_query("COPY assertions (subject, predicate, object, source) FROM STDIN")
+        .await;
+    assert!(support::describe_error(&copy.unwrap_err()).starts_with("25006: "));
+    let count: i64 = client
+        .query_one("SELECT count(*) FROM assertions", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 1, "the write made with a majority is still there");
 
     // node3 comes back on its data dir: it finds the survivor, which is
     // ready again without a restart.
@@ -144,6 +177,10 @@ async fn three_nodes_form_a_cluster_and_track_failures() {
         "{}",
         http_get(survivor, "/cluster/members").1
     );
+    client
+        .execute(insert, &[])
+        .await
+        .expect("writes resume with a majority");
     let back = "{\"members\":[{\"id\":\"node1\",\"status\":\"UP\"},{\"id\":\"node2\",\"status\":\"DOWN\"},{\"id\":\"node3\",\"status\":\"UP\"}]}\n";
     assert!(
         wait_for(Duration::from_secs(5), || members(&nodes[2]) == back),

@@ -60,6 +60,7 @@ pub use settings::{Settings, StatementLimits};
 pub use tables::TABLE_NAMES;
 
 use crate::cluster::Membership;
+use crate::error::{Error, Result, sqlstate};
 use crate::storage::{ReadPoint, Store};
 use sinks::LastInserted;
 use tables::View;
@@ -180,6 +181,28 @@ impl SessionShared {
                 .clone()
         });
         View::new(self.store.clone(), read, self.settings().as_of)
+    }
+
+    /// Refuses a write (`25006`) while this node sees no majority of its
+    /// cluster: the other side of a partition may be writing. Reads go on.
+    fn writable(&self) -> Result<()> {
+        if self.members.has_majority() {
+            return Ok(());
+        }
+        Err(Error::new(
+            sqlstate::READ_ONLY_SQL_TRANSACTION,
+            format!(
+                "cannot write: this node sees only {} alive of its cluster ({}), not a \
+                 majority; reads still work, writes resume when a majority is back",
+                self.members.alive_ids().join(", "),
+                self.members
+                    .members()
+                    .iter()
+                    .map(|m| format!("{} {}", m.identity.id, m.status.as_str()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ))
     }
 
     /// Forgets the last statement's read point (a statement starts or ends).

@@ -197,6 +197,7 @@ impl Session {
         let busy = self.shared.backend.get().and_then(|b| b.busy().ok());
         let ending = Ending::new(Kind::Copy, log_from, busy).since(copy.started());
         let result = async {
+            self.shared.writable()?;
             let rows = tokio::task::spawn_blocking(move || copy.finish())
                 .await
                 .map_err(|e| Error::internal(format!("COPY could not finish: {e}")))??;
@@ -493,6 +494,9 @@ impl Session {
                 })
             }
             Action::Commit => {
+                if shared.txn.has_writes() {
+                    shared.writable()?;
+                }
                 let tag = match shared.txn.commit(&shared.store).await? {
                     Ended::Committed => "COMMIT",
                     Ended::RolledBack => "ROLLBACK",
@@ -528,6 +532,7 @@ impl Session {
             Action::RollbackTo(name) => shared.txn.rollback_to(name).map(|_| command("ROLLBACK")),
             Action::Release(name) => shared.txn.release(name).map(|_| command("RELEASE")),
             Action::CopyIn { columns, options } => {
+                shared.writable()?;
                 let copy = CopyIn::new(
                     options.clone(),
                     columns.clone(),

@@ -112,6 +112,11 @@ impl Transaction {
         }
     }
 
+    /// Whether the open block has writes to commit.
+    pub fn has_writes(&self) -> bool {
+        self.lock().as_ref().is_some_and(|b| !b.writes.is_empty())
+    }
+
     /// `ROLLBACK`: discards the block.
     pub fn rollback(&self) {
         *self.lock() = None;

@@ -106,6 +106,7 @@ pub async fn write_claims(
         .in_column("supersedes"));
     }
     let writes = claims.into_iter().map(Write::Claim).collect();
+    session.writable()?;
     let stamped = session.txn.write(&session.store, writes).await?;
     let mut rows = AssertionRows::default();
     for w in &stamped {

@@ -101,6 +101,7 @@ impl DataSink for RetractionSink {
             return Err(external(unknown(&id.to_string())));
         }
         let n = writes.len() as u64;
+        session.writable().map_err(external)?;
         let stamped = session.txn.write(store, writes).await.map_err(external)?;
         let mut rows = RetractionRows::default();
         for w in &stamped {
