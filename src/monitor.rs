@@ -346,8 +346,19 @@ fn storage(stats: &StorageStats) {
     gauge!("stemedb_assertions_stored").set(assertions.map_or(0, |f| f.keys) as f64);
 }
 
+/// `stemedb_members{status}`: the members as this node sees them.
+pub fn members(members: &crate::cluster::Membership) {
+    use crate::cluster::Status;
+    let list = members.members();
+    for status in [Status::Up, Status::Suspect, Status::Down] {
+        let n = list.iter().filter(|m| m.status == status).count();
+        gauge!("stemedb_members", "status" => status.as_str()).set(n as f64);
+    }
+}
+
 /// The cluster's figures as a single node has them: one member (itself,
-/// UP), no hints, no anti-entropy. The cluster replaces these.
+/// UP), no hints, no anti-entropy. [`members`] updates the first on every
+/// scrape; hints and anti-entropy come with replication.
 fn single_node() {
     for status in ["UP", "SUSPECT", "DOWN"] {
         gauge!("stemedb_members", "status" => status).set(if status == "UP" { 1.0 } else { 0.0 });

@@ -108,6 +108,12 @@ async fn three_nodes_form_a_cluster_and_track_failures() {
             );
         }
         assert_eq!(http_get(node.http_port, "/ready").0, 200);
+        let metrics = http_get(node.http_port, "/metrics").1;
+        assert!(
+            metrics.contains("stemedb_members{status=\"UP\"} 3"),
+            "{metrics}"
+        );
+        assert!(metrics.contains("stemedb_members{status=\"DOWN\"} 0"));
     }
 
     nodes[0]

@@ -61,6 +61,7 @@ async fn cluster_members(State(node): State<Node>) -> impl IntoResponse {
 }
 
 async fn metrics(State(node): State<Node>) -> impl IntoResponse {
+    crate::monitor::members(&node.members);
     let body = crate::monitor::render(&node.store.stats());
     (
         [(
