@@ -3,87 +3,18 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use support::{TestServer, free_port, http_get};
-
-/// A node's settings: node `n` (1–3) on 127.0.0.n, the others as seeds.
-fn node_env(n: u8, swim: u16, rpc: u16, secret: Option<&str>) -> Vec<(String, String)> {
-    let seeds: Vec<String> = (1..=3).map(|i| format!("\"127.0.0.{i}:{swim}\"")).collect();
-    let mut env = vec![
-        ("STEMEDB_CLUSTER__ENABLED".into(), "true".into()),
-        ("STEMEDB_CLUSTER__NODE_ID".into(), format!("node{n}")),
-        (
-            "STEMEDB_CLUSTER__SWIM_ADDR".into(),
-            format!("127.0.0.{n}:{swim}"),
-        ),
-        (
-            "STEMEDB_CLUSTER__RPC_ADDR".into(),
-            format!("127.0.0.{n}:{rpc}"),
-        ),
-        (
-            "STEMEDB_CLUSTER__SEEDS".into(),
-            format!("[{}]", seeds.join(",")),
-        ),
-    ];
-    if let Some(secret) = secret {
-        env.push(("STEMEDB_CLUSTER__SECRET".into(), secret.into()));
-    }
-    env
-}
-
-fn start_node(dir: &std::path::Path, env: &[(String, String)]) -> TestServer {
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    TestServer::start_in(dir, &env).expect("node starts")
-}
-
-/// Polls `check` until it holds or `limit` passes; the last value.
-fn wait_for(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    loop {
-        if check() {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn members(node: &TestServer) -> String {
-    http_get(node.http_port, "/cluster/members").1
-}
-
-fn all_up(ids: &[&str]) -> String {
-    let listed: Vec<String> = ids
-        .iter()
-        .map(|id| format!("{{\"id\":\"{id}\",\"status\":\"UP\"}}"))
-        .collect();
-    format!("{{\"members\":[{}]}}\n", listed.join(","))
-}
+use support::cluster::*;
+use support::{TestServer, describe_error, http_get_at};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn three_nodes_form_a_cluster_and_track_failures() {
     let tmp = tempfile::tempdir().unwrap();
-    let (swim, rpc) = (free_port(), free_port());
-    let envs: Vec<_> = (1..=3).map(|n| node_env(n, swim, rpc, None)).collect();
-    let dir = |n: usize| tmp.path().join(format!("node{n}"));
-    let started = Instant::now();
-    let mut nodes: Vec<TestServer> = (0..3).map(|i| start_node(&dir(i + 1), &envs[i])).collect();
-
-    // 1. Every node lists all three UP within 10 s.
-    let everyone = all_up(&["node1", "node2", "node3"]);
-    for node in &nodes {
-        assert!(
-            wait_for(Duration::from_secs(10), || members(node) == everyone),
-            "node on {} sees {}",
-            node.http_port,
-            members(node)
-        );
-    }
-    assert!(started.elapsed() < Duration::from_secs(10) + Duration::from_secs(5));
-    // The SQL view agrees, and each node is itself.
+    let ports = ClusterPorts::free();
+    // 1. Every node lists all three UP within 10 s (three_nodes checks).
+    let mut nodes = three_nodes(tmp.path(), ports);
+    // The SQL view and the metrics agree, and each node is itself.
     for (i, node) in nodes.iter().enumerate() {
         let client = node.connect().await;
         let rows = client
@@ -100,64 +31,64 @@ async fn three_nodes_form_a_cluster_and_track_failures() {
             assert_eq!(row.get::<_, String>(0), format!("node{n}"));
             assert_eq!(row.get::<_, String>(1), "UP");
             assert_eq!(row.get::<_, bool>(2), i == j);
-            assert_eq!(row.get::<_, String>(3), format!("127.0.0.{n}:{swim}"));
-            assert_eq!(row.get::<_, String>(4), format!("127.0.0.{n}:{rpc}"));
             assert_eq!(
-                row.get::<_, String>(5),
-                format!("127.0.0.1:{}", nodes[j].port)
+                row.get::<_, String>(3),
+                format!("127.0.0.{n}:{}", ports.swim)
             );
+            assert_eq!(
+                row.get::<_, String>(4),
+                format!("127.0.0.{n}:{}", ports.rpc)
+            );
+            let sql = format!("127.0.0.{n}:{}", nodes[j].port);
+            assert_eq!(row.get::<_, String>(5), sql);
         }
-        assert_eq!(http_get(node.http_port, "/ready").0, 200);
-        let metrics = http_get(node.http_port, "/metrics").1;
+        assert_eq!(node.http("/ready").0, 200);
+        let metrics = node.http("/metrics").1;
         assert!(
             metrics.contains("stemedb_members{status=\"UP\"} 3"),
             "{metrics}"
         );
         assert!(metrics.contains("stemedb_members{status=\"DOWN\"} 0"));
     }
-
-    nodes[0]
-        .connect()
-        .await
-        .execute(
+    let insert = |subject: &str| {
+        format!(
             "INSERT INTO assertions (subject, predicate, object, source) \
-             VALUES ('a', 'p', 'o', 'test')",
-            &[],
+             VALUES ('{subject}', 'p', 'o', 'test')"
         )
+    };
+    let client = nodes[0].connect().await;
+    client
+        .execute(&insert("a"), &[])
         .await
         .expect("a write with every member up");
 
     // A node shut down leaves the cluster: the others see it DOWN at once
     // (no suspicion period) and keep their majority.
     assert!(nodes[2].terminate().success());
-    let without_3 = "{\"members\":[{\"id\":\"node1\",\"status\":\"UP\"},{\"id\":\"node2\",\"status\":\"UP\"},{\"id\":\"node3\",\"status\":\"DOWN\"}]}\n";
+    let without_3 = listing(&[("node1", "UP"), ("node2", "UP"), ("node3", "DOWN")]);
     for node in &nodes[..2] {
         assert!(
             wait_for(Duration::from_secs(3), || members(node) == without_3),
             "{}",
             members(node)
         );
-        assert_eq!(http_get(node.http_port, "/ready").0, 200);
+        assert_eq!(node.http("/ready").0, 200);
     }
 
     // kill -9 a second node: the survivor detects it (suspect, then down)
     // and, alone of three, is no longer ready.
     nodes[1].kill9();
-    let survivor = nodes[0].http_port;
+    let survivor = (nodes[0].ip.clone(), nodes[0].http_port);
+    let ready = || http_get_at(&survivor.0, survivor.1, "/ready");
     assert!(
-        wait_for(Duration::from_secs(20), || http_get(survivor, "/ready").0
-            == 503),
+        wait_for(Duration::from_secs(20), || ready().0 == 503),
         "{}",
-        http_get(survivor, "/cluster/members").1
+        members(&nodes[0])
     );
-    assert!(http_get(survivor, "/ready").1.contains("NO_QUORUM"));
+    assert!(ready().1.contains("NO_QUORUM"));
     // Without a majority it refuses writes, clearly, and keeps reading on
     // the same connection.
-    let client = nodes[0].connect().await;
-    let insert = "INSERT INTO assertions (subject, predicate, object, source) \
-                  VALUES ('s', 'p', 'o', 'test')";
-    let refused = client.execute(insert, &[]).await.unwrap_err();
-    let refused = support::describe_error(&refused);
+    let refused = describe_error(&client.execute(&insert("s"), &[]).await.unwrap_err());
     assert!(refused.starts_with("25006: "), "{refused}");
     assert!(
         refused.contains("node1") && refused.contains("node2 DOWN"),
@@ -166,7 +97,7 @@ async fn three_nodes_form_a_cluster_and_track_failures() {
     let copy = client
         .simple_query("COPY assertions (subject, predicate, object, source) FROM STDIN")
         .await;
-    assert!(support::describe_error(&copy.unwrap_err()).starts_with("25006: "));
+    assert!(describe_error(&copy.unwrap_err()).starts_with("25006: "));
     let count: i64 = client
         .query_one("SELECT count(*) FROM assertions", &[])
         .await
@@ -175,19 +106,18 @@ async fn three_nodes_form_a_cluster_and_track_failures() {
     assert_eq!(count, 1, "the write made with a majority is still there");
 
     // node3 comes back on its data dir: it finds the survivor, which is
-    // ready again without a restart.
-    nodes[2] = start_node(&dir(3), &envs[2]);
+    // ready and takes writes again without a restart.
+    nodes[2] = start_node(&tmp.path().join("node3"), 3, &node_env(3, ports, None));
     assert!(
-        wait_for(Duration::from_secs(10), || http_get(survivor, "/ready").0
-            == 200),
+        wait_for(Duration::from_secs(10), || ready().0 == 200),
         "{}",
-        http_get(survivor, "/cluster/members").1
+        members(&nodes[0])
     );
     client
-        .execute(insert, &[])
+        .execute(&insert("s"), &[])
         .await
         .expect("writes resume with a majority");
-    let back = "{\"members\":[{\"id\":\"node1\",\"status\":\"UP\"},{\"id\":\"node2\",\"status\":\"DOWN\"},{\"id\":\"node3\",\"status\":\"UP\"}]}\n";
+    let back = listing(&[("node1", "UP"), ("node2", "DOWN"), ("node3", "UP")]);
     assert!(
         wait_for(Duration::from_secs(5), || members(&nodes[2]) == back),
         "{}",
@@ -198,15 +128,15 @@ async fn three_nodes_form_a_cluster_and_track_failures() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_node_with_another_secret_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
-    let (swim, rpc) = (free_port(), free_port());
+    let ports = ClusterPorts::free();
     let secrets = [Some("right"), Some("right"), Some("wrong")];
-    let nodes: Vec<TestServer> = (0..3)
-        .map(|i| {
-            let env = node_env(i as u8 + 1, swim, rpc, secrets[i]);
-            start_node(&tmp.path().join(format!("node{i}")), &env)
+    let nodes: Vec<TestServer> = (1..=3u8)
+        .map(|n| {
+            let env = node_env(n, ports, secrets[n as usize - 1]);
+            start_node(&tmp.path().join(format!("node{n}")), n, &env)
         })
         .collect();
-    let pair = "{\"members\":[{\"id\":\"node1\",\"status\":\"UP\"},{\"id\":\"node2\",\"status\":\"UP\"}]}\n";
+    let pair = listing(&[("node1", "UP"), ("node2", "UP")]);
     for node in &nodes[..2] {
         assert!(
             wait_for(Duration::from_secs(10), || members(node) == pair),
@@ -217,21 +147,23 @@ async fn a_node_with_another_secret_is_refused() {
     // node3 announced itself at boot: both refused it, and said why.
     for node in &nodes[..2] {
         assert!(
-            wait_for(Duration::from_secs(10), || !node
-                .log_lines("not signed with this cluster's secret")
-                .is_empty()),
+            wait_for(Duration::from_secs(10), || {
+                !node
+                    .log_lines("not signed with this cluster's secret")
+                    .is_empty()
+            }),
             "no refusal logged"
         );
         assert_eq!(members(node), pair);
     }
-    assert_eq!(members(&nodes[2]), all_up(&["node3"]));
-    assert_eq!(http_get(nodes[2].http_port, "/ready").0, 503);
+    assert_eq!(members(&nodes[2]), listing(&[("node3", "UP")]));
+    assert_eq!(nodes[2].http("/ready").0, 503);
 }
 
 #[test]
 fn a_cluster_address_off_loopback_needs_a_secret() {
     let tmp = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = support::free_port();
     let env = [
         ("STEMEDB_CLUSTER__ENABLED", "true"),
         ("STEMEDB_CLUSTER__SWIM_ADDR", &*format!("0.0.0.0:{port}")),

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod cluster;
 mod rng;
 #[allow(unused_imports)]
 pub use rng::Rng;
@@ -24,6 +25,8 @@ pub struct TestServer {
     pub child: Child,
     /// Every line the server wrote to stderr so far.
     pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// The loopback address its SQL and HTTP ports listen on.
+    pub ip: String,
     pub port: u16,
     pub http_port: u16,
     pub data_dir: PathBuf,
@@ -56,16 +59,22 @@ impl TestServer {
     /// port can be taken by another process before the server binds it:
     /// then it tries again on other ports.
     pub fn start_in(dir: &Path, env: &[(&str, &str)]) -> Result<TestServer, String> {
+        Self::start_at(dir, "127.0.0.1", env)
+    }
+
+    /// A server whose SQL and HTTP ports listen on loopback address `ip`
+    /// (e.g. 127.0.0.2, a cluster's second node).
+    pub fn start_at(dir: &Path, ip: &str, env: &[(&str, &str)]) -> Result<TestServer, String> {
         let mut attempt = 0;
         loop {
-            match Self::start_once(dir, env) {
+            match Self::start_once(dir, ip, env) {
                 Err(e) if e.contains("Address already in use") && attempt < 5 => attempt += 1,
                 other => return other,
             }
         }
     }
 
-    fn start_once(dir: &Path, env: &[(&str, &str)]) -> Result<TestServer, String> {
+    fn start_once(dir: &Path, ip: &str, env: &[(&str, &str)]) -> Result<TestServer, String> {
         let port = free_port();
         let http_port = free_port();
         let mut cmd = Command::new(&*BINARY);
@@ -73,9 +82,9 @@ impl TestServer {
             .arg("--data-dir")
             .arg(dir)
             .arg("--listen")
-            .arg(format!("127.0.0.1:{port}"))
+            .arg(format!("{ip}:{port}"))
             .arg("--http-listen")
-            .arg(format!("127.0.0.1:{http_port}"))
+            .arg(format!("{ip}:{http_port}"))
             .env_remove("STEMEDB_PASSWORD")
             // Not a setting: the server must start anyway (with a warning).
             .env("STEMEDB_BIN", &*BINARY)
@@ -110,6 +119,7 @@ impl TestServer {
             Ok(Ok(())) => Ok(TestServer {
                 child,
                 log,
+                ip: ip.to_string(),
                 port,
                 http_port,
                 data_dir: dir.to_path_buf(),
@@ -140,8 +150,8 @@ impl TestServer {
 
     pub fn conn_str(&self) -> String {
         format!(
-            "host=127.0.0.1 port={} user=stemedb dbname=stemedb",
-            self.port
+            "host={} port={} user=stemedb dbname=stemedb",
+            self.ip, self.port
         )
     }
 
@@ -231,10 +241,22 @@ pub async fn connect_from(
     Ok(client)
 }
 
+impl TestServer {
+    /// `GET path` on this server's admin HTTP port.
+    pub fn http(&self, path: &str) -> (u16, String) {
+        http_get_at(&self.ip, self.http_port, path)
+    }
+}
+
 /// `GET path` on the admin HTTP port: the status code and the body.
 pub fn http_get(port: u16, path: &str) -> (u16, String) {
+    http_get_at("127.0.0.1", port, path)
+}
+
+/// `GET path` on `ip`:`port`.
+pub fn http_get_at(ip: &str, port: u16, path: &str) -> (u16, String) {
     use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("http connect");
+    let mut s = std::net::TcpStream::connect((ip, port)).expect("http connect");
     write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").expect("http request");
     let mut response = String::new();
     s.read_to_string(&mut response).expect("http response");

@@ -1,0 +1,102 @@
+//! Real three-node clusters for the tests: node `n` (1–3) listens on
+//! 127.0.0.n (SQL, HTTP, gRPC, SWIM), with its own data dir, and has the
+//! other nodes as seeds.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::{TestServer, free_port};
+
+/// Ports shared by the nodes (each on its own address).
+#[derive(Clone, Copy)]
+pub struct ClusterPorts {
+    pub swim: u16,
+    pub rpc: u16,
+}
+
+impl ClusterPorts {
+    pub fn free() -> ClusterPorts {
+        ClusterPorts {
+            swim: free_port(),
+            rpc: free_port(),
+        }
+    }
+}
+
+/// Node `n`'s settings.
+pub fn node_env(n: u8, ports: ClusterPorts, secret: Option<&str>) -> Vec<(String, String)> {
+    let seeds: Vec<String> = (1..=3)
+        .map(|i| format!("\"127.0.0.{i}:{}\"", ports.swim))
+        .collect();
+    let mut env = vec![
+        ("STEMEDB_CLUSTER__ENABLED".into(), "true".into()),
+        ("STEMEDB_CLUSTER__NODE_ID".into(), format!("node{n}")),
+        (
+            "STEMEDB_CLUSTER__SWIM_ADDR".into(),
+            format!("127.0.0.{n}:{}", ports.swim),
+        ),
+        (
+            "STEMEDB_CLUSTER__RPC_ADDR".into(),
+            format!("127.0.0.{n}:{}", ports.rpc),
+        ),
+        (
+            "STEMEDB_CLUSTER__SEEDS".into(),
+            format!("[{}]", seeds.join(",")),
+        ),
+    ];
+    if let Some(secret) = secret {
+        env.push(("STEMEDB_CLUSTER__SECRET".into(), secret.into()));
+    }
+    env
+}
+
+/// Starts node `n` on `dir` with `env` ([`node_env`]).
+pub fn start_node(dir: &Path, n: u8, env: &[(String, String)]) -> TestServer {
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    TestServer::start_at(dir, &format!("127.0.0.{n}"), &env).expect("node starts")
+}
+
+/// Polls `check` until it holds or `limit` passes.
+pub fn wait_for(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if check() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `/cluster/members` as `node` sees it.
+pub fn members(node: &TestServer) -> String {
+    node.http("/cluster/members").1
+}
+
+/// The `/cluster/members` body listing `ids`, with their statuses.
+pub fn listing(members: &[(&str, &str)]) -> String {
+    let listed: Vec<String> = members
+        .iter()
+        .map(|(id, status)| format!("{{\"id\":\"{id}\",\"status\":\"{status}\"}}"))
+        .collect();
+    format!("{{\"members\":[{}]}}\n", listed.join(","))
+}
+
+/// Three nodes in `dir`, once each lists all three UP (within 10 s).
+pub fn three_nodes(dir: &Path, ports: ClusterPorts) -> Vec<TestServer> {
+    let nodes: Vec<TestServer> = (1..=3u8)
+        .map(|n| start_node(&dir.join(format!("node{n}")), n, &node_env(n, ports, None)))
+        .collect();
+    let everyone = listing(&[("node1", "UP"), ("node2", "UP"), ("node3", "UP")]);
+    for node in &nodes {
+        assert!(
+            wait_for(Duration::from_secs(10), || members(node) == everyone),
+            "node on {} sees {}",
+            node.ip,
+            members(node)
+        );
+    }
+    nodes
+}
