@@ -158,6 +158,27 @@ async fn a_node_with_another_secret_is_refused() {
     }
     assert_eq!(members(&nodes[2]), listing(&[("node3", "UP")]));
     assert_eq!(nodes[2].http("/ready").0, 503);
+
+    // gRPC on rpc_addr takes the same secret, and only it.
+    use stemedb::cluster::rpc::{hello, rpc_token};
+    let node2 = format!("127.0.0.2:{}", ports.rpc).parse().unwrap();
+    let from = "127.0.0.3".parse().unwrap();
+    let reply = hello(node2, from, &rpc_token(Some("right")), "test")
+        .await
+        .expect("the cluster's secret is accepted");
+    assert_eq!(reply.node_id, "node2");
+    assert!(
+        reply.seen_from.starts_with("127.0.0.3:"),
+        "{}",
+        reply.seen_from
+    );
+    let refused = hello(node2, from, &rpc_token(Some("wrong")), "node3").await;
+    assert!(refused.is_err());
+    assert!(wait_for(Duration::from_secs(5), || {
+        !nodes[1]
+            .log_lines("refused an RPC not signed with this cluster's secret")
+            .is_empty()
+    }));
 }
 
 #[test]

@@ -1,17 +1,19 @@
 //! StemeDB as one of several nodes (DESIGN §6). This part is membership:
 //! SWIM gossip ([`swim`]) keeps each node's view of who is in the cluster
 //! and who is alive ([`members`]); placement ([`placement`]) maps a
-//! subject to its owners. With `[cluster] enabled = false` nothing here
+//! subject to its owners; [`rpc`] serves node-to-node gRPC (today only
+//! `Hello`; replication comes next). With `[cluster] enabled = false` nothing here
 //! runs and the node is the whole database.
 
 pub mod config;
 pub mod members;
 pub mod placement;
+pub mod rpc;
 mod swim;
 
 use std::sync::Arc;
 
-use tokio::net::UdpSocket;
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -25,6 +27,7 @@ pub struct Cluster {
     membership: Arc<Membership>,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
+    rpc_task: JoinHandle<Result<()>>,
 }
 
 impl Cluster {
@@ -36,6 +39,12 @@ impl Cluster {
             Error::internal(format!(
                 "cannot bind [cluster] swim_addr {}: {e}",
                 addrs.swim
+            ))
+        })?;
+        let rpc_listener = TcpListener::bind(addrs.rpc).await.map_err(|e| {
+            Error::internal(format!(
+                "cannot listen on [cluster] rpc_addr {}: {e}",
+                addrs.rpc
             ))
         })?;
         // Each start is a newer generation than the last (milliseconds),
@@ -63,8 +72,10 @@ impl Cluster {
             membership.clone(),
             seeds.clone(),
             config.secret.clone(),
-            stopped,
+            stopped.clone(),
         ));
+        let token = rpc::rpc_token(config.secret.as_deref());
+        let rpc_task = tokio::spawn(rpc::serve(rpc_listener, membership.clone(), token, stopped));
         tracing::info!(
             node = node_id,
             swim = %addrs.swim,
@@ -77,6 +88,7 @@ impl Cluster {
             membership,
             stop,
             task,
+            rpc_task,
         })
     }
 
@@ -84,9 +96,14 @@ impl Cluster {
         &self.membership
     }
 
-    /// Leaves the cluster (the others hear it at once) and stops gossip.
+    /// Leaves the cluster (the others hear it at once), stops gossip and
+    /// the RPC server.
     pub async fn leave(self) {
         let _ = self.stop.send(true);
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), self.task).await;
+        let limit = std::time::Duration::from_secs(2);
+        let _ = tokio::time::timeout(limit, self.task).await;
+        if let Ok(Ok(Err(e))) = tokio::time::timeout(limit, self.rpc_task).await {
+            tracing::warn!("cluster: {e}");
+        }
     }
 }
