@@ -149,10 +149,11 @@ impl Membership {
     }
 
     /// Whether this node sees more than half of the cluster alive.
+    /// (Checked on every write: counts under the lock, copies nothing.)
     pub fn has_majority(&self) -> bool {
-        let members = self.members();
-        let alive = members.iter().filter(|m| m.status.is_alive()).count();
-        alive * 2 > members.len().max(self.configured)
+        let others = self.others.read().unwrap_or_else(|e| e.into_inner());
+        let alive = 1 + others.iter().filter(|m| m.status.is_alive()).count();
+        alive * 2 > (1 + others.len()).max(self.configured)
     }
 
     /// The ids of the members this node sees alive.
