@@ -346,6 +346,12 @@ fn storage(stats: &StorageStats) {
     gauge!("stemedb_assertions_stored").set(assertions.map_or(0, |f| f.keys) as f64);
 }
 
+/// `stemedb_hints_pending`: writes this node holds for members that were
+/// down when they were made.
+pub fn hints_pending(n: u64) {
+    gauge!("stemedb_hints_pending").set(n as f64);
+}
+
 /// `stemedb_members{status}`: the members as this node sees them.
 pub fn members(members: &crate::cluster::Membership) {
     use crate::cluster::Status;

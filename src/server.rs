@@ -62,7 +62,15 @@ pub async fn run(config: Config) -> Result<()> {
         .map_err(|e| Error::internal(format!("cannot listen on {}: {e}", config.http_listen)))?;
     let sql_addr = sql.local_addr()?.to_string();
     let cluster = match config.cluster.enabled {
-        true => Some(Cluster::start(&config.cluster, store.node_id(), sql_addr.clone()).await?),
+        true => Some(
+            Cluster::start(
+                &config.cluster,
+                &config.replication,
+                store.clone(),
+                sql_addr.clone(),
+            )
+            .await?,
+        ),
         false => None,
     };
     let membership = match &cluster {
@@ -85,9 +93,13 @@ pub async fn run(config: Config) -> Result<()> {
         shutdown_timeout,
         rates: config.limits.rates()?,
     };
-    let engine = Engine::new(store.clone())
+    let mut engine = Engine::new(store.clone())
         .with_limits(limits)
         .with_members(membership.clone());
+    if let Some(cluster) = &cluster {
+        engine = engine.with_replicas(cluster.replicator());
+        cluster.serve_scans(engine.clone());
+    }
     let activity = engine.activity().clone();
     activity.limit_running_per_user(config.limits.concurrent_statements_per_user as usize);
     let (stop_sql, sql_stopped) = watch::channel(false);

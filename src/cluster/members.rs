@@ -2,6 +2,7 @@
 //! state that `/cluster/members`, `stemedb.cluster_members`, `/ready` and
 //! the write path's majority check read.
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::RwLock;
 
@@ -98,6 +99,9 @@ pub struct Membership {
     /// that hears nobody never thinks it has a majority.
     configured: usize,
     others: RwLock<Vec<Member>>,
+    /// Ids of every member this node has known (kept across restarts):
+    /// placement is computed over them, alive or not.
+    known: RwLock<BTreeSet<String>>,
 }
 
 impl Membership {
@@ -106,6 +110,7 @@ impl Membership {
             me,
             configured: seeds + 1,
             others: RwLock::new(Vec::new()),
+            known: RwLock::new(BTreeSet::new()),
         }
     }
 
@@ -127,7 +132,36 @@ impl Membership {
 
     /// Replaces the other members (from the gossip task).
     pub(super) fn set_others(&self, members: Vec<Member>) {
+        let mut known = self.known.write().unwrap_or_else(|e| e.into_inner());
+        let ids = members.iter().filter(|m| !m.identity.is_seed_placeholder());
+        known.extend(ids.map(|m| m.identity.id.clone()));
         *self.others.write().unwrap_or_else(|e| e.into_inner()) = members;
+    }
+
+    /// Adds ids remembered from an earlier run.
+    pub fn remember(&self, ids: impl IntoIterator<Item = String>) {
+        let mut known = self.known.write().unwrap_or_else(|e| e.into_inner());
+        known.extend(ids);
+    }
+
+    /// The ids placement is computed over: every member this node has
+    /// known, itself included, alive or not, sorted.
+    pub fn placement_ids(&self) -> Vec<String> {
+        let known = self.known.read().unwrap_or_else(|e| e.into_inner());
+        let mut ids: BTreeSet<String> = known.clone();
+        ids.insert(self.me.id.clone());
+        ids.into_iter().collect()
+    }
+
+    /// Whether this node knows the ids of as many members as its
+    /// configuration names (until then it cannot place a subject).
+    pub fn knows_all(&self) -> bool {
+        self.placement_ids().len() >= self.configured
+    }
+
+    /// The member with this id, if known.
+    pub fn find(&self, id: &str) -> Option<Member> {
+        self.members().into_iter().find(|m| m.identity.id == id)
     }
 
     /// Every member this node knows of, itself included, sorted by id.
@@ -153,7 +187,8 @@ impl Membership {
     pub fn has_majority(&self) -> bool {
         let others = self.others.read().unwrap_or_else(|e| e.into_inner());
         let alive = 1 + others.iter().filter(|m| m.status.is_alive()).count();
-        alive * 2 > (1 + others.len()).max(self.configured)
+        let known = self.known.read().unwrap_or_else(|e| e.into_inner()).len();
+        alive * 2 > (1 + others.len()).max(self.configured).max(known)
     }
 
     /// The ids of the members this node sees alive.

@@ -1,14 +1,21 @@
-//! StemeDB as one of several nodes (DESIGN §6). This part is membership:
-//! SWIM gossip ([`swim`]) keeps each node's view of who is in the cluster
-//! and who is alive ([`members`]); placement ([`placement`]) maps a
-//! subject to its owners; [`rpc`] serves node-to-node gRPC (today only
-//! `Hello`; replication comes next). With `[cluster] enabled = false` nothing here
-//! runs and the node is the whole database.
+//! StemeDB as one of several nodes (DESIGN §6). SWIM gossip ([`swim`])
+//! keeps each node's view of who is in the cluster and who is alive
+//! ([`members`]); placement ([`placement`]) maps a subject to its owners;
+//! the [`replicator`] sends each write to its owners over gRPC ([`peers`]
+//! calls, [`service`] answers, [`rpc`] authenticates), holding hints for
+//! owners that are away, which [`handoff`] delivers when they return.
+//! With `[cluster] enabled = false` nothing here runs and the node is the
+//! whole database.
 
 pub mod config;
+mod handoff;
 pub mod members;
+mod peers;
 pub mod placement;
+mod replicator;
 pub mod rpc;
+mod scan_wire;
+mod service;
 mod swim;
 
 use std::sync::Arc;
@@ -19,21 +26,34 @@ use tokio::task::JoinHandle;
 
 pub use config::{ClusterConfig, ReplicationConfig};
 pub use members::{Member, Membership, NodeIdentity, Status};
+pub use replicator::Replicator;
 
 use crate::error::{Error, Result};
+use crate::storage::Store;
+use peers::Peers;
 
 /// A running membership: the shared member list and the gossip task.
 pub struct Cluster {
     membership: Arc<Membership>,
+    replicator: Arc<Replicator>,
+    engine: Arc<std::sync::OnceLock<crate::planner::Engine>>,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
     rpc_task: JoinHandle<Result<()>>,
 }
 
 impl Cluster {
-    /// Binds `swim_addr` and starts gossiping with the seeds. `node_id` is
-    /// the store's; `sql` the address clients reach this node on.
-    pub async fn start(config: &ClusterConfig, node_id: &str, sql: String) -> Result<Cluster> {
+    /// Binds `swim_addr` and `rpc_addr`, starts gossiping with the seeds,
+    /// serving RPC and handing off hints. `sql` is the address clients
+    /// reach this node on.
+    pub async fn start(
+        config: &ClusterConfig,
+        replication: &ReplicationConfig,
+        store: Arc<Store>,
+        sql: String,
+    ) -> Result<Cluster> {
+        let node_id = store.node_id().to_string();
+        let node_id = node_id.as_str();
         let addrs = config.check()?;
         let socket = UdpSocket::bind(addrs.swim).await.map_err(|e| {
             Error::internal(format!(
@@ -66,6 +86,7 @@ impl Cluster {
             .filter(|s| *s != addrs.swim)
             .collect();
         let membership = Arc::new(Membership::new(me, seeds.len()));
+        membership.remember(store.remembered_members()?);
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(swim::run(
             socket,
@@ -75,7 +96,26 @@ impl Cluster {
             stopped.clone(),
         ));
         let token = rpc::rpc_token(config.secret.as_deref());
-        let rpc_task = tokio::spawn(rpc::serve(rpc_listener, membership.clone(), token, stopped));
+        let engine = Arc::new(std::sync::OnceLock::new());
+        let service = service::Service {
+            membership: membership.clone(),
+            store: store.clone(),
+            engine: engine.clone(),
+        };
+        let peers = Arc::new(Peers::new(node_id, addrs.rpc.ip(), &token)?);
+        tokio::spawn(handoff::run(
+            store.clone(),
+            membership.clone(),
+            peers.clone(),
+            stopped.clone(),
+        ));
+        let rpc_task = tokio::spawn(rpc::serve(rpc_listener, service, token, stopped));
+        let replicator = Arc::new(Replicator::new(
+            store,
+            membership.clone(),
+            peers,
+            replication.factor,
+        ));
         tracing::info!(
             node = node_id,
             swim = %addrs.swim,
@@ -86,6 +126,8 @@ impl Cluster {
         );
         Ok(Cluster {
             membership,
+            replicator,
+            engine,
             stop,
             task,
             rpc_task,
@@ -94,6 +136,16 @@ impl Cluster {
 
     pub fn membership(&self) -> &Arc<Membership> {
         &self.membership
+    }
+
+    /// Serves other nodes' scans through `engine` from now on.
+    pub fn serve_scans(&self, engine: crate::planner::Engine) {
+        let _ = self.engine.set(engine);
+    }
+
+    /// The write path to the subjects' owners.
+    pub fn replicator(&self) -> Arc<Replicator> {
+        self.replicator.clone()
     }
 
     /// Leaves the cluster (the others hear it at once), stops gossip and

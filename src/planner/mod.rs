@@ -44,12 +44,17 @@ mod statement;
 mod stream;
 mod subqueries;
 mod tables;
+mod remote_scan;
+mod replicas;
 mod txn;
+mod write_path;
 
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 pub use activity::{Accepted, Activity, Backend, Busy, Cancel, Login, Running};
 pub use column_names::display_name;
+pub use replicas::{Readers, Replicas, ScanRequest};
+pub use write_path::WritePath;
 pub use copy::{COPY_COLUMNS, CopyFormat, CopyOptions};
 pub use errors::from_datafusion;
 pub use inflight::InFlight;
@@ -75,16 +80,22 @@ pub struct Engine {
     limits: StatementLimits,
     /// The cluster's members as this node sees them.
     members: Arc<Membership>,
+    /// Where writes go (the store, or the cluster's owners).
+    writes: WritePath,
+    /// The cluster, for tables read over it (`None`: a single node).
+    cluster: Option<Arc<dyn Replicas>>,
 }
 
 impl Engine {
     pub fn new(store: Arc<Store>) -> Engine {
         let members = Arc::new(Membership::single(store.node_id(), String::new()));
         Engine {
-            store,
             activity: Arc::default(),
             limits: StatementLimits::default(),
             members,
+            writes: WritePath::new(store.clone(), None),
+            cluster: None,
+            store,
         }
     }
 
@@ -99,6 +110,16 @@ impl Engine {
         Engine { members, ..self }
     }
 
+    /// The same engine writing through the cluster's `replicas`.
+    pub fn with_replicas(self, replicas: Arc<dyn Replicas>) -> Engine {
+        let writes = WritePath::new(self.store.clone(), Some(replicas.clone()));
+        Engine {
+            writes,
+            cluster: Some(replicas),
+            ..self
+        }
+    }
+
     /// The server's open connections.
     pub fn activity(&self) -> &Arc<Activity> {
         &self.activity
@@ -110,6 +131,16 @@ impl Engine {
 
     /// A new session for a connection authenticated as `user`.
     pub fn session(&self, user: &str) -> Session {
+        self.new_session(user, self.cluster.clone())
+    }
+
+    /// A session whose tables read this node's store only (a scan another
+    /// node asked for).
+    pub fn local_session(&self, user: &str) -> Session {
+        self.new_session(user, None)
+    }
+
+    fn new_session(&self, user: &str, cluster: Option<Arc<dyn Replicas>>) -> Session {
         Session::new(Arc::new(SessionShared {
             store: self.store.clone(),
             settings: RwLock::new(Settings::new(self.limits)),
@@ -120,6 +151,8 @@ impl Engine {
             user: user.to_string(),
             activity: self.activity.clone(),
             members: self.members.clone(),
+            writes: self.writes.clone(),
+            cluster,
             backend: OnceLock::new(),
         }))
     }
@@ -140,6 +173,10 @@ pub struct SessionShared {
     activity: Arc<Activity>,
     /// The cluster's members (`stemedb.cluster_members`).
     members: Arc<Membership>,
+    /// Where the session's writes go.
+    writes: WritePath,
+    /// The cluster its tables read over (`None`: this node's store).
+    cluster: Option<Arc<dyn Replicas>>,
     /// This connection in `activity`, once it has logged in.
     backend: OnceLock<Arc<Backend>>,
 }
@@ -186,7 +223,7 @@ impl SessionShared {
     /// Refuses a write (`25006`) while this node sees no majority of its
     /// cluster: the other side of a partition may be writing. Reads go on.
     fn writable(&self) -> Result<()> {
-        if self.members.has_majority() {
+        if self.members.has_majority() && self.members.knows_all() {
             return Ok(());
         }
         Err(Error::new(

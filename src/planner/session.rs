@@ -191,7 +191,6 @@ impl Session {
         let copy = self
             .take_copy()
             .ok_or_else(|| Error::internal("no COPY in progress"))?;
-        let store = &self.shared.store;
         let log_from = self.shared.limits().log_min_duration_statement;
         // The COPY is already running: it is not refused here.
         let busy = self.shared.backend.get().and_then(|b| b.busy().ok());
@@ -205,11 +204,11 @@ impl Session {
                 CopyRows::Memory(rows) => {
                     let n = rows.len();
                     let writes = rows.into_iter().map(Write::Claim).collect();
-                    self.shared.txn.write(store, writes).await?;
+                    self.shared.txn.write(&self.shared.writes, writes).await?;
                     Ok(n)
                 }
                 CopyRows::Staged { copy, rows } => {
-                    store.apply_staged(copy, rows).await?;
+                    self.shared.writes.apply_staged(copy, rows).await?;
                     Ok(rows)
                 }
             }
@@ -497,7 +496,7 @@ impl Session {
                 if shared.txn.has_writes() {
                     shared.writable()?;
                 }
-                let tag = match shared.txn.commit(&shared.store).await? {
+                let tag = match shared.txn.commit(&shared.writes).await? {
                     Ended::Committed => "COMMIT",
                     Ended::RolledBack => "ROLLBACK",
                 };

@@ -9,7 +9,7 @@
 //! block's own pending writes (documented in docs/sql.md).
 //!
 //! A block's writes are stamped when their statement runs, from timestamps
-//! reserved for them ([`Store::stamp_reserved`]), so `RETURNING id` and a
+//! reserved for them ([`WritePath::stamp`]), so `RETURNING id` and a
 //! later retraction in the same block name the ids that COMMIT stores.
 //!
 //! A block holds its writes in memory until COMMIT, so their size is
@@ -21,6 +21,7 @@ use std::sync::Mutex;
 
 use crate::error::{Error, Result, sqlstate};
 use crate::model::Id;
+use super::WritePath;
 use crate::storage::{ReadPoint, Store, Write};
 
 /// The most claim data one block may hold before COMMIT.
@@ -100,12 +101,12 @@ impl Transaction {
     }
 
     /// `COMMIT`: writes the block's buffered writes atomically.
-    pub async fn commit(&self, store: &Store) -> Result<Ended> {
+    pub async fn commit(&self, path: &WritePath) -> Result<Ended> {
         let block = self.lock().take();
         match block {
             Some(b) if b.failed => Ok(Ended::RolledBack),
             Some(b) => {
-                store.commit(b.writes).await?;
+                path.commit(b.writes).await?;
                 Ok(Ended::Committed)
             }
             None => Ok(Ended::Committed),
@@ -168,7 +169,7 @@ impl Transaction {
 
     /// Writes now (outside a block) or buffers them (inside one); returns
     /// them as stamped.
-    pub async fn write(&self, store: &Store, writes: Vec<Write>) -> Result<Vec<Write>> {
+    pub async fn write(&self, path: &WritePath, writes: Vec<Write>) -> Result<Vec<Write>> {
         {
             let mut guard = self.lock();
             if let Some(b) = guard.as_mut() {
@@ -177,13 +178,13 @@ impl Transaction {
                 }
                 let bytes = b.bytes + writes.iter().map(Write::approximate_size).sum::<usize>();
                 check_block_size(bytes)?;
-                let writes = store.stamp_reserved(writes);
+                let writes = path.stamp(writes);
                 b.bytes = bytes;
                 b.writes.extend(writes.iter().cloned());
                 return Ok(writes);
             }
         }
-        store.commit(writes).await
+        path.commit(writes).await
     }
 
     /// Ids of assertions buffered in the open block (a block may retract

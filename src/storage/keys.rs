@@ -16,8 +16,9 @@ pub const CF_RETRACTIONS: &str = "retractions";
 pub const CF_META: &str = "meta";
 pub const CF_STAGING: &str = "staging";
 pub const CF_HEADS: &str = "heads";
+pub const CF_HINTS: &str = "hints";
 
-pub const ALL_CFS: [&str; 8] = [
+pub const ALL_CFS: [&str; 9] = [
     CF_ASSERTIONS,
     CF_BY_SUBJECT,
     CF_BY_PREDICATE,
@@ -26,6 +27,7 @@ pub const ALL_CFS: [&str; 8] = [
     CF_META,
     CF_STAGING,
     CF_HEADS,
+    CF_HINTS,
 ];
 
 /// Kinds of record in the HLC index.
@@ -148,6 +150,7 @@ pub fn hlc_key(hlc: Hlc, node: &str, kind: u8, id: &Id) -> Vec<u8> {
 pub const META_NODE_ID: &[u8] = b"node_id";
 pub const META_HLC: &[u8] = b"hlc_high_water";
 pub const META_FORMAT: &[u8] = b"format_version";
+pub const META_MEMBERS: &[u8] = b"cluster_members";
 /// Prefix of a user's SCRAM salt (followed by the user name).
 pub const META_SCRAM_SALT: &[u8] = b"scram_salt:";
 

@@ -14,6 +14,7 @@
 //! All writes go through [`GroupCommit`]; reads go straight to RocksDB.
 
 mod heads;
+mod hints;
 mod keys;
 mod scan;
 mod split;
@@ -29,6 +30,7 @@ use std::sync::Arc;
 use rocksdb::{ColumnFamilyDescriptor, DB, Options};
 
 pub use heads::has_heads;
+pub use hints::{HintBatch, decode_write, encode_write};
 pub use keys::ALL_CFS;
 pub use scan::ScanRange;
 pub use stats::{FamilyStats, StorageStats};
@@ -94,6 +96,8 @@ pub struct Store {
     /// Stamps the writes of transaction blocks (from reserved timestamps).
     stamper: writer::Stamper,
     applying: Arc<visibility::Applying>,
+    /// Hints held for other cluster members ([`hints`]).
+    hints: hints::HintCounter,
 }
 
 fn db_options() -> Options {
@@ -259,6 +263,7 @@ impl Store {
             .and_then(|v| Hlc::from_key(&v))
             .unwrap_or_default();
         let clock = Arc::new(Clock::starting_after(high_water));
+        let hints = hints::HintCounter::load(&db)?;
         let writer = GroupCommit::start(db.clone(), clock.clone(), node_id.clone(), durability);
         let stamper = writer::Stamper {
             clock: clock.clone(),
@@ -273,6 +278,7 @@ impl Store {
             writer,
             stamper,
             applying: Arc::default(),
+            hints,
         }))
     }
 
@@ -297,6 +303,34 @@ impl Store {
     /// returns the writes as stamped and stored.
     pub async fn commit(&self, writes: Vec<Write>) -> Result<Vec<Write>> {
         self.writer.commit(writes).await
+    }
+
+    /// Writes stamped elsewhere — replicated to this node, or handed off
+    /// — durably; the clock moves past their stamps first (DESIGN §2), so
+    /// later local writes sort after them. Writing one again is a no-op.
+    pub async fn commit_replica(&self, writes: Vec<Write>) -> Result<()> {
+        for write in &writes {
+            match write {
+                Write::Assertion(a) => self.clock.observe(a.hlc),
+                Write::Retraction(r) => self.clock.observe(r.hlc),
+                Write::Claim(_) | Write::Retract(_) => {
+                    return Err(Error::internal("a replicated write must be stamped"));
+                }
+            }
+        }
+        self.writer
+            .request(writes, writer::HeadMode::Replica)
+            .await
+            .map(drop)
+    }
+
+    /// The subject of the claim `id`, if this node stores it.
+    pub fn subject_of(&self, id: &Id) -> Result<Option<String>> {
+        let cf = self.cf(CF_ASSERTIONS)?;
+        match self.db.get_pinned_cf(cf, id.0)? {
+            Some(v) => Ok(Some(Assertion::decode_keyed(&v, *id)?.subject)),
+            None => Ok(None),
+        }
     }
 
     /// Stamps a transaction block's writes now, from timestamps reserved
@@ -343,6 +377,28 @@ impl Store {
 
     fn cf(&self, name: &str) -> Result<&rocksdb::ColumnFamily> {
         cf(&self.db, name)
+    }
+
+    /// The cluster members this node has known (ids), kept so a restarted
+    /// node places subjects over the whole cluster even before every
+    /// member answers again.
+    pub fn remembered_members(&self) -> Result<Vec<String>> {
+        let v = self.db.get_cf(self.cf(CF_META)?, META_MEMBERS)?;
+        let text = v.map(|v| String::from_utf8_lossy(&v).into_owned());
+        Ok(text
+            .iter()
+            .flat_map(|t| t.lines())
+            .map(str::to_string)
+            .collect())
+    }
+
+    /// Keeps `ids` as the members this node has known (synced).
+    pub fn remember_members(&self, ids: &[String]) -> Result<()> {
+        let mut sync = rocksdb::WriteOptions::default();
+        sync.set_sync(true);
+        self.db
+            .put_cf_opt(self.cf(CF_META)?, META_MEMBERS, ids.join("\n"), &sync)?;
+        Ok(())
     }
 }
 

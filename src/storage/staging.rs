@@ -210,11 +210,7 @@ impl Store {
         let mut pairs = PairsToRecompute::default();
         let started = std::time::Instant::now();
         loop {
-            let (db, node) = (self.db().clone(), self.node_id().to_string());
-            let (chunk, next) =
-                tokio::task::spawn_blocking(move || read_chunk(&db, copy, from, first, &node))
-                    .await
-                    .map_err(|e| Error::internal(format!("reading staged rows: {e}")))??;
+            let (chunk, next) = self.staged_chunk(copy, from, first).await?;
             if chunk.is_empty() {
                 break;
             }
@@ -245,6 +241,17 @@ impl Store {
                 .await?;
         }
         Ok(())
+    }
+
+    /// Up to a chunk of staged rows of `copy` from sequence `from` on,
+    /// stamped from the range reserved at `first`, and the sequence after
+    /// them: for a cluster, which routes each chunk to its owners instead
+    /// of applying it here.
+    pub async fn staged_chunk(&self, copy: u64, from: u64, first: Hlc) -> Result<(Vec<Write>, u64)> {
+        let (db, node) = (self.db().clone(), self.node_id().to_string());
+        tokio::task::spawn_blocking(move || read_chunk(&db, copy, from, first, &node))
+            .await
+            .map_err(|e| Error::internal(format!("reading staged rows: {e}")))?
     }
 
     /// Drops a COPY's staged rows (it failed or was cancelled).

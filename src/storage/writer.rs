@@ -52,6 +52,10 @@ pub(super) enum HeadMode {
     Defer,
     /// Recompute these pairs (`heads` keys) from their claims.
     Recompute(Vec<Vec<u8>>),
+    /// Writes replicated from another node (or handed off, or sent again
+    /// after a lost reply): a claim already stored is skipped, and a claim
+    /// whose retraction came first has its pair recomputed.
+    Replica,
 }
 
 /// Handle to the writer thread. Dropping it stops the thread and waits for
@@ -226,8 +230,18 @@ pub(super) fn build_batch<'a>(
                     return Err(Error::internal("a write reached the batch unstamped"));
                 }
                 Write::Assertion(a) => {
-                    if *mode == HeadMode::Update {
-                        heads.assertion(db, a)?;
+                    match mode {
+                        HeadMode::Update => heads.assertion(db, a)?,
+                        HeadMode::Replica => {
+                            if db.get_pinned_cf(&assertions, a.id.0)?.is_some() {
+                                continue;
+                            }
+                            heads.assertion(db, a)?;
+                            if db.get_pinned_cf(&retractions, a.id.0)?.is_some() {
+                                heads.recompute(&subject_prefix(&a.subject, Some(&a.predicate)));
+                            }
+                        }
+                        HeadMode::Defer | HeadMode::Recompute(_) => {}
                     }
                     let value = a.encode();
                     batch.put_cf(&assertions, a.id.0, &value);

@@ -107,7 +107,7 @@ pub async fn write_claims(
     }
     let writes = claims.into_iter().map(Write::Claim).collect();
     session.writable()?;
-    let stamped = session.txn.write(&session.store, writes).await?;
+    let stamped = session.txn.write(&session.writes, writes).await?;
     let mut rows = AssertionRows::default();
     for w in &stamped {
         if let Write::Assertion(a) = w {

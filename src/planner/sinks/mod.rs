@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use datafusion::arrow::record_batch::RecordBatch;
 
 use super::SessionShared;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::Id;
 
 /// The first of `ids` that names no assertion — neither stored nor pending
@@ -25,18 +25,9 @@ pub async fn first_unknown(session: &Arc<SessionShared>, ids: Vec<Id>) -> Result
     if ids.is_empty() {
         return Ok(None);
     }
-    let session = session.clone();
-    tokio::task::spawn_blocking(move || {
-        let pending = session.txn.pending_ids();
-        for id in ids {
-            if !pending.contains(&id) && !session.store.contains(&id)? {
-                return Ok(Some(id));
-            }
-        }
-        Ok(None)
-    })
-    .await
-    .map_err(|e| Error::internal(format!("checking ids: {e}")))?
+    let pending = session.txn.pending_ids();
+    let ids = ids.into_iter().filter(|id| !pending.contains(id)).collect();
+    Ok(session.writes.unknown(ids).await?.into_iter().next())
 }
 
 /// The rows written by the session's last INSERT, for its RETURNING clause.

@@ -73,7 +73,6 @@ impl DataSink for RetractionSink {
         _context: &Arc<TaskContext>,
     ) -> DfResult<u64> {
         let session = &self.session;
-        let store = &session.store;
         let mut writes = Vec::new();
         while let Some(batch) = data.next().await {
             let batch = batch?;
@@ -102,7 +101,7 @@ impl DataSink for RetractionSink {
         }
         let n = writes.len() as u64;
         session.writable().map_err(external)?;
-        let stamped = session.txn.write(store, writes).await.map_err(external)?;
+        let stamped = session.txn.write(&session.writes, writes).await.map_err(external)?;
         let mut rows = RetractionRows::default();
         for w in &stamped {
             if let Write::Retraction(r) = w {

@@ -4,6 +4,7 @@
 //! transaction.
 
 mod assertions;
+mod cluster_scan;
 mod ingest;
 mod lens;
 mod retractions;
@@ -11,10 +12,12 @@ mod retractions;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use datafusion::datasource::TableProvider;
 use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
 
 pub use assertions::AssertionsTable;
+pub use cluster_scan::{ClusterTable, Placement, owned_rows, with_placement};
 pub use ingest::{INGEST_SCHEMA, INGEST_TABLE, IngestTable, described_parameters};
 pub use lens::{PairKind, PairTable};
 pub use retractions::RetractionsTable;
@@ -35,27 +38,38 @@ pub const TABLE_NAMES: [&str; 6] = [
     "conflicts",
 ];
 
-/// Registers every table in the session's default schema.
+/// The table `name` of this node's own store.
+pub fn local_table(name: &str, session: &Arc<SessionShared>) -> Option<Arc<dyn TableProvider>> {
+    let pair = |kind| Some(Arc::new(PairTable::new(session.clone(), kind)) as Arc<dyn TableProvider>);
+    match name {
+        "assertions" => Some(Arc::new(AssertionsTable::new(session.clone()))),
+        "retractions" => Some(Arc::new(RetractionsTable::new(session.clone()))),
+        "recency" => pair(PairKind::Lens(Some(Lens::Recency))),
+        "authority" => pair(PairKind::Lens(Some(Lens::Authority))),
+        "beliefs" => pair(PairKind::Lens(None)),
+        "conflicts" => pair(PairKind::Conflicts),
+        _ => None,
+    }
+}
+
+/// Registers every table in the session's default schema: this node's
+/// own, or in a cluster the same tables read over the cluster.
 pub fn register(
     ctx: &SessionContext,
     session: &Arc<SessionShared>,
 ) -> datafusion::error::Result<()> {
-    ctx.register_table(
-        "assertions",
-        Arc::new(AssertionsTable::new(session.clone())),
-    )?;
-    ctx.register_table(
-        "retractions",
-        Arc::new(RetractionsTable::new(session.clone())),
-    )?;
-    let pairs = [
-        ("recency", PairKind::Lens(Some(Lens::Recency))),
-        ("authority", PairKind::Lens(Some(Lens::Authority))),
-        ("beliefs", PairKind::Lens(None)),
-        ("conflicts", PairKind::Conflicts),
-    ];
-    for (name, kind) in pairs {
-        ctx.register_table(name, Arc::new(PairTable::new(session.clone(), kind)))?;
+    for name in TABLE_NAMES {
+        let table = local_table(name, session).expect("every table name has a table");
+        let table = match &session.cluster {
+            Some(replicas) => Arc::new(ClusterTable::new(
+                name,
+                table,
+                session.clone(),
+                replicas.clone(),
+            )),
+            None => table,
+        };
+        ctx.register_table(name, table)?;
     }
     Ok(())
 }

@@ -1,0 +1,161 @@
+//! Calling other members: one lazily connected gRPC channel per peer
+//! address, reused by every call (tonic reconnects it after the peer
+//! restarts). Calls leave from this node's own IP and carry the cluster
+//! token; each has a deadline, so a frozen peer costs a bounded wait.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use datafusion::arrow::record_batch::RecordBatch;
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
+use tonic::Request;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Channel, Endpoint};
+
+use super::rpc::TOKEN_HEADER;
+use super::rpc::proto::node_client::NodeClient;
+use super::rpc::proto::{
+    HelloReply, HelloRequest, HintRequest, LocateRequest, ScanRequest, Writes,
+};
+use super::scan_wire::decode_batches;
+use crate::error::{Error, Result};
+use crate::model::Id;
+use crate::storage::{Write, encode_write};
+
+/// Largest message a call sends or takes: a transaction block or a COPY
+/// chunk for one owner goes in one call (blocks are bounded far below).
+pub const MAX_MESSAGE_BYTES: usize = 512 << 20;
+
+/// How long one call may take before the peer is treated as unreachable.
+const CALL_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Adds the cluster token to every call.
+#[derive(Clone)]
+pub struct AddToken(MetadataValue<Ascii>);
+
+impl Interceptor for AddToken {
+    fn call(&mut self, mut request: Request<()>) -> std::result::Result<Request<()>, tonic::Status> {
+        request.metadata_mut().insert(TOKEN_HEADER, self.0.clone());
+        Ok(request)
+    }
+}
+
+type Client = NodeClient<InterceptedService<Channel, AddToken>>;
+
+/// The other members, as RPC clients.
+pub struct Peers {
+    /// This node's id (the `from` of its calls).
+    me: String,
+    from_ip: IpAddr,
+    token: AddToken,
+    clients: Mutex<HashMap<String, Client>>,
+}
+
+impl Peers {
+    pub fn new(me: &str, from_ip: IpAddr, token: &str) -> Result<Peers> {
+        let token = token
+            .parse()
+            .map_err(|e| Error::internal(format!("cluster token: {e}")))?;
+        Ok(Peers {
+            me: me.to_string(),
+            from_ip,
+            token: AddToken(token),
+            clients: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The client for the member serving RPC on `addr`.
+    fn client(&self, addr: &str) -> Result<Client> {
+        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = clients.get(addr) {
+            return Ok(c.clone());
+        }
+        let channel = Endpoint::from_shared(format!("http://{addr}"))
+            .map_err(|e| Error::internal(format!("RPC address {addr}: {e}")))?
+            .local_address(Some(self.from_ip))
+            .connect_timeout(Duration::from_secs(1))
+            .timeout(CALL_TIMEOUT)
+            .tcp_nodelay(true)
+            .connect_lazy();
+        let client = NodeClient::with_interceptor(channel, self.token.clone())
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        clients.insert(addr.to_string(), client.clone());
+        Ok(client)
+    }
+
+    pub async fn hello(&self, addr: &str) -> Result<HelloReply> {
+        let request = HelloRequest {
+            from: self.me.clone(),
+        };
+        let reply = self.client(addr)?.hello(request).await;
+        Ok(reply.map_err(|s| failed(addr, &s))?.into_inner())
+    }
+
+    /// Stores `writes` on the member at `addr`; returns once it holds them
+    /// durably.
+    pub async fn replicate(&self, addr: &str, writes: &[Write]) -> Result<()> {
+        let request = Writes {
+            from: self.me.clone(),
+            writes: encode(writes)?,
+        };
+        let reply = self.client(addr)?.replicate(request).await;
+        reply.map(drop).map_err(|s| failed(addr, &s))
+    }
+
+    /// Has the member at `addr` hold `writes` for `target`.
+    pub async fn hint(&self, addr: &str, target: &str, writes: &[Write]) -> Result<()> {
+        let request = HintRequest {
+            from: self.me.clone(),
+            target: target.to_string(),
+            writes: encode(writes)?,
+        };
+        let reply = self.client(addr)?.hint(request).await;
+        reply.map(drop).map_err(|s| failed(addr, &s))
+    }
+
+    /// The subjects of those of `ids` the member at `addr` stores.
+    pub async fn locate(&self, addr: &str, ids: &[Id]) -> Result<Vec<(Id, String)>> {
+        let request = LocateRequest {
+            ids: ids.iter().map(|id| id.0.to_vec()).collect(),
+        };
+        let reply = self.client(addr)?.locate(request).await;
+        let found = reply.map_err(|s| failed(addr, &s))?.into_inner().found;
+        Ok(found
+            .into_iter()
+            .filter_map(|l| Some((Id::from_slice(&l.id)?, l.subject)))
+            .collect())
+    }
+
+    /// Runs a cluster scan on the member at `addr`; its rows as they come.
+    pub async fn scan(
+        &self,
+        addr: &str,
+        request: ScanRequest,
+    ) -> Result<BoxStream<'static, Result<RecordBatch>>> {
+        let reply = self.client(addr)?.scan(request).await;
+        let chunks = reply.map_err(|s| failed(addr, &s))?.into_inner();
+        let addr = addr.to_string();
+        let batches = chunks
+            .map(move |chunk| {
+                let chunk = chunk.map_err(|s| failed(&addr, &s))?;
+                decode_batches(&chunk.ipc)
+            })
+            .map_ok(|batches| futures::stream::iter(batches.into_iter().map(Ok)))
+            .try_flatten();
+        Ok(Box::pin(batches))
+    }
+}
+
+fn encode(writes: &[Write]) -> Result<Vec<Vec<u8>>> {
+    writes.iter().map(encode_write).collect()
+}
+
+fn failed(addr: &str, status: &tonic::Status) -> Error {
+    Error::internal(format!("RPC to {addr}: {}", status.message()))
+}

@@ -1,0 +1,255 @@
+//! The write path of a cluster (DESIGN §6): each stamped write goes to the
+//! owners of its subject — a retraction to the owners of its claim's
+//! subject — and the statement is acknowledged once every owner holds it
+//! durably, or, for an owner that is down or does not answer, once a
+//! durable hint for it is held by a live node that is not an owner. So an
+//! acknowledged write is always on two nodes.
+//!
+//! Writes for one owner go in one call and one atomic batch there, so a
+//! transaction block stays atomic on each owner.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::record_batch::RecordBatch;
+use futures::stream::BoxStream;
+use futures::future::join_all;
+
+use super::members::Membership;
+use super::peers::Peers;
+use super::placement::owners;
+use crate::error::{Error, Result, sqlstate};
+use crate::model::Id;
+use super::scan_wire::to_proto;
+use crate::planner::{Readers, Replicas, ScanRequest};
+use crate::storage::{Store, Write};
+
+pub struct Replicator {
+    store: Arc<Store>,
+    membership: Arc<Membership>,
+    peers: Arc<Peers>,
+    factor: usize,
+}
+
+/// A write and the subject that places it.
+type Placed = (Write, String);
+
+impl Replicator {
+    pub fn new(
+        store: Arc<Store>,
+        membership: Arc<Membership>,
+        peers: Arc<Peers>,
+        factor: usize,
+    ) -> Replicator {
+        Replicator {
+            store,
+            membership,
+            peers,
+            factor,
+        }
+    }
+
+    fn me(&self) -> &str {
+        &self.membership.me().id
+    }
+
+    /// The subject of every write: a claim's own; a retraction's from its
+    /// claim — in the same batch, stored here, or on a member.
+    async fn place(&self, writes: Vec<Write>) -> Result<Vec<Placed>> {
+        let mut subjects: HashMap<Id, String> = HashMap::new();
+        let mut wanted = Vec::new();
+        for w in &writes {
+            match w {
+                Write::Assertion(a) => {
+                    subjects.insert(a.id, a.subject.clone());
+                }
+                Write::Retraction(r) => wanted.push(r.assertion_id),
+                Write::Claim(_) | Write::Retract(_) => {
+                    return Err(Error::internal("only stamped writes are replicated"));
+                }
+            }
+        }
+        wanted.retain(|id| !subjects.contains_key(id));
+        if !wanted.is_empty() {
+            subjects.extend(self.subjects(wanted).await?);
+        }
+        writes
+            .into_iter()
+            .map(|w| {
+                let subject = match &w {
+                    Write::Assertion(a) => a.subject.clone(),
+                    Write::Retraction(r) => subjects.get(&r.assertion_id).cloned().ok_or_else(
+                        || {
+                            Error::new(
+                                sqlstate::FOREIGN_KEY_VIOLATION,
+                                format!("cannot retract \"{}\": no such assertion", r.assertion_id),
+                            )
+                        },
+                    )?,
+                    Write::Claim(_) | Write::Retract(_) => unreachable!("checked above"),
+                };
+                Ok((w, subject))
+            })
+            .collect()
+    }
+
+    /// The subjects of the claims `ids`, from this node's store, then from
+    /// the members that answer.
+    async fn subjects(&self, ids: Vec<Id>) -> Result<HashMap<Id, String>> {
+        let store = self.store.clone();
+        let (mut found, missing) = tokio::task::spawn_blocking(move || {
+            let mut found = HashMap::new();
+            let mut missing = Vec::new();
+            for id in ids {
+                match store.subject_of(&id)? {
+                    Some(subject) => {
+                        found.insert(id, subject);
+                    }
+                    None => missing.push(id),
+                }
+            }
+            Ok::<_, Error>((found, missing))
+        })
+        .await
+        .map_err(|e| Error::internal(format!("locating claims: {e}")))??;
+        if !missing.is_empty() {
+            found.extend(self.remote_subjects(missing).await);
+        }
+        Ok(found)
+    }
+
+    /// Asks the other live members for the subjects of `ids`.
+    async fn remote_subjects(&self, mut ids: Vec<Id>) -> HashMap<Id, String> {
+        let mut found = HashMap::new();
+        for m in self.membership.members() {
+            if ids.is_empty() {
+                break;
+            }
+            if m.is_self || !m.status.is_alive() {
+                continue;
+            }
+            match self.peers.locate(&m.identity.rpc, &ids).await {
+                Ok(located) => found.extend(located),
+                Err(e) => tracing::warn!(peer = m.identity.id, "cluster: locate: {}", e.message),
+            }
+            ids.retain(|id| !found.contains_key(id));
+        }
+        found
+    }
+
+    /// Stores `writes` on `owner`, or a hint for it.
+    async fn deliver(&self, owner: &str, writes: Vec<Placed>) -> Result<()> {
+        let records: Vec<Write> = writes.iter().map(|(w, _)| w.clone()).collect();
+        if owner == self.me() {
+            return self.store.commit(records).await.map(drop);
+        }
+        match self.membership.find(owner) {
+            Some(m) if m.status.is_alive() => {
+                match self.peers.replicate(&m.identity.rpc, &records).await {
+                    Ok(()) => return Ok(()),
+                    Err(e) => tracing::warn!(
+                        peer = owner,
+                        "cluster: replication failed, holding a hint instead: {}",
+                        e.message
+                    ),
+                }
+            }
+            _ => {}
+        }
+        self.hint(owner, writes).await
+    }
+
+    /// Holds `writes` for `owner` on live nodes that are not owners of
+    /// their subjects: this one when it is not, else another.
+    async fn hint(&self, owner: &str, writes: Vec<Placed>) -> Result<()> {
+        let members = self.membership.placement_ids();
+        let alive = self.membership.alive_ids();
+        let mut holders: BTreeMap<String, Vec<Write>> = BTreeMap::new();
+        for (w, subject) in writes {
+            let owning = owners(&subject, &members, self.factor);
+            let holder = std::iter::once(self.me().to_string())
+                .chain(alive.iter().cloned())
+                .find(|id| !owning.contains(&id.as_str()))
+                .ok_or_else(|| too_few(owner, "no live node to hold a hint"))?;
+            holders.entry(holder).or_default().push(w);
+        }
+        for (holder, writes) in holders {
+            if holder == self.me() {
+                let (store, owner) = (self.store.clone(), owner.to_string());
+                tokio::task::spawn_blocking(move || store.hint(&owner, &writes))
+                    .await
+                    .map_err(|e| Error::internal(format!("holding a hint: {e}")))??;
+                continue;
+            }
+            let addr = self.membership.find(&holder).map(|m| m.identity.rpc);
+            let addr = addr.ok_or_else(|| too_few(owner, "no live node to hold a hint"))?;
+            self.peers
+                .hint(&addr, owner, &writes)
+                .await
+                .map_err(|e| too_few(owner, &e.message))?;
+        }
+        Ok(())
+    }
+}
+
+/// No second node could take a write: it is not acknowledged.
+fn too_few(owner: &str, why: &str) -> Error {
+    Error::new(
+        sqlstate::READ_ONLY_SQL_TRANSACTION,
+        format!(
+            "cannot write: its owner {owner} is unreachable and no other live node could hold \
+             it for {owner} ({why}); the write is not acknowledged, retry when a second node \
+             is back"
+        ),
+    )
+}
+
+#[async_trait]
+impl Replicas for Replicator {
+    async fn replicate(&self, writes: Vec<Write>) -> Result<()> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let members = self.membership.placement_ids();
+        let mut by_owner: BTreeMap<String, Vec<Placed>> = BTreeMap::new();
+        for (w, subject) in self.place(writes).await? {
+            for owner in owners(&subject, &members, self.factor) {
+                by_owner
+                    .entry(owner.to_string())
+                    .or_default()
+                    .push((w.clone(), subject.clone()));
+            }
+        }
+        let sends = by_owner
+            .into_iter()
+            .map(|(owner, writes)| async move { self.deliver(&owner, writes).await });
+        join_all(sends).await.into_iter().collect()
+    }
+
+    async fn locate(&self, ids: Vec<Id>) -> Result<HashSet<Id>> {
+        Ok(self.remote_subjects(ids).await.into_keys().collect())
+    }
+
+    fn readers(&self) -> Readers {
+        Readers {
+            coordinator: self.me().to_string(),
+            members: self.membership.placement_ids(),
+            alive: self.membership.alive_ids(),
+            factor: self.factor,
+        }
+    }
+
+    async fn scan(
+        &self,
+        node: &str,
+        request: ScanRequest,
+    ) -> Result<BoxStream<'static, Result<RecordBatch>>> {
+        let member = self.membership.find(node).ok_or_else(|| {
+            Error::internal(format!("cannot scan on {node}: not a known member"))
+        })?;
+        self.peers
+            .scan(&member.identity.rpc, to_proto(&request))
+            .await
+    }
+}

@@ -1,0 +1,67 @@
+//! A cluster scan on the wire: the request as protobuf, the rows as Arrow
+//! IPC — each message a whole IPC stream of one record batch, so a
+//! message decodes on its own.
+
+use std::io::Cursor;
+
+use datafusion::arrow::ipc::reader::StreamReader;
+use datafusion::arrow::ipc::writer::StreamWriter;
+use datafusion::arrow::record_batch::RecordBatch;
+
+use super::rpc::proto;
+use crate::error::{Error, Result};
+use crate::lens::Lens;
+use crate::planner::{Readers, ScanRequest};
+
+pub fn to_proto(r: &ScanRequest) -> proto::ScanRequest {
+    proto::ScanRequest {
+        table: r.table.clone(),
+        projection: r
+            .projection
+            .iter()
+            .flatten()
+            .map(|&c| c as u32)
+            .collect(),
+        all_columns: r.projection.is_none(),
+        filters: r.filters.clone(),
+        lens: r.lens.as_str().to_string(),
+        as_of: r.as_of,
+        coordinator: r.readers.coordinator.clone(),
+        members: r.readers.members.clone(),
+        alive: r.readers.alive.clone(),
+        factor: r.readers.factor as u32,
+    }
+}
+
+pub fn from_proto(r: proto::ScanRequest) -> Result<ScanRequest> {
+    Ok(ScanRequest {
+        table: r.table,
+        projection: (!r.all_columns).then(|| r.projection.iter().map(|&c| c as usize).collect()),
+        filters: r.filters,
+        lens: Lens::parse(&r.lens)?,
+        as_of: r.as_of,
+        readers: Readers {
+            coordinator: r.coordinator,
+            members: r.members,
+            alive: r.alive,
+            factor: r.factor as usize,
+        },
+    })
+}
+
+pub fn encode_batch(batch: &RecordBatch) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut writer =
+        StreamWriter::try_new(&mut out, &batch.schema()).map_err(|e| Error::internal(e))?;
+    writer.write(batch).map_err(|e| Error::internal(e))?;
+    writer.finish().map_err(|e| Error::internal(e))?;
+    drop(writer);
+    Ok(out)
+}
+
+pub fn decode_batches(ipc: &[u8]) -> Result<Vec<RecordBatch>> {
+    let reader = StreamReader::try_new(Cursor::new(ipc), None).map_err(|e| Error::internal(e))?;
+    reader
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| Error::internal(e))
+}

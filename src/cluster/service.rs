@@ -1,0 +1,119 @@
+//! The node-to-node service: what a member answers when another calls it
+//! (the calls are authenticated before they get here, see [`super::rpc`]).
+
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+
+use futures::{Stream, StreamExt};
+
+use tonic::{Request, Response, Status};
+
+use super::members::Membership;
+use super::rpc::proto::node_server::Node;
+use super::rpc::proto::{
+    HelloReply, HelloRequest, HintRequest, LocateReply, LocateRequest, Located, ScanChunk,
+    ScanRequest, Stored, Writes,
+};
+use super::scan_wire::{encode_batch, from_proto};
+use crate::planner::Engine;
+use crate::error::Error;
+use crate::model::Id;
+use crate::storage::{Store, Write, decode_write};
+
+pub struct Service {
+    pub membership: Arc<Membership>,
+    pub store: Arc<Store>,
+    /// The SQL engine, once the node serves SQL (scans run through it).
+    pub engine: Arc<OnceLock<Engine>>,
+}
+
+type Reply<T> = std::result::Result<Response<T>, Status>;
+
+/// A peer's writes, decoded; a record that does not decode refuses the
+/// whole call (nothing of it is stored).
+fn decode(writes: &[Vec<u8>]) -> std::result::Result<Vec<Write>, Status> {
+    writes
+        .iter()
+        .map(|w| decode_write(w).map_err(|e| Status::invalid_argument(e.message)))
+        .collect()
+}
+
+fn internal(e: Error) -> Status {
+    Status::internal(e.message)
+}
+
+#[tonic::async_trait]
+impl Node for Service {
+    type ScanStream = Pin<Box<dyn Stream<Item = std::result::Result<ScanChunk, Status>> + Send>>;
+
+    async fn scan(&self, request: Request<ScanRequest>) -> Reply<Self::ScanStream> {
+        let engine = self
+            .engine
+            .get()
+            .ok_or_else(|| Status::unavailable("this node does not serve SQL yet"))?
+            .clone();
+        let request = from_proto(request.into_inner())
+            .map_err(|e| Status::invalid_argument(e.message))?;
+        let rows = engine.serve_scan(request).await.map_err(internal)?;
+        let chunks = rows.map(|batch| {
+            let batch = batch.map_err(|e| Status::internal(e.to_string()))?;
+            let ipc = encode_batch(&batch).map_err(internal)?;
+            Ok(ScanChunk { ipc })
+        });
+        Ok(Response::new(Box::pin(chunks)))
+    }
+
+    async fn hello(&self, request: Request<HelloRequest>) -> Reply<HelloReply> {
+        let me = self.membership.me();
+        let seen_from = request
+            .remote_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        Ok(Response::new(HelloReply {
+            node_id: me.id.clone(),
+            generation: me.generation,
+            seen_from,
+        }))
+    }
+
+    async fn replicate(&self, request: Request<Writes>) -> Reply<Stored> {
+        let writes = decode(&request.get_ref().writes)?;
+        let count = writes.len() as u64;
+        self.store.commit_replica(writes).await.map_err(internal)?;
+        Ok(Response::new(Stored { count }))
+    }
+
+    async fn hint(&self, request: Request<HintRequest>) -> Reply<Stored> {
+        let request = request.into_inner();
+        let writes = decode(&request.writes)?;
+        let store = self.store.clone();
+        let target = request.target;
+        let count = writes.len() as u64;
+        tokio::task::spawn_blocking(move || store.hint(&target, &writes))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(internal)?;
+        Ok(Response::new(Stored { count }))
+    }
+
+    async fn locate(&self, request: Request<LocateRequest>) -> Reply<LocateReply> {
+        let ids = request.into_inner().ids;
+        let store = self.store.clone();
+        let found = tokio::task::spawn_blocking(move || {
+            let mut found = Vec::new();
+            for raw in ids {
+                let Some(id) = Id::from_slice(&raw) else {
+                    continue;
+                };
+                if let Some(subject) = store.subject_of(&id)? {
+                    found.push(Located { id: raw, subject });
+                }
+            }
+            Ok::<_, Error>(found)
+        })
+        .await
+        .map_err(|e| Status::internal(e.to_string()))?
+        .map_err(internal)?;
+        Ok(Response::new(LocateReply { found }))
+    }
+}

@@ -1,0 +1,383 @@
+//! A table of a cluster node: the same table, read over the whole cluster.
+//! Each subject is read by exactly one node ([`Readers`]): this one for
+//! the subjects it owns, the first live owner for the others. A scan asks
+//! only the nodes that read something it wants — all live members for a
+//! full scan, the subjects' readers for `subject = …` / `IN (…)` — and
+//! unions their rows: its own from the local table, the others' as Arrow
+//! record batches from a remote scan that runs the same code there
+//! ([`owned_rows`]), with the same pushed filters, projection, lens and
+//! `stemedb.as_of`. Rows never repeat, since each subject has one reader.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{Array, AsArray, BooleanArray};
+use datafusion::arrow::compute::{cast, filter_record_batch};
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::Session;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::dml::InsertOp;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
+use datafusion::physical_plan::{ExecutionPlan, execute_stream};
+use futures::{StreamExt, TryStreamExt};
+
+use super::external;
+use crate::error::Error;
+use crate::model::Id;
+use crate::planner::filters::scan_range;
+use crate::planner::replicas::{Readers, Replicas, ScanRequest};
+use crate::planner::SessionShared;
+use crate::storage::{ScanRange, Store};
+
+/// One of StemeDB's tables, read over the cluster.
+pub struct ClusterTable {
+    name: &'static str,
+    inner: Arc<dyn TableProvider>,
+    session: Arc<SessionShared>,
+    replicas: Arc<dyn Replicas>,
+}
+
+impl ClusterTable {
+    pub fn new(
+        name: &'static str,
+        inner: Arc<dyn TableProvider>,
+        session: Arc<SessionShared>,
+        replicas: Arc<dyn Replicas>,
+    ) -> ClusterTable {
+        ClusterTable {
+            name,
+            inner,
+            session,
+            replicas,
+        }
+    }
+}
+
+impl fmt::Debug for ClusterTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ClusterTable({})", self.name)
+    }
+}
+
+/// The column that places a row: its subject, or for a retraction the
+/// claim it retracts (placed by that claim's subject).
+#[derive(Debug, Clone, Copy)]
+pub enum Placement {
+    Subject(usize),
+    Claim(usize),
+}
+
+impl Placement {
+    pub fn of(table: &str, schema: &SchemaRef) -> DfResult<Placement> {
+        let (column, kind): (&str, fn(usize) -> Placement) = match table {
+            "retractions" => ("assertion_id", Placement::Claim),
+            _ => ("subject", Placement::Subject),
+        };
+        Ok(kind(schema.index_of(column)?))
+    }
+
+    fn column(self) -> usize {
+        match self {
+            Placement::Subject(c) | Placement::Claim(c) => c,
+        }
+    }
+}
+
+/// The columns to read so the placing column is among them: the
+/// projection with it added, where it sits there, and which read columns
+/// make up the projection.
+pub fn with_placement(
+    projection: Option<&Vec<usize>>,
+    placement: Placement,
+) -> (Option<Vec<usize>>, usize, Option<Vec<usize>>) {
+    let column = placement.column();
+    let Some(projection) = projection else {
+        return (None, column, None);
+    };
+    match projection.iter().position(|&c| c == column) {
+        Some(at) => (Some(projection.clone()), at, None),
+        None => {
+            let mut read = projection.clone();
+            read.push(column);
+            let keep = (0..projection.len()).collect();
+            (Some(read), projection.len(), Some(keep))
+        }
+    }
+}
+
+/// The rows of `plan` whose subject `node` reads, without the column added
+/// to place them (`keep`).
+pub fn owned_rows(
+    plan: Arc<dyn ExecutionPlan>,
+    context: Arc<TaskContext>,
+    schema: SchemaRef,
+    placement: Placement,
+    at: usize,
+    keep: Option<Vec<usize>>,
+    readers: Readers,
+    node: String,
+    store: Arc<Store>,
+) -> DfResult<SendableRecordBatchStream> {
+    let rows = execute_stream(plan, context)?.map(move |batch| {
+        let batch = batch?;
+        let mask = reads(&batch, placement, at, &readers, &node, &store).map_err(external)?;
+        let batch = filter_record_batch(&batch, &mask)?;
+        match &keep {
+            Some(keep) => Ok(batch.project(keep)?),
+            None => Ok(batch),
+        }
+    });
+    Ok(Box::pin(RecordBatchStreamAdapter::new(schema, rows)))
+}
+
+/// Which rows of `batch` `node` reads.
+fn reads(
+    batch: &RecordBatch,
+    placement: Placement,
+    at: usize,
+    readers: &Readers,
+    node: &str,
+    store: &Store,
+) -> crate::error::Result<BooleanArray> {
+    let column = cast(batch.column(at), &DataType::Utf8).map_err(|e| Error::internal(e))?;
+    let values = column.as_string::<i32>();
+    // Rows come grouped by subject: place each subject once.
+    let mut last: Option<(String, bool)> = None;
+    let mut mask = Vec::with_capacity(values.len());
+    for i in 0..values.len() {
+        if values.is_null(i) {
+            mask.push(false);
+            continue;
+        }
+        let subject = match placement {
+            Placement::Subject(_) => Some(values.value(i).to_string()),
+            Placement::Claim(_) => match Id::parse(values.value(i)) {
+                Some(id) => store.subject_of(&id)?,
+                None => None,
+            },
+        };
+        let Some(subject) = subject else {
+            mask.push(false);
+            continue;
+        };
+        let read = match &last {
+            Some((s, read)) if *s == subject => *read,
+            _ => {
+                let read = readers.reader_of(&subject) == Some(node);
+                last = Some((subject, read));
+                read
+            }
+        };
+        mask.push(read);
+    }
+    Ok(BooleanArray::from(mask))
+}
+
+/// A filter as SQL another node can parse against the bare table.
+fn filter_sql(filter: &Expr) -> DfResult<String> {
+    let bare = filter.clone().transform(|e| {
+        Ok(match e {
+            Expr::Column(c) if c.relation.is_some() => Transformed::yes(Expr::Column(
+                datafusion::common::Column::new_unqualified(c.name),
+            )),
+            e => Transformed::no(e),
+        })
+    })?;
+    Ok(datafusion::sql::unparser::expr_to_sql(&bare.data)?.to_string())
+}
+
+/// The nodes that read the subjects a scan with `filters` can return.
+fn nodes_to_ask(filters: &[Expr], readers: &Readers) -> Vec<String> {
+    let mut subjects = Vec::new();
+    match scan_range(filters) {
+        ScanRange::Subject(s) | ScanRange::SubjectPredicate(s, _) => subjects.push(s),
+        ScanRange::Each(ranges) => {
+            for range in ranges {
+                match range {
+                    ScanRange::Subject(s) | ScanRange::SubjectPredicate(s, _) => subjects.push(s),
+                    _ => return readers.alive.clone(),
+                }
+            }
+        }
+        _ => return readers.alive.clone(),
+    }
+    let mut nodes: Vec<String> = subjects
+        .iter()
+        .filter_map(|s| readers.reader_of(s).map(str::to_string))
+        .collect();
+    nodes.sort();
+    nodes.dedup();
+    nodes
+}
+
+#[async_trait]
+impl TableProvider for ClusterTable {
+    fn schema(&self) -> SchemaRef {
+        self.inner.schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        self.inner.table_type()
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        self.inner.supports_filters_pushdown(filters)
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let readers = self.replicas.readers();
+        let table = self.inner.schema();
+        let schema = match projection {
+            Some(p) => Arc::new(table.project(p)?),
+            None => table.clone(),
+        };
+        let placement = Placement::of(self.name, &table)?;
+        let settings = self.session.settings();
+        let mut parts: Vec<Arc<dyn PartitionStream>> = Vec::new();
+        for node in nodes_to_ask(filters, &readers) {
+            if node == readers.coordinator {
+                let (read, at, keep) = with_placement(projection, placement);
+                let plan = self.inner.scan(state, read.as_ref(), filters, None).await?;
+                parts.push(Arc::new(LocalPart {
+                    plan,
+                    schema: schema.clone(),
+                    placement,
+                    at,
+                    keep,
+                    readers: readers.clone(),
+                    store: self.session.store.clone(),
+                }));
+                continue;
+            }
+            let request = ScanRequest {
+                table: self.name.to_string(),
+                projection: projection.cloned(),
+                filters: filters.iter().map(filter_sql).collect::<DfResult<_>>()?,
+                lens: settings.lens,
+                as_of: settings.as_of,
+                readers: readers.clone(),
+            };
+            parts.push(Arc::new(RemotePart {
+                schema: schema.clone(),
+                replicas: self.replicas.clone(),
+                node,
+                request,
+            }));
+        }
+        Ok(Arc::new(StreamingTableExec::try_new(
+            schema,
+            parts,
+            None,
+            vec![],
+            false,
+            limit,
+        )?))
+    }
+
+    async fn insert_into(
+        &self,
+        state: &dyn Session,
+        input: Arc<dyn ExecutionPlan>,
+        op: InsertOp,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        self.inner.insert_into(state, input, op).await
+    }
+}
+
+/// This node's share of a cluster scan.
+struct LocalPart {
+    plan: Arc<dyn ExecutionPlan>,
+    schema: SchemaRef,
+    placement: Placement,
+    at: usize,
+    keep: Option<Vec<usize>>,
+    readers: Readers,
+    store: Arc<Store>,
+}
+
+impl fmt::Debug for LocalPart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "LocalPart({})", self.readers.coordinator)
+    }
+}
+
+impl PartitionStream for LocalPart {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, context: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let rows = owned_rows(
+            self.plan.clone(),
+            context,
+            self.schema.clone(),
+            self.placement,
+            self.at,
+            self.keep.clone(),
+            self.readers.clone(),
+            self.readers.coordinator.clone(),
+            self.store.clone(),
+        );
+        match rows {
+            Ok(rows) => rows,
+            Err(e) => failed(self.schema.clone(), e),
+        }
+    }
+}
+
+/// Another node's share of a cluster scan.
+struct RemotePart {
+    schema: SchemaRef,
+    replicas: Arc<dyn Replicas>,
+    node: String,
+    request: ScanRequest,
+}
+
+impl fmt::Debug for RemotePart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RemotePart({} on {})", self.request.table, self.node)
+    }
+}
+
+impl PartitionStream for RemotePart {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _context: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let (replicas, node, request) = (
+            self.replicas.clone(),
+            self.node.clone(),
+            self.request.clone(),
+        );
+        let rows = futures::stream::once(async move {
+            let batches = replicas.scan(&node, request).await.map_err(external)?;
+            Ok::<_, DataFusionError>(batches.map_err(external))
+        })
+        .try_flatten();
+        Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), rows))
+    }
+}
+
+fn failed(schema: SchemaRef, e: DataFusionError) -> SendableRecordBatchStream {
+    Box::pin(RecordBatchStreamAdapter::new(
+        schema,
+        futures::stream::once(async move { Err(e) }),
+    ))
+}

@@ -1,0 +1,151 @@
+//! Hinted handoff: writes held for a cluster member that could not take
+//! them when they were made (DESIGN §6). A hint is durable before the
+//! write it covers is acknowledged, lives in its own column family — so
+//! it is never read as this node's data, nor counted in
+//! `stemedb_assertions_stored` — and is deleted once its member has it.
+//!
+//! Key: target node (escaped part), then a sequence number that grows
+//! across restarts (so hints leave in the order they came). Value: a kind
+//! byte (`a` assertion, `r` retraction) and the record's canonical encoding.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rocksdb::{DB, Direction, IteratorMode, WriteBatch, WriteOptions};
+
+use super::keys::{CF_HINTS, HLC_KIND_ASSERTION, HLC_KIND_RETRACTION, push_part, take_part};
+use super::{Store, Write, cf};
+use crate::error::{Error, Result};
+use crate::model::{Assertion, Retraction};
+
+/// Hints waiting on this node, and the next sequence number.
+#[derive(Default)]
+pub(super) struct HintCounter {
+    pending: AtomicU64,
+    next: AtomicU64,
+}
+
+impl HintCounter {
+    /// Counts the hints left by an earlier run.
+    pub(super) fn load(db: &DB) -> Result<HintCounter> {
+        let mut pending = 0;
+        let mut next = 0;
+        for item in db.iterator_cf(cf(db, CF_HINTS)?, IteratorMode::Start) {
+            let (key, _) = item?;
+            pending += 1;
+            if let Some((_, seq)) = take_part(&key) {
+                next = next.max(sequence(seq) + 1);
+            }
+        }
+        Ok(HintCounter {
+            pending: AtomicU64::new(pending),
+            next: AtomicU64::new(next),
+        })
+    }
+}
+
+fn sequence(bytes: &[u8]) -> u64 {
+    bytes.try_into().map(u64::from_be_bytes).unwrap_or(0)
+}
+
+fn target_prefix(target: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(target.len() + 10);
+    push_part(&mut key, target);
+    key
+}
+
+/// The wire (and hint) form of a stamped write: a kind byte, then the
+/// record's canonical encoding.
+pub fn encode_write(write: &Write) -> Result<Vec<u8>> {
+    let (kind, bytes) = match write {
+        Write::Assertion(a) => (HLC_KIND_ASSERTION, a.encode()),
+        Write::Retraction(r) => (HLC_KIND_RETRACTION, r.encode()),
+        Write::Claim(_) | Write::Retract(_) => {
+            return Err(Error::internal("a hint must hold a stamped write"));
+        }
+    };
+    Ok([&[kind][..], &bytes].concat())
+}
+
+/// Decodes a stamped write as [`encode_write`] wrote it.
+pub fn decode_write(bytes: &[u8]) -> Result<Write> {
+    match bytes.split_first() {
+        Some((&HLC_KIND_ASSERTION, rest)) => Ok(Write::Assertion(Assertion::decode(rest)?)),
+        Some((&HLC_KIND_RETRACTION, rest)) => Ok(Write::Retraction(Retraction::decode(rest)?)),
+        _ => Err(Error::internal("not an encoded write")),
+    }
+}
+
+/// Hints for one member, oldest first, and the keys to delete once it has
+/// them.
+pub struct HintBatch {
+    pub writes: Vec<Write>,
+    keys: Vec<Box<[u8]>>,
+}
+
+impl Store {
+    /// Holds `writes` (stamped) for `target` durably (synced) before
+    /// returning.
+    pub fn hint(&self, target: &str, writes: &[Write]) -> Result<()> {
+        let hints = self.cf(CF_HINTS)?;
+        let prefix = target_prefix(target);
+        let first = self
+            .hints
+            .next
+            .fetch_add(writes.len() as u64, Ordering::Relaxed);
+        let mut batch = WriteBatch::default();
+        for (i, write) in writes.iter().enumerate() {
+            let key = [&prefix[..], &(first + i as u64).to_be_bytes()].concat();
+            batch.put_cf(hints, key, encode_write(write)?);
+        }
+        let mut sync = WriteOptions::default();
+        sync.set_sync(true);
+        self.db().write_opt(batch, &sync)?;
+        self.hints
+            .pending
+            .fetch_add(writes.len() as u64, Ordering::Relaxed);
+        crate::monitor::hints_pending(self.hints_pending());
+        Ok(())
+    }
+
+    /// Up to `max` of the oldest hints held for `target`.
+    pub fn hints_for(&self, target: &str, max: usize) -> Result<HintBatch> {
+        let prefix = target_prefix(target);
+        let rows = self.db().iterator_cf(
+            self.cf(CF_HINTS)?,
+            IteratorMode::From(&prefix, Direction::Forward),
+        );
+        let mut batch = HintBatch {
+            writes: Vec::new(),
+            keys: Vec::new(),
+        };
+        for item in rows.take(max) {
+            let (key, value) = item?;
+            if !key.starts_with(&prefix) {
+                break;
+            }
+            batch.writes.push(decode_write(&value)?);
+            batch.keys.push(key);
+        }
+        Ok(batch)
+    }
+
+    /// Deletes hints their member now holds.
+    pub fn handed_off(&self, batch: HintBatch) -> Result<()> {
+        let hints = self.cf(CF_HINTS)?;
+        let mut delete = WriteBatch::default();
+        for key in &batch.keys {
+            delete.delete_cf(hints, key);
+        }
+        self.db().write(delete)?;
+        self.hints
+            .pending
+            .fetch_sub(batch.keys.len() as u64, Ordering::Relaxed);
+        crate::monitor::hints_pending(self.hints_pending());
+        Ok(())
+    }
+
+    /// Hints held on this node for other members.
+    pub fn hints_pending(&self) -> u64 {
+        self.hints.pending.load(Ordering::Relaxed)
+    }
+}
