@@ -211,14 +211,22 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
-fn run_file(path: &Path, extended: bool) -> Result<(), Failed> {
+/// Runs one file against a fresh single node, or against node `n` of a
+/// fresh three-node cluster (the answers must be the same).
+fn run_file(path: &Path, extended: bool, cluster_node: Option<usize>) -> Result<(), Failed> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let server = TestServer::start();
-        let conn = server.conn_str();
+        let dir = tempfile::tempdir()?;
+        let servers = match cluster_node {
+            None => vec![TestServer::start()],
+            Some(_) => {
+                support::cluster::three_nodes(dir.path(), support::cluster::ClusterPorts::free())
+            }
+        };
+        let conn = servers[cluster_node.unwrap_or(0)].conn_str();
         let mut runner = sqllogictest::Runner::new(move || {
             let conn = conn.clone();
             async move {
@@ -244,7 +252,7 @@ fn main() {
         .collect();
     files.sort();
     let mut trials = Vec::new();
-    for file in files {
+    for (i, file) in files.into_iter().enumerate() {
         let stem = file
             .file_stem()
             .unwrap_or_default()
@@ -253,7 +261,14 @@ fn main() {
         for (mode, extended) in [("simple", false), ("extended", true)] {
             let path = file.clone();
             trials.push(Trial::test(format!("{stem}::{mode}"), move || {
-                run_file(&path, extended)
+                run_file(&path, extended, None)
+            }));
+            // The same file against a node of a cluster, a different node
+            // for each file and mode.
+            let path = file.clone();
+            let node = (2 * i + extended as usize) % 3;
+            trials.push(Trial::test(format!("{stem}::cluster_{mode}"), move || {
+                run_file(&path, extended, Some(node))
             }));
         }
     }

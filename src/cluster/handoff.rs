@@ -48,7 +48,11 @@ pub async fn run(
                 continue;
             }
             if let Err(e) = hand_off(&store, &peers, &m.identity.id, &m.identity.rpc).await {
-                tracing::debug!(peer = m.identity.id, "cluster: handoff paused: {}", e.message);
+                tracing::debug!(
+                    peer = m.identity.id,
+                    "cluster: handoff paused: {}",
+                    e.message
+                );
             }
         }
     }

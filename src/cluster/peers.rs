@@ -39,7 +39,10 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(3);
 pub struct AddToken(MetadataValue<Ascii>);
 
 impl Interceptor for AddToken {
-    fn call(&mut self, mut request: Request<()>) -> std::result::Result<Request<()>, tonic::Status> {
+    fn call(
+        &mut self,
+        mut request: Request<()>,
+    ) -> std::result::Result<Request<()>, tonic::Status> {
         request.metadata_mut().insert(TOKEN_HEADER, self.0.clone());
         Ok(request)
     }

@@ -13,15 +13,15 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::arrow::record_batch::RecordBatch;
-use futures::stream::BoxStream;
 use futures::future::join_all;
+use futures::stream::BoxStream;
 
 use super::members::Membership;
 use super::peers::Peers;
 use super::placement::owners;
+use super::scan_wire::to_proto;
 use crate::error::{Error, Result, sqlstate};
 use crate::model::Id;
-use super::scan_wire::to_proto;
 use crate::planner::{Readers, Replicas, ScanRequest};
 use crate::storage::{Store, Write};
 
@@ -79,14 +79,14 @@ impl Replicator {
             .map(|w| {
                 let subject = match &w {
                     Write::Assertion(a) => a.subject.clone(),
-                    Write::Retraction(r) => subjects.get(&r.assertion_id).cloned().ok_or_else(
-                        || {
+                    Write::Retraction(r) => {
+                        subjects.get(&r.assertion_id).cloned().ok_or_else(|| {
                             Error::new(
                                 sqlstate::FOREIGN_KEY_VIOLATION,
                                 format!("cannot retract \"{}\": no such assertion", r.assertion_id),
                             )
-                        },
-                    )?,
+                        })?
+                    }
                     Write::Claim(_) | Write::Retract(_) => unreachable!("checked above"),
                 };
                 Ok((w, subject))
@@ -245,9 +245,10 @@ impl Replicas for Replicator {
         node: &str,
         request: ScanRequest,
     ) -> Result<BoxStream<'static, Result<RecordBatch>>> {
-        let member = self.membership.find(node).ok_or_else(|| {
-            Error::internal(format!("cannot scan on {node}: not a known member"))
-        })?;
+        let member = self
+            .membership
+            .find(node)
+            .ok_or_else(|| Error::internal(format!("cannot scan on {node}: not a known member")))?;
         self.peers
             .scan(&member.identity.rpc, to_proto(&request))
             .await

@@ -16,12 +16,7 @@ use crate::planner::{Readers, ScanRequest};
 pub fn to_proto(r: &ScanRequest) -> proto::ScanRequest {
     proto::ScanRequest {
         table: r.table.clone(),
-        projection: r
-            .projection
-            .iter()
-            .flatten()
-            .map(|&c| c as u32)
-            .collect(),
+        projection: r.projection.iter().flatten().map(|&c| c as u32).collect(),
         all_columns: r.projection.is_none(),
         filters: r.filters.clone(),
         lens: r.lens.as_str().to_string(),

@@ -15,9 +15,9 @@ use super::rpc::proto::{
     ScanRequest, Stored, Writes,
 };
 use super::scan_wire::{encode_batch, from_proto};
-use crate::planner::Engine;
 use crate::error::Error;
 use crate::model::Id;
+use crate::planner::Engine;
 use crate::storage::{Store, Write, decode_write};
 
 pub struct Service {
@@ -52,8 +52,8 @@ impl Node for Service {
             .get()
             .ok_or_else(|| Status::unavailable("this node does not serve SQL yet"))?
             .clone();
-        let request = from_proto(request.into_inner())
-            .map_err(|e| Status::invalid_argument(e.message))?;
+        let request =
+            from_proto(request.into_inner()).map_err(|e| Status::invalid_argument(e.message))?;
         let rows = engine.serve_scan(request).await.map_err(internal)?;
         let chunks = rows.map(|batch| {
             let batch = batch.map_err(|e| Status::internal(e.to_string()))?;

@@ -36,6 +36,8 @@ mod point_write;
 mod prepared;
 mod prepared_plan;
 mod prepared_sql;
+mod remote_scan;
+mod replicas;
 mod schema;
 mod session;
 pub mod settings;
@@ -44,8 +46,6 @@ mod statement;
 mod stream;
 mod subqueries;
 mod tables;
-mod remote_scan;
-mod replicas;
 mod txn;
 mod write_path;
 
@@ -53,20 +53,20 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 pub use activity::{Accepted, Activity, Backend, Busy, Cancel, Login, Running};
 pub use column_names::display_name;
-pub use replicas::{Readers, Replicas, ScanRequest};
-pub use write_path::WritePath;
 pub use copy::{COPY_COLUMNS, CopyFormat, CopyOptions};
 pub use errors::from_datafusion;
 pub use inflight::InFlight;
 pub use prepared::Prepared;
+pub use replicas::{Readers, Replicas, ScanRequest};
 pub use schema::{ASSERTIONS, LENS, RETRACTIONS, timestamptz};
 pub use session::{Output, Session, TxnChange};
 pub use settings::{Settings, StatementLimits};
 pub use tables::TABLE_NAMES;
+pub use write_path::WritePath;
 
 use crate::cluster::Membership;
 use crate::error::{Error, Result, sqlstate};
-use crate::storage::{ReadPoint, Store};
+use crate::storage::{ReadPoint, ScanRange, Store};
 use sinks::LastInserted;
 use tables::View;
 use txn::Transaction;
@@ -240,6 +240,16 @@ impl SessionShared {
                     .join(", ")
             ),
         ))
+    }
+
+    /// Whether a point lookup of `range` can read this node's store
+    /// alone: always on a single node; in a cluster when this node reads
+    /// every subject of it (else the lookup takes the cluster's tables).
+    fn reads_alone(&self, range: &ScanRange) -> bool {
+        match &self.cluster {
+            None => true,
+            Some(cluster) => tables::reads_alone(range, &cluster.readers()),
+        }
     }
 
     /// Forgets the last statement's read point (a statement starts or ends).

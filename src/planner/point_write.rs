@@ -80,7 +80,7 @@ impl PointWrite {
     ) -> Result<Option<SendableRecordBatchStream>> {
         let df = |e| from_datafusion(&e);
         let range = self.lookup.range(params)?;
-        if range.is_wide() || range.points() > max_points {
+        if range.is_wide() || range.points() > max_points || !session.reads_alone(&range) {
             return Ok(None);
         }
         let rows = self.lookup.execute(session, session.view(), &range)?;

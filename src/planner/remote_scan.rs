@@ -3,11 +3,17 @@
 //! ([`super::Readers`]); they come from this node's own store, with the
 //! coordinator's filters, projection, lens and `stemedb.as_of`.
 
+use std::sync::Arc;
+
 use datafusion::common::DFSchema;
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::logical_expr::simplify::SimplifyContext;
+use datafusion::logical_expr::utils::conjunction;
+use datafusion::optimizer::simplify_expressions::ExprSimplifier;
+use datafusion::physical_plan::filter::FilterExec;
 
 use super::errors::from_datafusion;
-use super::tables::{Placement, local_table, owned_rows, with_placement};
+use super::tables::{Placement, local_table, owned_rows};
 use super::{Engine, ScanRequest};
 use crate::error::{Error, Result};
 
@@ -25,36 +31,45 @@ impl Engine {
             .ok_or_else(|| Error::internal(format!("no table {} to scan", request.table)))?;
         let schema = table.schema();
         let ctx = session.context();
-        let bare = DFSchema::try_from(schema.as_ref().clone()).map_err(|e| from_datafusion(&e))?;
-        let filters = request
-            .filters
-            .iter()
-            .map(|f| ctx.parse_sql_expr(f, &bare))
-            .collect::<datafusion::error::Result<Vec<_>>>()
-            .map_err(|e| from_datafusion(&e))?;
-        let placement = Placement::of(&request.table, &schema).map_err(|e| from_datafusion(&e))?;
-        let (read, at, keep) = with_placement(request.projection.as_ref(), placement);
+        let bare = Arc::new(DFSchema::try_from(schema.as_ref().clone()).map_err(df)?);
+        // Simplified as the coordinator's optimiser left them (a literal
+        // list stays a list), so the table turns them into the same index
+        // ranges; and applied again above the scan, so a filter the table
+        // took as exact holds even if its shape changed on the way.
+        let simplifier =
+            ExprSimplifier::new(SimplifyContext::builder().with_schema(bare.clone()).build());
+        let mut filters = Vec::new();
+        for sql in &request.filters {
+            let parsed = ctx.parse_sql_expr(sql, &bare).map_err(df)?;
+            filters.push(simplifier.simplify(parsed).map_err(df)?);
+        }
+        let placement = Placement::of(&request.table, &schema).map_err(df)?;
         let out = match &request.projection {
-            Some(p) => std::sync::Arc::new(schema.project(p).map_err(|e| Error::internal(e))?),
+            Some(p) => Arc::new(schema.project(p).map_err(Error::internal)?),
             None => schema.clone(),
         };
         let state = ctx.state();
-        let plan = table
-            .scan(&state, read.as_ref(), &filters, None)
-            .await
-            .map_err(|e| from_datafusion(&e))?;
+        let mut plan = table.scan(&state, None, &filters, None).await.map_err(df)?;
+        if let Some(all) = conjunction(filters) {
+            let predicate = state.create_physical_expr(all, &bare).map_err(df)?;
+            plan = Arc::new(FilterExec::try_new(predicate, plan).map_err(df)?);
+        }
         let me = self.store().node_id().to_string();
         owned_rows(
             plan,
             ctx.task_ctx(),
             out,
             placement,
-            at,
-            keep,
+            placement.column(),
+            request.projection,
             request.readers,
             me,
             self.store().clone(),
         )
-        .map_err(|e| from_datafusion(&e))
+        .map_err(df)
     }
+}
+
+fn df(e: datafusion::error::DataFusionError) -> Error {
+    from_datafusion(&e)
 }

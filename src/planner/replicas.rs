@@ -29,7 +29,11 @@ pub trait Replicas: Send + Sync {
     fn readers(&self) -> Readers;
 
     /// Runs `request` on `node` (a live member other than this one).
-    async fn scan(&self, node: &str, request: ScanRequest) -> Result<BoxStream<'static, Result<RecordBatch>>>;
+    async fn scan(
+        &self,
+        node: &str,
+        request: ScanRequest,
+    ) -> Result<BoxStream<'static, Result<RecordBatch>>>;
 }
 
 /// Which node reads each subject for one statement, so a scan split over

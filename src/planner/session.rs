@@ -387,13 +387,15 @@ impl Session {
 
     async fn run(&self, p: &Prepared, params: Vec<ScalarValue>) -> Result<Output> {
         let shared = &self.shared;
-        if let Some(q) = &p.point {
+        if let Some(q) = &p.point
+            && let range = q.range(&params)?
+            && shared.reads_alone(&range)
+        {
             // Seeks to a few pairs' heads: microseconds from the block
             // cache, so it runs in place — a hop to a blocking thread and
             // back cost more than the read. A list of many subjects (each a
             // seek that may read the disk) streams from a blocking thread.
             let view = shared.view();
-            let range = q.range(&params)?;
             if !range.is_wide() && range.points() <= POINTS_IN_PLACE {
                 return Ok(Output::Rows(single_batch(q.execute(shared, view, &range)?)));
             }

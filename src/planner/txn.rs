@@ -19,9 +19,9 @@
 use std::collections::HashSet;
 use std::sync::Mutex;
 
+use super::WritePath;
 use crate::error::{Error, Result, sqlstate};
 use crate::model::Id;
-use super::WritePath;
 use crate::storage::{ReadPoint, Store, Write};
 
 /// The most claim data one block may hold before COMMIT.

@@ -89,7 +89,10 @@ impl WritePath {
         match &self.replicas {
             Some(replicas) if !missing.is_empty() => {
                 let found = replicas.locate(missing.clone()).await?;
-                Ok(missing.into_iter().filter(|id| !found.contains(id)).collect())
+                Ok(missing
+                    .into_iter()
+                    .filter(|id| !found.contains(id))
+                    .collect())
             }
             _ => Ok(missing),
         }

@@ -247,7 +247,12 @@ impl Store {
     /// stamped from the range reserved at `first`, and the sequence after
     /// them: for a cluster, which routes each chunk to its owners instead
     /// of applying it here.
-    pub async fn staged_chunk(&self, copy: u64, from: u64, first: Hlc) -> Result<(Vec<Write>, u64)> {
+    pub async fn staged_chunk(
+        &self,
+        copy: u64,
+        from: u64,
+        first: Hlc,
+    ) -> Result<(Vec<Write>, u64)> {
         let (db, node) = (self.db().clone(), self.node_id().to_string());
         tokio::task::spawn_blocking(move || read_chunk(&db, copy, from, first, &node))
             .await

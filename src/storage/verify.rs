@@ -72,7 +72,9 @@ pub fn verify(dir: &Path) -> Result<VerifyReport> {
         )));
     }
     // A data dir from before a family was added opens without it.
-    let present = ALL_CFS.iter().filter(|name| families.iter().any(|f| f == *name));
+    let present = ALL_CFS
+        .iter()
+        .filter(|name| families.iter().any(|f| f == *name));
     let db = DB::open_cf_for_read_only(&Options::default(), dir, present, false)
         .map_err(|e| Error::internal(format!("cannot open {}: {e}", dir.display())))?;
     let mut report = VerifyReport::default();

@@ -101,7 +101,11 @@ impl DataSink for RetractionSink {
         }
         let n = writes.len() as u64;
         session.writable().map_err(external)?;
-        let stamped = session.txn.write(&session.writes, writes).await.map_err(external)?;
+        let stamped = session
+            .txn
+            .write(&session.writes, writes)
+            .await
+            .map_err(external)?;
         let mut rows = RetractionRows::default();
         for w in &stamped {
             if let Write::Retraction(r) = w {

@@ -31,9 +31,9 @@ use futures::{StreamExt, TryStreamExt};
 use super::external;
 use crate::error::Error;
 use crate::model::Id;
+use crate::planner::SessionShared;
 use crate::planner::filters::scan_range;
 use crate::planner::replicas::{Readers, Replicas, ScanRequest};
-use crate::planner::SessionShared;
 use crate::storage::{ScanRange, Store};
 
 /// One of StemeDB's tables, read over the cluster.
@@ -83,7 +83,7 @@ impl Placement {
         Ok(kind(schema.index_of(column)?))
     }
 
-    fn column(self) -> usize {
+    pub fn column(self) -> usize {
         match self {
             Placement::Subject(c) | Placement::Claim(c) => c,
         }
@@ -193,10 +193,11 @@ fn filter_sql(filter: &Expr) -> DfResult<String> {
     Ok(datafusion::sql::unparser::expr_to_sql(&bare.data)?.to_string())
 }
 
-/// The nodes that read the subjects a scan with `filters` can return.
-fn nodes_to_ask(filters: &[Expr], readers: &Readers) -> Vec<String> {
+/// The nodes that read the subjects a scan of `range` can return: every
+/// live member unless the range names its subjects.
+fn nodes_to_ask(range: &ScanRange, readers: &Readers) -> Vec<String> {
     let mut subjects = Vec::new();
-    match scan_range(filters) {
+    match range {
         ScanRange::Subject(s) | ScanRange::SubjectPredicate(s, _) => subjects.push(s),
         ScanRange::Each(ranges) => {
             for range in ranges {
@@ -215,6 +216,12 @@ fn nodes_to_ask(filters: &[Expr], readers: &Readers) -> Vec<String> {
     nodes.sort();
     nodes.dedup();
     nodes
+}
+
+/// Whether this node alone reads every subject of `range` (so a point
+/// lookup can run on its own store, without a cluster scan).
+pub fn reads_alone(range: &ScanRange, readers: &Readers) -> bool {
+    !range.is_wide() && nodes_to_ask(range, readers) == [readers.coordinator.as_str()]
 }
 
 #[async_trait]
@@ -250,7 +257,7 @@ impl TableProvider for ClusterTable {
         let placement = Placement::of(self.name, &table)?;
         let settings = self.session.settings();
         let mut parts: Vec<Arc<dyn PartitionStream>> = Vec::new();
-        for node in nodes_to_ask(filters, &readers) {
+        for node in nodes_to_ask(&scan_range(filters), &readers) {
             if node == readers.coordinator {
                 let (read, at, keep) = with_placement(projection, placement);
                 let plan = self.inner.scan(state, read.as_ref(), filters, None).await?;

@@ -17,7 +17,7 @@ use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
 
 pub use assertions::AssertionsTable;
-pub use cluster_scan::{ClusterTable, Placement, owned_rows, with_placement};
+pub use cluster_scan::{ClusterTable, Placement, owned_rows, reads_alone};
 pub use ingest::{INGEST_SCHEMA, INGEST_TABLE, IngestTable, described_parameters};
 pub use lens::{PairKind, PairTable};
 pub use retractions::RetractionsTable;
@@ -40,7 +40,8 @@ pub const TABLE_NAMES: [&str; 6] = [
 
 /// The table `name` of this node's own store.
 pub fn local_table(name: &str, session: &Arc<SessionShared>) -> Option<Arc<dyn TableProvider>> {
-    let pair = |kind| Some(Arc::new(PairTable::new(session.clone(), kind)) as Arc<dyn TableProvider>);
+    let pair =
+        |kind| Some(Arc::new(PairTable::new(session.clone(), kind)) as Arc<dyn TableProvider>);
     match name {
         "assertions" => Some(Arc::new(AssertionsTable::new(session.clone()))),
         "retractions" => Some(Arc::new(RetractionsTable::new(session.clone()))),
