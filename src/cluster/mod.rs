@@ -26,11 +26,11 @@ use tokio::task::JoinHandle;
 
 pub use config::{ClusterConfig, ReplicationConfig};
 pub use members::{Member, Membership, NodeIdentity, Status};
+pub use peers::Peers;
 pub use replicator::Replicator;
 
 use crate::error::{Error, Result};
 use crate::storage::Store;
-use peers::Peers;
 
 /// A running membership: the shared member list and the gossip task.
 pub struct Cluster {

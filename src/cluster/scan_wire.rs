@@ -25,6 +25,7 @@ pub fn to_proto(r: &ScanRequest) -> proto::ScanRequest {
         members: r.readers.members.clone(),
         alive: r.readers.alive.clone(),
         factor: r.readers.factor as u32,
+        instead_of: r.instead_of.clone(),
     }
 }
 
@@ -41,6 +42,7 @@ pub fn from_proto(r: proto::ScanRequest) -> Result<ScanRequest> {
             alive: r.alive,
             factor: r.factor as usize,
         },
+        instead_of: r.instead_of,
     })
 }
 

@@ -57,7 +57,7 @@ pub use copy::{COPY_COLUMNS, CopyFormat, CopyOptions};
 pub use errors::from_datafusion;
 pub use inflight::InFlight;
 pub use prepared::Prepared;
-pub use replicas::{Readers, Replicas, ScanRequest};
+pub use replicas::{Readers, Replicas, ScanRequest, Share};
 pub use schema::{ASSERTIONS, LENS, RETRACTIONS, timestamptz};
 pub use session::{Output, Session, TxnChange};
 pub use settings::{Settings, StatementLimits};

@@ -14,7 +14,7 @@ use datafusion::physical_plan::filter::FilterExec;
 
 use super::errors::from_datafusion;
 use super::tables::{Placement, local_table, owned_rows};
-use super::{Engine, ScanRequest};
+use super::{Engine, ScanRequest, Share};
 use crate::error::{Error, Result};
 
 impl Engine {
@@ -54,7 +54,11 @@ impl Engine {
             let predicate = state.create_physical_expr(all, &bare).map_err(df)?;
             plan = Arc::new(FilterExec::try_new(predicate, plan).map_err(df)?);
         }
-        let me = self.store().node_id().to_string();
+        let share = Share {
+            readers: request.readers,
+            node: self.store().node_id().to_string(),
+            instead_of: request.instead_of,
+        };
         owned_rows(
             plan,
             ctx.task_ctx(),
@@ -62,8 +66,7 @@ impl Engine {
             placement,
             placement.column(),
             request.projection,
-            request.readers,
-            me,
+            share,
             self.store().clone(),
         )
         .map_err(df)

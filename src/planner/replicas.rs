@@ -63,6 +63,30 @@ impl Readers {
     }
 }
 
+/// The subjects one node reads for one scan: those [`Readers`] gives it,
+/// or — standing in for `instead_of`, a node that did not answer — those
+/// `instead_of` would have read and this node reads without it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Share {
+    pub readers: Readers,
+    pub node: String,
+    pub instead_of: Option<String>,
+}
+
+impl Share {
+    pub fn holds(&self, subject: &str) -> bool {
+        let Some(absent) = &self.instead_of else {
+            return self.readers.reader_of(subject) == Some(&self.node);
+        };
+        if self.readers.reader_of(subject) != Some(absent) {
+            return false;
+        }
+        let mut without = self.readers.clone();
+        without.alive.retain(|a| a != absent);
+        without.reader_of(subject) == Some(&self.node)
+    }
+}
+
 /// A scan of one table that a node runs for a coordinator, over the
 /// subjects it reads ([`Readers`]).
 #[derive(Debug, Clone)]
@@ -76,4 +100,6 @@ pub struct ScanRequest {
     pub lens: Lens,
     pub as_of: Option<Micros>,
     pub readers: Readers,
+    /// Read the subjects of this node instead (it did not answer).
+    pub instead_of: Option<String>,
 }

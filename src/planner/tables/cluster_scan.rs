@@ -26,6 +26,7 @@ use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
 use datafusion::physical_plan::{ExecutionPlan, execute_stream};
+use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 
 use super::external;
@@ -33,7 +34,7 @@ use crate::error::Error;
 use crate::model::Id;
 use crate::planner::SessionShared;
 use crate::planner::filters::scan_range;
-use crate::planner::replicas::{Readers, Replicas, ScanRequest};
+use crate::planner::replicas::{Readers, Replicas, ScanRequest, Share};
 use crate::storage::{ScanRange, Store};
 
 /// One of StemeDB's tables, read over the cluster.
@@ -121,13 +122,12 @@ pub fn owned_rows(
     placement: Placement,
     at: usize,
     keep: Option<Vec<usize>>,
-    readers: Readers,
-    node: String,
+    share: Share,
     store: Arc<Store>,
 ) -> DfResult<SendableRecordBatchStream> {
     let rows = execute_stream(plan, context)?.map(move |batch| {
         let batch = batch?;
-        let mask = reads(&batch, placement, at, &readers, &node, &store).map_err(external)?;
+        let mask = reads(&batch, placement, at, &share, &store).map_err(external)?;
         let batch = filter_record_batch(&batch, &mask)?;
         match &keep {
             Some(keep) => Ok(batch.project(keep)?),
@@ -142,8 +142,7 @@ fn reads(
     batch: &RecordBatch,
     placement: Placement,
     at: usize,
-    readers: &Readers,
-    node: &str,
+    share: &Share,
     store: &Store,
 ) -> crate::error::Result<BooleanArray> {
     let column = cast(batch.column(at), &DataType::Utf8).map_err(|e| Error::internal(e))?;
@@ -170,7 +169,7 @@ fn reads(
         let read = match &last {
             Some((s, read)) if *s == subject => *read,
             _ => {
-                let read = readers.reader_of(&subject) == Some(node);
+                let read = share.holds(&subject);
                 last = Some((subject, read));
                 read
             }
@@ -279,6 +278,7 @@ impl TableProvider for ClusterTable {
                 lens: settings.lens,
                 as_of: settings.as_of,
                 readers: readers.clone(),
+                instead_of: None,
             };
             parts.push(Arc::new(RemotePart {
                 schema: schema.clone(),
@@ -337,8 +337,11 @@ impl PartitionStream for LocalPart {
             self.placement,
             self.at,
             self.keep.clone(),
-            self.readers.clone(),
-            self.readers.coordinator.clone(),
+            Share {
+                readers: self.readers.clone(),
+                node: self.readers.coordinator.clone(),
+                instead_of: None,
+            },
             self.store.clone(),
         );
         match rows {
@@ -374,12 +377,62 @@ impl PartitionStream for RemotePart {
             self.request.clone(),
         );
         let rows = futures::stream::once(async move {
-            let batches = replicas.scan(&node, request).await.map_err(external)?;
+            let batches = remote_rows(replicas, node, request).await?;
             Ok::<_, DataFusionError>(batches.map_err(external))
         })
         .try_flatten();
         Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), rows))
     }
+}
+
+/// The rows `node` reads for `request`. If it does not answer (it died
+/// and gossip has not said so yet), the other live nodes read its
+/// subjects instead — each subject's other owner — so the scan still sees
+/// every subject once. A node that fails after sending rows fails the scan
+/// (its rows cannot be taken back).
+async fn remote_rows(
+    replicas: Arc<dyn Replicas>,
+    node: String,
+    request: ScanRequest,
+) -> DfResult<BoxStream<'static, crate::error::Result<RecordBatch>>> {
+    let mut first = match replicas.scan(&node, request.clone()).await {
+        Ok(rows) => rows,
+        Err(e) => return stand_in(replicas, node, request, e).await,
+    };
+    match first.next().await {
+        None => Ok(Box::pin(futures::stream::empty())),
+        Some(Ok(batch)) => Ok(Box::pin(
+            futures::stream::once(async { Ok(batch) }).chain(first),
+        )),
+        Some(Err(e)) => stand_in(replicas, node, request, e).await,
+    }
+}
+
+async fn stand_in(
+    replicas: Arc<dyn Replicas>,
+    absent: String,
+    request: ScanRequest,
+    error: Error,
+) -> DfResult<BoxStream<'static, crate::error::Result<RecordBatch>>> {
+    tracing::warn!(
+        node = absent,
+        "cluster scan: reading its subjects elsewhere: {}",
+        error.message
+    );
+    let readers = &request.readers;
+    let others: Vec<String> = readers
+        .alive
+        .iter()
+        .filter(|n| **n != absent && **n != readers.coordinator)
+        .cloned()
+        .collect();
+    let mut streams = Vec::new();
+    for other in others {
+        let mut instead = request.clone();
+        instead.instead_of = Some(absent.clone());
+        streams.push(replicas.scan(&other, instead).await.map_err(external)?);
+    }
+    Ok(Box::pin(futures::stream::iter(streams).flatten()))
 }
 
 fn failed(schema: SchemaRef, e: DataFusionError) -> SendableRecordBatchStream {
