@@ -87,6 +87,7 @@ impl Cluster {
             .collect();
         let membership = Arc::new(Membership::new(me, seeds.len()));
         membership.remember(store.remembered_members()?);
+        crate::monitor::hints_pending(store.hints_pending());
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(swim::run(
             socket,
