@@ -236,11 +236,19 @@ async fn a_node_killed_under_load_loses_no_acknowledged_write() {
                 let subject = format!("w{w}-{k}");
                 let sql = "INSERT INTO assertions (subject, predicate, object, source) \
                            VALUES ($1, 'load', 'v', 'test')";
-                match client.execute(sql, &[&subject]).await {
-                    Ok(_) => {
+                let limit = Duration::from_secs(20);
+                match tokio::time::timeout(limit, client.execute(sql, &[&subject])).await {
+                    Ok(Ok(_)) => {
                         acked.lock().unwrap().insert(subject);
                     }
-                    Err(e) => failed.lock().unwrap().push(support::describe_error(&e)),
+                    Ok(Err(e)) => failed.lock().unwrap().push(support::describe_error(&e)),
+                    Err(_) => {
+                        failed
+                            .lock()
+                            .unwrap()
+                            .push(format!("{subject}: no answer in 20 s"));
+                        return;
+                    }
                 }
                 k += 1;
             }

@@ -132,9 +132,10 @@ impl Membership {
 
     /// Replaces the other members (from the gossip task).
     pub(super) fn set_others(&self, members: Vec<Member>) {
-        let mut known = self.known.write().unwrap_or_else(|e| e.into_inner());
+        // One lock at a time: readers take them in another order.
         let ids = members.iter().filter(|m| !m.identity.is_seed_placeholder());
-        known.extend(ids.map(|m| m.identity.id.clone()));
+        let ids: Vec<String> = ids.map(|m| m.identity.id.clone()).collect();
+        self.remember(ids);
         *self.others.write().unwrap_or_else(|e| e.into_inner()) = members;
     }
 
@@ -185,9 +186,9 @@ impl Membership {
     /// Whether this node sees more than half of the cluster alive.
     /// (Checked on every write: counts under the lock, copies nothing.)
     pub fn has_majority(&self) -> bool {
+        let known = self.known.read().unwrap_or_else(|e| e.into_inner()).len();
         let others = self.others.read().unwrap_or_else(|e| e.into_inner());
         let alive = 1 + others.iter().filter(|m| m.status.is_alive()).count();
-        let known = self.known.read().unwrap_or_else(|e| e.into_inner()).len();
         alive * 2 > (1 + others.len()).max(self.configured).max(known)
     }
 
