@@ -8,7 +8,7 @@
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/stemedb-target
 CARGO ?= cargo
 
-.PHONY: run test build deps test-deps bench bench-deps fuzz fmt lint clean-data cluster cluster-stop
+.PHONY: run test build deps test-deps bench bench-cluster bench-deps fuzz fmt lint clean-data cluster cluster-stop
 
 ## Prerequisites, checked and installed by scripts/deps.sh (fails at once,
 ## with the reason, when something cannot be installed).
@@ -32,9 +32,15 @@ bench-deps:
 	@bash scripts/deps.sh bench
 
 ROWS ?= 1000000
-## StemeDB vs PostgreSQL on the same machine, same run (see docs/benchmarks.md).
+## StemeDB vs PostgreSQL on the same machine, same run, then the
+## three-node cluster vs one node (see docs/benchmarks.md).
 bench: bench-deps build
 	bash bench/run.sh $(ROWS)
+	python3 bench/cluster.py
+
+## Only the cluster benchmarks (three local nodes vs one node).
+bench-cluster: bench-deps build
+	python3 bench/cluster.py
 
 ## Longer hostile-input and crash runs against the release binary: the
 ## protocol fuzzer for 10 minutes (seed printed; STEMEDB_FUZZ_SEED replays),

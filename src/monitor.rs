@@ -352,6 +352,19 @@ pub fn hints_pending(n: u64) {
     gauge!("stemedb_hints_pending").set(n as f64);
 }
 
+/// `stemedb_replication_lag_seconds{peer}`: how far each peer is behind
+/// this node (the age of the oldest write held here for it).
+pub fn replication(members: &crate::cluster::Membership, store: &crate::storage::Store) {
+    match crate::cluster::state::peers(members, store) {
+        Ok(peers) => {
+            for p in peers {
+                gauge!("stemedb_replication_lag_seconds", "peer" => p.peer).set(p.lag_seconds);
+            }
+        }
+        Err(e) => tracing::warn!("replication state: {}", e.message),
+    }
+}
+
 /// `stemedb_members{status}`: the members as this node sees them.
 pub fn members(members: &crate::cluster::Membership) {
     use crate::cluster::Status;

@@ -291,6 +291,21 @@ async fn a_node_killed_under_load_loses_no_acknowledged_write() {
     let held =
         gauge(&nodes[0], "stemedb_hints_pending") + gauge(&nodes[1], "stemedb_hints_pending");
     assert!(held > 0.0, "no hints held for node3");
+    // stemedb.replication shows what node3 is missing, and how old it is.
+    let survivor = nodes[0].connect().await;
+    let state = rows(
+        &survivor,
+        "SELECT peer, hints_pending, lag_seconds > 0 FROM stemedb.replication ORDER BY peer",
+    )
+    .await;
+    assert_eq!(state.len(), 2, "{state:?}");
+    assert_eq!(state[1][0].as_deref(), Some("node3"));
+    let pending: f64 = state[1][1].as_deref().unwrap().parse().unwrap();
+    assert_eq!(pending, gauge(&nodes[0], "stemedb_hints_pending"));
+    assert_eq!(
+        state[1][2].as_deref(),
+        Some(if pending > 0.0 { "t" } else { "f" })
+    );
 
     // node3 returns, takes its hints, and all three answer alike.
     nodes[2] = start_node(&tmp.path().join("node3"), 3, &node_env(3, ports, None));
@@ -300,6 +315,12 @@ async fn a_node_killed_under_load_loses_no_acknowledged_write() {
             .all(|n| gauge(n, "stemedb_hints_pending") == 0.0)
     };
     assert!(wait_for(Duration::from_secs(30), handed_off));
+    let state = rows(
+        &survivor,
+        "SELECT sum(hints_pending) FROM stemedb.replication",
+    )
+    .await;
+    assert_eq!(state[0][0].as_deref(), Some("0"));
     for node in &nodes {
         let client = node.connect().await;
         assert_eq!(read(rows(&client, listed).await), acked, "on {}", node.ip);

@@ -16,6 +16,7 @@ mod replicator;
 pub mod rpc;
 mod scan_wire;
 mod service;
+pub mod state;
 mod swim;
 
 use std::sync::Arc;

@@ -62,6 +62,7 @@ async fn cluster_members(State(node): State<Node>) -> impl IntoResponse {
 
 async fn metrics(State(node): State<Node>) -> impl IntoResponse {
     crate::monitor::members(&node.members);
+    crate::monitor::replication(&node.members, &node.store);
     let body = crate::monitor::render(&node.store.stats());
     (
         [(

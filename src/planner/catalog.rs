@@ -81,8 +81,9 @@ pub fn install(ctx: &SessionContext, session: &Arc<SessionShared>) {
             tracing::warn!("pg_catalog overlay unavailable in this session: {e}");
         }
     }
-    if let Err(e) = super::cluster_members::install(ctx, CATALOG, &session.members) {
-        tracing::warn!("stemedb.cluster_members unavailable in this session: {e}");
+    if let Err(e) = super::cluster_members::install(ctx, CATALOG, &session.members, &session.store)
+    {
+        tracing::warn!("the stemedb schema is unavailable in this session: {e}");
     }
     super::pg_functions::install(ctx, session);
     super::information_schema::install(ctx);

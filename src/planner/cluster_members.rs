@@ -13,6 +13,7 @@ use datafusion::prelude::SessionContext;
 
 use super::live_table::LiveTable;
 use crate::cluster::Membership;
+use crate::storage::Store;
 
 /// The schema StemeDB's own views live in.
 const SCHEMA_NAME: &str = "stemedb";
@@ -51,17 +52,25 @@ fn batch(members: &Membership) -> Result<RecordBatch> {
     Ok(RecordBatch::try_new(SCHEMA.clone(), columns)?)
 }
 
-/// Adds the `stemedb` schema and its views to a session.
-pub fn install(ctx: &SessionContext, catalog: &str, members: &Arc<Membership>) -> Result<()> {
+/// Adds the `stemedb` schema and its views (`cluster_members`,
+/// `replication`) to a session.
+pub fn install(
+    ctx: &SessionContext,
+    catalog: &str,
+    members: &Arc<Membership>,
+    store: &Arc<Store>,
+) -> Result<()> {
     let Some(catalog) = ctx.catalog(catalog) else {
         return Ok(());
     };
     let schema = MemorySchemaProvider::new();
+    let replication = super::replication_view::table(members.clone(), store.clone());
     let members = members.clone();
     let table = LiveTable::new("stemedb.cluster_members", SCHEMA.clone(), move || {
         batch(&members)
     });
     schema.register_table("cluster_members".into(), Arc::new(table))?;
+    schema.register_table("replication".into(), Arc::new(replication))?;
     catalog.register_schema(SCHEMA_NAME, Arc::new(schema))?;
     Ok(())
 }

@@ -29,7 +29,7 @@ fn scalar(value: ScalarValue) -> Result<ColumnarValue> {
 }
 
 /// The arguments as arrays of `types` (one row per input row).
-fn arrays(args: &[ColumnarValue], types: &[DataType]) -> Result<Vec<ArrayRef>> {
+pub(super) fn arrays(args: &[ColumnarValue], types: &[DataType]) -> Result<Vec<ArrayRef>> {
     ColumnarValue::values_to_arrays(args)?
         .iter()
         .zip(types)
@@ -41,6 +41,7 @@ fn arrays(args: &[ColumnarValue], types: &[DataType]) -> Result<Vec<ArrayRef>> {
 pub fn install(ctx: &SessionContext, session: &Arc<SessionShared>) {
     let udfs = [
         set_config(session.clone()),
+        super::owners_function::udf(session),
         backend_info("pg_backend_pid", DataType::Int32, session, |b| {
             ScalarValue::Int32(b.map(|b| b.pid))
         }),

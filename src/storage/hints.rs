@@ -8,6 +8,8 @@
 //! across restarts (so hints leave in the order they came). Value: a kind
 //! byte (`a` assertion, `r` retraction) and the record's canonical encoding.
 
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rocksdb::{DB, Direction, IteratorMode, WriteBatch, WriteOptions};
@@ -15,31 +17,50 @@ use rocksdb::{DB, Direction, IteratorMode, WriteBatch, WriteOptions};
 use super::keys::{CF_HINTS, HLC_KIND_ASSERTION, HLC_KIND_RETRACTION, push_part, take_part};
 use super::{Store, Write, cf};
 use crate::error::{Error, Result};
-use crate::model::{Assertion, Retraction};
+use crate::model::{Assertion, Hlc, Retraction};
 
-/// Hints waiting on this node, and the next sequence number.
+/// Hints waiting on this node (in all, and per member), and the next
+/// sequence number.
 #[derive(Default)]
 pub(super) struct HintCounter {
     pending: AtomicU64,
     next: AtomicU64,
+    per_target: Mutex<BTreeMap<String, u64>>,
+}
+
+impl HintCounter {
+    fn add(&self, target: &str, n: u64) {
+        self.pending.fetch_add(n, Ordering::Relaxed);
+        let mut per = self.per_target.lock().unwrap_or_else(|e| e.into_inner());
+        *per.entry(target.to_string()).or_default() += n;
+    }
+
+    fn remove(&self, target: &str, n: u64) {
+        self.pending.fetch_sub(n, Ordering::Relaxed);
+        let mut per = self.per_target.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = per.get_mut(target) {
+            *count = count.saturating_sub(n);
+            if *count == 0 {
+                per.remove(target);
+            }
+        }
+    }
 }
 
 impl HintCounter {
     /// Counts the hints left by an earlier run.
     pub(super) fn load(db: &DB) -> Result<HintCounter> {
-        let mut pending = 0;
+        let counter = HintCounter::default();
         let mut next = 0;
         for item in db.iterator_cf(cf(db, CF_HINTS)?, IteratorMode::Start) {
             let (key, _) = item?;
-            pending += 1;
-            if let Some((_, seq)) = take_part(&key) {
+            if let Some((target, seq)) = take_part(&key) {
                 next = next.max(sequence(seq) + 1);
+                counter.add(&target, 1);
             }
         }
-        Ok(HintCounter {
-            pending: AtomicU64::new(pending),
-            next: AtomicU64::new(next),
-        })
+        counter.next.store(next, Ordering::Relaxed);
+        Ok(counter)
     }
 }
 
@@ -79,6 +100,7 @@ pub fn decode_write(bytes: &[u8]) -> Result<Write> {
 /// them.
 pub struct HintBatch {
     pub writes: Vec<Write>,
+    target: String,
     keys: Vec<Box<[u8]>>,
 }
 
@@ -100,9 +122,7 @@ impl Store {
         let mut sync = WriteOptions::default();
         sync.set_sync(true);
         self.db().write_opt(batch, &sync)?;
-        self.hints
-            .pending
-            .fetch_add(writes.len() as u64, Ordering::Relaxed);
+        self.hints.add(target, writes.len() as u64);
         crate::monitor::hints_pending(self.hints_pending());
         Ok(())
     }
@@ -116,6 +136,7 @@ impl Store {
         );
         let mut batch = HintBatch {
             writes: Vec::new(),
+            target: target.to_string(),
             keys: Vec::new(),
         };
         for item in rows.take(max) {
@@ -137,9 +158,7 @@ impl Store {
             delete.delete_cf(hints, key);
         }
         self.db().write(delete)?;
-        self.hints
-            .pending
-            .fetch_sub(batch.keys.len() as u64, Ordering::Relaxed);
+        self.hints.remove(&batch.target, batch.keys.len() as u64);
         crate::monitor::hints_pending(self.hints_pending());
         Ok(())
     }
@@ -147,5 +166,25 @@ impl Store {
     /// Hints held on this node for other members.
     pub fn hints_pending(&self) -> u64 {
         self.hints.pending.load(Ordering::Relaxed)
+    }
+
+    /// Hints held on this node for `target`, and the stamp of the oldest.
+    pub fn hints_held_for(&self, target: &str) -> Result<(u64, Option<Hlc>)> {
+        let per = self
+            .hints
+            .per_target
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let count = per.get(target).copied().unwrap_or(0);
+        drop(per);
+        if count == 0 {
+            return Ok((0, None));
+        }
+        let oldest = self.hints_for(target, 1)?.writes.first().map(|w| match w {
+            Write::Assertion(a) => a.hlc,
+            Write::Retraction(r) | Write::Retract(r) => r.hlc,
+            Write::Claim(c) => c.fields().hlc,
+        });
+        Ok((count, oldest))
     }
 }
