@@ -65,14 +65,13 @@ async fn landing(front: u16) -> Option<String> {
     Some(row.get(0))
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn haproxy_spreads_clients_over_the_cluster_and_survives_a_kill() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut nodes = three_nodes(tmp.path(), ClusterPorts::free());
+/// HAProxy with the shipped config in front of `nodes`, once it listens;
+/// and its port.
+fn start_haproxy(dir: &std::path::Path, nodes: &[TestServer]) -> (u16, Haproxy) {
     let front = free_port();
-    let cfg = tmp.path().join("haproxy.cfg");
-    std::fs::write(&cfg, config(front, &nodes)).unwrap();
-    let _haproxy = Haproxy(
+    let cfg = dir.join("haproxy.cfg");
+    std::fs::write(&cfg, config(front, nodes)).unwrap();
+    let haproxy = Haproxy(
         Command::new("haproxy")
             .arg("-db")
             .arg("-f")
@@ -83,6 +82,28 @@ async fn haproxy_spreads_clients_over_the_cluster_and_survives_a_kill() {
             .spawn()
             .expect("haproxy runs"),
     );
+    let listening = wait_for(Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", front)).is_ok()
+    });
+    assert!(listening, "HAProxy did not listen");
+    (front, haproxy)
+}
+
+/// The statements a node has run, from its `/metrics`.
+fn statements(node: &TestServer) -> f64 {
+    node.http("/metrics")
+        .1
+        .lines()
+        .filter(|l| l.starts_with("stemedb_statements_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn haproxy_spreads_clients_over_the_cluster_and_survives_a_kill() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut nodes = three_nodes(tmp.path(), ClusterPorts::free());
+    let (front, _haproxy) = start_haproxy(tmp.path(), &nodes);
 
     // Held connections, opened one after another: leastconn gives each
     // node its share, and each node counts their statements.
@@ -116,13 +137,8 @@ async fn haproxy_spreads_clients_over_the_cluster_and_survives_a_kill() {
     let nodes_used: HashSet<&str> = on.iter().map(String::as_str).collect();
     assert_eq!(nodes_used.len(), 3, "connections landed on {on:?}");
     for node in &nodes {
-        let metrics = node.http("/metrics").1;
-        let statements: f64 = metrics
-            .lines()
-            .filter(|l| l.starts_with("stemedb_statements_total"))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum();
-        assert!(statements >= 3.0, "{} ran {statements} statements", node.ip);
+        let ran = statements(node);
+        assert!(ran >= 3.0, "{} ran {ran} statements", node.ip);
     }
 
     // kill -9 node2: connections to the others keep working, and within
@@ -151,4 +167,72 @@ async fn haproxy_spreads_clients_over_the_cluster_and_survives_a_kill() {
     assert!(!streak.iter().any(|n| n == "node2"), "{streak:?}");
     let live: HashSet<&str> = streak.iter().map(String::as_str).collect();
     assert_eq!(live, HashSet::from(["node1", "node3"]), "{streak:?}");
+}
+
+/// The node a transaction through `client` runs on.
+async fn transaction_on(client: &tokio_postgres::Client) -> Result<String, tokio_postgres::Error> {
+    client.batch_execute("BEGIN").await?;
+    let row = client
+        .query_one("SELECT id FROM stemedb.cluster_members WHERE is_self", &[])
+        .await?;
+    client.batch_execute("COMMIT").await?;
+    Ok(row.get(0))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pgbouncer_through_haproxy_spreads_transactions_and_survives_a_kill() {
+    let tmp = tempfile::tempdir().unwrap();
+    let password = [("STEMEDB_PASSWORD", "change-me")];
+    let mut nodes = three_nodes_with(tmp.path(), ClusterPorts::free(), &password);
+    let (front, _haproxy) = start_haproxy(tmp.path(), &nodes);
+    let bouncer = support::pgbouncer::Pgbouncer::start(nodes[0].port, front);
+    let mut clients = Vec::new();
+    for _ in 0..9 {
+        clients.push(bouncer.connect("stemedb_cluster").await);
+    }
+    // Nine transactions open at once hold nine server connections, which
+    // HAProxy spreads over the three nodes.
+    for c in &clients {
+        c.batch_execute("BEGIN")
+            .await
+            .expect("BEGIN through pgbouncer");
+    }
+    let mut on = Vec::new();
+    for c in &clients {
+        let row = c
+            .query_one("SELECT id FROM stemedb.cluster_members WHERE is_self", &[])
+            .await
+            .expect("a query through pgbouncer and HAProxy");
+        on.push(row.get::<_, String>(0));
+    }
+    for c in &clients {
+        c.batch_execute("COMMIT").await.unwrap();
+    }
+    let used: HashSet<&str> = on.iter().map(String::as_str).collect();
+    assert_eq!(used.len(), 3, "transactions ran on {on:?}");
+    for node in &nodes {
+        let ran = statements(node);
+        assert!(ran >= 3.0, "{} ran {ran} statements", node.ip);
+    }
+
+    // kill -9 node3: a transaction whose server connection was on it
+    // fails once; pgbouncer opens new ones through HAProxy, which sends
+    // them to the live nodes — 20 transactions in a row succeed, none on
+    // node3.
+    nodes[2].kill9();
+    let client = &clients[0];
+    let mut streak = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while streak.len() < 20 && std::time::Instant::now() < deadline {
+        match transaction_on(client).await {
+            Ok(node) => streak.push(node),
+            Err(_) => {
+                streak.clear();
+                let _ = client.batch_execute("ROLLBACK").await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    assert_eq!(streak.len(), 20, "transactions kept failing: {streak:?}");
+    assert!(!streak.iter().any(|n| n == "node3"), "{streak:?}");
 }

@@ -108,54 +108,8 @@ async fn pgbouncer_in_transaction_pooling_mode() {
     // deploy/pgbouncer as shipped (SCRAM, transaction pooling), with this
     // test's ports and paths.
     let server = TestServer::start_with(&[("STEMEDB_PASSWORD", "change-me")]);
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    let port = support::free_port();
-    let deploy = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/pgbouncer");
-    std::fs::copy(deploy.join("userlist.txt"), dir.join("users.txt")).unwrap();
-    let ini = std::fs::read_to_string(deploy.join("pgbouncer.ini")).unwrap();
-    let ini: Vec<String> = ini
-        .lines()
-        .map(|line| {
-            let key = line.split('=').next().unwrap_or("").trim();
-            match key {
-                "listen_port" => format!("listen_port = {port}"),
-                "auth_file" => format!("auth_file = {}/users.txt", dir.display()),
-                "logfile" => format!("logfile = {}/pgbouncer.log", dir.display()),
-                "pidfile" => format!("pidfile = {}/pgbouncer.pid", dir.display()),
-                "stemedb" => line.replace("port=18180", &format!("port={}", server.port)),
-                _ => line.to_string(),
-            }
-        })
-        .collect();
-    assert!(ini.iter().any(|l| l == "pool_mode = transaction"));
-    std::fs::write(dir.join("pgbouncer.ini"), ini.join("\n")).unwrap();
-    // pgbouncer refuses to run as root; -u drops to the postgres user.
-    let mut cmd = Command::new("pgbouncer");
-    if running_as_root() {
-        std::process::Command::new("chmod")
-            .args(["-R", "a+rwx"])
-            .arg(dir)
-            .status()
-            .unwrap();
-        cmd.args(["-u", "postgres"]);
-    }
-    let mut bouncer = cmd
-        .arg(dir.join("pgbouncer.ini"))
-        .spawn()
-        .expect("pgbouncer is installed (make test installs it)");
-    let conn = format!("host=127.0.0.1 port={port} user=stemedb dbname=stemedb password=change-me");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let client = loop {
-        match support::connect(&conn).await {
-            Ok(c) => break c,
-            Err(e) if std::time::Instant::now() > deadline => {
-                let _ = bouncer.kill();
-                panic!("pgbouncer never accepted: {e}");
-            }
-            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
-        }
-    };
+    let bouncer = support::pgbouncer::Pgbouncer::start(server.port, 1);
+    let client = bouncer.connect("stemedb").await;
     // Simple-protocol statements and a transaction, through the pooler.
     client
         .batch_execute(
@@ -171,15 +125,5 @@ async fn pgbouncer_in_transaction_pooling_mode() {
         tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
         _ => None,
     });
-    let _ = bouncer.kill();
-    let _ = bouncer.wait();
     assert_eq!(object.as_deref(), Some("bouncer"));
-}
-
-fn running_as_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout.starts_with(b"0"))
-        .unwrap_or(false)
 }

@@ -86,8 +86,21 @@ pub fn listing(members: &[(&str, &str)]) -> String {
 
 /// Three nodes in `dir`, once each lists all three UP (within 10 s).
 pub fn three_nodes(dir: &Path, ports: ClusterPorts) -> Vec<TestServer> {
+    three_nodes_with(dir, ports, &[])
+}
+
+/// [`three_nodes`], each also given `extra` settings.
+pub fn three_nodes_with(
+    dir: &Path,
+    ports: ClusterPorts,
+    extra: &[(&str, &str)],
+) -> Vec<TestServer> {
     let nodes: Vec<TestServer> = (1..=3u8)
-        .map(|n| start_node(&dir.join(format!("node{n}")), n, &node_env(n, ports, None)))
+        .map(|n| {
+            let mut env = node_env(n, ports, None);
+            env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+            start_node(&dir.join(format!("node{n}")), n, &env)
+        })
         .collect();
     let everyone = listing(&[("node1", "UP"), ("node2", "UP"), ("node3", "UP")]);
     for node in &nodes {

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod pgbouncer;
 mod rng;
 #[allow(unused_imports)]
 pub use rng::Rng;
