@@ -136,14 +136,14 @@ impl Engine {
         self.new_session(user, self.cluster.clone())
     }
 
-    /// A session whose tables read this node's store only (a scan another
-    /// node asked for).
-    pub fn local_session(&self, user: &str) -> Session {
-        self.new_session(user, None)
+    fn new_session(&self, user: &str, cluster: Option<Arc<dyn Replicas>>) -> Session {
+        Session::new(self.shared(user, cluster))
     }
 
-    fn new_session(&self, user: &str, cluster: Option<Arc<dyn Replicas>>) -> Session {
-        Session::new(Arc::new(SessionShared {
+    /// The state a session's tables share, without a SQL context (a scan
+    /// another node asked for needs only its tables).
+    fn shared(&self, user: &str, cluster: Option<Arc<dyn Replicas>>) -> Arc<SessionShared> {
+        Arc::new(SessionShared {
             store: self.store.clone(),
             settings: RwLock::new(Settings::new(self.limits)),
             txn: Transaction::default(),
@@ -156,7 +156,7 @@ impl Engine {
             writes: self.writes.clone(),
             cluster,
             backend: OnceLock::new(),
-        }))
+        })
     }
 }
 

@@ -3,7 +3,10 @@
 //! ([`super::Readers`]); they come from this node's own store, with the
 //! coordinator's filters, projection, lens and `stemedb.as_of`.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
+
+use datafusion::config::Dialect;
+use datafusion::prelude::{SessionConfig, SessionContext};
 
 use datafusion::common::DFSchema;
 use datafusion::execution::SendableRecordBatchStream;
@@ -17,11 +20,20 @@ use super::tables::{Placement, local_table, owned_rows};
 use super::{Engine, ScanRequest, Share};
 use crate::error::{Error, Result};
 
+/// The context remote scans are planned in: nothing registered (each scan
+/// builds its one table), so serving a scan costs no session set-up.
+static SERVING: LazyLock<SessionContext> = LazyLock::new(|| {
+    let mut config = SessionConfig::new().with_target_partitions(2);
+    config.options_mut().execution.time_zone = Some("+00:00".to_string());
+    config.options_mut().sql_parser.dialect = Dialect::PostgreSQL;
+    config.options_mut().sql_parser.map_string_types_to_utf8view = false;
+    SessionContext::new_with_config(config)
+});
+
 impl Engine {
     /// Runs `request` over this node's store.
     pub async fn serve_scan(&self, request: ScanRequest) -> Result<SendableRecordBatchStream> {
-        let session = self.local_session("stemedb");
-        let shared = session.shared().clone();
+        let shared = self.shared("stemedb", None);
         {
             let mut settings = shared.settings.write().unwrap_or_else(|e| e.into_inner());
             settings.lens = request.lens;
@@ -30,7 +42,7 @@ impl Engine {
         let table = local_table(&request.table, &shared)
             .ok_or_else(|| Error::internal(format!("no table {} to scan", request.table)))?;
         let schema = table.schema();
-        let ctx = session.context();
+        let ctx = &*SERVING;
         let bare = Arc::new(DFSchema::try_from(schema.as_ref().clone()).map_err(df)?);
         // Simplified as the coordinator's optimiser left them (a literal
         // list stays a list), so the table turns them into the same index
