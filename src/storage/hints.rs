@@ -188,3 +188,84 @@ impl Store {
         Ok((count, oldest))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{NewAssertion, wall_clock_micros};
+    use crate::storage::Durability;
+
+    fn claim(subject: &str, hlc: Hlc) -> Assertion {
+        NewAssertion {
+            subject: Some(subject.into()),
+            predicate: Some("p".into()),
+            object: Some("o".into()),
+            source: Some("s".into()),
+            ..Default::default()
+        }
+        .into_assertion("test", hlc, "node1")
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn replicas_move_the_clock_skip_repeats_and_hints_hand_off_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Some("node2"), Durability::Fsync).unwrap();
+        // A claim stamped an hour ahead (another node's clock): storing it
+        // moves this clock past it, so later local writes sort after it.
+        let ahead = Hlc::new(wall_clock_micros() + 3_600_000_000, 7);
+        let remote = claim("a", ahead);
+        store
+            .commit_replica(vec![Write::Assertion(remote.clone())])
+            .await
+            .unwrap();
+        assert!(store.clock().now() > ahead);
+        // Sent again (a handoff after a lost reply): stored once, and the
+        // pair's head still counts one claim.
+        store
+            .commit_replica(vec![Write::Assertion(remote.clone())])
+            .await
+            .unwrap();
+        assert!(store.contains(&remote.id).unwrap());
+        let heads = store.db().iterator_cf(
+            store.cf(super::super::keys::CF_HEADS).unwrap(),
+            IteratorMode::Start,
+        );
+        let head =
+            crate::lens::Head::decode(&heads.map(|kv| kv.unwrap().1).next().unwrap()).unwrap();
+        assert_eq!(head.claims, 1);
+
+        // Hints: counted per member, kept in order, gone once handed off.
+        let writes: Vec<Write> = (0..3)
+            .map(|i| Write::Assertion(claim(&format!("h{i}"), Hlc::new(1_000 + i, 0))))
+            .collect();
+        store.hint("node3", &writes).unwrap();
+        store.hint("node1", &writes[..1]).unwrap();
+        assert_eq!(store.hints_pending(), 4);
+        assert_eq!(
+            store.hints_held_for("node3").unwrap(),
+            (3, Some(Hlc::new(1_000, 0)))
+        );
+        let batch = store.hints_for("node3", 2).unwrap();
+        let subjects: Vec<String> = batch
+            .writes
+            .iter()
+            .map(|w| match w {
+                Write::Assertion(a) => a.subject.clone(),
+                _ => unreachable!(),
+            })
+            .collect();
+        assert_eq!(subjects, ["h0", "h1"]);
+        store.handed_off(batch).unwrap();
+        assert_eq!(
+            store.hints_held_for("node3").unwrap(),
+            (1, Some(Hlc::new(1_002, 0)))
+        );
+        assert_eq!(store.hints_pending(), 2);
+        drop(store);
+        // The count survives a restart.
+        let store = Store::open(dir.path(), None, Durability::Fsync).unwrap();
+        assert_eq!(store.hints_pending(), 2);
+        assert_eq!(store.hints_held_for("node1").unwrap().0, 1);
+    }
+}
