@@ -130,14 +130,7 @@ async fn rows(client: &Client, sql: &str) -> Vec<Vec<Option<String>>> {
 /// through the extended protocol.
 async fn answers(client: &Client) -> Vec<String> {
     let mut out = Vec::new();
-    for table in [
-        "assertions",
-        "retractions",
-        "recency",
-        "authority",
-        "beliefs",
-        "conflicts",
-    ] {
+    for table in stemedb::planner::TABLE_NAMES {
         let sql = format!("SELECT count(*) FROM {table}");
         out.push(format!("{sql}: {:?}", rows(client, &sql).await));
     }
