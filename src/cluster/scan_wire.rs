@@ -48,17 +48,16 @@ pub fn from_proto(r: proto::ScanRequest) -> Result<ScanRequest> {
 
 pub fn encode_batch(batch: &RecordBatch) -> Result<Vec<u8>> {
     let mut out = Vec::new();
-    let mut writer =
-        StreamWriter::try_new(&mut out, &batch.schema()).map_err(|e| Error::internal(e))?;
-    writer.write(batch).map_err(|e| Error::internal(e))?;
-    writer.finish().map_err(|e| Error::internal(e))?;
+    let mut writer = StreamWriter::try_new(&mut out, &batch.schema()).map_err(Error::internal)?;
+    writer.write(batch).map_err(Error::internal)?;
+    writer.finish().map_err(Error::internal)?;
     drop(writer);
     Ok(out)
 }
 
 pub fn decode_batches(ipc: &[u8]) -> Result<Vec<RecordBatch>> {
-    let reader = StreamReader::try_new(Cursor::new(ipc), None).map_err(|e| Error::internal(e))?;
+    let reader = StreamReader::try_new(Cursor::new(ipc), None).map_err(Error::internal)?;
     reader
         .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| Error::internal(e))
+        .map_err(Error::internal)
 }

@@ -16,7 +16,7 @@ use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 use datafusion::physical_plan::filter::FilterExec;
 
 use super::errors::from_datafusion;
-use super::tables::{Placement, local_table, owned_rows};
+use super::tables::{Placement, Placing, local_table, owned_rows};
 use super::{Engine, ScanRequest, Share};
 use crate::error::{Error, Result};
 
@@ -75,9 +75,11 @@ impl Engine {
             plan,
             ctx.task_ctx(),
             out,
-            placement,
-            placement.column(),
-            request.projection,
+            Placing {
+                placement,
+                at: placement.column(),
+                keep: request.projection,
+            },
             share,
             self.store().clone(),
         )

@@ -91,45 +91,59 @@ impl Placement {
     }
 }
 
-/// The columns to read so the placing column is among them: the
-/// projection with it added, where it sits there, and which read columns
-/// make up the projection.
-pub fn with_placement(
+/// The columns to read so the placing column is among them (the
+/// projection with it added), and how to place and trim the rows read.
+fn with_placement(
     projection: Option<&Vec<usize>>,
     placement: Placement,
-) -> (Option<Vec<usize>>, usize, Option<Vec<usize>>) {
+) -> (Option<Vec<usize>>, Placing) {
     let column = placement.column();
+    let placing = |at, keep| Placing {
+        placement,
+        at,
+        keep,
+    };
     let Some(projection) = projection else {
-        return (None, column, None);
+        return (None, placing(column, None));
     };
     match projection.iter().position(|&c| c == column) {
-        Some(at) => (Some(projection.clone()), at, None),
+        Some(at) => (Some(projection.clone()), placing(at, None)),
         None => {
             let mut read = projection.clone();
             read.push(column);
             let keep = (0..projection.len()).collect();
-            (Some(read), projection.len(), Some(keep))
+            (Some(read), placing(projection.len(), Some(keep)))
         }
     }
 }
 
-/// The rows of `plan` whose subject `node` reads, without the column added
-/// to place them (`keep`).
+/// Where the placing column is among the columns a scan read, and which
+/// of them to return.
+#[derive(Debug, Clone)]
+pub struct Placing {
+    pub placement: Placement,
+    /// The placing column's index among the columns read.
+    pub at: usize,
+    /// The columns to return (`None`: all that were read).
+    pub keep: Option<Vec<usize>>,
+}
+
+/// The rows of `plan` whose subject `share` holds, without the column
+/// added to place them.
 pub fn owned_rows(
     plan: Arc<dyn ExecutionPlan>,
     context: Arc<TaskContext>,
     schema: SchemaRef,
-    placement: Placement,
-    at: usize,
-    keep: Option<Vec<usize>>,
+    placing: Placing,
     share: Share,
     store: Arc<Store>,
 ) -> DfResult<SendableRecordBatchStream> {
     let rows = execute_stream(plan, context)?.map(move |batch| {
         let batch = batch?;
+        let (placement, at) = (placing.placement, placing.at);
         let mask = reads(&batch, placement, at, &share, &store).map_err(external)?;
         let batch = filter_record_batch(&batch, &mask)?;
-        match &keep {
+        match &placing.keep {
             Some(keep) => Ok(batch.project(keep)?),
             None => Ok(batch),
         }
@@ -145,7 +159,7 @@ fn reads(
     share: &Share,
     store: &Store,
 ) -> crate::error::Result<BooleanArray> {
-    let column = cast(batch.column(at), &DataType::Utf8).map_err(|e| Error::internal(e))?;
+    let column = cast(batch.column(at), &DataType::Utf8).map_err(Error::internal)?;
     let values = column.as_string::<i32>();
     // Rows come grouped by subject: place each subject once.
     let mut last: Option<(String, bool)> = None;
@@ -258,14 +272,12 @@ impl TableProvider for ClusterTable {
         let mut parts: Vec<Arc<dyn PartitionStream>> = Vec::new();
         for node in nodes_to_ask(&scan_range(filters), &readers) {
             if node == readers.coordinator {
-                let (read, at, keep) = with_placement(projection, placement);
+                let (read, placing) = with_placement(projection, placement);
                 let plan = self.inner.scan(state, read.as_ref(), filters, None).await?;
                 parts.push(Arc::new(LocalPart {
                     plan,
                     schema: schema.clone(),
-                    placement,
-                    at,
-                    keep,
+                    placing,
                     readers: readers.clone(),
                     store: self.session.store.clone(),
                 }));
@@ -311,9 +323,7 @@ impl TableProvider for ClusterTable {
 struct LocalPart {
     plan: Arc<dyn ExecutionPlan>,
     schema: SchemaRef,
-    placement: Placement,
-    at: usize,
-    keep: Option<Vec<usize>>,
+    placing: Placing,
     readers: Readers,
     store: Arc<Store>,
 }
@@ -334,9 +344,7 @@ impl PartitionStream for LocalPart {
             self.plan.clone(),
             context,
             self.schema.clone(),
-            self.placement,
-            self.at,
-            self.keep.clone(),
+            self.placing.clone(),
             Share {
                 readers: self.readers.clone(),
                 node: self.readers.coordinator.clone(),

@@ -17,7 +17,7 @@ use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
 
 pub use assertions::AssertionsTable;
-pub use cluster_scan::{ClusterTable, Placement, owned_rows, reads_alone};
+pub use cluster_scan::{ClusterTable, Placement, Placing, owned_rows, reads_alone};
 pub use ingest::{INGEST_SCHEMA, INGEST_TABLE, IngestTable, described_parameters};
 pub use lens::{PairKind, PairTable};
 pub use retractions::RetractionsTable;
