@@ -53,12 +53,18 @@ pub struct Readers {
 impl Readers {
     /// The node that reads `subject`; `None` when all its owners are down.
     pub fn reader_of(&self, subject: &str) -> Option<&str> {
+        self.reader_without(subject, None)
+    }
+
+    /// The reader of `subject` if `absent` were not alive.
+    fn reader_without(&self, subject: &str, absent: Option<&str>) -> Option<&str> {
         let owning = owners(subject, &self.members, self.factor);
         if owning.contains(&self.coordinator.as_str()) {
             return Some(&self.coordinator);
         }
         owning
             .into_iter()
+            .filter(|o| Some(*o) != absent)
             .find(|o| self.alive.iter().any(|a| a == o))
     }
 }
@@ -78,12 +84,8 @@ impl Share {
         let Some(absent) = &self.instead_of else {
             return self.readers.reader_of(subject) == Some(&self.node);
         };
-        if self.readers.reader_of(subject) != Some(absent) {
-            return false;
-        }
-        let mut without = self.readers.clone();
-        without.alive.retain(|a| a != absent);
-        without.reader_of(subject) == Some(&self.node)
+        self.readers.reader_of(subject) == Some(absent)
+            && self.readers.reader_without(subject, Some(absent)) == Some(&self.node)
     }
 }
 
@@ -102,4 +104,51 @@ pub struct ScanRequest {
     pub readers: Readers,
     /// Read the subjects of this node instead (it did not answer).
     pub instead_of: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_subject_has_one_reader_and_one_stand_in() {
+        let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let readers = Readers {
+            coordinator: "n1".into(),
+            members: ids(&["n1", "n2", "n3"]),
+            alive: ids(&["n1", "n2", "n3"]),
+            factor: 2,
+        };
+        let share = |node: &str, instead_of: Option<&str>| Share {
+            readers: readers.clone(),
+            node: node.into(),
+            instead_of: instead_of.map(String::from),
+        };
+        let mut remote = 0;
+        for i in 0..300 {
+            let s = format!("s{i}");
+            let holding: Vec<&str> = ["n1", "n2", "n3"]
+                .into_iter()
+                .filter(|n| share(n, None).holds(&s))
+                .collect();
+            assert_eq!(holding.len(), 1, "{s}: {holding:?}");
+            let reader = holding[0];
+            let owning = owners(&s, &readers.members, 2);
+            assert!(owning.contains(&reader));
+            if reader != "n1" {
+                // The coordinator owns it when it can: it reads no remote
+                // subject it owns.
+                assert!(!owning.contains(&"n1"));
+                remote += 1;
+                // If the reader does not answer, the other owner stands in.
+                let other = owning.iter().find(|o| **o != reader).unwrap();
+                assert!(share(other, Some(reader)).holds(&s));
+                assert!(!share(reader, Some(reader)).holds(&s));
+            }
+        }
+        assert!(
+            (60..=140).contains(&remote),
+            "{remote} of 300 read remotely"
+        );
+    }
 }
