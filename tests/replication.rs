@@ -157,7 +157,59 @@ async fn answers(client: &Client) -> Vec<String> {
             .collect();
         out.push(format!("s{s}: {found:?}"));
     }
+    // Point lookups as drivers spell them: the node reads the subjects it
+    // owns and asks an owner for the others.
+    for s in (0..1500).step_by(37) {
+        let (a, b, c) = (
+            format!("s{s}"),
+            format!("s{}", s + 1),
+            format!("s{}", s + 2),
+        );
+        for (sql, params) in [
+            (
+                "SELECT subject, predicate, object, source FROM recency WHERE subject = $1",
+                vec![a.clone()],
+            ),
+            (
+                "SELECT subject, predicate, object FROM authority WHERE subject = $1::text \
+                 AND predicate = 'p1'",
+                vec![a.clone()],
+            ),
+            (
+                "SELECT subject, predicate, object, claims FROM beliefs WHERE subject IN ($1, $2, $3)",
+                vec![a.clone(), b.clone(), c.clone()],
+            ),
+        ] {
+            let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+                params.iter().map(|p| p as _).collect();
+            let found = client.query(sql, &params).await.unwrap();
+            let mut found: Vec<Vec<String>> = found
+                .iter()
+                .map(|r| (0..r.len()).map(|i| cell(r, i)).collect())
+                .collect();
+            found.sort();
+            out.push(format!("{sql} {s}: {found:?}"));
+        }
+        let any = client
+            .query(
+                "SELECT subject, object FROM recency WHERE subject = ANY($1)",
+                &[&vec![a, b, c]],
+            )
+            .await
+            .unwrap();
+        let mut any: Vec<(String, String)> = any.iter().map(|r| (r.get(0), r.get(1))).collect();
+        any.sort();
+        out.push(format!("ANY {s}: {any:?}"));
+    }
     out
+}
+
+/// A cell as text, whatever its type.
+fn cell(row: &tokio_postgres::Row, i: usize) -> String {
+    match row.columns()[i].type_().name() {
+        "int8" => row.get::<_, i64>(i).to_string(),
+        _ => row.get::<_, String>(i),
+    }
 }
 
 /// A gauge's value in a node's `/metrics`.

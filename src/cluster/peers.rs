@@ -20,7 +20,7 @@ use tonic::transport::{Channel, Endpoint};
 use super::rpc::TOKEN_HEADER;
 use super::rpc::proto::node_client::NodeClient;
 use super::rpc::proto::{
-    HelloReply, HelloRequest, HintRequest, LocateRequest, ScanRequest, Writes,
+    HelloReply, HelloRequest, HintRequest, LocateRequest, PointRequest, ScanRequest, Writes,
 };
 use super::scan_wire::decode_batches;
 use crate::error::{Error, Result};
@@ -152,6 +152,19 @@ impl Peers {
             .map_ok(|batches| futures::stream::iter(batches.into_iter().map(Ok)))
             .try_flatten();
         Ok(Box::pin(batches))
+    }
+
+    /// Runs a point lookup on the member at `addr`.
+    pub async fn point(&self, addr: &str, request: PointRequest) -> Result<RecordBatch> {
+        let reply = self.client(addr)?.point(request).await;
+        let chunk = reply.map_err(|s| failed(addr, &s))?.into_inner();
+        let mut batches = decode_batches(&chunk.ipc)?;
+        match batches.len() {
+            1 => Ok(batches.remove(0)),
+            n => Err(Error::internal(format!(
+                "RPC to {addr}: a point lookup came back as {n} batches"
+            ))),
+        }
     }
 }
 

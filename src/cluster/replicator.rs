@@ -19,10 +19,10 @@ use futures::stream::BoxStream;
 use super::members::Membership;
 use super::peers::Peers;
 use super::placement::owners;
-use super::scan_wire::to_proto;
+use super::scan_wire::{point_to_proto, to_proto};
 use crate::error::{Error, Result, sqlstate};
 use crate::model::Id;
-use crate::planner::{Readers, Replicas, ScanRequest};
+use crate::planner::{PointRequest, Readers, Replicas, ScanRequest};
 use crate::storage::{Store, Write};
 
 pub struct Replicator {
@@ -251,6 +251,16 @@ impl Replicas for Replicator {
             .ok_or_else(|| Error::internal(format!("cannot scan on {node}: not a known member")))?;
         self.peers
             .scan(&member.identity.rpc, to_proto(&request))
+            .await
+    }
+
+    async fn point(&self, node: &str, request: PointRequest) -> Result<RecordBatch> {
+        let member = self
+            .membership
+            .find(node)
+            .ok_or_else(|| Error::internal(format!("cannot read on {node}: not a known member")))?;
+        self.peers
+            .point(&member.identity.rpc, point_to_proto(&request)?)
             .await
     }
 }

@@ -1,6 +1,6 @@
-//! A cluster scan on the wire: the request as protobuf, the rows as Arrow
-//! IPC — each message a whole IPC stream of one record batch, so a
-//! message decodes on its own.
+//! Cluster scans and point lookups on the wire: the request as protobuf,
+//! the rows as Arrow IPC — each message a whole IPC stream of one record
+//! batch, so a message decodes on its own.
 
 use std::io::Cursor;
 
@@ -11,7 +11,8 @@ use datafusion::arrow::record_batch::RecordBatch;
 use super::rpc::proto;
 use crate::error::{Error, Result};
 use crate::lens::Lens;
-use crate::planner::{Readers, ScanRequest};
+use crate::planner::{PointRequest, Readers, ScanRequest};
+use crate::storage::ScanRange;
 
 pub fn to_proto(r: &ScanRequest) -> proto::ScanRequest {
     proto::ScanRequest {
@@ -43,6 +44,46 @@ pub fn from_proto(r: proto::ScanRequest) -> Result<ScanRequest> {
             factor: r.factor as usize,
         },
         instead_of: r.instead_of,
+    })
+}
+
+pub fn point_to_proto(r: &PointRequest) -> Result<proto::PointRequest> {
+    let ranges = r
+        .ranges
+        .iter()
+        .map(|range| match range {
+            ScanRange::Subject(s) => Ok(proto::PointRange {
+                subject: s.clone(),
+                predicate: None,
+            }),
+            ScanRange::SubjectPredicate(s, p) => Ok(proto::PointRange {
+                subject: s.clone(),
+                predicate: Some(p.clone()),
+            }),
+            other => Err(Error::internal(format!("not a point range: {other:?}"))),
+        })
+        .collect::<Result<_>>()?;
+    Ok(proto::PointRequest {
+        lens: r.lens.as_str().to_string(),
+        columns: r.columns.iter().map(|&c| c as u32).collect(),
+        as_of: r.as_of,
+        ranges,
+    })
+}
+
+pub fn point_from_proto(r: proto::PointRequest) -> Result<PointRequest> {
+    Ok(PointRequest {
+        lens: Lens::parse(&r.lens)?,
+        columns: r.columns.iter().map(|&c| c as usize).collect(),
+        as_of: r.as_of,
+        ranges: r
+            .ranges
+            .into_iter()
+            .map(|p| match p.predicate {
+                Some(predicate) => ScanRange::SubjectPredicate(p.subject, predicate),
+                None => ScanRange::Subject(p.subject),
+            })
+            .collect(),
     })
 }
 

@@ -11,10 +11,10 @@ use tonic::{Request, Response, Status};
 use super::members::Membership;
 use super::rpc::proto::node_server::Node;
 use super::rpc::proto::{
-    HelloReply, HelloRequest, HintRequest, LocateReply, LocateRequest, Located, ScanChunk,
-    ScanRequest, Stored, Writes,
+    HelloReply, HelloRequest, HintRequest, LocateReply, LocateRequest, Located, PointRequest,
+    ScanChunk, ScanRequest, Stored, Writes,
 };
-use super::scan_wire::{encode_batch, from_proto};
+use super::scan_wire::{encode_batch, from_proto, point_from_proto};
 use crate::error::Error;
 use crate::model::Id;
 use crate::planner::Engine;
@@ -42,16 +42,21 @@ fn internal(e: Error) -> Status {
     Status::internal(e.message)
 }
 
+impl Service {
+    fn engine(&self) -> std::result::Result<Engine, Status> {
+        self.engine
+            .get()
+            .cloned()
+            .ok_or_else(|| Status::unavailable("this node does not serve SQL yet"))
+    }
+}
+
 #[tonic::async_trait]
 impl Node for Service {
     type ScanStream = Pin<Box<dyn Stream<Item = std::result::Result<ScanChunk, Status>> + Send>>;
 
     async fn scan(&self, request: Request<ScanRequest>) -> Reply<Self::ScanStream> {
-        let engine = self
-            .engine
-            .get()
-            .ok_or_else(|| Status::unavailable("this node does not serve SQL yet"))?
-            .clone();
+        let engine = self.engine()?;
         let request =
             from_proto(request.into_inner()).map_err(|e| Status::invalid_argument(e.message))?;
         let rows = engine.serve_scan(request).await.map_err(internal)?;
@@ -61,6 +66,15 @@ impl Node for Service {
             Ok(ScanChunk { ipc })
         });
         Ok(Response::new(Box::pin(chunks)))
+    }
+
+    async fn point(&self, request: Request<PointRequest>) -> Reply<ScanChunk> {
+        let engine = self.engine()?;
+        let request = point_from_proto(request.into_inner())
+            .map_err(|e| Status::invalid_argument(e.message))?;
+        let batch = engine.serve_point(request).map_err(internal)?;
+        let ipc = encode_batch(&batch).map_err(internal)?;
+        Ok(Response::new(ScanChunk { ipc }))
     }
 
     async fn hello(&self, request: Request<HelloRequest>) -> Reply<HelloReply> {

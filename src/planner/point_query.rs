@@ -13,7 +13,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::ScalarValue;
 use datafusion::common::tree_node::{Transformed, TreeNode};
@@ -26,7 +26,7 @@ use super::SessionShared;
 use super::filters::{pushdown_support, scan_range};
 use super::schema::{LENS, LensRows, Wanted};
 use super::stream::blocking_stream;
-use super::tables::{PairKind, PairTable, View};
+use super::tables::{ClusterTable, PairKind, PairTable, View};
 use crate::error::{Error, Result};
 use crate::lens::Lens;
 use crate::storage::ScanRange;
@@ -46,7 +46,11 @@ pub struct PointQuery {
 /// The lens scanned by `scan`, if it is one of StemeDB's lens tables.
 fn lens_of(scan: &TableScan) -> Option<Option<Lens>> {
     let provider = source_as_provider(&scan.source).ok()?;
-    let table = (provider.as_ref() as &dyn std::any::Any).downcast_ref::<PairTable>()?;
+    let any = provider.as_ref() as &dyn std::any::Any;
+    let table = match any.downcast_ref::<ClusterTable>() {
+        Some(cluster) => (cluster.inner().as_ref() as &dyn std::any::Any).downcast_ref()?,
+        None => any.downcast_ref::<PairTable>()?,
+    };
     match table.kind() {
         PairKind::Lens(lens) => Some(lens),
         PairKind::Conflicts => None,
@@ -138,8 +142,22 @@ pub(super) fn bind(filter: &Expr, params: &[ScalarValue]) -> Result<Expr> {
 }
 
 impl PointQuery {
+    /// The lookup of `columns` of `lens` (for another node's request).
+    pub fn of_columns(lens: Lens, columns: Vec<usize>, schema: Schema) -> PointQuery {
+        PointQuery {
+            lens: Some(lens),
+            columns,
+            schema: Arc::new(schema),
+            filters: Vec::new(),
+        }
+    }
+
     pub fn schema(&self) -> SchemaRef {
         self.schema.clone()
+    }
+
+    pub fn columns(&self) -> &[usize] {
+        &self.columns
     }
 
     /// The index ranges the filters select, with `params` bound.
@@ -207,7 +225,7 @@ impl PointQuery {
         ))
     }
 
-    fn lens_in(&self, session: &SessionShared) -> Lens {
+    pub fn lens_in(&self, session: &SessionShared) -> Lens {
         self.lens.unwrap_or(session.settings().lens)
     }
 

@@ -13,7 +13,7 @@ use crate::cluster::placement::owners;
 use crate::error::Result;
 use crate::lens::Lens;
 use crate::model::{Id, Micros};
-use crate::storage::Write;
+use crate::storage::{ScanRange, Write};
 
 #[async_trait]
 pub trait Replicas: Send + Sync {
@@ -34,6 +34,9 @@ pub trait Replicas: Send + Sync {
         node: &str,
         request: ScanRequest,
     ) -> Result<BoxStream<'static, Result<RecordBatch>>>;
+
+    /// Runs a point lookup on `node` (a live owner of its subjects).
+    async fn point(&self, node: &str, request: PointRequest) -> Result<RecordBatch>;
 }
 
 /// Which node reads each subject for one statement, so a scan split over
@@ -104,6 +107,17 @@ pub struct ScanRequest {
     pub readers: Readers,
     /// Read the subjects of this node instead (it did not answer).
     pub instead_of: Option<String>,
+}
+
+/// A point lookup that a node runs for a coordinator, on subjects it
+/// owns: the lens rows of `ranges` (each a subject or a pair).
+#[derive(Debug, Clone)]
+pub struct PointRequest {
+    pub lens: Lens,
+    /// The lens columns returned, in order.
+    pub columns: Vec<usize>,
+    pub ranges: Vec<ScanRange>,
+    pub as_of: Option<Micros>,
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ use super::errors::from_datafusion;
 use super::lifetime::{self, Ending};
 use super::memory::QueryMemory;
 use super::prepared::{Prepared, is_insert, show_all_schema, show_schema};
+use super::remote_point;
 use super::schema::{ASSERTIONS, RETRACTIONS};
 use super::statement::{Action, Returning, classify};
 use super::tables;
@@ -387,20 +388,24 @@ impl Session {
 
     async fn run(&self, p: &Prepared, params: Vec<ScalarValue>) -> Result<Output> {
         let shared = &self.shared;
-        if let Some(q) = &p.point
-            && let range = q.range(&params)?
-            && shared.reads_alone(&range)
-        {
-            // Seeks to a few pairs' heads: microseconds from the block
-            // cache, so it runs in place — a hop to a blocking thread and
-            // back cost more than the read. A list of many subjects (each a
-            // seek that may read the disk) streams from a blocking thread.
-            let view = shared.view();
-            if !range.is_wide() && range.points() <= POINTS_IN_PLACE {
-                return Ok(Output::Rows(single_batch(q.execute(shared, view, &range)?)));
+        if let Some(q) = &p.point {
+            let range = q.range(&params)?;
+            if shared.reads_alone(&range) {
+                // Seeks to a few pairs' heads: microseconds from the block
+                // cache, so it runs in place — a hop to a blocking thread
+                // and back cost more than the read. A list of many subjects
+                // (each a seek that may read the disk) streams from a
+                // blocking thread.
+                let view = shared.view();
+                if !range.is_wide() && range.points() <= POINTS_IN_PLACE {
+                    return Ok(Output::Rows(single_batch(q.execute(shared, view, &range)?)));
+                }
+                let stream = q.stream(shared, view, range)?;
+                return Ok(Output::Rows(first_batch_ready(stream).await?));
             }
-            let stream = q.stream(shared, view, range)?;
-            return Ok(Output::Rows(first_batch_ready(stream).await?));
+            if let Some(batch) = remote_point::read(shared, q, &range, POINTS_IN_PLACE).await? {
+                return Ok(Output::Rows(single_batch(batch)));
+            }
         }
         if let Some(i) = &p.insert {
             let n = i.execute(shared, &params).await?;

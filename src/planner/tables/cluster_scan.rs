@@ -59,6 +59,11 @@ impl ClusterTable {
             replicas,
         }
     }
+
+    /// The table of this node's own store it reads through.
+    pub fn inner(&self) -> &Arc<dyn TableProvider> {
+        &self.inner
+    }
 }
 
 impl fmt::Debug for ClusterTable {
