@@ -10,6 +10,7 @@
 pub mod config;
 mod handoff;
 pub mod members;
+mod outbox;
 mod peers;
 pub mod placement;
 mod replicator;

@@ -103,9 +103,14 @@ impl Peers {
     /// Stores `writes` on the member at `addr`; returns once it holds them
     /// durably.
     pub async fn replicate(&self, addr: &str, writes: &[Write]) -> Result<()> {
+        self.replicate_encoded(addr, encode(writes)?).await
+    }
+
+    /// [`Peers::replicate`] of writes already encoded.
+    pub async fn replicate_encoded(&self, addr: &str, writes: Vec<Vec<u8>>) -> Result<()> {
         let request = Writes {
             from: self.me.clone(),
-            writes: encode(writes)?,
+            writes,
         };
         let reply = self.client(addr)?.replicate(request).await;
         reply.map(drop).map_err(|s| failed(addr, &s))

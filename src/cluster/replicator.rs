@@ -6,7 +6,8 @@
 //! acknowledged write is always on two nodes.
 //!
 //! Writes for one owner go in one call and one atomic batch there, so a
-//! transaction block stays atomic on each owner.
+//! transaction block stays atomic on each owner; concurrent statements'
+//! calls to one owner are merged ([`super::outbox`]).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use futures::future::join_all;
 use futures::stream::BoxStream;
 
 use super::members::Membership;
+use super::outbox::Outbox;
 use super::peers::Peers;
 use super::placement::owners;
 use super::scan_wire::{point_to_proto, to_proto};
@@ -29,6 +31,7 @@ pub struct Replicator {
     store: Arc<Store>,
     membership: Arc<Membership>,
     peers: Arc<Peers>,
+    outbox: Outbox,
     factor: usize,
 }
 
@@ -45,6 +48,7 @@ impl Replicator {
         Replicator {
             store,
             membership,
+            outbox: Outbox::new(peers.clone()),
             peers,
             factor,
         }
@@ -146,7 +150,7 @@ impl Replicator {
         }
         match self.membership.find(owner) {
             Some(m) if m.status.is_alive() => {
-                match self.peers.replicate(&m.identity.rpc, &records).await {
+                match self.outbox.replicate(&m.identity.rpc, &records).await {
                     Ok(()) => return Ok(()),
                     Err(e) => tracing::warn!(
                         peer = owner,
