@@ -352,6 +352,12 @@ pub fn hints_pending(n: u64) {
     gauge!("stemedb_hints_pending").set(n as f64);
 }
 
+/// One anti-entropy exchange, and the records it moved.
+pub fn merkle_sync(repaired: u64) {
+    counter!("stemedb_merkle_syncs_total").increment(1);
+    counter!("stemedb_merkle_repaired_total").increment(repaired);
+}
+
 /// `stemedb_replication_lag_seconds{peer}`: how far each peer is behind
 /// this node (the age of the oldest write held here for it).
 pub fn replication(members: &crate::cluster::Membership, store: &crate::storage::Store) {

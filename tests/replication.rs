@@ -212,22 +212,6 @@ fn cell(row: &tokio_postgres::Row, i: usize) -> String {
     }
 }
 
-/// A gauge's value in a node's `/metrics`.
-fn gauge(node: &TestServer, name: &str) -> f64 {
-    let metrics = node.http("/metrics").1;
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in /metrics"))
-}
-
-fn stored(nodes: &[TestServer]) -> f64 {
-    nodes
-        .iter()
-        .map(|n| gauge(n, "stemedb_assertions_stored"))
-        .sum()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn every_node_answers_like_a_single_node() {
     let tmp = tempfile::tempdir().unwrap();

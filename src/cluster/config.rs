@@ -37,6 +37,20 @@ pub struct ReplicationConfig {
     pub sync_interval: String,
 }
 
+impl ReplicationConfig {
+    /// `sync_interval` as a duration (`0` is refused: it would never rest).
+    pub fn sync_every(&self) -> crate::error::Result<std::time::Duration> {
+        let every =
+            crate::units::parse_duration("replication.sync_interval", &self.sync_interval, "s")?;
+        every.filter(|d| !d.is_zero()).ok_or_else(|| {
+            crate::error::Error::internal(format!(
+                "[replication] sync_interval must be above 0, not '{}'",
+                self.sync_interval
+            ))
+        })
+    }
+}
+
 impl Default for ReplicationConfig {
     fn default() -> Self {
         ReplicationConfig {

@@ -2,7 +2,7 @@
 //! state that `/cluster/members`, `stemedb.cluster_members`, `/ready` and
 //! the write path's majority check read.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::RwLock;
 
@@ -102,6 +102,18 @@ pub struct Membership {
     /// Ids of every member this node has known (kept across restarts):
     /// placement is computed over them, alive or not.
     known: RwLock<BTreeSet<String>>,
+    /// The last anti-entropy exchange with each peer ([`SyncState`]).
+    syncs: RwLock<BTreeMap<String, SyncState>>,
+}
+
+/// What anti-entropy last found with a peer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SyncState {
+    pub in_sync: bool,
+    /// Wall clock, µs since the epoch.
+    pub at: i64,
+    /// Records moved with this peer since start.
+    pub repaired: u64,
 }
 
 impl Membership {
@@ -111,6 +123,7 @@ impl Membership {
             configured: seeds + 1,
             others: RwLock::new(Vec::new()),
             known: RwLock::new(BTreeSet::new()),
+            syncs: RwLock::new(BTreeMap::new()),
         }
     }
 
@@ -156,6 +169,26 @@ impl Membership {
 
     /// Whether this node knows the ids of as many members as its
     /// configuration names (until then it cannot place a subject).
+    /// Records an anti-entropy exchange with `peer`.
+    pub fn record_sync(&self, peer: &str, in_sync: bool, repaired: u64) {
+        let mut syncs = self.syncs.write().unwrap_or_else(|e| e.into_inner());
+        let before = syncs.get(peer).map_or(0, |s| s.repaired);
+        syncs.insert(
+            peer.to_string(),
+            SyncState {
+                in_sync,
+                at: crate::model::wall_clock_micros(),
+                repaired: before + repaired,
+            },
+        );
+    }
+
+    /// The last exchange with `peer`, if any.
+    pub fn last_sync(&self, peer: &str) -> Option<SyncState> {
+        let syncs = self.syncs.read().unwrap_or_else(|e| e.into_inner());
+        syncs.get(peer).copied()
+    }
+
     pub fn knows_all(&self) -> bool {
         self.placement_ids().len() >= self.configured
     }

@@ -7,9 +7,12 @@
 //! With `[cluster] enabled = false` nothing here runs and the node is the
 //! whole database.
 
+mod anti_entropy;
 pub mod config;
+mod digests;
 mod handoff;
 pub mod members;
+mod merkle;
 mod outbox;
 mod peers;
 pub mod placement;
@@ -100,12 +103,25 @@ impl Cluster {
         ));
         let token = rpc::rpc_token(config.secret.as_deref());
         let engine = Arc::new(std::sync::OnceLock::new());
+        let digests = Arc::new(std::sync::OnceLock::new());
         let service = service::Service {
             membership: membership.clone(),
             store: store.clone(),
             engine: engine.clone(),
+            digests: digests.clone(),
         };
         let peers = Arc::new(Peers::new(node_id, addrs.rpc.ip(), &token)?);
+        let anti_entropy = Arc::new(anti_entropy::AntiEntropy {
+            store: store.clone(),
+            membership: membership.clone(),
+            peers: peers.clone(),
+            digests,
+        });
+        tokio::spawn(anti_entropy.clone().run(
+            replication.sync_every()?,
+            replication.factor,
+            stopped.clone(),
+        ));
         tokio::spawn(handoff::run(
             store.clone(),
             membership.clone(),

@@ -11,6 +11,7 @@ use std::time::Duration;
 use datafusion::arrow::record_batch::RecordBatch;
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
+use prost::Message;
 use tonic::Request;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
@@ -20,12 +21,13 @@ use tonic::transport::{Channel, Endpoint};
 use super::rpc::TOKEN_HEADER;
 use super::rpc::proto::node_client::NodeClient;
 use super::rpc::proto::{
-    HelloReply, HelloRequest, HintRequest, LocateRequest, PointRequest, ScanRequest, Writes,
+    DigestRequest, FetchRequest, HelloReply, HelloRequest, HintRequest, Item, ItemsRequest,
+    LocateRequest, PointRequest, ScanRequest, Writes,
 };
 use super::scan_wire::decode_batches;
 use crate::error::{Error, Result};
 use crate::model::Id;
-use crate::storage::{Write, encode_write};
+use crate::storage::{Write, decode_write, encode_write};
 
 /// Largest message a call sends or takes: a transaction block or a COPY
 /// chunk for one owner goes in one call (blocks are bounded far below).
@@ -170,6 +172,53 @@ impl Peers {
                 "RPC to {addr}: a point lookup came back as {n} batches"
             ))),
         }
+    }
+
+    /// Hashes of the tree of `owners` at `depth` on the member at `addr`
+    /// (of `nodes`; all when empty), and the bytes the call moved.
+    pub async fn digest(
+        &self,
+        addr: &str,
+        owners: &[String],
+        depth: u32,
+        nodes: &[u32],
+    ) -> Result<(Vec<Vec<u8>>, usize)> {
+        let request = DigestRequest {
+            owners: owners.to_vec(),
+            depth,
+            nodes: nodes.to_vec(),
+        };
+        let sent = request.encoded_len();
+        let reply = self.client(addr)?.digest(request).await;
+        let reply = reply.map_err(|s| failed(addr, &s))?.into_inner();
+        Ok((reply.hashes.clone(), sent + reply.encoded_len()))
+    }
+
+    /// The records of `leaves` of the tree of `owners` on the member at
+    /// `addr`.
+    pub async fn items(&self, addr: &str, owners: &[String], leaves: &[u32]) -> Result<Vec<Item>> {
+        let request = ItemsRequest {
+            owners: owners.to_vec(),
+            leaves: leaves.to_vec(),
+        };
+        let reply = self.client(addr)?.items(request).await;
+        Ok(reply.map_err(|s| failed(addr, &s))?.into_inner().items)
+    }
+
+    /// The writes behind records the member at `addr` holds.
+    pub async fn fetch(
+        &self,
+        addr: &str,
+        claims: Vec<Vec<u8>>,
+        retractions: Vec<Vec<u8>>,
+    ) -> Result<Vec<Write>> {
+        let request = FetchRequest {
+            claims,
+            retractions,
+        };
+        let reply = self.client(addr)?.fetch(request).await;
+        let writes = reply.map_err(|s| failed(addr, &s))?.into_inner().writes;
+        writes.iter().map(|w| decode_write(w)).collect()
     }
 }
 

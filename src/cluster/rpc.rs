@@ -105,6 +105,7 @@ mod tests {
             membership,
             store,
             engine: Arc::default(),
+            digests: Arc::default(),
         };
         let server = tokio::spawn(serve(listener, service, token.clone(), stopped));
 

@@ -8,11 +8,14 @@ use futures::{Stream, StreamExt};
 
 use tonic::{Request, Response, Status};
 
+use super::anti_entropy;
+use super::digests::Digests;
 use super::members::Membership;
 use super::rpc::proto::node_server::Node;
 use super::rpc::proto::{
-    HelloReply, HelloRequest, HintRequest, LocateReply, LocateRequest, Located, PointRequest,
-    ScanChunk, ScanRequest, Stored, Writes,
+    DigestReply, DigestRequest, FetchRequest, HelloReply, HelloRequest, HintRequest, ItemsReply,
+    ItemsRequest, LocateReply, LocateRequest, Located, PointRequest, ScanChunk, ScanRequest,
+    Stored, Writes,
 };
 use super::scan_wire::{encode_batch, from_proto, point_from_proto};
 use crate::error::Error;
@@ -25,6 +28,8 @@ pub struct Service {
     pub store: Arc<Store>,
     /// The SQL engine, once the node serves SQL (scans run through it).
     pub engine: Arc<OnceLock<Engine>>,
+    /// The Merkle trees, once built ([`super::digests`]).
+    pub digests: Arc<OnceLock<Arc<Digests>>>,
 }
 
 type Reply<T> = std::result::Result<Response<T>, Status>;
@@ -43,6 +48,13 @@ fn internal(e: Error) -> Status {
 }
 
 impl Service {
+    fn digests(&self) -> std::result::Result<Arc<Digests>, Status> {
+        self.digests
+            .get()
+            .cloned()
+            .ok_or_else(|| Status::unavailable("this node's Merkle trees are not built yet"))
+    }
+
     fn engine(&self) -> std::result::Result<Engine, Status> {
         self.engine
             .get()
@@ -75,6 +87,52 @@ impl Node for Service {
         let batch = engine.serve_point(request).map_err(internal)?;
         let ipc = encode_batch(&batch).map_err(internal)?;
         Ok(Response::new(ScanChunk { ipc }))
+    }
+
+    async fn digest(&self, request: Request<DigestRequest>) -> Reply<DigestReply> {
+        let r = request.into_inner();
+        let level = self.digests()?.level(&r.owners, r.depth);
+        let hashes = if r.nodes.is_empty() {
+            level.iter().map(|h| h.to_vec()).collect()
+        } else {
+            let at = |n: &u32| level.get(*n as usize).map(|h| h.to_vec());
+            r.nodes
+                .iter()
+                .map(at)
+                .collect::<Option<_>>()
+                .ok_or_else(|| {
+                    Status::invalid_argument(format!("no such node at depth {}", r.depth))
+                })?
+        };
+        Ok(Response::new(DigestReply { hashes }))
+    }
+
+    async fn items(&self, request: Request<ItemsRequest>) -> Reply<ItemsReply> {
+        let r = request.into_inner();
+        let digests = self.digests()?;
+        let store = self.store.clone();
+        let items = tokio::task::spawn_blocking(move || {
+            anti_entropy::items(&store, &digests, &r.owners, &r.leaves)
+        })
+        .await
+        .map_err(|e| Status::internal(e.to_string()))?
+        .map_err(internal)?;
+        Ok(Response::new(ItemsReply { items }))
+    }
+
+    async fn fetch(&self, request: Request<FetchRequest>) -> Reply<Writes> {
+        let r = request.into_inner();
+        let store = self.store.clone();
+        let writes = tokio::task::spawn_blocking(move || {
+            anti_entropy::records(&store, &r.claims, &r.retractions)
+        })
+        .await
+        .map_err(|e| Status::internal(e.to_string()))?
+        .map_err(internal)?;
+        Ok(Response::new(Writes {
+            from: self.membership.me().id.clone(),
+            writes,
+        }))
     }
 
     async fn hello(&self, request: Request<HelloRequest>) -> Reply<HelloReply> {

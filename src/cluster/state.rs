@@ -2,9 +2,9 @@
 //! and the `stemedb_replication_lag_seconds{peer}` metric show (DESIGN §6).
 //!
 //! Lag is measured by hinted handoff: a peer is behind this node by the
-//! age of the oldest write held here for it (0 when none is). Anti-entropy
-//! (`in_sync`, `last_sync_at`, `repaired`) is not built yet: those columns
-//! are NULL / 0 until it is (issue 12).
+//! age of the oldest write held here for it (0 when none is). `in_sync`,
+//! `last_sync_at` and `repaired` come from the last anti-entropy exchange
+//! ([`super::anti_entropy`]); NULL / 0 before the first.
 
 use super::members::{Membership, Status};
 use crate::error::Result;
@@ -18,6 +18,10 @@ pub struct PeerState {
     pub status: Status,
     pub lag_seconds: f64,
     pub hints_pending: u64,
+    pub in_sync: Option<bool>,
+    /// µs since the epoch.
+    pub last_sync_at: Option<i64>,
+    pub repaired: u64,
 }
 
 /// Every other member this node knows, sorted by id.
@@ -30,7 +34,11 @@ pub fn peers(membership: &Membership, store: &Store) -> Result<Vec<PeerState>> {
         }
         let (hints_pending, oldest) = store.hints_held_for(&m.identity.id)?;
         let lag_seconds = oldest.map_or(0.0, |hlc| (now - hlc.physical).max(0) as f64 / 1e6);
+        let sync = membership.last_sync(&m.identity.id);
         out.push(PeerState {
+            in_sync: sync.map(|s| s.in_sync),
+            last_sync_at: sync.map(|s| s.at),
+            repaired: sync.map_or(0, |s| s.repaired),
             peer: m.identity.id,
             status: m.status,
             lag_seconds,

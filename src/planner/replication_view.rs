@@ -2,7 +2,7 @@
 //! last_sync_at, repaired)` (DESIGN §6): one row per other member, read
 //! when the statement runs ([`crate::cluster::state`]). A single node has
 //! no peers: the view is empty. `in_sync` and `last_sync_at` are NULL and
-//! `repaired` 0 until Merkle anti-entropy exists.
+//! `repaired` 0 until the first anti-entropy exchange with a peer.
 
 use std::sync::{Arc, LazyLock};
 
@@ -36,7 +36,6 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
 
 fn batch(members: &Membership, store: &Store) -> Result<RecordBatch> {
     let rows = peers(members, store).map_err(|e| DataFusionError::External(Box::new(e)))?;
-    let n = rows.len();
     let columns: Vec<ArrayRef> = vec![
         Arc::new(
             rows.iter()
@@ -54,9 +53,18 @@ fn batch(members: &Membership, store: &Store) -> Result<RecordBatch> {
                 .map(|r| r.hints_pending as i64)
                 .collect::<Int64Array>(),
         ),
-        Arc::new(BooleanArray::from(vec![None; n])),
-        Arc::new(TimestampMicrosecondArray::from(vec![None; n]).with_timezone("+00:00")),
-        Arc::new(Int64Array::from(vec![0; n])),
+        Arc::new(rows.iter().map(|r| r.in_sync).collect::<BooleanArray>()),
+        Arc::new(
+            rows.iter()
+                .map(|r| r.last_sync_at)
+                .collect::<TimestampMicrosecondArray>()
+                .with_timezone("+00:00"),
+        ),
+        Arc::new(
+            rows.iter()
+                .map(|r| r.repaired as i64)
+                .collect::<Int64Array>(),
+        ),
     ];
     Ok(RecordBatch::try_new(SCHEMA.clone(), columns)?)
 }

@@ -90,8 +90,9 @@ impl<'a> HeadUpdates<'a> {
         }
     }
 
-    /// A retraction of claim `id` is being written.
-    pub fn retraction(&mut self, db: &DB, id: &Id) -> Result<()> {
+    /// A retraction of claim `id` is being written; the claim's subject,
+    /// if it is stored (or in this batch).
+    pub fn retraction(&mut self, db: &DB, id: &Id) -> Result<Option<String>> {
         let (subject, predicate) = match self.new.get(id) {
             Some(a) => (a.subject.clone(), a.predicate.clone()),
             None => match db.get_pinned_cf(cf(db, CF_ASSERTIONS)?, id.0)? {
@@ -99,11 +100,11 @@ impl<'a> HeadUpdates<'a> {
                     let a = Assertion::decode_keyed(&v, *id)?;
                     (a.subject, a.predicate)
                 }
-                None => return Ok(()), // nothing to retract: no head changes
+                None => return Ok(None), // nothing to retract: no head changes
             },
         };
         self.pending(db, &subject, &predicate)?.recompute = true;
-        Ok(())
+        Ok(Some(subject))
     }
 
     /// Adds the changed heads to `batch`; `retracted` are the claims the

@@ -16,6 +16,7 @@
 mod heads;
 mod hints;
 mod keys;
+mod landed;
 mod scan;
 mod split;
 mod staging;
@@ -32,6 +33,7 @@ use rocksdb::{ColumnFamilyDescriptor, DB, Options};
 pub use heads::has_heads;
 pub use hints::{HintBatch, decode_write, encode_write};
 pub use keys::ALL_CFS;
+pub use landed::{Landed, LandedSink, retraction_digest};
 pub use scan::ScanRange;
 pub use stats::{FamilyStats, StorageStats};
 pub use verify::{VerifyReport, verify};
@@ -98,6 +100,8 @@ pub struct Store {
     applying: Arc<visibility::Applying>,
     /// Hints held for other cluster members ([`hints`]).
     hints: hints::HintCounter,
+    /// Told what each batch stored ([`landed`]).
+    landed: landed::LandedSlot,
 }
 
 fn db_options() -> Options {
@@ -264,7 +268,14 @@ impl Store {
             .unwrap_or_default();
         let clock = Arc::new(Clock::starting_after(high_water));
         let hints = hints::HintCounter::load(&db)?;
-        let writer = GroupCommit::start(db.clone(), clock.clone(), node_id.clone(), durability);
+        let landed = landed::LandedSlot::default();
+        let writer = GroupCommit::start(
+            db.clone(),
+            clock.clone(),
+            node_id.clone(),
+            durability,
+            landed.clone(),
+        );
         let stamper = writer::Stamper {
             clock: clock.clone(),
             node: node_id.clone(),
@@ -279,6 +290,7 @@ impl Store {
             stamper,
             applying: Arc::default(),
             hints,
+            landed,
         }))
     }
 

@@ -126,7 +126,7 @@ pub(super) fn recover(db: &DB, node: &str) -> Result<()> {
         .and_then(|v| Hlc::from_key(&v))
         .unwrap_or_default();
     let write = |writes: &[Write], heads: HeadMode| -> Result<()> {
-        let batch = build_batch(db, std::iter::once((writes, &heads)), stored)?;
+        let batch = build_batch(db, std::iter::once((writes, &heads)), stored, None)?;
         db.write_opt(batch, &sync)?;
         Ok(())
     };

@@ -22,6 +22,7 @@ use tokio::sync::oneshot;
 
 use super::Write;
 use super::keys::*;
+use super::landed::{Landed, LandedSlot};
 use crate::error::{Error, Result};
 use crate::model::{Clock, Hlc, Id};
 
@@ -84,12 +85,13 @@ impl GroupCommit {
         clock: Arc<Clock>,
         node: String,
         durability: Durability,
+        landed: LandedSlot,
     ) -> GroupCommit {
         let (queue, rx) = mpsc::channel::<Request>();
         let stamper = Stamper { clock, node };
         let thread = std::thread::Builder::new()
             .name("stemedb-commit".into())
-            .spawn(move || run(db, rx, stamper, durability))
+            .spawn(move || run(db, rx, stamper, durability, landed))
             .expect("spawn commit thread");
         GroupCommit {
             queue: Some(queue),
@@ -161,7 +163,13 @@ impl Stamper {
     }
 }
 
-fn run(db: Arc<DB>, rx: mpsc::Receiver<Request>, stamper: Stamper, durability: Durability) {
+fn run(
+    db: Arc<DB>,
+    rx: mpsc::Receiver<Request>,
+    stamper: Stamper,
+    durability: Durability,
+    landed: LandedSlot,
+) {
     let mut options = WriteOptions::default();
     options.set_sync(durability == Durability::Fsync);
     while let Ok(first) = rx.recv() {
@@ -178,12 +186,18 @@ fn run(db: Arc<DB>, rx: mpsc::Receiver<Request>, stamper: Stamper, durability: D
         }
         let high_water = stamper.clock.last();
         let parts = requests.iter().map(|r| (r.writes.as_slice(), &r.heads));
-        let result = build_batch(&db, parts, high_water).and_then(|batch| {
+        let sink = landed.lock().unwrap_or_else(|e| e.into_inner());
+        let mut stored = sink.as_ref().map(|_| Vec::new());
+        let result = build_batch(&db, parts, high_water, stored.as_mut()).and_then(|batch| {
             let writing = Instant::now();
             let written = db.write_opt(batch, &options).map_err(Error::from);
             crate::monitor::group_commit(writing.elapsed(), requests.len());
             written
         });
+        if let (Ok(()), Some(sink), Some(stored)) = (&result, sink.as_ref(), stored) {
+            sink(&stored);
+        }
+        drop(sink);
         tracing::trace!(
             requests = requests.len(),
             micros = started.elapsed().as_micros() as u64,
@@ -200,11 +214,13 @@ fn run(db: Arc<DB>, rx: mpsc::Receiver<Request>, stamper: Stamper, durability: D
 /// of an already retracted assertion are dropped here, on the single writer
 /// thread, so "retracting twice changes nothing" holds even for concurrent
 /// retractions. The lens heads of the pairs the batch changes are updated
-/// in it too ([`super::heads`]).
+/// in it too ([`super::heads`]). What it stores goes to `landed`, when
+/// given ([`super::landed`]).
 pub(super) fn build_batch<'a>(
     db: &DB,
     parts: impl Iterator<Item = (&'a [Write], &'a HeadMode)>,
     mut high_water: Hlc,
+    mut landed: Option<&mut Vec<Landed>>,
 ) -> Result<WriteBatch> {
     let cf = |name| super::cf(db, name);
     let (assertions, by_subject, by_predicate, by_hlc, retractions, meta) = (
@@ -237,11 +253,17 @@ pub(super) fn build_batch<'a>(
                                 continue;
                             }
                             heads.assertion(db, a)?;
-                            if db.get_pinned_cf(&retractions, a.id.0)?.is_some() {
+                            if let Some(r) = db.get_pinned_cf(&retractions, a.id.0)? {
                                 heads.recompute(&subject_prefix(&a.subject, Some(&a.predicate)));
+                                if let Some(landed) = landed.as_deref_mut() {
+                                    landed.push(Landed::retraction(&a.subject, a.id, &r));
+                                }
                             }
                         }
                         HeadMode::Defer | HeadMode::Recompute(_) => {}
+                    }
+                    if let Some(landed) = landed.as_deref_mut() {
+                        landed.push(Landed::claim(a));
                     }
                     let value = a.encode();
                     batch.put_cf(&assertions, a.id.0, &value);
@@ -268,8 +290,12 @@ pub(super) fn build_batch<'a>(
                         continue;
                     }
                     retracted.insert(id);
-                    heads.retraction(db, &id)?;
-                    batch.put_cf(&retractions, id.0, r.encode());
+                    let subject = heads.retraction(db, &id)?;
+                    let value = r.encode();
+                    if let (Some(landed), Some(subject)) = (landed.as_deref_mut(), subject) {
+                        landed.push(Landed::retraction(&subject, id, &value));
+                    }
+                    batch.put_cf(&retractions, id.0, value);
                     batch.put_cf(
                         &by_hlc,
                         hlc_key(r.hlc, &r.node, HLC_KIND_RETRACTION, &id),

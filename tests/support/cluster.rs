@@ -113,3 +113,20 @@ pub fn three_nodes_with(
     }
     nodes
 }
+
+/// A gauge's value in a node's `/metrics`.
+pub fn gauge(node: &TestServer, name: &str) -> f64 {
+    let metrics = node.http("/metrics").1;
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in /metrics"))
+}
+
+/// Claims stored over all `nodes` (each is on two).
+pub fn stored(nodes: &[TestServer]) -> f64 {
+    nodes
+        .iter()
+        .map(|n| gauge(n, "stemedb_assertions_stored"))
+        .sum()
+}

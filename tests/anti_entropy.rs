@@ -1,0 +1,144 @@
+//! Merkle anti-entropy between real nodes: a node whose data dir is wiped
+//! gets its whole share back from its peers, with no operator step, and
+//! `stemedb.replication` shows the repair and then the replicas in sync.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::cluster::*;
+use tokio_postgres::{Client, SimpleQueryMessage};
+
+const CLAIMS: usize = 3000;
+
+async fn rows(client: &Client, sql: &str) -> Vec<Vec<Option<String>>> {
+    let mut out = Vec::new();
+    for m in client.simple_query(sql).await.unwrap() {
+        if let SimpleQueryMessage::Row(r) = m {
+            out.push((0..r.len()).map(|i| r.get(i).map(String::from)).collect());
+        }
+    }
+    out
+}
+
+/// What every node must answer alike.
+async fn answers(client: &Client) -> Vec<Vec<Option<String>>> {
+    let mut out = rows(
+        client,
+        "SELECT subject, predicate, object, claims FROM recency ORDER BY subject, predicate",
+    )
+    .await;
+    out.extend(rows(client, "SELECT count(*) FROM retractions").await);
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wiped_node_gets_its_share_back_from_its_peers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ports = ClusterPorts::free();
+    let env = |n| {
+        let mut env = node_env(n, ports, None);
+        env.push(("STEMEDB_REPLICATION__SYNC_INTERVAL".into(), "1s".into()));
+        env
+    };
+    let dir = |n: u8| tmp.path().join(format!("node{n}"));
+    let mut nodes: Vec<_> = (1..=3).map(|n| start_node(&dir(n), n, &env(n))).collect();
+    let client = nodes[0].connect().await;
+    let values: Vec<String> = (0..CLAIMS)
+        .map(|i| {
+            format!(
+                "('s{}', 'p{}', 'o{}', 'src', {}, 0.5)",
+                i % 1000,
+                i % 3,
+                i % 7,
+                i % 4
+            )
+        })
+        .collect();
+    for chunk in values.chunks(500) {
+        client
+            .batch_execute(&format!(
+                "INSERT INTO assertions (subject, predicate, object, source, tier, confidence) \
+                 VALUES {}",
+                chunk.join(", ")
+            ))
+            .await
+            .unwrap();
+    }
+    client
+        .batch_execute(
+            "INSERT INTO retractions (assertion_id, reason) SELECT id, 'wrong' \
+             FROM assertions WHERE object = 'o3' AND predicate = 'p1'",
+        )
+        .await
+        .unwrap();
+    let expected = answers(&client).await;
+    let retracted: usize = expected.last().unwrap()[0]
+        .as_deref()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retracted > 50, "{retracted} retractions");
+    assert_eq!(stored(&nodes), 2.0 * CLAIMS as f64);
+
+    // node3 loses its disk and comes back empty.
+    assert!(nodes[2].terminate().success());
+    std::fs::remove_dir_all(dir(3)).unwrap();
+    let wiped = Instant::now();
+    nodes[2] = start_node(&dir(3), 3, &env(3));
+    let whole = || stored(&nodes) == 2.0 * CLAIMS as f64;
+    assert!(
+        wait_for(Duration::from_secs(60), whole),
+        "{} of {} claims stored after 60 s",
+        stored(&nodes),
+        2 * CLAIMS
+    );
+    eprintln!("node3's share back in {:?}", wiped.elapsed());
+
+    // Its answers, retractions included, are the cluster's again.
+    let third = nodes[2].connect().await;
+    let settled = || async { answers(&third).await == expected };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !settled().await {
+        assert!(Instant::now() < deadline, "node3 answers differ after 30 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Its peers report what they repaired, then the replicas in sync.
+    let state = "SELECT bool_and(in_sync), sum(repaired), count(last_sync_at) \
+                 FROM stemedb.replication WHERE peer = 'node3'";
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let repaired = loop {
+        let (mut all, mut repaired) = (true, 0);
+        for node in &nodes[..2] {
+            let got = rows(&node.connect().await, state).await;
+            all &= got[0][0].as_deref() == Some("t") && got[0][2].as_deref() == Some("1");
+            repaired += got[0][1].as_deref().unwrap_or("0").parse::<i64>().unwrap();
+        }
+        if all {
+            break repaired;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node1 and node2 never saw node3 in sync"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    // node3 may have pulled its share itself; then its peers repaired
+    // nothing, and node3 reports it.
+    let own = rows(
+        &third,
+        "SELECT sum(repaired), bool_and(in_sync) FROM stemedb.replication",
+    )
+    .await;
+    let own_repaired: i64 = own[0][0].as_deref().unwrap().parse().unwrap();
+    let share = gauge(&nodes[2], "stemedb_assertions_stored") as i64;
+    assert!(share > CLAIMS as i64 / 3, "node3 holds {share}");
+    assert!(
+        repaired + own_repaired >= share,
+        "repaired {repaired} + {own_repaired} of node3's {share} claims"
+    );
+    for (i, node) in nodes.iter_mut().enumerate() {
+        assert!(node.terminate().success());
+        support::verify_ok(&dir(i as u8 + 1), "after anti-entropy");
+    }
+}
