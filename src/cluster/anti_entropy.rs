@@ -229,11 +229,14 @@ impl AntiEntropy {
         Ok(moved)
     }
 
-    /// Syncs with every live peer now; per peer, the outcome or the error.
-    pub async fn sync_all(&self) -> Vec<(String, Result<Outcome>)> {
+    /// Syncs with live peers now — every one, or (`scheduled`) those whose
+    /// id sorts after this node's, so each pair runs one exchange per round
+    /// — per peer, the outcome or the error.
+    pub async fn sync_all(&self, scheduled: bool) -> Vec<(String, Result<Outcome>)> {
         let mut out = Vec::new();
+        let me = self.membership.me().id.clone();
         for m in self.membership.members() {
-            if m.is_self || !m.status.is_alive() {
+            if m.is_self || !m.status.is_alive() || (scheduled && m.identity.id < me) {
                 continue;
             }
             let started = Instant::now();
@@ -291,7 +294,7 @@ impl AntiEntropy {
             }
             if returned || last.elapsed() >= interval {
                 last = Instant::now();
-                for (peer, result) in self.sync_all().await {
+                for (peer, result) in self.sync_all(true).await {
                     if let Err(e) = result {
                         tracing::warn!(peer, "cluster: anti-entropy: {}", e.message);
                     }

@@ -233,6 +233,9 @@ pub(super) fn build_batch<'a>(
     );
     let mut batch = WriteBatch::default();
     let mut retracted: HashSet<Id> = HashSet::new();
+    // Replicated claims in this batch: two copies of one (sent by two
+    // peers at once) are stored and reported once.
+    let mut replicated: HashSet<Id> = HashSet::new();
     let mut heads = super::heads::HeadUpdates::default();
     for (writes, mode) in parts {
         if let HeadMode::Recompute(keys) = mode {
@@ -249,7 +252,9 @@ pub(super) fn build_batch<'a>(
                     match mode {
                         HeadMode::Update => heads.assertion(db, a)?,
                         HeadMode::Replica => {
-                            if db.get_pinned_cf(&assertions, a.id.0)?.is_some() {
+                            if !replicated.insert(a.id)
+                                || db.get_pinned_cf(&assertions, a.id.0)?.is_some()
+                            {
                                 continue;
                             }
                             heads.assertion(db, a)?;
