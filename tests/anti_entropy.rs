@@ -81,6 +81,21 @@ async fn a_wiped_node_gets_its_share_back_from_its_peers() {
     assert!(retracted > 50, "{retracted} retractions");
     assert_eq!(stored(&nodes), 2.0 * CLAIMS as f64);
 
+    // On demand, an exchange finds every replica in sync, comparing one
+    // root each way.
+    let report = rows(&client, "SELECT stemedb_sync()").await[0][0]
+        .clone()
+        .unwrap();
+    for peer in ["node2", "node3"] {
+        let line = report
+            .lines()
+            .find(|l| l.starts_with(&format!("{peer}: in sync (")))
+            .unwrap_or_else(|| panic!("{peer} not in sync: {report}"));
+        let bytes: usize = line.split(['(', ' ']).nth(4).unwrap().parse().unwrap();
+        assert!(bytes < 1024, "{line}");
+    }
+    eprintln!("{report}");
+
     // node3 loses its disk and comes back empty.
     assert!(nodes[2].terminate().success());
     std::fs::remove_dir_all(dir(3)).unwrap();

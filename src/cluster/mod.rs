@@ -133,6 +133,7 @@ impl Cluster {
             store,
             membership.clone(),
             peers,
+            anti_entropy,
             replication.factor,
         ));
         tracing::info!(

@@ -17,6 +17,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use futures::future::join_all;
 use futures::stream::BoxStream;
 
+use super::anti_entropy::AntiEntropy;
 use super::members::Membership;
 use super::outbox::Outbox;
 use super::peers::Peers;
@@ -32,6 +33,7 @@ pub struct Replicator {
     membership: Arc<Membership>,
     peers: Arc<Peers>,
     outbox: Outbox,
+    anti_entropy: Arc<AntiEntropy>,
     factor: usize,
 }
 
@@ -43,6 +45,7 @@ impl Replicator {
         store: Arc<Store>,
         membership: Arc<Membership>,
         peers: Arc<Peers>,
+        anti_entropy: Arc<AntiEntropy>,
         factor: usize,
     ) -> Replicator {
         Replicator {
@@ -50,6 +53,7 @@ impl Replicator {
             membership,
             outbox: Outbox::new(peers.clone()),
             peers,
+            anti_entropy,
             factor,
         }
     }
@@ -256,6 +260,23 @@ impl Replicas for Replicator {
         self.peers
             .scan(&member.identity.rpc, to_proto(&request))
             .await
+    }
+
+    async fn sync(&self) -> Result<String> {
+        let mut lines = Vec::new();
+        for (peer, result) in self.anti_entropy.sync_all(false).await {
+            lines.push(match result {
+                Ok(o) if o.in_sync => {
+                    format!("{peer}: in sync ({} bytes compared)", o.compared_bytes)
+                }
+                Ok(o) => format!("{peer}: repaired {} records", o.repaired),
+                Err(e) => format!("{peer}: failed: {}", e.message),
+            });
+        }
+        if lines.is_empty() {
+            return Err(Error::internal("no live peer to compare with"));
+        }
+        Ok(lines.join("\n"))
     }
 
     async fn point(&self, node: &str, request: PointRequest) -> Result<RecordBatch> {

@@ -48,6 +48,7 @@ mod sinks;
 mod statement;
 mod stream;
 mod subqueries;
+mod sync_function;
 mod tables;
 mod txn;
 mod write_path;

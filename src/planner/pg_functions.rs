@@ -42,6 +42,7 @@ pub fn install(ctx: &SessionContext, session: &Arc<SessionShared>) {
     let udfs = [
         set_config(session.clone()),
         super::owners_function::udf(session),
+        super::sync_function::udf(session),
         backend_info("pg_backend_pid", DataType::Int32, session, |b| {
             ScalarValue::Int32(b.map(|b| b.pid))
         }),

@@ -37,6 +37,10 @@ pub trait Replicas: Send + Sync {
 
     /// Runs a point lookup on `node` (a live owner of its subjects).
     async fn point(&self, node: &str, request: PointRequest) -> Result<RecordBatch>;
+
+    /// Runs an anti-entropy exchange with every live peer now; what each
+    /// found, one line per peer.
+    async fn sync(&self) -> Result<String>;
 }
 
 /// Which node reads each subject for one statement, so a scan split over
