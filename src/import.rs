@@ -61,7 +61,8 @@ pub async fn run(options: ImportOptions) -> Result<Summary> {
     Ok(summary)
 }
 
-async fn connect(conn: &str) -> Result<Client> {
+/// A client of the server at `conn`.
+pub async fn connect(conn: &str) -> Result<Client> {
     let (client, connection) = tokio_postgres::connect(conn, tokio_postgres::NoTls)
         .await
         .map_err(|e| Error::internal(format!("cannot connect ({conn}): {e}")))?;

@@ -69,6 +69,25 @@ enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
+    /// Cluster operations, on a running node.
+    Cluster {
+        #[command(subcommand)]
+        action: ClusterAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClusterAction {
+    /// Compare this node's replicas with every live peer now and repair
+    /// what differs (`SELECT stemedb_sync()`); exit 1 if a peer failed.
+    Sync {
+        /// Connection string of the node.
+        #[arg(
+            long,
+            default_value = "host=127.0.0.1 port=18180 user=stemedb dbname=stemedb"
+        )]
+        connect: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -149,6 +168,9 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Cluster {
+            action: ClusterAction::Sync { connect },
+        } => cluster_sync(with_password(connect)),
         Command::Verify { data_dir } => match stemedb::storage::verify(&data_dir) {
             Ok(report) => {
                 println!("{report}");
@@ -166,6 +188,46 @@ fn main() -> ExitCode {
     }
 }
 
+/// `connect` with `STEMEDB_PASSWORD` added, if set and not given.
+fn with_password(mut connect: String) -> String {
+    if let Ok(password) = std::env::var("STEMEDB_PASSWORD")
+        && !connect.contains("password=")
+    {
+        connect.push_str(&format!(" password='{}'", password.replace('\'', "\\'")));
+    }
+    connect
+}
+
+fn cluster_sync(connect: String) -> ExitCode {
+    let synced = tokio::runtime::Runtime::new().map(|r| {
+        r.block_on(async {
+            let client = stemedb::import::connect(&connect).await?;
+            let row = client
+                .query_one("SELECT stemedb_sync()", &[])
+                .await
+                .map_err(|e| stemedb::error::Error::internal(e.to_string()))?;
+            Ok::<String, stemedb::error::Error>(row.get(0))
+        })
+    });
+    match synced {
+        Ok(Ok(report)) => {
+            println!("{report}");
+            match report.lines().any(|l| l.contains(": failed:")) {
+                true => ExitCode::FAILURE,
+                false => ExitCode::SUCCESS,
+            }
+        }
+        Ok(Err(e)) => {
+            eprintln!("stemedb cluster sync: {e}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("stemedb cluster sync: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn import(
     files: Vec<PathBuf>,
     connect: String,
@@ -174,12 +236,7 @@ fn import(
 ) -> ExitCode {
     use stemedb::import::{ImportOptions, Target};
     init_logging("warn", LogFormat::Text);
-    let mut connect = connect;
-    if let Ok(password) = std::env::var("STEMEDB_PASSWORD")
-        && !connect.contains("password=")
-    {
-        connect.push_str(&format!(" password='{}'", password.replace('\'', "\\'")));
-    }
+    let connect = with_password(connect);
     let target = match data_dir {
         Some(dir) => Target::DataDir(dir),
         None => Target::Server(connect),

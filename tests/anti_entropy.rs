@@ -152,6 +152,17 @@ async fn a_wiped_node_gets_its_share_back_from_its_peers() {
         repaired + own_repaired >= share,
         "repaired {repaired} + {own_repaired} of node3's {share} claims"
     );
+    // The operator's command says the same.
+    let out = std::process::Command::new(&*support::BINARY)
+        .args(["cluster", "sync", "--connect"])
+        .arg(nodes[2].conn_str())
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{printed} {out:?}");
+    for peer in ["node1", "node2"] {
+        assert!(printed.contains(&format!("{peer}: in sync")), "{printed}");
+    }
     for (i, node) in nodes.iter_mut().enumerate() {
         assert!(node.terminate().success());
         support::verify_ok(&dir(i as u8 + 1), "after anti-entropy");
