@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod faults;
 pub mod pgbouncer;
 mod rng;
 #[allow(unused_imports)]

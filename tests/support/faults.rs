@@ -1,0 +1,244 @@
+//! The fault harness's load and checker: eight clients write unique claims
+//! over the cluster's nodes while a scenario breaks things; afterwards the
+//! checker waits for the replicas to converge and checks set semantics —
+//! every acknowledged write present on every node's answer, nothing that
+//! was never written, all nodes answering alike, every owner pair's Merkle
+//! roots equal and every claim on exactly two nodes.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::TestServer;
+use super::cluster::stored;
+
+const INSERT: &str = "INSERT INTO assertions (subject, predicate, object, source) \
+                      VALUES ($1, 'fault', 'v', 'test')";
+
+/// What a scenario's clients did.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub attempted: usize,
+    pub acknowledged: usize,
+    /// Refused with 25006 (not acknowledged; may still be stored on one node).
+    pub refused: usize,
+    /// Other errors or timeouts: outcome unknown to the client.
+    pub unknown: usize,
+    pub lost: usize,
+}
+
+#[derive(Default)]
+struct Shared {
+    attempted: Mutex<BTreeSet<String>>,
+    acked: Mutex<BTreeSet<String>>,
+    refused: AtomicUsize,
+    unknown: AtomicUsize,
+    errors: Mutex<Vec<String>>,
+    stop: AtomicBool,
+    /// The nodes' connection strings (a restarted node gets new ports).
+    nodes: Mutex<Vec<String>>,
+}
+
+pub struct Load {
+    shared: Arc<Shared>,
+    writers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Load {
+    /// Eight clients writing `tag`-prefixed claims, spread over `nodes`.
+    pub fn start(tag: &str, nodes: &[TestServer]) -> Load {
+        let shared = Arc::new(Shared::default());
+        shared.set_nodes(nodes);
+        let writers = (0..8)
+            .map(|w| tokio::spawn(write(shared.clone(), format!("{tag}-{w}"), w)))
+            .collect();
+        Load { shared, writers }
+    }
+
+    /// After a node restarted on new ports.
+    pub fn nodes_changed(&self, nodes: &[TestServer]) {
+        self.shared.set_nodes(nodes);
+    }
+
+    pub fn acked(&self) -> usize {
+        self.shared.acked.lock().unwrap().len()
+    }
+
+    /// Waits until `more` further writes are acknowledged (at most `limit`).
+    pub async fn progress(&self, more: usize, limit: Duration) {
+        let target = self.acked() + more;
+        let deadline = Instant::now() + limit;
+        while self.acked() < target {
+            assert!(
+                Instant::now() < deadline,
+                "writes stalled: {} of {target} acknowledged after {limit:?}; errors: {:?}",
+                self.acked(),
+                self.shared
+                    .errors
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .rev()
+                    .take(3)
+                    .collect::<Vec<_>>()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Stops the clients, waits for the replicas to converge, checks set
+    /// semantics on every node and reports.
+    pub async fn check(self, nodes: &[TestServer]) -> Report {
+        self.shared.stop.store(true, Ordering::Relaxed);
+        for w in self.writers {
+            w.await.unwrap();
+        }
+        let s = &self.shared;
+        let acked = s.acked.lock().unwrap().clone();
+        let attempted = s.attempted.lock().unwrap().clone();
+        converge(nodes).await;
+        let mut answers = Vec::new();
+        for node in nodes {
+            let client = node.connect().await;
+            let rows = client
+                .query(
+                    "SELECT subject FROM assertions WHERE predicate = 'fault'",
+                    &[],
+                )
+                .await
+                .unwrap();
+            let present: BTreeSet<String> = rows.iter().map(|r| r.get(0)).collect();
+            assert_eq!(
+                present.len(),
+                rows.len(),
+                "a claim listed twice on {}",
+                node.ip
+            );
+            answers.push(present);
+        }
+        let present = &answers[0];
+        for (i, other) in answers.iter().enumerate() {
+            assert_eq!(other, present, "node{} answers differently", i + 1);
+        }
+        let never_written: Vec<_> = present.difference(&attempted).take(5).collect();
+        assert!(never_written.is_empty(), "never written: {never_written:?}");
+        let lost: Vec<&String> = acked.difference(present).collect();
+        let report = Report {
+            attempted: attempted.len(),
+            acknowledged: acked.len(),
+            refused: s.refused.load(Ordering::Relaxed),
+            unknown: s.unknown.load(Ordering::Relaxed),
+            lost: lost.len(),
+        };
+        eprintln!("{report:?}");
+        assert!(
+            lost.is_empty(),
+            "lost {} acknowledged writes: {:?}",
+            lost.len(),
+            &lost[..lost.len().min(5)]
+        );
+        report
+    }
+}
+
+impl Shared {
+    fn set_nodes(&self, nodes: &[TestServer]) {
+        *self.nodes.lock().unwrap() = nodes.iter().map(|n| n.conn_str()).collect();
+    }
+
+    fn node(&self, i: usize) -> String {
+        let nodes = self.nodes.lock().unwrap();
+        nodes[i % nodes.len()].clone()
+    }
+}
+
+/// One client: writes until told to stop, moving to the next node when its
+/// node stops answering.
+async fn write(s: Arc<Shared>, prefix: String, first: usize) {
+    let mut at = first;
+    let mut k = 0;
+    let mut client = None;
+    while !s.stop.load(Ordering::Relaxed) {
+        let c = match &client {
+            Some(c) => c,
+            None => match tokio::time::timeout(Duration::from_secs(2), super::connect(&s.node(at)))
+                .await
+            {
+                Ok(Ok(c)) => client.insert(c),
+                _ => {
+                    at += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let subject = format!("{prefix}-{k}");
+        k += 1;
+        s.attempted.lock().unwrap().insert(subject.clone());
+        match tokio::time::timeout(Duration::from_secs(20), c.execute(INSERT, &[&subject])).await {
+            Ok(Ok(_)) => {
+                s.acked.lock().unwrap().insert(subject);
+            }
+            Ok(Err(e)) if e.code().map(|c| c.code()) == Some("25006") => {
+                s.refused.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Ok(Err(e)) => {
+                s.unknown.fetch_add(1, Ordering::Relaxed);
+                s.errors.lock().unwrap().push(super::describe_error(&e));
+                if c.is_closed() {
+                    client = None;
+                    at += 1;
+                }
+            }
+            Err(_) => {
+                s.unknown.fetch_add(1, Ordering::Relaxed);
+                s.errors
+                    .lock()
+                    .unwrap()
+                    .push(format!("{subject}: no answer in 20 s"));
+                client = None;
+                at += 1;
+            }
+        }
+    }
+}
+
+/// Waits (at most 90 s) until every node's exchange finds all its peers
+/// in sync — equal roots for every owner pair — and the claims stored over
+/// the nodes are exactly twice the claims there are.
+async fn converge(nodes: &[TestServer]) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let mut reports = Vec::new();
+        for node in nodes {
+            let client = node.connect().await;
+            let report: String = client
+                .query_one("SELECT stemedb_sync()", &[])
+                .await
+                .map(|r| r.get(0))
+                .unwrap_or_else(|e| super::describe_error(&e));
+            reports.push(report);
+        }
+        let in_sync = reports.iter().all(|r| {
+            r.lines().count() == nodes.len() - 1 && r.lines().all(|l| l.contains(": in sync"))
+        });
+        let count: i64 = nodes[0]
+            .connect()
+            .await
+            .query_one("SELECT count(*) FROM assertions", &[])
+            .await
+            .unwrap()
+            .get(0);
+        if in_sync && stored(nodes) == 2.0 * count as f64 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "replicas did not converge in 90 s: {reports:?}; stored {} for {count} claims",
+            stored(nodes)
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
