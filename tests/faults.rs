@@ -111,3 +111,115 @@ async fn a_data_dir_replaced_by_an_older_copy() {
     let report = load.check(&nodes).await;
     assert!(report.acknowledged >= 1200, "{report:?}");
 }
+
+/// The test binary's own re-run of `test` inside a private network
+/// namespace (`unshare -n`), loopback up, so nftables rules there cut only
+/// this test's links.
+fn in_namespace(test: &str) -> bool {
+    if std::env::var_os("STEMEDB_IN_NETNS").is_some() {
+        return true;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let status = std::process::Command::new("unshare")
+        .args([
+            "-n",
+            "--",
+            "sh",
+            "-c",
+            "ip link set lo up && exec \"$0\" \"$@\"",
+        ])
+        .arg(exe)
+        .args(["--exact", test, "--nocapture"])
+        .env("STEMEDB_IN_NETNS", "1")
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "{test} in its network namespace: {status}"
+    );
+    false
+}
+
+fn nft(script: &str) {
+    let mut child = std::process::Command::new("nft")
+        .args(["-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("nft (make test installs nftables)");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success(), "nft -f: {script}");
+}
+
+/// Drops gossip and RPC between node3 and the other two, both ways; SQL
+/// and HTTP still reach every node.
+fn cut_node3(ports: ClusterPorts) {
+    let p = format!("{{ {}, {} }}", ports.rpc, ports.swim);
+    let (a, b) = ("127.0.0.3", "{ 127.0.0.1, 127.0.0.2 }");
+    nft(&format!(
+        "table inet partition {{\n chain input {{\n type filter hook input priority 0;\n\
+         ip saddr {a} ip daddr {b} meta l4proto {{ tcp, udp }} th dport {p} drop\n\
+         ip saddr {a} ip daddr {b} meta l4proto {{ tcp, udp }} th sport {p} drop\n\
+         ip saddr {b} ip daddr {a} meta l4proto {{ tcp, udp }} th dport {p} drop\n\
+         ip saddr {b} ip daddr {a} meta l4proto {{ tcp, udp }} th sport {p} drop\n }}\n}}\n"
+    ));
+}
+
+fn heal() {
+    nft("delete table inet partition\n");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_partitioned_node_refuses_writes_and_the_cluster_heals() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    if !in_namespace("a_partitioned_node_refuses_writes_and_the_cluster_heals") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let ports = ClusterPorts::free();
+    let nodes = cluster(tmp.path(), ports);
+    let load = Load::start("partition", &nodes);
+    load.progress(300, SOON).await;
+    cut_node3(ports);
+    // node3 loses its majority: it refuses writes (and names what it
+    // sees), and still answers reads.
+    let third = nodes[2].connect().await;
+    let insert = "INSERT INTO assertions (subject, predicate, object, source) \
+                  VALUES ('alone', 'p', 'o', 's')";
+    let refused = wait_for_async(SOON, || async {
+        matches!(third.execute(insert, &[]).await, Err(e) if e.code().map(|c| c.code()) == Some("25006"))
+    })
+    .await;
+    assert!(refused, "node3 took writes without a majority");
+    let count: i64 = third
+        .query_one("SELECT count(*) FROM assertions", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(count > 0);
+    // The majority side goes on.
+    load.progress(300, SOON).await;
+    heal();
+    load.progress(300, SOON).await;
+    let report = load.check(&nodes).await;
+    assert!(report.acknowledged >= 900, "{report:?}");
+}
+
+async fn wait_for_async<F: std::future::Future<Output = bool>>(
+    limit: Duration,
+    mut check: impl FnMut() -> F,
+) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    false
+}

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::TestServer;
-use super::cluster::stored;
+use super::cluster::{gauge, stored};
 
 const INSERT: &str = "INSERT INTO assertions (subject, predicate, object, source) \
                       VALUES ($1, 'fault', 'v', 'test')";
@@ -205,25 +205,13 @@ async fn write(s: Arc<Shared>, prefix: String, first: usize) {
     }
 }
 
-/// Waits (at most 90 s) until every node's exchange finds all its peers
-/// in sync — equal roots for every owner pair — and the claims stored over
-/// the nodes are exactly twice the claims there are.
+/// Waits (at most 90 s), with no operator step, until the claims stored
+/// over the nodes are exactly twice the claims there are and no hint is
+/// pending; then every node's on-demand exchange must find all its peers
+/// in sync (equal roots for every owner pair) without repairing anything.
 async fn converge(nodes: &[TestServer]) {
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
-        let mut reports = Vec::new();
-        for node in nodes {
-            let client = node.connect().await;
-            let report: String = client
-                .query_one("SELECT stemedb_sync()", &[])
-                .await
-                .map(|r| r.get(0))
-                .unwrap_or_else(|e| super::describe_error(&e));
-            reports.push(report);
-        }
-        let in_sync = reports.iter().all(|r| {
-            r.lines().count() == nodes.len() - 1 && r.lines().all(|l| l.contains(": in sync"))
-        });
         let count: i64 = nodes[0]
             .connect()
             .await
@@ -231,14 +219,29 @@ async fn converge(nodes: &[TestServer]) {
             .await
             .unwrap()
             .get(0);
-        if in_sync && stored(nodes) == 2.0 * count as f64 {
-            return;
+        let hints: f64 = nodes
+            .iter()
+            .map(|n| gauge(n, "stemedb_hints_pending"))
+            .sum();
+        if hints == 0.0 && stored(nodes) == 2.0 * count as f64 {
+            break;
         }
         assert!(
             Instant::now() < deadline,
-            "replicas did not converge in 90 s: {reports:?}; stored {} for {count} claims",
+            "replicas did not converge in 90 s: stored {} for {count} claims, {hints} hints",
             stored(nodes)
         );
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    for node in nodes {
+        let report: String = node
+            .connect()
+            .await
+            .query_one("SELECT stemedb_sync()", &[])
+            .await
+            .unwrap()
+            .get(0);
+        let in_sync = report.lines().filter(|l| l.contains(": in sync (")).count();
+        assert_eq!(in_sync, nodes.len() - 1, "on {}: {report}", node.ip);
     }
 }
