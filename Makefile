@@ -37,10 +37,12 @@ ROWS ?= 1000000
 bench: bench-deps build
 	bash bench/run.sh $(ROWS)
 	python3 bench/cluster.py
+	python3 bench/anti_entropy.py
 
-## Only the cluster benchmarks (three local nodes vs one node).
+## Only the cluster benchmarks (three local nodes vs one node; anti-entropy).
 bench-cluster: bench-deps build
 	python3 bench/cluster.py
+	python3 bench/anti_entropy.py
 
 ## Longer hostile-input and crash runs against the release binary: the
 ## protocol fuzzer for 10 minutes (seed printed; STEMEDB_FUZZ_SEED replays),

@@ -32,18 +32,8 @@ async fn answers(client: &Client) -> Vec<Vec<Option<String>>> {
     out
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_wiped_node_gets_its_share_back_from_its_peers() {
-    let tmp = tempfile::tempdir().unwrap();
-    let ports = ClusterPorts::free();
-    let env = |n| {
-        let mut env = node_env(n, ports, None);
-        env.push(("STEMEDB_REPLICATION__SYNC_INTERVAL".into(), "1s".into()));
-        env
-    };
-    let dir = |n: u8| tmp.path().join(format!("node{n}"));
-    let mut nodes: Vec<_> = (1..=3).map(|n| start_node(&dir(n), n, &env(n))).collect();
-    let client = nodes[0].connect().await;
+/// 3 000 claims over 1 000 subjects, and retractions of some.
+async fn write_claims(client: &Client) {
     let values: Vec<String> = (0..CLAIMS)
         .map(|i| {
             format!(
@@ -72,6 +62,21 @@ async fn a_wiped_node_gets_its_share_back_from_its_peers() {
         )
         .await
         .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wiped_node_gets_its_share_back_from_its_peers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ports = ClusterPorts::free();
+    let env = |n| {
+        let mut env = node_env(n, ports, None);
+        env.push(("STEMEDB_REPLICATION__SYNC_INTERVAL".into(), "1s".into()));
+        env
+    };
+    let dir = |n: u8| tmp.path().join(format!("node{n}"));
+    let mut nodes: Vec<_> = (1..=3).map(|n| start_node(&dir(n), n, &env(n))).collect();
+    let client = nodes[0].connect().await;
+    write_claims(&client).await;
     let expected = answers(&client).await;
     let retracted: usize = expected.last().unwrap()[0]
         .as_deref()
@@ -166,5 +171,69 @@ async fn a_wiped_node_gets_its_share_back_from_its_peers() {
     for (i, node) in nodes.iter_mut().enumerate() {
         assert!(node.terminate().success());
         support::verify_ok(&dir(i as u8 + 1), "after anti-entropy");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_single_node_with_data_becomes_a_three_node_cluster() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = |n: u8| tmp.path().join(format!("node{n}"));
+    let mut single = support::TestServer::start_in(&dir(1), &[]).unwrap();
+    let health = single.http("/health").1;
+    let id = health
+        .split("\"node\":\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let client = single.connect().await;
+    write_claims(&client).await;
+    let expected = answers(&client).await;
+    assert!(single.terminate().success());
+
+    // The same data dir (and node id) next to two empty nodes.
+    let ports = ClusterPorts::free();
+    let env = |n: u8| {
+        let mut env = node_env(n, ports, None);
+        if n == 1 {
+            env.retain(|(k, _)| k != "STEMEDB_CLUSTER__NODE_ID");
+            env.push(("STEMEDB_CLUSTER__NODE_ID".into(), id.clone()));
+        }
+        env.push(("STEMEDB_REPLICATION__SYNC_INTERVAL".into(), "1s".into()));
+        env
+    };
+    let mut nodes: Vec<_> = (1..=3).map(|n| start_node(&dir(n), n, &env(n))).collect();
+    let whole = || stored(&nodes) == 2.0 * CLAIMS as f64;
+    assert!(
+        wait_for(Duration::from_secs(60), whole),
+        "{} of {} claims stored after 60 s; node1 logged: {:?}",
+        stored(&nodes),
+        2 * CLAIMS,
+        nodes[0]
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .rev()
+            .take(10)
+            .collect::<Vec<_>>()
+    );
+    // Every claim on exactly its two owners, and every node answers as
+    // the single node did.
+    for node in &nodes {
+        let client = node.connect().await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while answers(&client).await != expected {
+            assert!(Instant::now() < deadline, "{} answers differ", node.ip);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let held = gauge(node, "stemedb_assertions_stored");
+        assert!(held > 1000.0 && held < 3000.0, "{} holds {held}", node.ip);
+    }
+    for (i, node) in nodes.iter_mut().enumerate() {
+        assert!(node.terminate().success());
+        support::verify_ok(&dir(i as u8 + 1), "after the migration");
     }
 }

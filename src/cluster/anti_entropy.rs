@@ -263,6 +263,9 @@ impl AntiEntropy {
         let tick = Duration::from_millis(500);
         let mut last = Instant::now();
         let mut alive: HashMap<String, bool> = HashMap::new();
+        // Subjects this node holds but does not own (it joined with data)
+        // go to their owners once, when every member is up.
+        let mut placed = false;
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(tick) => {}
@@ -284,6 +287,26 @@ impl AntiEntropy {
                     Err(e) => tracing::warn!("cluster: building Merkle trees: {e}"),
                 }
                 continue;
+            }
+            if !placed
+                && self
+                    .membership
+                    .members()
+                    .iter()
+                    .all(|m| m.status.is_alive())
+            {
+                let (store, members) = (&self.store, &self.membership);
+                match super::rebalance::rebalance(store, members, &self.peers, factor).await {
+                    Ok(moved) => {
+                        placed = true;
+                        if moved > 0 {
+                            tracing::info!(moved, "cluster: claims moved to their owners");
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!("cluster: moving claims to their owners: {}", e.message)
+                    }
+                }
             }
             let mut returned = false;
             for m in self.membership.members() {

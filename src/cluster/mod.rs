@@ -16,6 +16,7 @@ mod merkle;
 mod outbox;
 mod peers;
 pub mod placement;
+mod rebalance;
 mod replicator;
 pub mod rpc;
 mod scan_wire;
