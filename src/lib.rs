@@ -10,6 +10,7 @@
 //!
 //! `main.rs` only parses the command line and wires these together.
 
+pub mod backup;
 pub mod cluster;
 pub mod config;
 pub mod error;

@@ -69,6 +69,11 @@ enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
+    /// Online backups: create, list, verify, restore.
+    Backup {
+        #[command(subcommand)]
+        action: stemedb::backup::cli::BackupCommand,
+    },
     /// Cluster operations, on a running node.
     Cluster {
         #[command(subcommand)]
@@ -168,6 +173,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Backup { action } => stemedb::backup::cli::main(action),
         Command::Cluster {
             action: ClusterAction::Sync { connect },
         } => cluster_sync(with_password(connect)),

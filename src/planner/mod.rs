@@ -8,6 +8,7 @@
 //! executed into an [`Output`] the wire layer encodes.
 
 mod activity;
+mod admin_functions;
 mod balance;
 mod catalog;
 mod catalog_arrays;
@@ -48,7 +49,6 @@ mod sinks;
 mod statement;
 mod stream;
 mod subqueries;
-mod sync_function;
 mod tables;
 mod txn;
 mod write_path;

@@ -42,7 +42,6 @@ pub fn install(ctx: &SessionContext, session: &Arc<SessionShared>) {
     let udfs = [
         set_config(session.clone()),
         super::owners_function::udf(session),
-        super::sync_function::udf(session),
         backend_info("pg_backend_pid", DataType::Int32, session, |b| {
             ScalarValue::Int32(b.map(|b| b.pid))
         }),
@@ -86,7 +85,10 @@ pub fn install(ctx: &SessionContext, session: &Arc<SessionShared>) {
             .clone()
             .with_aliases(["gen_random_uuid"]),
     ];
-    for udf in udfs {
+    for udf in udfs
+        .into_iter()
+        .chain(super::admin_functions::udfs(session))
+    {
         ctx.register_udf(udf);
     }
 }

@@ -15,6 +15,9 @@ use super::{Store, Write, cf};
 use crate::error::Result;
 use crate::model::{Assertion, Id, Retraction};
 
+/// Claims and retractions by subject.
+pub type Misplaced = BTreeMap<String, Vec<Write>>;
+
 impl Store {
     /// The claims (with their retractions) of subjects from `from`
     /// (inclusive) in subject order, whole subjects only, for which
@@ -25,9 +28,9 @@ impl Store {
         from: &str,
         limit: usize,
         misplaced: impl Fn(&str) -> bool,
-    ) -> Result<(BTreeMap<String, Vec<Write>>, Option<String>)> {
+    ) -> Result<(Misplaced, Option<String>)> {
         let db = &self.db;
-        let mut out: BTreeMap<String, Vec<Write>> = BTreeMap::new();
+        let mut out = Misplaced::new();
         let mut claims = 0;
         // Across subjects: total order, not the subject prefix's filter.
         let mut options = rocksdb::ReadOptions::default();

@@ -1,0 +1,113 @@
+//! `stemedb backup …`: create (through a running node), list, verify and
+//! restore (no server needed). One line per step on stderr.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Subcommand;
+
+use crate::error::{Error, Result};
+
+#[derive(Subcommand)]
+pub enum BackupCommand {
+    /// Back up a running node (`SELECT stemedb_backup(URL)` on it).
+    Create {
+        /// Where to: file:///path.
+        #[arg(long)]
+        to: String,
+        /// Connection string of the node.
+        #[arg(
+            long,
+            default_value = "host=127.0.0.1 port=18180 user=stemedb dbname=stemedb"
+        )]
+        connect: String,
+    },
+    /// List the complete backups at URL, oldest first.
+    List { url: String },
+    /// Check every file's hash and the restored content (`stemedb verify`).
+    Verify {
+        url: String,
+        /// The backup's id (default: the newest).
+        #[arg(long)]
+        backup: Option<String>,
+    },
+    /// Restore a backup into a new data dir, checking it.
+    Restore {
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// The backup's id (default: the newest).
+        #[arg(long)]
+        backup: Option<String>,
+    },
+}
+
+fn step(line: &str) {
+    eprintln!("backup: {line}");
+}
+
+async fn run(command: BackupCommand) -> Result<String> {
+    match command {
+        BackupCommand::Create { to, connect } => {
+            let client = crate::import::connect(&connect).await?;
+            let row = client
+                .query_one("SELECT stemedb_backup($1)", &[&to])
+                .await
+                .map_err(|e| Error::internal(e.to_string()))?;
+            Ok(row.get(0))
+        }
+        BackupCommand::List { url } => {
+            let lines: Vec<String> = super::list(&url)
+                .await?
+                .iter()
+                .map(|m| {
+                    let bytes: u64 = m.files.iter().map(|f| f.size).sum();
+                    format!(
+                        "{}  node {}  {} files  {bytes} bytes  ~{} claims",
+                        m.id,
+                        m.node,
+                        m.files.len(),
+                        m.claims_estimate
+                    )
+                })
+                .collect();
+            Ok(lines.join("\n"))
+        }
+        BackupCommand::Verify { url, backup } => {
+            let manifest = super::manifest(&url, backup.as_deref()).await?;
+            super::verify(&url, &manifest, step).await?;
+            Ok(format!("backup {} verified", manifest.id))
+        }
+        BackupCommand::Restore {
+            from,
+            data_dir,
+            backup,
+        } => {
+            let manifest = super::manifest(&from, backup.as_deref()).await?;
+            super::restore(&from, &manifest, &data_dir, step).await?;
+            Ok(format!(
+                "backup {} restored into {} and verified",
+                manifest.id,
+                data_dir.display()
+            ))
+        }
+    }
+}
+
+/// Runs `command`; prints its result, or the error and exit code 1.
+pub fn main(command: BackupCommand) -> ExitCode {
+    let done = tokio::runtime::Runtime::new()
+        .map_err(|e| Error::internal(e.to_string()))
+        .and_then(|r| r.block_on(run(command)));
+    match done {
+        Ok(out) => {
+            println!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("stemedb backup: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
