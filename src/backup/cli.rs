@@ -40,7 +40,19 @@ pub enum BackupCommand {
         /// The backup's id (default: the newest).
         #[arg(long)]
         backup: Option<String>,
+        /// Restore only what was accepted at or before this instant
+        /// (RFC 3339, or `YYYY-MM-DD HH:MM:SS[.ffffff]+00`).
+        #[arg(long)]
+        until: Option<String>,
     },
+}
+
+/// `text` as µs since the epoch.
+fn instant(text: &str) -> Result<i64> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .or_else(|_| chrono::DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f%#z"))
+        .map(|t| t.timestamp_micros())
+        .map_err(|e| Error::new("22007", format!("--until {text}: {e}")))
 }
 
 fn step(line: &str) {
@@ -83,9 +95,11 @@ async fn run(command: BackupCommand) -> Result<String> {
             from,
             data_dir,
             backup,
+            until,
         } => {
+            let until = until.as_deref().map(instant).transpose()?;
             let manifest = super::manifest(&from, backup.as_deref()).await?;
-            super::restore(&from, &manifest, &data_dir, step).await?;
+            super::restore(&from, &manifest, &data_dir, until, step).await?;
             Ok(format!(
                 "backup {} restored into {} and verified",
                 manifest.id,

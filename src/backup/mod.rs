@@ -19,7 +19,8 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::storage::Store;
+use crate::model::Micros;
+use crate::storage::{Durability, Store};
 
 pub use store::open;
 
@@ -188,12 +189,15 @@ pub async fn manifest(url: &str, id: Option<&str>) -> Result<Manifest> {
 }
 
 /// Writes the files of `manifest` into `dir` (which must not exist),
-/// checking every hash; then checks the whole content (`stemedb verify`).
-/// Nothing is left in `dir` if a file is missing or corrupt.
+/// checking every hash; with `until` (µs), cuts the result back to that
+/// instant (point-in-time restore, [`Store::truncate_after`]); then checks
+/// the whole content (`stemedb verify`). Nothing is left in `dir` if a
+/// file is missing or corrupt.
 pub async fn restore(
     url: &str,
     manifest: &Manifest,
     dir: &Path,
+    until: Option<Micros>,
     progress: impl Fn(&str),
 ) -> Result<()> {
     if dir.exists() {
@@ -202,9 +206,31 @@ pub async fn restore(
             dir.display()
         )));
     }
+    if let Some(until) = until
+        && until > manifest.hlc_before
+    {
+        return Err(Error::new(
+            "22023",
+            format!(
+                "--until is after backup {} was taken: restoring past a backup needs the \
+                 archive of later writes, which this build does not keep yet",
+                manifest.id
+            ),
+        ));
+    }
     let objects = open(url)?;
     std::fs::create_dir_all(dir).map_err(|e| io("creating the data dir", e))?;
-    let fetched = fetch(&objects, manifest, dir, &progress).await;
+    let mut fetched = fetch(&objects, manifest, dir, &progress).await;
+    if let (Ok(()), Some(until)) = (&fetched, until) {
+        fetched = Store::open(dir, None, Durability::Fsync).and_then(|store| {
+            let (claims, retractions) = store.truncate_after(until)?;
+            progress(&format!(
+                "cut back to {until} µs: {claims} later claims and {retractions} later \
+                 retractions dropped"
+            ));
+            Ok(())
+        });
+    }
     let checked = fetched.and_then(|()| {
         let report = crate::storage::verify(dir)?;
         match report.ok() {
@@ -262,5 +288,5 @@ async fn fetch(
 /// Checks every file of a backup and the content they restore to.
 pub async fn verify(url: &str, manifest: &Manifest, progress: impl Fn(&str)) -> Result<()> {
     let tmp = tempfile::tempdir().map_err(|e| io("a scratch dir", e))?;
-    restore(url, manifest, &tmp.path().join("data"), progress).await
+    restore(url, manifest, &tmp.path().join("data"), None, progress).await
 }

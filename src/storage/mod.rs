@@ -23,6 +23,7 @@ mod scan;
 mod split;
 mod staging;
 mod stats;
+mod truncate;
 mod verify;
 mod visibility;
 mod writer;
