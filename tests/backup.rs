@@ -19,6 +19,12 @@ fn stemedb(args: &[&str]) -> Output {
     Command::new(&*support::BINARY).args(args).output().unwrap()
 }
 
+/// `stemedb backup create` of `server` to `url`.
+fn create(url: &str, server: &TestServer) -> Output {
+    let conn = server.conn_str();
+    stemedb(&["backup", "create", "--to", url, "--connect", &conn])
+}
+
 fn text(o: &Output) -> String {
     format!(
         "{}{}",
@@ -125,14 +131,7 @@ async fn a_backup_under_load_restores_verifies_and_detects_corruption() {
     let before: Vec<String> = acked.lock().unwrap().clone();
     let store = tempfile::tempdir().unwrap();
     let url = format!("file://{}", store.path().display());
-    let created = stemedb(&[
-        "backup",
-        "create",
-        "--to",
-        &url,
-        "--connect",
-        &server.conn_str(),
-    ]);
+    let created = create(&url, &server);
     assert!(created.status.success(), "{}", text(&created));
     while acked.lock().unwrap().len() < before.len() + 200 {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -247,14 +246,7 @@ async fn a_backup_under_load_restores_verifies_and_detects_corruption() {
         )
         .await
         .unwrap();
-    let second = stemedb(&[
-        "backup",
-        "create",
-        "--to",
-        &url,
-        "--connect",
-        &server.conn_str(),
-    ]);
+    let second = create(&url, &server);
     assert!(second.status.success(), "{}", text(&second));
     let report = String::from_utf8_lossy(&second.stdout).to_string();
     let number = |after: &str| -> f64 {
