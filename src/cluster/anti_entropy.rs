@@ -264,8 +264,10 @@ impl AntiEntropy {
         let mut last = Instant::now();
         let mut alive: HashMap<String, bool> = HashMap::new();
         // Subjects this node holds but does not own (it joined with data)
-        // go to their owners once, when every member is up.
+        // go to their owners once, when every member is up; a round that
+        // failed (it reads every claim) is retried after `interval`.
         let mut placed = false;
+        let mut tried: Option<Instant> = None;
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(tick) => {}
@@ -289,12 +291,14 @@ impl AntiEntropy {
                 continue;
             }
             if !placed
+                && tried.is_none_or(|t| t.elapsed() >= interval)
                 && self
                     .membership
                     .members()
                     .iter()
                     .all(|m| m.status.is_alive())
             {
+                tried = Some(Instant::now());
                 let (store, members) = (&self.store, &self.membership);
                 match super::rebalance::rebalance(store, members, &self.peers, factor).await {
                     Ok(moved) => {
