@@ -12,10 +12,13 @@ import time
 
 import psycopg
 
-conninfo, subjects = sys.argv[1], int(sys.argv[2])
-wanted = [str(s) for s in random.Random(7).sample(range(subjects), min(1000, subjects))]
 point = "SELECT subject, object, source, tier FROM recency WHERE subject = %s"
 batch = "SELECT subject, object, source, tier FROM recency WHERE subject = ANY(%s)"
+
+
+def wanted_subjects(subjects):
+    """The 1 000 subjects looked up (the same in every run)."""
+    return [str(s) for s in random.Random(7).sample(range(subjects), min(1000, subjects))]
 
 
 def timed(run):
@@ -24,22 +27,27 @@ def timed(run):
     return (time.perf_counter() - t0) * 1000, sorted(rows)
 
 
-with psycopg.connect(conninfo, autocommit=True, prepare_threshold=0) as conn:
-    cur = conn.cursor()
+def main(conninfo, wanted):
+    with psycopg.connect(conninfo, autocommit=True, prepare_threshold=0) as conn:
+        cur = conn.cursor()
 
-    def separate():
-        rows = []
-        for s in wanted:
-            cur.execute(point, (s,), prepare=True)
-            rows.extend(cur.fetchall())
-        return rows
+        def separate():
+            rows = []
+            for s in wanted:
+                cur.execute(point, (s,), prepare=True)
+                rows.extend(cur.fetchall())
+            return rows
 
-    def together():
-        cur.execute(batch, (wanted,), prepare=True)
-        return cur.fetchall()
+        def together():
+            cur.execute(batch, (wanted,), prepare=True)
+            return cur.fetchall()
 
-    turns = [(timed(separate), timed(together)) for _ in range(7)]
-    separate_ms, separate_rows = min(s for s, _ in turns)
-    batch_ms, batch_rows = min(b for _, b in turns)
-    assert separate_rows == batch_rows and separate_rows, (len(separate_rows), len(batch_rows))
-    print(f"{separate_ms:.1f} {batch_ms:.1f}")
+        turns = [(timed(separate), timed(together)) for _ in range(7)]
+        separate_ms, separate_rows = min(s for s, _ in turns)
+        batch_ms, batch_rows = min(b for _, b in turns)
+        assert separate_rows == batch_rows and separate_rows, (len(separate_rows), len(batch_rows))
+        print(f"{separate_ms:.1f} {batch_ms:.1f}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], wanted_subjects(int(sys.argv[2])))

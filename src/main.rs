@@ -93,6 +93,30 @@ enum ClusterAction {
         )]
         connect: String,
     },
+    /// Add NODE (started with this cluster's seeds and secret) to the
+    /// members: copies it the subjects it will own, then moves reads to
+    /// it (`SELECT stemedb_add_member(NODE)`).
+    Add {
+        node: String,
+        /// Connection string of any member.
+        #[arg(
+            long,
+            default_value = "host=127.0.0.1 port=18180 user=stemedb dbname=stemedb"
+        )]
+        connect: String,
+    },
+    /// Remove NODE from the members: its subjects go to their new owners
+    /// and it ends up holding nothing; stop it afterwards
+    /// (`SELECT stemedb_remove_member(NODE)`).
+    Remove {
+        node: String,
+        /// Connection string of any member.
+        #[arg(
+            long,
+            default_value = "host=127.0.0.1 port=18180 user=stemedb dbname=stemedb"
+        )]
+        connect: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -174,9 +198,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Backup { action } => stemedb::backup::cli::main(action),
-        Command::Cluster {
-            action: ClusterAction::Sync { connect },
-        } => cluster_sync(with_password(connect)),
+        Command::Cluster { action } => cluster(action),
         Command::Verify { data_dir } => match stemedb::storage::verify(&data_dir) {
             Ok(report) => {
                 println!("{report}");
@@ -204,18 +226,36 @@ fn with_password(mut connect: String) -> String {
     connect
 }
 
-fn cluster_sync(connect: String) -> ExitCode {
-    let synced = tokio::runtime::Runtime::new().map(|r| {
+/// Runs a cluster operation's SQL function on a node; prints its report.
+fn cluster(action: ClusterAction) -> ExitCode {
+    let (name, sql, arg, connect) = match action {
+        ClusterAction::Sync { connect } => ("sync", "SELECT stemedb_sync()", None, connect),
+        ClusterAction::Add { node, connect } => {
+            ("add", "SELECT stemedb_add_member($1)", Some(node), connect)
+        }
+        ClusterAction::Remove { node, connect } => (
+            "remove",
+            "SELECT stemedb_remove_member($1)",
+            Some(node),
+            connect,
+        ),
+    };
+    let connect = with_password(connect);
+    let done = tokio::runtime::Runtime::new().map(|r| {
         r.block_on(async {
             let client = stemedb::import::connect(&connect).await?;
+            let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = match &arg {
+                Some(a) => vec![a],
+                None => vec![],
+            };
             let row = client
-                .query_one("SELECT stemedb_sync()", &[])
+                .query_one(sql, &params)
                 .await
                 .map_err(|e| stemedb::error::Error::internal(e.to_string()))?;
             Ok::<String, stemedb::error::Error>(row.get(0))
         })
     });
-    match synced {
+    match done {
         Ok(Ok(report)) => {
             println!("{report}");
             match report.lines().any(|l| l.contains(": failed:")) {
@@ -224,11 +264,11 @@ fn cluster_sync(connect: String) -> ExitCode {
             }
         }
         Ok(Err(e)) => {
-            eprintln!("stemedb cluster sync: {e}");
+            eprintln!("stemedb cluster {name}: {e}");
             ExitCode::FAILURE
         }
         Err(e) => {
-            eprintln!("stemedb cluster sync: {e}");
+            eprintln!("stemedb cluster {name}: {e}");
             ExitCode::FAILURE
         }
     }

@@ -75,6 +75,7 @@ async fn a_wiped_node_gets_its_share_back_from_its_peers() {
     };
     let dir = |n: u8| tmp.path().join(format!("node{n}"));
     let mut nodes: Vec<_> = (1..=3).map(|n| start_node(&dir(n), n, &env(n))).collect();
+    wait_ready(&nodes);
     let client = nodes[0].connect().await;
     write_claims(&client).await;
     let expected = answers(&client).await;
@@ -205,6 +206,7 @@ async fn a_single_node_with_data_becomes_a_three_node_cluster() {
         env
     };
     let mut nodes: Vec<_> = (1..=3).map(|n| start_node(&dir(n), n, &env(n))).collect();
+    wait_ready(&nodes);
     let whole = || stored(&nodes) == 2.0 * CLAIMS as f64;
     assert!(
         wait_for(Duration::from_secs(60), whole),

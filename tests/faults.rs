@@ -26,9 +26,11 @@ fn env(n: u8, ports: ClusterPorts) -> Vec<(String, String)> {
 }
 
 fn cluster(dir: &Path, ports: ClusterPorts) -> Vec<TestServer> {
-    (1..=3u8)
+    let nodes: Vec<TestServer> = (1..=3u8)
         .map(|n| start_node(&dir.join(format!("node{n}")), n, &env(n, ports)))
-        .collect()
+        .collect();
+    wait_ready(&nodes);
+    nodes
 }
 
 fn restart(nodes: &mut [TestServer], i: usize, dir: &Path, ports: ClusterPorts) {

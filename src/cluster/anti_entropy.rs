@@ -7,13 +7,15 @@
 //! (idempotent). An in-sync check is one root each way.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::digests::{Digests, Owners};
+use super::digests::{Current, Digests, Owners};
+use super::layout::Phase;
 use super::members::Membership;
 use super::merkle::{DEPTH, Hash, children, differing, leaf_bounds};
 use super::peers::Peers;
+use super::resize::Layouts;
 use super::rpc::proto::Item;
 use crate::error::{Error, Result};
 use crate::model::Id;
@@ -76,7 +78,8 @@ pub struct AntiEntropy {
     pub store: Arc<Store>,
     pub membership: Arc<Membership>,
     pub peers: Arc<Peers>,
-    pub digests: Arc<OnceLock<Arc<Digests>>>,
+    pub digests: Arc<Current>,
+    pub layouts: Arc<Layouts>,
 }
 
 type Key = (Vec<u8>, bool, Vec<u8>);
@@ -92,7 +95,6 @@ impl AntiEntropy {
         let digests = self
             .digests
             .get()
-            .cloned()
             .ok_or_else(|| Error::internal("this node's Merkle trees are not built yet"))?;
         let mut outcome = Outcome {
             in_sync: true,
@@ -164,7 +166,10 @@ impl AntiEntropy {
         nodes: &[u32],
         outcome: &mut Outcome,
     ) -> Result<Vec<u32>> {
-        let (theirs, bytes) = self.peers.digest(addr, owners, depth, nodes).await?;
+        let (theirs, bytes) = self
+            .peers
+            .digest(addr, (digests.epoch(), owners), depth, nodes)
+            .await?;
         outcome.compared_bytes += bytes;
         let level = digests.level(owners, depth);
         let mine: Vec<Hash> = nodes.iter().map(|&n| level[n as usize]).collect();
@@ -235,8 +240,12 @@ impl AntiEntropy {
     pub async fn sync_all(&self, scheduled: bool) -> Vec<(String, Result<Outcome>)> {
         let mut out = Vec::new();
         let me = self.membership.me().id.clone();
+        let members = self.membership.placement_ids();
         for m in self.membership.members() {
             if m.is_self || !m.status.is_alive() || (scheduled && m.identity.id < me) {
+                continue;
+            }
+            if !members.contains(&m.identity.id) {
                 continue;
             }
             let started = Instant::now();
@@ -252,8 +261,10 @@ impl AntiEntropy {
     }
 
     /// Runs [`AntiEntropy::sync_all`] every `interval`, and at once when a
-    /// peer comes back, until `stopped`; builds the trees first, as soon
-    /// as every member is known.
+    /// peer comes back, until `stopped`; settles the layout first (and
+    /// catches up with a newer one before each round), and builds the
+    /// trees for it. Nothing runs while a change of members is under way:
+    /// the node driving it moves the data.
     pub async fn run(
         self: Arc<Self>,
         interval: Duration,
@@ -264,45 +275,55 @@ impl AntiEntropy {
         let mut last = Instant::now();
         let mut alive: HashMap<String, bool> = HashMap::new();
         // Subjects this node holds but does not own (it joined with data)
-        // go to their owners once, when every member is up; a round that
-        // failed (it reads every claim) is retried after `interval`.
-        let mut placed = false;
+        // go to their owners once per layout, when every member is up; a
+        // round that failed (it reads every claim) is retried after
+        // `interval`.
+        let mut placed: Option<u64> = None;
         let mut tried: Option<Instant> = None;
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(tick) => {}
                 _ = stopped.changed() => return,
             }
-            if self.digests.get().is_none() {
-                if !self.membership.knows_all() {
-                    continue;
+            let Some(layout) = self.membership.layout() else {
+                if let Err(e) = self.layouts.refresh().await {
+                    tracing::debug!("cluster: settling the layout: {}", e.message);
                 }
-                let (store, members) = (self.store.clone(), self.membership.placement_ids());
+                continue;
+            };
+            if layout.phase != Phase::Stable {
+                continue;
+            }
+            if self.digests.get().is_none_or(|d| d.epoch() != layout.epoch) {
+                let store = self.store.clone();
+                let members = (layout.epoch, layout.target.clone());
                 match tokio::task::spawn_blocking(move || Digests::build(&store, members, factor))
                     .await
                 {
                     Ok(Ok(d)) => {
-                        let _ = self.digests.set(d);
-                        tracing::info!("cluster: Merkle trees built");
+                        self.digests.set(d);
+                        tracing::info!(epoch = layout.epoch, "cluster: Merkle trees built");
                     }
                     Ok(Err(e)) => tracing::warn!("cluster: building Merkle trees: {}", e.message),
                     Err(e) => tracing::warn!("cluster: building Merkle trees: {e}"),
                 }
                 continue;
             }
-            if !placed
+            let everyone_up = layout.target.iter().all(|id| {
+                let m = self.membership.find(id);
+                m.is_some_and(|m| m.is_self || m.status.is_alive())
+            });
+            if placed != Some(layout.epoch)
                 && tried.is_none_or(|t| t.elapsed() >= interval)
-                && self
-                    .membership
-                    .members()
-                    .iter()
-                    .all(|m| m.status.is_alive())
+                && everyone_up
             {
                 tried = Some(Instant::now());
                 let (store, members) = (&self.store, &self.membership);
-                match super::rebalance::rebalance(store, members, &self.peers, factor).await {
+                let target = layout.target.clone();
+                match super::rebalance::rebalance(store, members, &self.peers, target, factor).await
+                {
                     Ok(moved) => {
-                        placed = true;
+                        placed = Some(layout.epoch);
                         if moved > 0 {
                             tracing::info!(moved, "cluster: claims moved to their owners");
                         }
@@ -321,6 +342,9 @@ impl AntiEntropy {
             }
             if returned || last.elapsed() >= interval {
                 last = Instant::now();
+                if let Err(e) = self.layouts.refresh().await {
+                    tracing::warn!("cluster: catching up with the layout: {}", e.message);
+                }
                 for (peer, result) in self.sync_all(true).await {
                     if let Err(e) = result {
                         tracing::warn!(peer, "cluster: anti-entropy: {}", e.message);

@@ -1,10 +1,11 @@
 //! This node's Merkle trees ([`super::merkle`]), one per owner set it
 //! belongs to, kept up to date by the writer ([`crate::storage::Landed`]).
-//! Built once the node knows every member (placement needs them all):
-//! from a snapshot of the store, while later writes are reported.
+//! Built once the node has settled its layout, and again whenever the
+//! members reads place over change: from a snapshot of the store, while
+//! later writes are reported.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use super::merkle::{Hash, Tree};
 use super::placement::owners;
@@ -14,8 +15,24 @@ use crate::storage::{Landed, Store};
 /// The sorted node ids of an owner set.
 pub type Owners = Vec<String>;
 
+/// The trees in use, replaced when the layout changes.
+#[derive(Default)]
+pub struct Current(RwLock<Option<Arc<Digests>>>);
+
+impl Current {
+    pub fn get(&self) -> Option<Arc<Digests>> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn set(&self, digests: Arc<Digests>) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Some(digests);
+    }
+}
+
 pub struct Digests {
     me: String,
+    /// The layout epoch these trees were built for.
+    epoch: u64,
     members: Vec<String>,
     factor: usize,
     trees: Mutex<BTreeMap<Owners, Tree>>,
@@ -23,9 +40,14 @@ pub struct Digests {
 
 impl Digests {
     /// Builds the trees of `store` over `members` and keeps them current.
-    pub fn build(store: &Store, members: Vec<String>, factor: usize) -> Result<Arc<Digests>> {
+    pub fn build(
+        store: &Store,
+        (epoch, members): (u64, Vec<String>),
+        factor: usize,
+    ) -> Result<Arc<Digests>> {
         let digests = Arc::new(Digests {
             me: store.node_id().to_string(),
+            epoch,
             members,
             factor,
             trees: Mutex::new(BTreeMap::new()),
@@ -47,6 +69,10 @@ impl Digests {
 
     pub fn members(&self) -> &[String] {
         &self.members
+    }
+
+    pub fn epoch(&self) -> u64 {
+        self.epoch
     }
 
     /// The owner set of `subject`, if this node is in it.

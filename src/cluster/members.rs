@@ -8,6 +8,8 @@ use std::sync::RwLock;
 
 use serde::{Deserialize, Serialize};
 
+use super::layout::Layout;
+
 /// A node as gossip carries it. `swim` is its address in SWIM (one member
 /// per address); `generation` grows with each start, so a restarted node
 /// replaces its old self. A seed not yet heard from is known only by its
@@ -104,6 +106,12 @@ pub struct Membership {
     known: RwLock<BTreeSet<String>>,
     /// The last anti-entropy exchange with each peer ([`SyncState`]).
     syncs: RwLock<BTreeMap<String, SyncState>>,
+    /// The member set placement uses, once settled ([`super::layout`]).
+    layout: RwLock<Option<Layout>>,
+    /// Held (shared) by each write for its whole duration, and
+    /// (exclusively) to adopt a new layout: a layout is adopted only once
+    /// the writes placed under the old one are stored.
+    gate: tokio::sync::RwLock<()>,
 }
 
 /// What anti-entropy last found with a peer.
@@ -124,6 +132,35 @@ impl Membership {
             others: RwLock::new(Vec::new()),
             known: RwLock::new(BTreeSet::new()),
             syncs: RwLock::new(BTreeMap::new()),
+            layout: RwLock::new(None),
+            gate: tokio::sync::RwLock::new(()),
+        }
+    }
+
+    /// The layout this node holds, if it has settled one.
+    pub fn layout(&self) -> Option<Layout> {
+        self.layout
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Replaces the layout (the caller has made it durable).
+    pub(super) fn set_layout(&self, layout: Layout) {
+        *self.layout.write().unwrap_or_else(|e| e.into_inner()) = Some(layout);
+    }
+
+    /// See the `gate` field.
+    pub(super) fn gate(&self) -> &tokio::sync::RwLock<()> {
+        &self.gate
+    }
+
+    /// The member sets a write goes to the owners under: the layout's
+    /// ([`Layout::writers`]), or, before one is settled, the members known.
+    pub fn writer_ids(&self) -> Vec<Vec<String>> {
+        match &*self.layout.read().unwrap_or_else(|e| e.into_inner()) {
+            Some(l) => l.writers().into_iter().map(<[String]>::to_vec).collect(),
+            None => vec![self.known_ids()],
         }
     }
 
@@ -136,7 +173,9 @@ impl Membership {
             swim: SocketAddr::from(([0, 0, 0, 0], 0)),
             generation: 1,
         };
-        Membership::new(me, 0)
+        let single = Membership::new(me, 0);
+        single.set_layout(Layout::first(vec![id.to_string()]));
+        single
     }
 
     pub fn me(&self) -> &NodeIdentity {
@@ -158,17 +197,23 @@ impl Membership {
         known.extend(ids);
     }
 
-    /// The ids placement is computed over: every member this node has
-    /// known, itself included, alive or not, sorted.
+    /// The ids reads place subjects over: the layout's
+    /// ([`Layout::readers`]), or, before one is settled, every member this
+    /// node has known, itself included, alive or not, sorted.
     pub fn placement_ids(&self) -> Vec<String> {
+        match &*self.layout.read().unwrap_or_else(|e| e.into_inner()) {
+            Some(l) => l.readers().to_vec(),
+            None => self.known_ids(),
+        }
+    }
+
+    fn known_ids(&self) -> Vec<String> {
         let known = self.known.read().unwrap_or_else(|e| e.into_inner());
         let mut ids: BTreeSet<String> = known.clone();
         ids.insert(self.me.id.clone());
         ids.into_iter().collect()
     }
 
-    /// Whether this node knows the ids of as many members as its
-    /// configuration names (until then it cannot place a subject).
     /// Records an anti-entropy exchange with `peer`.
     pub fn record_sync(&self, peer: &str, in_sync: bool, repaired: u64) {
         let mut syncs = self.syncs.write().unwrap_or_else(|e| e.into_inner());
@@ -189,8 +234,19 @@ impl Membership {
         syncs.get(peer).copied()
     }
 
+    /// Whether this node has settled its layout (until then it places
+    /// subjects over the members it knows, and is not ready).
     pub fn knows_all(&self) -> bool {
-        self.placement_ids().len() >= self.configured
+        self.layout
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+    }
+
+    /// Whether this node knows as many members as its configuration
+    /// names: then it can settle a first layout.
+    pub fn knows_configured(&self) -> bool {
+        self.known_ids().len() >= self.configured
     }
 
     /// The member with this id, if known.
@@ -219,10 +275,28 @@ impl Membership {
     /// Whether this node sees more than half of the cluster alive.
     /// (Checked on every write: counts under the lock, copies nothing.)
     pub fn has_majority(&self) -> bool {
+        if let Some(layout) = &*self.layout.read().unwrap_or_else(|e| e.into_inner()) {
+            return self.majority_of(&layout.all());
+        }
         let known = self.known.read().unwrap_or_else(|e| e.into_inner()).len();
         let others = self.others.read().unwrap_or_else(|e| e.into_inner());
         let alive = 1 + others.iter().filter(|m| m.status.is_alive()).count();
         alive * 2 > (1 + others.len()).max(self.configured).max(known)
+    }
+
+    /// Whether more than half of `ids` are alive (this node is).
+    fn majority_of(&self, ids: &[String]) -> bool {
+        let others = self.others.read().unwrap_or_else(|e| e.into_inner());
+        let alive = ids
+            .iter()
+            .filter(|id| {
+                **id == self.me.id
+                    || others
+                        .iter()
+                        .any(|m| m.identity.id == **id && m.status.is_alive())
+            })
+            .count();
+        alive * 2 > ids.len()
     }
 
     /// The ids of the members this node sees alive.

@@ -11,6 +11,7 @@ mod anti_entropy;
 pub mod config;
 mod digests;
 mod handoff;
+pub mod layout;
 pub mod members;
 mod merkle;
 mod outbox;
@@ -18,6 +19,7 @@ mod peers;
 pub mod placement;
 mod rebalance;
 mod replicator;
+mod resize;
 pub mod rpc;
 mod scan_wire;
 mod service;
@@ -93,6 +95,15 @@ impl Cluster {
             .collect();
         let membership = Arc::new(Membership::new(me, seeds.len()));
         membership.remember(store.remembered_members()?);
+        let token = rpc::rpc_token(config.secret.as_deref());
+        let peers = Arc::new(Peers::new(node_id, addrs.rpc.ip(), &token)?);
+        let layouts = Arc::new(resize::Layouts {
+            store: store.clone(),
+            membership: membership.clone(),
+            peers: peers.clone(),
+            factor: replication.factor,
+        });
+        layouts.load()?;
         crate::monitor::hints_pending(store.hints_pending());
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(swim::run(
@@ -102,21 +113,21 @@ impl Cluster {
             config.secret.clone(),
             stopped.clone(),
         ));
-        let token = rpc::rpc_token(config.secret.as_deref());
         let engine = Arc::new(std::sync::OnceLock::new());
-        let digests = Arc::new(std::sync::OnceLock::new());
+        let digests = Arc::new(digests::Current::default());
         let service = service::Service {
             membership: membership.clone(),
             store: store.clone(),
             engine: engine.clone(),
             digests: digests.clone(),
+            layouts: layouts.clone(),
         };
-        let peers = Arc::new(Peers::new(node_id, addrs.rpc.ip(), &token)?);
         let anti_entropy = Arc::new(anti_entropy::AntiEntropy {
             store: store.clone(),
             membership: membership.clone(),
             peers: peers.clone(),
             digests,
+            layouts: layouts.clone(),
         });
         tokio::spawn(anti_entropy.clone().run(
             replication.sync_every()?,
@@ -134,7 +145,7 @@ impl Cluster {
             store,
             membership.clone(),
             peers,
-            anti_entropy,
+            (anti_entropy, layouts),
             replication.factor,
         ));
         tracing::info!(

@@ -18,11 +18,12 @@ use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
+use super::layout::Layout;
 use super::rpc::TOKEN_HEADER;
 use super::rpc::proto::node_client::NodeClient;
 use super::rpc::proto::{
     DigestRequest, FetchRequest, HelloReply, HelloRequest, HintRequest, Item, ItemsRequest,
-    LocateRequest, PointRequest, ScanRequest, Writes,
+    LayoutRequest, LocateRequest, MoveRequest, PointRequest, ScanRequest, Writes,
 };
 use super::scan_wire::decode_batches;
 use crate::error::{Error, Result};
@@ -35,6 +36,10 @@ pub const MAX_MESSAGE_BYTES: usize = 512 << 20;
 
 /// How long one call may take before the peer is treated as unreachable.
 const CALL_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How long a call that does a whole step of a membership change may take
+/// (it copies or moves every claim the peer holds of some subjects).
+const STEP_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Adds the cluster token to every call.
 #[derive(Clone)]
@@ -58,7 +63,8 @@ pub struct Peers {
     me: String,
     from_ip: IpAddr,
     token: AddToken,
-    clients: Mutex<HashMap<String, Client>>,
+    /// By address and deadline.
+    clients: Mutex<HashMap<(String, Duration), Client>>,
 }
 
 impl Peers {
@@ -76,21 +82,26 @@ impl Peers {
 
     /// The client for the member serving RPC on `addr`.
     fn client(&self, addr: &str) -> Result<Client> {
+        self.client_with(addr, CALL_TIMEOUT)
+    }
+
+    fn client_with(&self, addr: &str, timeout: Duration) -> Result<Client> {
         let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(c) = clients.get(addr) {
+        let key = (addr.to_string(), timeout);
+        if let Some(c) = clients.get(&key) {
             return Ok(c.clone());
         }
         let channel = Endpoint::from_shared(format!("http://{addr}"))
             .map_err(|e| Error::internal(format!("RPC address {addr}: {e}")))?
             .local_address(Some(self.from_ip))
             .connect_timeout(Duration::from_secs(1))
-            .timeout(CALL_TIMEOUT)
+            .timeout(timeout)
             .tcp_nodelay(true)
             .connect_lazy();
         let client = NodeClient::with_interceptor(channel, self.token.clone())
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
-        clients.insert(addr.to_string(), client.clone());
+        clients.insert(key, client.clone());
         Ok(client)
     }
 
@@ -179,7 +190,7 @@ impl Peers {
     pub async fn digest(
         &self,
         addr: &str,
-        owners: &[String],
+        (epoch, owners): (u64, &[String]),
         depth: u32,
         nodes: &[u32],
     ) -> Result<(Vec<Vec<u8>>, usize)> {
@@ -187,6 +198,7 @@ impl Peers {
             owners: owners.to_vec(),
             depth,
             nodes: nodes.to_vec(),
+            epoch,
         };
         let sent = request.encoded_len();
         let reply = self.client(addr)?.digest(request).await;
@@ -219,6 +231,33 @@ impl Peers {
         let reply = self.client(addr)?.fetch(request).await;
         let writes = reply.map_err(|s| failed(addr, &s))?.into_inner().writes;
         writes.iter().map(|w| decode_write(w)).collect()
+    }
+}
+
+impl Peers {
+    /// The layout the member at `addr` holds (`None`: it has none yet).
+    pub async fn layout(&self, addr: &str) -> Result<Option<Layout>> {
+        let reply = self.client(addr)?.get_layout(LayoutRequest {}).await;
+        Ok(Layout::from_proto(
+            reply.map_err(|s| failed(addr, &s))?.into_inner(),
+        ))
+    }
+
+    /// Has the member at `addr` adopt `layout`; the layout it then holds.
+    pub async fn set_layout(&self, addr: &str, layout: &Layout) -> Result<Option<Layout>> {
+        let client = self.client_with(addr, STEP_TIMEOUT)?;
+        let reply = client.clone().set_layout(layout.to_proto()).await;
+        Ok(Layout::from_proto(
+            reply.map_err(|s| failed(addr, &s))?.into_inner(),
+        ))
+    }
+
+    /// Has the member at `addr` move its subjects under the layout of
+    /// `epoch`; the claims it sent.
+    pub async fn move_subjects(&self, addr: &str, epoch: u64) -> Result<u64> {
+        let client = self.client_with(addr, STEP_TIMEOUT)?;
+        let reply = client.clone().r#move(MoveRequest { epoch }).await;
+        Ok(reply.map_err(|s| failed(addr, &s))?.into_inner().count)
     }
 }
 

@@ -22,6 +22,7 @@ use super::members::Membership;
 use super::outbox::Outbox;
 use super::peers::Peers;
 use super::placement::owners;
+use super::resize::Layouts;
 use super::scan_wire::{point_to_proto, to_proto};
 use crate::error::{Error, Result, sqlstate};
 use crate::model::Id;
@@ -34,6 +35,7 @@ pub struct Replicator {
     peers: Arc<Peers>,
     outbox: Outbox,
     anti_entropy: Arc<AntiEntropy>,
+    layouts: Arc<Layouts>,
     factor: usize,
 }
 
@@ -45,7 +47,7 @@ impl Replicator {
         store: Arc<Store>,
         membership: Arc<Membership>,
         peers: Arc<Peers>,
-        anti_entropy: Arc<AntiEntropy>,
+        (anti_entropy, layouts): (Arc<AntiEntropy>, Arc<Layouts>),
         factor: usize,
     ) -> Replicator {
         Replicator {
@@ -54,12 +56,27 @@ impl Replicator {
             outbox: Outbox::new(peers.clone()),
             peers,
             anti_entropy,
+            layouts,
             factor,
         }
     }
 
     fn me(&self) -> &str {
         &self.membership.me().id
+    }
+
+    /// The owners of `subject` under every member set a write goes to
+    /// (two sets while the members change), each once.
+    fn owners_of<'a>(&self, subject: &str, sets: &'a [Vec<String>]) -> Vec<&'a str> {
+        let mut all = Vec::with_capacity(self.factor);
+        for set in sets {
+            for owner in owners(subject, set, self.factor) {
+                if !all.contains(&owner) {
+                    all.push(owner);
+                }
+            }
+        }
+        all
     }
 
     /// The subject of every write: a claim's own; a retraction's from its
@@ -171,11 +188,11 @@ impl Replicator {
     /// Holds `writes` for `owner` on live nodes that are not owners of
     /// their subjects: this one when it is not, else another.
     async fn hint(&self, owner: &str, writes: Vec<Placed>) -> Result<()> {
-        let members = self.membership.placement_ids();
+        let sets = self.membership.writer_ids();
         let alive = self.membership.alive_ids();
         let mut holders: BTreeMap<String, Vec<Write>> = BTreeMap::new();
         for (w, subject) in writes {
-            let owning = owners(&subject, &members, self.factor);
+            let owning = self.owners_of(&subject, &sets);
             let holder = std::iter::once(self.me().to_string())
                 .chain(alive.iter().cloned())
                 .find(|id| !owning.contains(&id.as_str()))
@@ -219,10 +236,13 @@ impl Replicas for Replicator {
         if writes.is_empty() {
             return Ok(());
         }
-        let members = self.membership.placement_ids();
+        // Held until every owner stores the writes: a new layout is
+        // adopted only after the writes placed under the old one.
+        let _layout = self.membership.gate().read().await;
+        let sets = self.membership.writer_ids();
         let mut by_owner: BTreeMap<String, Vec<Placed>> = BTreeMap::new();
         for (w, subject) in self.place(writes).await? {
-            for owner in owners(&subject, &members, self.factor) {
+            for owner in self.owners_of(&subject, &sets) {
                 by_owner
                     .entry(owner.to_string())
                     .or_default()
@@ -277,6 +297,10 @@ impl Replicas for Replicator {
             return Err(Error::internal("no live peer to compare with"));
         }
         Ok(lines.join("\n"))
+    }
+
+    async fn change_members(&self, add: Option<String>, remove: Option<String>) -> Result<String> {
+        self.layouts.change(add, remove).await
     }
 
     async fn point(&self, node: &str, request: PointRequest) -> Result<RecordBatch> {

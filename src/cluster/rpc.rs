@@ -101,11 +101,19 @@ mod tests {
         let addr = listener.local_addr().unwrap().to_string();
         let (stop, stopped) = watch::channel(false);
         let token = rpc_token(Some("s3cret"));
+        let me = "127.0.0.1".parse().unwrap();
+        let layouts = crate::cluster::resize::Layouts {
+            store: store.clone(),
+            membership: membership.clone(),
+            peers: Arc::new(Peers::new("node1", me, &token).unwrap()),
+            factor: 2,
+        };
         let service = Service {
             membership,
             store,
             engine: Arc::default(),
             digests: Arc::default(),
+            layouts: Arc::new(layouts),
         };
         let server = tokio::spawn(serve(listener, service, token.clone(), stopped));
 

@@ -9,13 +9,16 @@ use futures::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
 use super::anti_entropy;
-use super::digests::Digests;
+use super::digests::{Current, Digests};
+use super::layout::Layout;
 use super::members::Membership;
+use super::resize::Layouts;
+use super::rpc::proto;
 use super::rpc::proto::node_server::Node;
 use super::rpc::proto::{
     DigestReply, DigestRequest, FetchRequest, HelloReply, HelloRequest, HintRequest, ItemsReply,
-    ItemsRequest, LocateReply, LocateRequest, Located, PointRequest, ScanChunk, ScanRequest,
-    Stored, Writes,
+    ItemsRequest, LayoutRequest, LocateReply, LocateRequest, Located, MoveRequest, PointRequest,
+    ScanChunk, ScanRequest, Stored, Writes,
 };
 use super::scan_wire::{encode_batch, from_proto, point_from_proto};
 use crate::error::Error;
@@ -29,7 +32,8 @@ pub struct Service {
     /// The SQL engine, once the node serves SQL (scans run through it).
     pub engine: Arc<OnceLock<Engine>>,
     /// The Merkle trees, once built ([`super::digests`]).
-    pub digests: Arc<OnceLock<Arc<Digests>>>,
+    pub digests: Arc<Current>,
+    pub layouts: Arc<Layouts>,
 }
 
 type Reply<T> = std::result::Result<Response<T>, Status>;
@@ -51,7 +55,6 @@ impl Service {
     fn digests(&self) -> std::result::Result<Arc<Digests>, Status> {
         self.digests
             .get()
-            .cloned()
             .ok_or_else(|| Status::unavailable("this node's Merkle trees are not built yet"))
     }
 
@@ -91,7 +94,16 @@ impl Node for Service {
 
     async fn digest(&self, request: Request<DigestRequest>) -> Reply<DigestReply> {
         let r = request.into_inner();
-        let level = self.digests()?.level(&r.owners, r.depth);
+        let digests = self.digests()?;
+        if digests.epoch() != r.epoch {
+            return Err(Status::failed_precondition(format!(
+                "trees built for another layout (epoch {} here, {} there); retry once both \
+                 hold the same",
+                digests.epoch(),
+                r.epoch
+            )));
+        }
+        let level = digests.level(&r.owners, r.depth);
         let hashes = if r.nodes.is_empty() {
             level.iter().map(|h| h.to_vec()).collect()
         } else {
@@ -187,5 +199,29 @@ impl Node for Service {
         .map_err(|e| Status::internal(e.to_string()))?
         .map_err(internal)?;
         Ok(Response::new(LocateReply { found }))
+    }
+
+    async fn get_layout(&self, _: Request<LayoutRequest>) -> Reply<proto::Layout> {
+        let held = self.membership.layout();
+        Ok(Response::new(
+            held.map(|l| l.to_proto()).unwrap_or_default(),
+        ))
+    }
+
+    async fn set_layout(&self, request: Request<proto::Layout>) -> Reply<proto::Layout> {
+        let layout = Layout::from_proto(request.into_inner())
+            .ok_or_else(|| Status::invalid_argument("not a layout"))?;
+        let held = self.layouts.adopt(layout).await.map_err(internal)?;
+        Ok(Response::new(held.to_proto()))
+    }
+
+    async fn r#move(&self, request: Request<MoveRequest>) -> Reply<Stored> {
+        let epoch = request.into_inner().epoch;
+        let count = self
+            .layouts
+            .move_subjects(epoch)
+            .await
+            .map_err(|e| Status::failed_precondition(e.message))?;
+        Ok(Response::new(Stored { count }))
     }
 }

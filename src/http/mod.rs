@@ -41,6 +41,9 @@ async fn ready(State(node): State<Node>) -> (StatusCode, String) {
         (StatusCode::SERVICE_UNAVAILABLE, "SHUTTING_DOWN")
     } else if !node.members.has_majority() {
         (StatusCode::SERVICE_UNAVAILABLE, "NO_QUORUM")
+    } else if !node.members.knows_all() {
+        // A cluster node that has not settled its members yet.
+        (StatusCode::SERVICE_UNAVAILABLE, "JOINING")
     } else {
         (StatusCode::OK, "READY")
     };

@@ -1,8 +1,10 @@
 //! Operator functions that do work on the node and report it as text:
 //! `SELECT stemedb_sync()` — a Merkle anti-entropy exchange with every live
-//! peer now, one line per peer (on a single node: nothing to compare) —
-//! and `SELECT stemedb_backup('file:///path')` — an online backup of this
-//! node ([`crate::backup`]). Both run asynchronously inside the statement
+//! peer now, one line per peer (on a single node: nothing to compare) —,
+//! `SELECT stemedb_add_member('node4')` / `stemedb_remove_member('node3')`
+//! — a change of the cluster's members ([`crate::cluster::layout`]) — and
+//! `SELECT stemedb_backup('file:///path')` — an online backup of this node
+//! ([`crate::backup`]). They run asynchronously inside the statement
 //! (DataFusion async scalar functions), so the connection waits for them
 //! and other clients do not.
 
@@ -61,7 +63,7 @@ fn admin(name: &'static str, args: usize, session: &Arc<SessionShared>, run: Run
 }
 
 /// The operator functions of a session.
-pub fn udfs(session: &Arc<SessionShared>) -> [ScalarUDF; 2] {
+pub fn udfs(session: &Arc<SessionShared>) -> [ScalarUDF; 4] {
     [
         admin("stemedb_sync", 0, session, |session, _| {
             Box::pin(async move {
@@ -70,6 +72,12 @@ pub fn udfs(session: &Arc<SessionShared>) -> [ScalarUDF; 2] {
                     None => Ok("single node: no replicas to compare".to_string()),
                 }
             })
+        }),
+        admin("stemedb_add_member", 1, session, |session, args| {
+            Box::pin(change_members(session, args.into_iter().next(), None))
+        }),
+        admin("stemedb_remove_member", 1, session, |session, args| {
+            Box::pin(change_members(session, None, args.into_iter().next()))
         }),
         admin("stemedb_backup", 1, session, |session, args| {
             Box::pin(async move {
@@ -88,6 +96,21 @@ pub fn udfs(session: &Arc<SessionShared>) -> [ScalarUDF; 2] {
             })
         }),
     ]
+}
+
+async fn change_members(
+    session: Arc<SessionShared>,
+    add: Option<String>,
+    remove: Option<String>,
+) -> crate::error::Result<String> {
+    match &session.cluster {
+        Some(cluster) => cluster.change_members(add, remove).await,
+        None => Err(crate::error::Error::new(
+            crate::error::sqlstate::OBJECT_NOT_IN_PREREQUISITE_STATE,
+            "this node is not part of a cluster ([cluster] enabled = false): there are no \
+             members to change",
+        )),
+    }
 }
 
 impl ScalarUDFImpl for Admin {
@@ -126,7 +149,7 @@ impl AsyncScalarUDFImpl for Admin {
         }
         let report = (self.run)(self.session.clone(), texts)
             .await
-            .map_err(|e| DataFusionError::Execution(e.message))?;
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
         Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(report))))
     }
 }

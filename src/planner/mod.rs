@@ -227,7 +227,14 @@ impl SessionShared {
     /// Refuses a write (`25006`) while this node sees no majority of its
     /// cluster: the other side of a partition may be writing. Reads go on.
     fn writable(&self) -> Result<()> {
-        if self.members.has_majority() && self.members.knows_all() {
+        if !self.members.knows_all() {
+            return Err(Error::new(
+                sqlstate::READ_ONLY_SQL_TRANSACTION,
+                "cannot write yet: this node is still settling the cluster's members with its \
+                 peers (its /ready answers 503 JOINING until then); retry in a moment",
+            ));
+        }
+        if self.members.has_majority() {
             return Ok(());
         }
         Err(Error::new(

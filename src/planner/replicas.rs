@@ -41,6 +41,10 @@ pub trait Replicas: Send + Sync {
     /// Runs an anti-entropy exchange with every live peer now; what each
     /// found, one line per peer.
     async fn sync(&self) -> Result<String>;
+
+    /// Adds or removes a member of the cluster ([`crate::cluster::layout`]),
+    /// moving the subjects whose owners change; what moved.
+    async fn change_members(&self, add: Option<String>, remove: Option<String>) -> Result<String>;
 }
 
 /// Which node reads each subject for one statement, so a scan split over

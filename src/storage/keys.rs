@@ -151,6 +151,8 @@ pub const META_NODE_ID: &[u8] = b"node_id";
 pub const META_HLC: &[u8] = b"hlc_high_water";
 pub const META_FORMAT: &[u8] = b"format_version";
 pub const META_MEMBERS: &[u8] = b"cluster_members";
+/// The cluster layout this node holds (JSON, see `cluster::layout`).
+pub const META_LAYOUT: &[u8] = b"cluster_layout";
 /// Prefix of a user's SCRAM salt (followed by the user name).
 pub const META_SCRAM_SALT: &[u8] = b"scram_salt:";
 

@@ -409,10 +409,23 @@ impl Store {
 
     /// Keeps `ids` as the members this node has known (synced).
     pub fn remember_members(&self, ids: &[String]) -> Result<()> {
+        self.put_meta(META_MEMBERS, ids.join("\n").as_bytes())
+    }
+
+    /// The cluster layout this node holds (JSON), if any.
+    pub fn layout(&self) -> Result<Option<Vec<u8>>> {
+        Ok(self.db.get_cf(self.cf(CF_META)?, META_LAYOUT)?)
+    }
+
+    /// Keeps `json` as this node's cluster layout (synced).
+    pub fn set_layout(&self, json: &[u8]) -> Result<()> {
+        self.put_meta(META_LAYOUT, json)
+    }
+
+    fn put_meta(&self, key: &[u8], value: &[u8]) -> Result<()> {
         let mut sync = rocksdb::WriteOptions::default();
         sync.set_sync(true);
-        self.db
-            .put_cf_opt(self.cf(CF_META)?, META_MEMBERS, ids.join("\n"), &sync)?;
+        self.db.put_cf_opt(self.cf(CF_META)?, key, value, &sync)?;
         Ok(())
     }
 }

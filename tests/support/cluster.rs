@@ -111,7 +111,21 @@ pub fn three_nodes_with(
             members(node)
         );
     }
+    wait_ready(&nodes);
     nodes
+}
+
+/// Waits (at most 15 s each) until every node's `/ready` is 200: it sees
+/// a majority and has settled the cluster's members, so it takes writes.
+pub fn wait_ready(nodes: &[TestServer]) {
+    for node in nodes {
+        assert!(
+            wait_for(Duration::from_secs(15), || node.http("/ready").0 == 200),
+            "node on {} not ready: {}",
+            node.ip,
+            node.http("/ready").1
+        );
+    }
 }
 
 /// A gauge's value in a node's `/metrics`.

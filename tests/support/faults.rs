@@ -26,6 +26,8 @@ pub struct Report {
     /// Other errors or timeouts: outcome unknown to the client.
     pub unknown: usize,
     pub lost: usize,
+    /// Whole-answer checks made by [`Load::watch_reads`].
+    pub reads: usize,
 }
 
 #[derive(Default)]
@@ -38,6 +40,9 @@ struct Shared {
     stop: AtomicBool,
     /// The nodes' connection strings (a restarted node gets new ports).
     nodes: Mutex<Vec<String>>,
+    /// Reads that missed acknowledged writes ([`Load::watch_reads`]).
+    misses: Mutex<Vec<String>>,
+    reads: AtomicUsize,
 }
 
 pub struct Load {
@@ -59,6 +64,18 @@ impl Load {
     /// After a node restarted on new ports.
     pub fn nodes_changed(&self, nodes: &[TestServer]) {
         self.shared.set_nodes(nodes);
+    }
+
+    /// A reader that checks, over and over on each node in turn, that
+    /// acknowledged writes are all there: by a point lookup of the newest
+    /// and by a full count. [`Load::check`] fails on any miss.
+    pub fn watch_reads(&mut self) {
+        self.writers.push(tokio::spawn(read(self.shared.clone())));
+    }
+
+    /// Whole-answer checks made so far ([`Load::watch_reads`]).
+    pub fn reads(&self) -> usize {
+        self.shared.reads.load(Ordering::Relaxed)
     }
 
     pub fn acked(&self) -> usize {
@@ -95,6 +112,11 @@ impl Load {
             w.await.unwrap();
         }
         let s = &self.shared;
+        let misses = s.misses.lock().unwrap().clone();
+        assert!(
+            misses.is_empty(),
+            "reads missed acknowledged writes: {misses:?}"
+        );
         let acked = s.acked.lock().unwrap().clone();
         let attempted = s.attempted.lock().unwrap().clone();
         converge(nodes).await;
@@ -130,6 +152,7 @@ impl Load {
             refused: s.refused.load(Ordering::Relaxed),
             unknown: s.unknown.load(Ordering::Relaxed),
             lost: lost.len(),
+            reads: s.reads.load(Ordering::Relaxed),
         };
         eprintln!("{report:?}");
         assert!(
@@ -202,6 +225,47 @@ async fn write(s: Arc<Shared>, prefix: String, first: usize) {
                 at += 1;
             }
         }
+    }
+}
+
+/// The reader of [`Load::watch_reads`]. A node that does not answer is
+/// skipped (it may be stopping); one that answers must answer whole.
+async fn read(s: Arc<Shared>) {
+    let mut clients = std::collections::HashMap::new();
+    let mut at = 0;
+    while !s.stop.load(Ordering::Relaxed) {
+        at += 1;
+        let node = s.node(at);
+        if !clients.contains_key(&node) {
+            let connecting = tokio::time::timeout(Duration::from_secs(2), super::connect(&node));
+            match connecting.await {
+                Ok(Ok(c)) => clients.insert(node.clone(), c),
+                _ => continue,
+            };
+        }
+        let c = &clients[&node];
+        let acked: Vec<String> = s.acked.lock().unwrap().iter().cloned().collect();
+        let newest: Vec<String> = acked.iter().rev().take(20).cloned().collect();
+        let point = "SELECT subject FROM recency WHERE subject = ANY($1)";
+        let count = "SELECT count(*) FROM assertions WHERE predicate = 'fault'";
+        let (Ok(rows), Ok(total)) = (
+            c.query(point, &[&newest]).await,
+            c.query_one(count, &[]).await,
+        ) else {
+            clients.remove(&node);
+            continue;
+        };
+        let total: i64 = total.get(0);
+        s.reads.fetch_add(1, Ordering::Relaxed);
+        if rows.len() != newest.len() || (total as usize) < acked.len() {
+            s.misses.lock().unwrap().push(format!(
+                "{node}: {} of the {} newest acknowledged, {total} claims of {} acknowledged",
+                rows.len(),
+                newest.len(),
+                acked.len()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
