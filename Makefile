@@ -38,11 +38,14 @@ bench: bench-deps build
 	bash bench/run.sh $(ROWS)
 	python3 bench/cluster.py
 	python3 bench/anti_entropy.py
+	python3 bench/membership.py
 
-## Only the cluster benchmarks (three local nodes vs one node; anti-entropy).
+## Only the cluster benchmarks (three local nodes vs one node; anti-entropy;
+## migration and membership changes).
 bench-cluster: bench-deps build
 	python3 bench/cluster.py
 	python3 bench/anti_entropy.py
+	python3 bench/membership.py
 
 ## Longer hostile-input and crash runs against the release binary: the
 ## protocol fuzzer for 10 minutes (seed printed; STEMEDB_FUZZ_SEED replays),

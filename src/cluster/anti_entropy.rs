@@ -318,10 +318,7 @@ impl AntiEntropy {
                 && everyone_up
             {
                 tried = Some(Instant::now());
-                let (store, members) = (&self.store, &self.membership);
-                let target = layout.target.clone();
-                match super::rebalance::rebalance(store, members, &self.peers, target, factor).await
-                {
+                match self.layouts.move_subjects(layout.epoch).await {
                     Ok(moved) => {
                         placed = Some(layout.epoch);
                         if moved > 0 {

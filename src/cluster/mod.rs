@@ -102,6 +102,7 @@ impl Cluster {
             membership: membership.clone(),
             peers: peers.clone(),
             factor: replication.factor,
+            moving: tokio::sync::Mutex::new(()),
         });
         layouts.load()?;
         crate::monitor::hints_pending(store.hints_pending());

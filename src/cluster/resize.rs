@@ -18,6 +18,10 @@ pub struct Layouts {
     pub membership: Arc<Membership>,
     pub peers: Arc<Peers>,
     pub factor: usize,
+    /// One move at a time on this node: a subject forgotten twice at once
+    /// would be deleted twice (and RocksDB's key estimate, which
+    /// `stemedb_assertions_stored` reports, counts each delete).
+    pub moving: tokio::sync::Mutex<()>,
 }
 
 /// What a change of members did.
@@ -116,6 +120,7 @@ impl Layouts {
                 "this node does not hold the layout of epoch {epoch}"
             ))
         })?;
+        let _one = self.moving.lock().await;
         let (store, members, peers) = (&self.store, &self.membership, &self.peers);
         match layout.phase {
             Phase::Copying => {

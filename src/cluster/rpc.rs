@@ -107,6 +107,7 @@ mod tests {
             membership: membership.clone(),
             peers: Arc::new(Peers::new("node1", me, &token).unwrap()),
             factor: 2,
+            moving: tokio::sync::Mutex::new(()),
         };
         let service = Service {
             membership,
