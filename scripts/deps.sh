@@ -76,6 +76,10 @@ need_test() {
         python3 -m pip install -q "psycopg[binary]" asyncpg sqlalchemy pandas pgcli pexpect pyyaml \
             || fail "pip install of the Python clients failed"
     fi
+    if ! python3 -c "import moto.server, flask_cors" 2>/dev/null; then
+        echo ">> installing moto (a local S3 server for the s3:// backup tests)"
+        python3 -m pip install -q "moto[server]" || fail "pip install moto[server] failed"
+    fi
     if [ ! -d tests/clients/node_modules/pg ]; then
         command -v npm >/dev/null 2>&1 || apt_install "node-postgres tests" nodejs npm
         echo ">> installing node-postgres (npm)"

@@ -59,6 +59,8 @@ pub struct Config {
     pub cluster: ClusterConfig,
     /// How claims are replicated (`[replication]`).
     pub replication: ReplicationConfig,
+    /// Archival of new writes between backups (`[backup]`).
+    pub backup: crate::backup::archive::BackupConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -164,6 +166,7 @@ impl Default for Config {
             limits: Limits::default(),
             cluster: ClusterConfig::default(),
             replication: ReplicationConfig::default(),
+            backup: Default::default(),
         }
     }
 }
@@ -249,6 +252,7 @@ impl Config {
         self.statement_limits()?;
         self.limits.rates()?;
         self.shutdown_timeout()?;
+        self.backup.archive_every()?;
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err(Error::internal("TLS needs both tls_cert and tls_key"));
         }

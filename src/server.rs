@@ -100,6 +100,19 @@ pub async fn run(config: Config) -> Result<()> {
         engine = engine.with_replicas(cluster.replicator());
         cluster.serve_scans(engine.clone());
     }
+    let archiving = match &config.backup.archive_url {
+        Some(url) => {
+            let every = config.backup.archive_every()?;
+            crate::backup::open(url)?;
+            tracing::info!("archiving new writes to {url} every {every:?}");
+            Some(tokio::spawn(crate::backup::archive::run(
+                store.clone(),
+                url.clone(),
+                every,
+            )))
+        }
+        None => None,
+    };
     let activity = engine.activity().clone();
     activity.limit_running_per_user(config.limits.concurrent_statements_per_user as usize);
     let (stop_sql, sql_stopped) = watch::channel(false);
@@ -121,6 +134,17 @@ pub async fn run(config: Config) -> Result<()> {
     );
     let _ = stop_sql.send(true);
     let _ = sql_task.await;
+    if let (Some(task), Some(url)) = (archiving, &config.backup.archive_url) {
+        // The last writes go to the archive too (bounded: a slow store
+        // must not hold the shutdown).
+        task.abort();
+        let last = crate::backup::archive::archive(&store, url);
+        match tokio::time::timeout(shutdown_timeout, last).await {
+            Ok(Ok(a)) => tracing::info!(records = a.records, "archive: last writes shipped"),
+            Ok(Err(e)) => tracing::warn!("archive to {url} at shutdown: {}", e.message),
+            Err(_) => tracing::warn!("archive to {url} at shutdown: timed out"),
+        }
+    }
     if let Some(cluster) = cluster {
         cluster.leave().await;
     }

@@ -116,7 +116,10 @@ pub fn main(command: BackupCommand) -> ExitCode {
         .and_then(|r| r.block_on(run(command)));
     match done {
         Ok(out) => {
-            println!("{out}");
+            // An empty listing prints nothing (a script counts lines).
+            if !out.is_empty() {
+                println!("{out}");
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -6,8 +6,11 @@
 //! not finish is never listed. Restore fetches a manifest's files, checks
 //! every hash, and runs the full `stemedb verify` on the result.
 //!
-//! URLs go through the `object_store` crate; `file:///path` works today.
+//! URLs go through the `object_store` crate: `file:///path` and
+//! `s3://bucket/prefix`. New writes can be archived to the same URL
+//! between backups ([`archive`]); a restore replays them.
 
+pub mod archive;
 pub mod cli;
 mod store;
 
@@ -189,7 +192,8 @@ pub async fn manifest(url: &str, id: Option<&str>) -> Result<Manifest> {
 }
 
 /// Writes the files of `manifest` into `dir` (which must not exist),
-/// checking every hash; with `until` (µs), cuts the result back to that
+/// checking every hash; replays the writes archived at `url` since the
+/// backup (up to `until`, µs, if given) and cuts the result back to that
 /// instant (point-in-time restore, [`Store::truncate_after`]); then checks
 /// the whole content (`stemedb verify`). Nothing is left in `dir` if a
 /// file is missing or corrupt.
@@ -206,30 +210,11 @@ pub async fn restore(
             dir.display()
         )));
     }
-    if let Some(until) = until
-        && until > manifest.hlc_before
-    {
-        return Err(Error::new(
-            "22023",
-            format!(
-                "--until is after backup {} was taken: restoring past a backup needs the \
-                 archive of later writes, which this build does not keep yet",
-                manifest.id
-            ),
-        ));
-    }
     let objects = open(url)?;
     std::fs::create_dir_all(dir).map_err(|e| io("creating the data dir", e))?;
     let mut fetched = fetch(&objects, manifest, dir, &progress).await;
-    if let (Ok(()), Some(until)) = (&fetched, until) {
-        fetched = Store::open(dir, None, Durability::Fsync).and_then(|store| {
-            let (claims, retractions) = store.truncate_after(until)?;
-            progress(&format!(
-                "cut back to {until} µs: {claims} later claims and {retractions} later \
-                 retractions dropped"
-            ));
-            Ok(())
-        });
+    if fetched.is_ok() {
+        fetched = bring_forward(url, manifest, dir, until, &progress).await;
     }
     let checked = fetched.and_then(|()| {
         let report = crate::storage::verify(dir)?;
@@ -244,6 +229,45 @@ pub async fn restore(
         let _ = std::fs::remove_dir_all(dir);
     }
     checked
+}
+
+/// Replays the archive after the backup into the restored `dir`, then
+/// cuts it back to `until`.
+async fn bring_forward(
+    url: &str,
+    manifest: &Manifest,
+    dir: &Path,
+    until: Option<Micros>,
+    progress: &impl Fn(&str),
+) -> Result<()> {
+    let store = Store::open(dir, None, Durability::Fsync)?;
+    let (replayed, newest) =
+        archive::replay(&store, url, manifest.hlc_before, until, progress).await?;
+    progress(&format!("{replayed} archived records replayed"));
+    let Some(until) = until else {
+        return Ok(());
+    };
+    let reach = newest.unwrap_or(i64::MIN).max(manifest.hlc_before);
+    if until > reach {
+        return Err(Error::new(
+            "22023",
+            format!(
+                "--until is after the last write archived at {url} ({}): the state at that \
+                 instant is not known; archive more often or pick an earlier instant",
+                chrono::DateTime::from_timestamp_micros(reach)
+                    .map_or(reach.to_string(), |t| t.to_rfc3339())
+            ),
+        ));
+    }
+    let s = store.clone();
+    let (claims, retractions) = tokio::task::spawn_blocking(move || s.truncate_after(until))
+        .await
+        .map_err(|e| io("cutting back", e))??;
+    progress(&format!(
+        "cut back to {until} µs: {claims} later claims and {retractions} later retractions \
+         dropped"
+    ));
+    Ok(())
 }
 
 async fn fetch(

@@ -4,7 +4,9 @@
 //! `SELECT stemedb_add_member('node4')` / `stemedb_remove_member('node3')`
 //! — a change of the cluster's members ([`crate::cluster::layout`]) — and
 //! `SELECT stemedb_backup('file:///path')` — an online backup of this node
-//! ([`crate::backup`]). They run asynchronously inside the statement
+//! ([`crate::backup`]) — and `SELECT stemedb_archive('file:///path')` — the
+//! writes accepted since the last archive round, shipped now
+//! ([`crate::backup::archive`]). They run asynchronously inside the statement
 //! (DataFusion async scalar functions), so the connection waits for them
 //! and other clients do not.
 
@@ -63,7 +65,7 @@ fn admin(name: &'static str, args: usize, session: &Arc<SessionShared>, run: Run
 }
 
 /// The operator functions of a session.
-pub fn udfs(session: &Arc<SessionShared>) -> [ScalarUDF; 4] {
+pub fn udfs(session: &Arc<SessionShared>) -> [ScalarUDF; 5] {
     [
         admin("stemedb_sync", 0, session, |session, _| {
             Box::pin(async move {
@@ -78,6 +80,16 @@ pub fn udfs(session: &Arc<SessionShared>) -> [ScalarUDF; 4] {
         }),
         admin("stemedb_remove_member", 1, session, |session, args| {
             Box::pin(change_members(session, None, args.into_iter().next()))
+        }),
+        admin("stemedb_archive", 1, session, |session, args| {
+            Box::pin(async move {
+                let url = args.into_iter().next().unwrap_or_default();
+                let a = crate::backup::archive::archive(&session.store, &url).await?;
+                Ok(format!(
+                    "archived {} records in {} segments, {} bytes",
+                    a.records, a.segments, a.bytes
+                ))
+            })
         }),
         admin("stemedb_backup", 1, session, |session, args| {
             Box::pin(async move {

@@ -153,6 +153,8 @@ pub const META_FORMAT: &[u8] = b"format_version";
 pub const META_MEMBERS: &[u8] = b"cluster_members";
 /// The cluster layout this node holds (JSON, see `cluster::layout`).
 pub const META_LAYOUT: &[u8] = b"cluster_layout";
+/// How far archival got: its URL, a zero byte, the last `by_hlc` key shipped.
+pub const META_ARCHIVE: &[u8] = b"archive_mark";
 /// Prefix of a user's SCRAM salt (followed by the user name).
 pub const META_SCRAM_SALT: &[u8] = b"scram_salt:";
 

@@ -13,6 +13,7 @@
 //!
 //! All writes go through [`GroupCommit`]; reads go straight to RocksDB.
 
+mod accepted;
 mod checkpoint;
 mod forget;
 mod heads;

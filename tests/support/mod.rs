@@ -4,10 +4,12 @@
 
 #![allow(dead_code)]
 
+pub mod answers;
 pub mod cluster;
 pub mod faults;
 pub mod pgbouncer;
 mod rng;
+pub mod s3;
 #[allow(unused_imports)]
 pub use rng::Rng;
 
@@ -257,9 +259,18 @@ pub fn http_get(port: u16, path: &str) -> (u16, String) {
 
 /// `GET path` on `ip`:`port`.
 pub fn http_get_at(ip: &str, port: u16, path: &str) -> (u16, String) {
+    http_request_at(ip, port, "GET", path)
+}
+
+/// `method path` (no body) on `ip`:`port`: the status code and the body.
+pub fn http_request_at(ip: &str, port: u16, method: &str, path: &str) -> (u16, String) {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect((ip, port)).expect("http connect");
-    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").expect("http request");
+    write!(
+        s,
+        "{method} {path} HTTP/1.0\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n"
+    )
+    .expect("http request");
     let mut response = String::new();
     s.read_to_string(&mut response).expect("http response");
     let status = response
