@@ -74,6 +74,20 @@ enum Command {
         #[command(subcommand)]
         action: stemedb::backup::cli::BackupCommand,
     },
+    /// Ship the writes a running node accepted since its last archive
+    /// round to URL now (`SELECT stemedb_archive(URL)`); the node also
+    /// archives by itself with `[backup] archive_url`.
+    Archive {
+        /// Where to: file:///path or s3://bucket/prefix (the backups' URL).
+        #[arg(long)]
+        to: String,
+        /// Connection string of the node.
+        #[arg(
+            long,
+            default_value = "host=127.0.0.1 port=18180 user=stemedb dbname=stemedb"
+        )]
+        connect: String,
+    },
     /// Cluster operations, on a running node.
     Cluster {
         #[command(subcommand)]
@@ -199,6 +213,9 @@ fn main() -> ExitCode {
         }
         Command::Backup { action } => stemedb::backup::cli::main(action),
         Command::Cluster { action } => cluster(action),
+        Command::Archive { to, connect } => {
+            on_node("archive", "SELECT stemedb_archive($1)", Some(to), connect)
+        }
         Command::Verify { data_dir } => match stemedb::storage::verify(&data_dir) {
             Ok(report) => {
                 println!("{report}");
@@ -229,17 +246,26 @@ fn with_password(mut connect: String) -> String {
 /// Runs a cluster operation's SQL function on a node; prints its report.
 fn cluster(action: ClusterAction) -> ExitCode {
     let (name, sql, arg, connect) = match action {
-        ClusterAction::Sync { connect } => ("sync", "SELECT stemedb_sync()", None, connect),
-        ClusterAction::Add { node, connect } => {
-            ("add", "SELECT stemedb_add_member($1)", Some(node), connect)
-        }
+        ClusterAction::Sync { connect } => ("cluster sync", "SELECT stemedb_sync()", None, connect),
+        ClusterAction::Add { node, connect } => (
+            "cluster add",
+            "SELECT stemedb_add_member($1)",
+            Some(node),
+            connect,
+        ),
         ClusterAction::Remove { node, connect } => (
-            "remove",
+            "cluster remove",
             "SELECT stemedb_remove_member($1)",
             Some(node),
             connect,
         ),
     };
+    on_node(name, sql, arg, connect)
+}
+
+/// Runs an operator function (`sql`, with `arg` as `$1`) on the node at
+/// `connect`; prints its report. A report line "…: failed: …" exits 1.
+fn on_node(name: &str, sql: &str, arg: Option<String>, connect: String) -> ExitCode {
     let connect = with_password(connect);
     let done = tokio::runtime::Runtime::new().map(|r| {
         r.block_on(async {
@@ -264,11 +290,11 @@ fn cluster(action: ClusterAction) -> ExitCode {
             }
         }
         Ok(Err(e)) => {
-            eprintln!("stemedb cluster {name}: {e}");
+            eprintln!("stemedb {name}: {e}");
             ExitCode::FAILURE
         }
         Err(e) => {
-            eprintln!("stemedb cluster {name}: {e}");
+            eprintln!("stemedb {name}: {e}");
             ExitCode::FAILURE
         }
     }

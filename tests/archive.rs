@@ -72,12 +72,12 @@ async fn a_restore_replays_the_archive_to_any_instant() {
         .get(0);
     assert!(shipped.starts_with("archived "), "{shipped}");
     let archived = as_of(&client, None).await;
-    let again: String = client
-        .query_one("SELECT stemedb_archive($1)", &[&url])
-        .await
-        .unwrap()
-        .get(0);
-    assert!(again.starts_with("archived 0 records"), "{again}");
+    // The operator's command (what stemedb-archive.timer runs).
+    let conn = server.conn_str();
+    let again = stemedb(&["archive", "--to", &url, "--connect", &conn]);
+    let report = String::from_utf8_lossy(&again.stdout);
+    assert!(again.status.success(), "{}", text(&again));
+    assert!(report.starts_with("archived 0 records"), "{report}");
     // Not archived: lost by a restore (the RPO).
     client
         .batch_execute(&insert(3501, 3600, "unarchived"))

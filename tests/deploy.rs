@@ -59,6 +59,8 @@ fn systemd_units_verify() {
     assert_eq!(
         units,
         [
+            "stemedb-archive.service",
+            "stemedb-archive.timer",
             "stemedb-backup-verify.service",
             "stemedb-backup-verify.timer",
             "stemedb-backup.service",
