@@ -8,7 +8,7 @@
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/stemedb-target
 CARGO ?= cargo
 
-.PHONY: run test build deps test-deps bench bench-cluster bench-deps fuzz fmt lint clean-data cluster cluster-stop
+.PHONY: run test build deps test-deps bench bench-cluster bench-deps fuzz fmt lint clean-data cluster cluster-stop dr-drill
 
 ## Prerequisites, checked and installed by scripts/deps.sh (fails at once,
 ## with the reason, when something cannot be installed).
@@ -57,6 +57,11 @@ fuzz: test-deps build
 		$(CARGO) test --test hostile --test snapshot --test hlc -- --nocapture --test-threads=1
 
 ## Three nodes on 127.0.0.1, .2 and .3 (deploy/local/), in the background.
+## The disaster-recovery drill with 1 000 000 claims (deploy/dr-drill.sh):
+## prints the measured RTO and RPO against 5 min / 1 min.
+dr-drill: test-deps build
+	CLAIMS=1000000 bash deploy/dr-drill.sh
+
 cluster: build
 	bash scripts/cluster.sh start
 

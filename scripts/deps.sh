@@ -68,6 +68,7 @@ need_test() {
             nginx-light libnginx-mod-stream haproxy
     fi
     command -v systemd-analyze >/dev/null 2>&1 || apt_install "deploy/systemd is checked by systemd-analyze" systemd
+    command -v curl >/dev/null 2>&1 || apt_install "the DR drill and scripts/cluster.sh poll /ready with curl" curl
     command -v nft >/dev/null 2>&1 || apt_install "the partition test cuts links with nftables" nftables
     command -v ip >/dev/null 2>&1 || apt_install "the partition test brings up loopback in its namespace" iproute2
     if ! python3 -c "import psycopg, asyncpg, sqlalchemy, pandas, pexpect, yaml" 2>/dev/null \

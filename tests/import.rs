@@ -78,17 +78,12 @@ async fn imports_into_a_stopped_data_dir_and_reports_bad_rows() {
         "good.csv",
         "subject,predicate,object,source\na,p,o,s\nb,p,o,s\n",
     );
-    let out = Command::new(&*BINARY)
-        .args(["import", "--data-dir"])
-        .arg(&dir)
-        .arg(&good)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::stemedb_ok([
+        "import".as_ref(),
+        "--data-dir".as_ref(),
+        dir.as_os_str(),
+        good.as_os_str(),
+    ]);
 
     let bad = write(
         tmp.path(),

@@ -79,6 +79,9 @@ pub async fn archive(store: &Arc<Store>, url: &str) -> Result<Archived> {
         let Some(last) = last else {
             return Ok(done);
         };
+        // A short segment reached the end: stop there, rather than chase
+        // the writes that keep arriving with one tiny segment after another.
+        let full = writes.len() >= SEGMENT_RECORDS;
         if !writes.is_empty() {
             let (name, body) = segment(&writes)?;
             done.bytes += body.len() as u64;
@@ -93,6 +96,9 @@ pub async fn archive(store: &Arc<Store>, url: &str) -> Result<Archived> {
         tokio::task::spawn_blocking(move || s.set_archive_mark(&u, &last))
             .await
             .map_err(|e| io("archiving", e))??;
+        if !full {
+            return Ok(done);
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! `stemedb backup …`: create (through a running node), list, verify and
-//! restore (no server needed). One line per step on stderr.
+//! restore (no server needed). Progress on stderr: a bar on a terminal,
+//! one line per step otherwise.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -55,8 +56,33 @@ fn instant(text: &str) -> Result<i64> {
         .map_err(|e| Error::new("22007", format!("--until {text}: {e}")))
 }
 
+/// One step: on a terminal, a bar redrawn in place for the numbered
+/// steps (`[i/N] …`) and a line for the others; elsewhere a line each.
 fn step(line: &str) {
-    eprintln!("backup: {line}");
+    use std::io::{IsTerminal, Write};
+    let mut err = std::io::stderr();
+    if !err.is_terminal() {
+        eprintln!("backup: {line}");
+        return;
+    }
+    let counted = line.strip_prefix('[').and_then(|l| {
+        let (count, rest) = l.split_once("] ")?;
+        let (i, n) = count.split_once('/')?;
+        Some((i.parse::<usize>().ok()?, n.parse::<usize>().ok()?, rest))
+    });
+    match counted {
+        Some((i, n, what)) if n > 0 => {
+            const WIDTH: usize = 30;
+            let done = WIDTH * i.min(n) / n;
+            let bar = format!("{}{}", "#".repeat(done), " ".repeat(WIDTH - done));
+            let _ = write!(err, "\r\x1b[2Kbackup: [{bar}] {i}/{n} {what}");
+            if i >= n {
+                let _ = writeln!(err);
+            }
+            let _ = err.flush();
+        }
+        _ => eprintln!("\r\x1b[2Kbackup: {line}"),
+    }
 }
 
 async fn run(command: BackupCommand) -> Result<String> {

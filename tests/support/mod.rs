@@ -25,6 +25,20 @@ pub static BINARY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     std::env::var("STEMEDB_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_stemedb").to_string())
 });
 
+/// Runs the `stemedb` binary with `args`; fails the test with its stderr
+/// unless it succeeds.
+pub fn stemedb_ok<S: AsRef<std::ffi::OsStr>>(
+    args: impl IntoIterator<Item = S>,
+) -> std::process::Output {
+    let out = Command::new(&*BINARY).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 pub struct TestServer {
     pub child: Child,
     /// Every line the server wrote to stderr so far.

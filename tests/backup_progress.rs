@@ -1,0 +1,56 @@
+//! `stemedb backup restore` shows its progress as a bar redrawn in place
+//! on a terminal (a real pty, from util-linux `script`) and as one line
+//! per step when stderr is a pipe.
+
+mod support;
+
+use std::process::Command;
+
+use support::TestServer;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restore_draws_a_bar_on_a_terminal_and_lines_otherwise() {
+    let server = TestServer::start();
+    let insert = "INSERT INTO assertions (subject, predicate, object, source) \
+                  SELECT 's' || value, 'p', 'o', 'x' FROM generate_series(1, 2000)";
+    let client = server.connect().await;
+    client.batch_execute(insert).await.unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", store.path().display());
+    client
+        .query_one("SELECT stemedb_backup($1)", &[&url])
+        .await
+        .unwrap();
+    let dirs = tempfile::tempdir().unwrap();
+    let restore = |name: &str| {
+        let dir = dirs.path().join(name);
+        format!(
+            "{} backup restore --from {url} --data-dir {}",
+            &*support::BINARY,
+            dir.display()
+        )
+    };
+
+    let piped = Command::new("sh")
+        .args(["-c", &restore("piped")])
+        .output()
+        .unwrap();
+    assert!(piped.status.success());
+    let lines = String::from_utf8_lossy(&piped.stderr).into_owned();
+    assert!(
+        lines.lines().any(|l| l.starts_with("backup: [1/")),
+        "{lines}"
+    );
+    assert!(!lines.contains('\r'), "{lines}");
+
+    let typescript = dirs.path().join("typescript");
+    let tty = Command::new("script")
+        .args(["-q", "-e", "-c", &restore("tty")])
+        .arg(&typescript)
+        .output()
+        .expect("script (util-linux)");
+    assert!(tty.status.success());
+    let drawn = String::from_utf8_lossy(&std::fs::read(&typescript).unwrap()).into_owned();
+    assert!(drawn.contains("\r\x1b[2Kbackup: [###"), "{drawn}");
+    assert!(drawn.contains("restored into"), "{drawn}");
+}
