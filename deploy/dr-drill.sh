@@ -144,7 +144,7 @@ psql "$(conn "$VICTIM")" -qXAt -c "SELECT subject FROM assertions WHERE source =
 awk '{print $1}' "$WORK/acked" | sort >"$WORK/acked.sorted"
 MISSING=$(comm -23 "$WORK/acked.sorted" "$WORK/present" | wc -l)
 # RPO: from the first acknowledged write that is missing to the disaster.
-FIRST_LOST=$(comm -23 "$WORK/acked.sorted" "$WORK/present" | head -1)
+FIRST_LOST=$(comm -23 "$WORK/acked.sorted" "$WORK/present" | sed -n 1p)
 if [ -n "$FIRST_LOST" ]; then
   LOST_AT=$(awk -v s="$FIRST_LOST" '$1 == s {print $2}' "$WORK/acked")
   RPO=$(python3 -c "print(f'{max(0.0, $DESTROYED - $LOST_AT):.1f}')")
