@@ -66,7 +66,9 @@ ready() {
   local n=$1
   for _ in $(seq 1 600); do
     if curl -sf "http://127.0.0.$n:$HTTP_PORT/ready" >/dev/null; then return 0; fi
-    kill -0 "${PIDS[$n]}" 2>/dev/null || { tail -20 "$WORK/node$n.log" >&2; exit 1; }
+    for i in "${!PIDS[@]}"; do # any node that died (a port taken, say) stops the drill
+      kill -0 "${PIDS[$i]}" 2>/dev/null || { tail -20 "$WORK/node$i.log" >&2; exit 1; }
+    done
     sleep 0.1
   done
   echo "node$n was not ready after 60 s; see $WORK/node$n.log" >&2

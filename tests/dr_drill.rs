@@ -39,7 +39,9 @@ fn rpo(report: &str) -> f64 {
 /// Runs the drill with `nodes` nodes and small data; its report.
 fn drill(nodes: u8) -> String {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/dr-drill.sh");
-    let ports: Vec<String> = (0..4).map(|_| support::free_port().to_string()).collect();
+    let ports: Vec<String> = (0..4)
+        .map(|_| support::cluster::free_cluster_port().to_string())
+        .collect();
     let out = Command::new("bash")
         .arg(script)
         .env("NODES", nodes.to_string())

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::{TestServer, free_port};
+use super::TestServer;
 
 /// Ports shared by the nodes (each on its own address).
 #[derive(Clone, Copy)]
@@ -17,8 +17,34 @@ pub struct ClusterPorts {
 impl ClusterPorts {
     pub fn free() -> ClusterPorts {
         ClusterPorts {
-            swim: free_port(),
-            rpc: free_port(),
+            swim: free_cluster_port(),
+            rpc: free_cluster_port(),
+        }
+    }
+}
+
+/// A port free for TCP and UDP on 127.0.0.1–.4, below the kernel's
+/// ephemeral range (32768+): an ephemeral port, which `free_port` hands
+/// out, may be taken meanwhile by any outgoing connection — nodes connect
+/// out from their own address, so one node's client port can be the port
+/// another node is about to listen on.
+pub fn free_cluster_port() -> u16 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    let seed = std::process::id() as u64 ^ CALLS.fetch_add(1, Ordering::Relaxed) << 32;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.subsec_nanos() as u64);
+    let mut rng = super::rng::Rng(seed ^ nanos | 1);
+    loop {
+        let port = 20_000 + rng.below(12_000) as u16;
+        let free = (1..=4).all(|n| {
+            let ip = format!("127.0.0.{n}");
+            std::net::TcpListener::bind((ip.as_str(), port)).is_ok()
+                && std::net::UdpSocket::bind((ip.as_str(), port)).is_ok()
+        });
+        if free {
+            return port;
         }
     }
 }
