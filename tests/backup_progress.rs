@@ -1,6 +1,8 @@
 //! `stemedb backup restore` shows its progress as a bar redrawn in place
 //! on a terminal (a real pty, from util-linux `script`) and as one line
-//! per step when stderr is a pipe.
+//! per step when stderr is a pipe. `stemedb backup create` draws the same
+//! from `stemedb.backup_progress` while the node works (a small backup
+//! may end before the first poll); the view is empty when no backup runs.
 
 mod support;
 
@@ -15,12 +17,24 @@ async fn restore_draws_a_bar_on_a_terminal_and_lines_otherwise() {
                   SELECT 's' || value, 'p', 'o', 'x' FROM generate_series(1, 2000)";
     let client = server.connect().await;
     client.batch_execute(insert).await.unwrap();
+    let idle = "SELECT id, phase, files_done, files_total, bytes_done, started_at \
+                FROM stemedb.backup_progress";
+    assert!(client.query(idle, &[]).await.unwrap().is_empty());
     let store = tempfile::tempdir().unwrap();
     let url = format!("file://{}", store.path().display());
-    client
-        .query_one("SELECT stemedb_backup($1)", &[&url])
-        .await
-        .unwrap();
+    let create = format!(
+        "{} backup create --to {url} --connect '{}'",
+        &*support::BINARY,
+        server.conn_str()
+    );
+    let created = Command::new("script")
+        .args(["-q", "-e", "-c", &create, "/dev/null"])
+        .output()
+        .expect("script (util-linux)");
+    let report = String::from_utf8_lossy(&created.stdout);
+    assert!(created.status.success(), "{report}");
+    assert!(report.contains(" bytes uploaded"), "{report}");
+    assert!(client.query(idle, &[]).await.unwrap().is_empty());
     let dirs = tempfile::tempdir().unwrap();
     let restore = |name: &str| {
         let dir = dirs.path().join(name);

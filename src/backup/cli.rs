@@ -56,6 +56,21 @@ fn instant(text: &str) -> Result<i64> {
         .map_err(|e| Error::new("22007", format!("--until {text}: {e}")))
 }
 
+/// Shows the newest running backup's files done, if they changed since
+/// `shown` (files done, files in all); what is shown now.
+async fn show_progress(watcher: &tokio_postgres::Client, shown: (i64, i64)) -> (i64, i64) {
+    let sql = "SELECT files_done, files_total, bytes_done FROM stemedb.backup_progress \
+               ORDER BY started_at DESC LIMIT 1";
+    let Ok(Some(row)) = watcher.query_opt(sql, &[]).await else {
+        return shown;
+    };
+    let (done, total, bytes): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
+    if (done, total) != shown && total > 0 {
+        step(&format!("[{done}/{total}] {bytes} bytes read"));
+    }
+    (done, total)
+}
+
 /// One step: on a terminal, a bar redrawn in place for the numbered
 /// steps (`[i/N] …`) and a line for the others; elsewhere a line each.
 fn step(line: &str) {
@@ -89,10 +104,19 @@ async fn run(command: BackupCommand) -> Result<String> {
     match command {
         BackupCommand::Create { to, connect } => {
             let client = crate::import::connect(&connect).await?;
-            let row = client
-                .query_one("SELECT stemedb_backup($1)", &[&to])
-                .await
-                .map_err(|e| Error::internal(e.to_string()))?;
+            let watcher = crate::import::connect(&connect).await?;
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&to];
+            let backup = client.query_one("SELECT stemedb_backup($1)", &params);
+            tokio::pin!(backup);
+            let mut shown = (0, 0);
+            let row = loop {
+                let tick = tokio::time::sleep(std::time::Duration::from_millis(50));
+                tokio::select! {
+                    row = &mut backup => break row,
+                    _ = tick => shown = show_progress(&watcher, shown).await,
+                }
+            };
+            let row = row.map_err(|e| Error::internal(e.to_string()))?;
             Ok(row.get(0))
         }
         BackupCommand::List { url } => {

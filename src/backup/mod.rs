@@ -12,6 +12,7 @@
 
 pub mod archive;
 pub mod cli;
+pub mod progress;
 mod store;
 
 use std::path::{Path, PathBuf};
@@ -77,13 +78,14 @@ pub async fn create(store: &Arc<Store>, url: &str, progress: impl Fn(&str)) -> R
     let now = chrono::Utc::now();
     let id = now.format("%Y%m%dT%H%M%S%.6fZ").to_string();
     let hlc_before = store.clock().last().physical;
+    let tracked = progress::Tracked::start(&id);
     let dir = store.dir().join(format!("backup-{id}"));
     let (s, d) = (store.clone(), dir.clone());
     tokio::task::spawn_blocking(move || s.checkpoint(&d))
         .await
         .map_err(|e| io("checkpoint", e))??;
     progress(&format!("checkpoint taken: {}", dir.display()));
-    let result = upload(&objects, &dir, &progress).await;
+    let result = upload(&objects, &dir, &tracked, &progress).await;
     let _ = std::fs::remove_dir_all(&dir);
     let (files, uploaded_bytes) = result?;
     let total_bytes = files.iter().map(|f| f.size).sum();
@@ -118,6 +120,7 @@ pub async fn create(store: &Arc<Store>, url: &str, progress: impl Fn(&str)) -> R
 async fn upload(
     objects: &Arc<dyn ObjectStore>,
     dir: &Path,
+    tracked: &progress::Tracked,
     progress: &impl Fn(&str),
 ) -> Result<(Vec<FileEntry>, u64)> {
     let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -126,6 +129,7 @@ async fn upload(
         .filter(|p| p.is_file())
         .collect();
     names.sort();
+    tracked.upload(names.len() as u64);
     let mut files = Vec::new();
     let mut sent = 0;
     for (i, path) in names.iter().enumerate() {
@@ -144,6 +148,7 @@ async fn upload(
                 .map_err(|e| io(&format!("uploading {name}"), e))?;
             sent += size;
         }
+        tracked.file_done(size);
         progress(&format!(
             "[{}/{}] {name} ({size} bytes)",
             i + 1,

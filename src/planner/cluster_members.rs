@@ -53,7 +53,7 @@ fn batch(members: &Membership) -> Result<RecordBatch> {
 }
 
 /// Adds the `stemedb` schema and its views (`cluster_members`,
-/// `replication`) to a session.
+/// `replication`, `backup_progress`) to a session.
 pub fn install(
     ctx: &SessionContext,
     catalog: &str,
@@ -71,6 +71,8 @@ pub fn install(
     });
     schema.register_table("cluster_members".into(), Arc::new(table))?;
     schema.register_table("replication".into(), Arc::new(replication))?;
+    let backups = super::backup_progress_view::table();
+    schema.register_table("backup_progress".into(), Arc::new(backups))?;
     catalog.register_schema(SCHEMA_NAME, Arc::new(schema))?;
     Ok(())
 }

@@ -9,6 +9,7 @@
 
 mod activity;
 mod admin_functions;
+mod backup_progress_view;
 mod balance;
 mod catalog;
 mod catalog_arrays;
