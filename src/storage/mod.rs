@@ -151,7 +151,7 @@ pub fn limit_allocator_retention() {
     }
 }
 
-fn cf_options(name: &str) -> Options {
+pub(super) fn cf_options(name: &str) -> Options {
     let mut o = Options::default();
     let mut t = rocksdb::BlockBasedOptions::default();
     t.set_block_cache(&BLOCK_CACHE);
