@@ -19,7 +19,7 @@ import urllib.request
 
 import psycopg
 
-from cluster import PORTS, TARGET, conninfo, log, node_env, start, wait_ready
+from cluster import PORTS, TARGET, conninfo, log, node_env, start, stop, wait_ready
 
 
 def gauge(ip, name):
@@ -118,14 +118,7 @@ def main():
         print(f"| in-sync check, {2 * args.big // 3} claims per node | "
               f"{max(compared)} bytes per peer | < 1 KiB |")
     finally:
-        for p in procs.values():
-            p.send_signal(signal.SIGTERM)
-        for p in procs.values():
-            try:
-                p.wait(timeout=20)
-            except Exception:
-                p.kill()
-        shutil.rmtree(work, ignore_errors=True)
+        stop(list(procs.values()), work)
 
 
 if __name__ == "__main__":

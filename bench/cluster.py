@@ -68,6 +68,18 @@ def node_env(n):
     }
 
 
+def stop(procs, work):
+    """SIGTERM to every node, a kill after 20 s, then the work dir goes."""
+    for p in procs:
+        p.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+    shutil.rmtree(work, ignore_errors=True)
+
+
 def conninfo(ip, port):
     return f"host={ip} port={port} user=stemedb dbname=stemedb"
 
@@ -190,14 +202,7 @@ def main():
         print(f"| ack on node1 -> visible on node2 and node3, at {rate} writes/s (ms) | — | "
               f"p50 {vis50:.2f}, p99 {vis99:.2f} | — | p99 <= 50 |")
     finally:
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        shutil.rmtree(work, ignore_errors=True)
+        stop(procs, work)
 
 
 if __name__ == "__main__":

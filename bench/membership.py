@@ -14,7 +14,6 @@ Usage: bench/membership.py [--binary PATH] [--claims N]
 import argparse
 import json
 import os
-import shutil
 import signal
 import tempfile
 import time
@@ -23,7 +22,7 @@ import urllib.request
 import psycopg
 
 from anti_entropy import gauge, load
-from cluster import PORTS, TARGET, conninfo, log, node_env, start, wait_ready
+from cluster import PORTS, TARGET, conninfo, log, node_env, start, stop, wait_ready
 
 COUNTS = ("SELECT (SELECT count(*) FROM assertions), (SELECT count(*) FROM recency), "
           "(SELECT count(*) FROM conflicts)")
@@ -107,14 +106,7 @@ def main():
         print(f"| `stemedb_add_member('node4')` | {add_took:.2f} s | {added} |")
         print(f"| `stemedb_remove_member` of the first node | {remove_took:.2f} s | {removed} |")
     finally:
-        for p in procs.values():
-            p.send_signal(signal.SIGTERM)
-        for p in procs.values():
-            try:
-                p.wait(timeout=20)
-            except Exception:
-                p.kill()
-        shutil.rmtree(work, ignore_errors=True)
+        stop(list(procs.values()), work)
 
 
 if __name__ == "__main__":
