@@ -61,6 +61,10 @@ pub async fn run(options: ImportOptions) -> Result<Summary> {
     Ok(summary)
 }
 
+/// The connection string the CLI's `--connect` options default to: the
+/// node `make run` starts.
+pub const DEFAULT_CONNECT: &str = "host=127.0.0.1 port=18180 user=stemedb dbname=stemedb";
+
 /// A client of the server at `conn`.
 pub async fn connect(conn: &str) -> Result<Client> {
     let (client, connection) = tokio_postgres::connect(conn, tokio_postgres::NoTls)

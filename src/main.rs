@@ -47,10 +47,7 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
         /// Connection string of a running server.
-        #[arg(
-            long,
-            default_value = "host=127.0.0.1 port=18180 user=stemedb dbname=stemedb"
-        )]
+        #[arg(long, default_value = stemedb::import::DEFAULT_CONNECT)]
         connect: String,
         /// Import into this stopped node's data dir instead of a server.
         #[arg(long)]
@@ -82,10 +79,7 @@ enum Command {
         #[arg(long)]
         to: String,
         /// Connection string of the node.
-        #[arg(
-            long,
-            default_value = "host=127.0.0.1 port=18180 user=stemedb dbname=stemedb"
-        )]
+        #[arg(long, default_value = stemedb::import::DEFAULT_CONNECT)]
         connect: String,
     },
     /// Cluster operations, on a running node.
@@ -101,10 +95,7 @@ enum ClusterAction {
     /// what differs (`SELECT stemedb_sync()`); exit 1 if a peer failed.
     Sync {
         /// Connection string of the node.
-        #[arg(
-            long,
-            default_value = "host=127.0.0.1 port=18180 user=stemedb dbname=stemedb"
-        )]
+        #[arg(long, default_value = stemedb::import::DEFAULT_CONNECT)]
         connect: String,
     },
     /// Add NODE (started with this cluster's seeds and secret) to the
@@ -113,10 +104,7 @@ enum ClusterAction {
     Add {
         node: String,
         /// Connection string of any member.
-        #[arg(
-            long,
-            default_value = "host=127.0.0.1 port=18180 user=stemedb dbname=stemedb"
-        )]
+        #[arg(long, default_value = stemedb::import::DEFAULT_CONNECT)]
         connect: String,
     },
     /// Remove NODE from the members: its subjects go to their new owners
@@ -125,10 +113,7 @@ enum ClusterAction {
     Remove {
         node: String,
         /// Connection string of any member.
-        #[arg(
-            long,
-            default_value = "host=127.0.0.1 port=18180 user=stemedb dbname=stemedb"
-        )]
+        #[arg(long, default_value = stemedb::import::DEFAULT_CONNECT)]
         connect: String,
     },
 }

@@ -17,10 +17,7 @@ pub enum BackupCommand {
         #[arg(long)]
         to: String,
         /// Connection string of the node.
-        #[arg(
-            long,
-            default_value = "host=127.0.0.1 port=18180 user=stemedb dbname=stemedb"
-        )]
+        #[arg(long, default_value = crate::import::DEFAULT_CONNECT)]
         connect: String,
     },
     /// List the complete backups at URL, oldest first.
