@@ -37,6 +37,10 @@ pub struct Config {
     pub tls_key: Option<PathBuf>,
     /// Connections beyond this are refused with 53300.
     pub max_connections: usize,
+    /// Threads client connections are served on; 0 (default): four per
+    /// core. Statements that run a DataFusion plan use every core whatever
+    /// this is.
+    pub connection_threads: usize,
     /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `stemedb=debug`.
     pub log: String,
     /// `text` (default) or `json` (one object per line).
@@ -158,6 +162,7 @@ impl Default for Config {
             tls_cert: None,
             tls_key: None,
             max_connections: 200,
+            connection_threads: 0,
             log: "info".into(),
             log_format: LogFormat::Text,
             log_min_duration_statement: "-1".into(),

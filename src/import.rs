@@ -84,6 +84,7 @@ async fn private_server(dir: &Path) -> Result<(String, tokio::sync::watch::Sende
         password: None,
         tls: None,
         max_connections: 4,
+        connection_threads: 0,
         shutdown_timeout: std::time::Duration::from_secs(1),
         rates: Default::default(),
     };

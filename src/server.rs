@@ -25,11 +25,15 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_stack_size(THREAD_STACK_BYTES)
-        // RocksDB counts per-operation perf counters in thread-local
-        // storage by default; nothing reads them, and the lookups cost a
-        // few percent of a batch lookup.
-        .on_thread_start(|| rocksdb::perf::set_perf_stats(rocksdb::perf::PerfStatsLevel::Disable))
+        .on_thread_start(quiet_rocksdb_counters)
         .build()
+}
+
+/// RocksDB counts per-operation perf counters in thread-local storage by
+/// default; nothing reads them, and the lookups cost a few percent of a
+/// batch lookup. Called on every thread that reads.
+pub fn quiet_rocksdb_counters() {
+    rocksdb::perf::set_perf_stats(rocksdb::perf::PerfStatsLevel::Disable)
 }
 
 pub async fn run(config: Config) -> Result<()> {
@@ -90,6 +94,7 @@ pub async fn run(config: Config) -> Result<()> {
         password: config.password.clone(),
         tls,
         max_connections: config.max_connections,
+        connection_threads: config.connection_threads,
         shutdown_timeout,
         rates: config.limits.rates()?,
     };

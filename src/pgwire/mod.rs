@@ -22,6 +22,7 @@ mod extended;
 mod params;
 mod plain_rows;
 mod simple;
+mod threads;
 pub mod tls;
 
 use std::sync::Arc;
@@ -161,6 +162,8 @@ pub struct WireConfig {
     pub password: Option<String>,
     pub tls: Option<tls::TlsFiles>,
     pub max_connections: usize,
+    /// Threads connections are served on (0: four per core; [`threads`]).
+    pub connection_threads: usize,
     /// How long running statements may take to finish on shutdown.
     pub shutdown_timeout: std::time::Duration,
     /// The `[limits]` rates.
@@ -209,6 +212,8 @@ pub async fn serve(
     )
     .map_err(|e| crate::error::Error::internal(format!("auth setup: {e}")))?;
     let activity = engine.activity().clone();
+    let threads = threads::pool(config.connection_threads);
+    let engine = engine.with_query_runtime(tokio::runtime::Handle::current());
     let handlers = Arc::new(Handlers {
         backend: Arc::new(Backend {
             engine: engine.clone(),
@@ -232,15 +237,21 @@ pub async fn serve(
                 let counted = OpenConnection::count(&open);
                 let local = socket.local_addr().unwrap_or(peer);
                 let accepted = activity.accepted(peer, local);
-                tokio::spawn(connection::serve(
-                    socket,
-                    peer,
-                    handlers.clone(),
-                    acceptor.clone(),
-                    accepted,
-                    activity.clone(),
-                    config.shutdown_timeout,
-                ).map(move |()| drop(counted)));
+                let (handlers, acceptor, activity) =
+                    (handlers.clone(), acceptor.clone(), activity.clone());
+                let shutdown_timeout = config.shutdown_timeout;
+                threads.serve(socket, move |socket| {
+                    connection::serve(
+                        socket,
+                        peer,
+                        handlers,
+                        acceptor,
+                        accepted,
+                        activity,
+                        shutdown_timeout,
+                    )
+                    .map(move |()| drop(counted))
+                });
             }
             _ = shutdown.changed() => {
                 if *shutdown.borrow() {

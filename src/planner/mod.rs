@@ -28,6 +28,7 @@ mod lifetime;
 mod limits;
 mod live_table;
 mod memory;
+mod offload;
 mod owners_function;
 mod parameters;
 mod pg_functions;
@@ -89,6 +90,9 @@ pub struct Engine {
     writes: WritePath,
     /// The cluster, for tables read over it (`None`: a single node).
     cluster: Option<Arc<dyn Replicas>>,
+    /// Where DataFusion plans run ([`offload`]; `None`: where they are
+    /// asked for).
+    query_runtime: Option<tokio::runtime::Handle>,
 }
 
 impl Engine {
@@ -100,7 +104,16 @@ impl Engine {
             members,
             writes: WritePath::new(store.clone(), None),
             cluster: None,
+            query_runtime: None,
             store,
+        }
+    }
+
+    /// The same engine, running DataFusion plans on `runtime`.
+    pub fn with_query_runtime(self, runtime: tokio::runtime::Handle) -> Engine {
+        Engine {
+            query_runtime: Some(runtime),
+            ..self
         }
     }
 
@@ -159,6 +172,7 @@ impl Engine {
             writes: self.writes.clone(),
             cluster,
             backend: OnceLock::new(),
+            query_runtime: self.query_runtime.clone(),
         })
     }
 }
@@ -184,6 +198,8 @@ pub struct SessionShared {
     cluster: Option<Arc<dyn Replicas>>,
     /// This connection in `activity`, once it has logged in.
     backend: OnceLock<Arc<Backend>>,
+    /// Where DataFusion plans run ([`offload`]).
+    query_runtime: Option<tokio::runtime::Handle>,
 }
 
 impl SessionShared {

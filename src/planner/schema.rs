@@ -236,17 +236,22 @@ impl ClaimColumns {
     }
 
     fn finish(&mut self) -> [ArrayRef; 9] {
-        [
-            Arc::new(self.object.finish()),
-            Arc::new(self.object_type.finish()),
-            Arc::new(self.object_number.finish()),
-            Arc::new(self.source.finish()),
-            Arc::new(self.tier.finish()),
-            Arc::new(self.confidence.finish()),
-            Arc::new(self.agent.finish()),
-            Arc::new(self.observed_at.finish().with_timezone("UTC")),
-            Arc::new(self.asserted_at.finish().with_timezone("UTC")),
-        ]
+        std::array::from_fn(|i| self.finish_one(i))
+    }
+
+    /// Claim column `i` as built so far.
+    fn finish_one(&mut self, i: usize) -> ArrayRef {
+        match i {
+            0 => Arc::new(self.object.finish()),
+            1 => Arc::new(self.object_type.finish()),
+            2 => Arc::new(self.object_number.finish()),
+            3 => Arc::new(self.source.finish()),
+            4 => Arc::new(self.tier.finish()),
+            5 => Arc::new(self.confidence.finish()),
+            6 => Arc::new(self.agent.finish()),
+            7 => Arc::new(self.observed_at.finish().with_timezone("UTC")),
+            _ => Arc::new(self.asserted_at.finish().with_timezone("UTC")),
+        }
     }
 }
 
@@ -375,25 +380,32 @@ impl LensRows {
         }
     }
 
-    /// Every column as built (unwanted ones empty), in `LENS` order.
-    fn finish_all(&mut self) -> Vec<ArrayRef> {
-        let mut built: Vec<ArrayRef> = vec![
-            Arc::new(self.subject.finish()),
-            Arc::new(self.predicate.finish()),
-        ];
-        built.extend(self.claim.finish());
-        built.push(Arc::new(self.assertion_id.finish()));
-        built.push(Arc::new(self.claims.finish()));
-        built.push(Arc::new(self.distinct_objects.finish()));
-        built.push(Arc::new(self.contested.finish()));
-        built
+    /// Column `c` (in `LENS` order) as built; empty if it is not wanted.
+    fn finish_column(&mut self, c: usize) -> ArrayRef {
+        match c {
+            0 => Arc::new(self.subject.finish()),
+            1 => Arc::new(self.predicate.finish()),
+            c if c < LENS_TAIL => self.claim.finish_one(c - LENS_CLAIM),
+            c if c == LENS_TAIL => Arc::new(self.assertion_id.finish()),
+            c if c == LENS_TAIL + 1 => Arc::new(self.claims.finish()),
+            c if c == LENS_TAIL + 2 => Arc::new(self.distinct_objects.finish()),
+            _ => Arc::new(self.contested.finish()),
+        }
     }
 
-    /// The rows pushed so far, as the given (wanted) columns only.
+    /// The rows pushed so far, as the given (wanted) columns only: the
+    /// others are not built at all (a point lookup wants three of 15).
     pub fn finish_columns(&mut self, columns: &[usize]) -> Vec<ArrayRef> {
         self.len = 0;
-        let built = self.finish_all();
-        columns.iter().map(|&c| built[c].clone()).collect()
+        let mut built: Vec<(usize, ArrayRef)> = Vec::with_capacity(columns.len());
+        for &c in columns {
+            let column = match built.iter().find(|(b, _)| *b == c) {
+                Some((_, again)) => again.clone(),
+                None => self.finish_column(c),
+            };
+            built.push((c, column));
+        }
+        built.into_iter().map(|(_, column)| column).collect()
     }
 
     pub fn push(&mut self, r: &Resolution<'_>) {
@@ -429,11 +441,11 @@ impl RowBuilder for LensRows {
 
     fn finish(&mut self) -> DfResult<RecordBatch> {
         let len = std::mem::take(&mut self.len);
-        let columns = self
-            .finish_all()
-            .into_iter()
-            .enumerate()
-            .map(|(i, column)| self.wanted.column(i, len, &LENS, column))
+        let columns = (0..LENS.fields().len())
+            .map(|i| {
+                let column = self.finish_column(i);
+                self.wanted.column(i, len, &LENS, column)
+            })
             .collect();
         Ok(RecordBatch::try_new(LENS.clone(), columns)?)
     }

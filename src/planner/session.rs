@@ -421,11 +421,18 @@ impl Session {
                     let count = drain_count(rows).await?;
                     return Ok(command(format!("INSERT 0 {count}")));
                 }
+                let ctx = self.ctx.clone();
+                let runtime = shared.query_runtime.as_ref();
                 let (stream, insert) = match &p.optimised {
-                    Some(optimised) => (
-                        super::prepared_plan::run(&self.ctx, optimised, params).await?,
-                        is_insert(optimised),
-                    ),
+                    Some(optimised) => {
+                        let plan = optimised.clone();
+                        let run =
+                            async move { super::prepared_plan::run(&ctx, &plan, params).await };
+                        (
+                            super::offload::run_plan(runtime, run).await?,
+                            is_insert(optimised),
+                        )
+                    }
                     None => {
                         let plan = p
                             .plan
@@ -433,8 +440,11 @@ impl Session {
                             .ok_or_else(|| Error::internal("statement was not planned"))?;
                         let plan = plan.with_param_values(params).map_err(df)?;
                         let insert = is_insert(&plan);
-                        let frame = self.ctx.execute_logical_plan(plan).await.map_err(df)?;
-                        (frame.execute_stream().await.map_err(df)?, insert)
+                        let run = async move {
+                            let frame = ctx.execute_logical_plan(plan).await.map_err(df)?;
+                            frame.execute_stream().await.map_err(df)
+                        };
+                        (super::offload::run_plan(runtime, run).await?, insert)
                     }
                 };
                 if !insert {

@@ -89,7 +89,7 @@ impl PartitionStream for BlockingPartition {
     }
 }
 
-fn tokio_stream_from(
+pub(super) fn tokio_stream_from(
     mut rx: mpsc::Receiver<DfResult<RecordBatch>>,
 ) -> impl futures::Stream<Item = DfResult<RecordBatch>> + Send {
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
