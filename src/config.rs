@@ -37,7 +37,7 @@ pub struct Config {
     pub tls_key: Option<PathBuf>,
     /// Connections beyond this are refused with 53300.
     pub max_connections: usize,
-    /// Threads client connections are served on; 0 (default): four per
+    /// Threads client connections are served on; 0 (default): two per
     /// core. Statements that run a DataFusion plan use every core whatever
     /// this is.
     pub connection_threads: usize,

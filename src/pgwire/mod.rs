@@ -162,7 +162,7 @@ pub struct WireConfig {
     pub password: Option<String>,
     pub tls: Option<tls::TlsFiles>,
     pub max_connections: usize,
-    /// Threads connections are served on (0: four per core; [`threads`]).
+    /// Threads connections are served on (0: two per core; [`threads`]).
     pub connection_threads: usize,
     /// How long running statements may take to finish on shutdown.
     pub shutdown_timeout: std::time::Duration,
@@ -177,6 +177,9 @@ pub async fn serve(
     config: WireConfig,
     mut shutdown: watch::Receiver<bool>,
 ) -> crate::error::Result<()> {
+    // Every session (the login handler makes them too) runs its plans on
+    // this, the server's multi-threaded runtime.
+    let engine = engine.with_query_runtime(tokio::runtime::Handle::current());
     let (acceptor, cert_pem) = match &config.tls {
         Some(files) => {
             let (a, pem) = tls::acceptor(files)?;
@@ -213,7 +216,6 @@ pub async fn serve(
     .map_err(|e| crate::error::Error::internal(format!("auth setup: {e}")))?;
     let activity = engine.activity().clone();
     let threads = threads::pool(config.connection_threads);
-    let engine = engine.with_query_runtime(tokio::runtime::Handle::current());
     let handlers = Arc::new(Handlers {
         backend: Arc::new(Backend {
             engine: engine.clone(),

@@ -2,11 +2,13 @@
 //! runtime; a connection stays on one of them for its life, and its socket
 //! is registered with that thread's own reactor — so a client's message
 //! wakes the thread that will answer it, with no hop between threads and
-//! no work stealing. With several connections per thread and a few
-//! threads per core, the operating system's scheduler shares the cores
-//! between connections as it does between PostgreSQL's backends: on a
-//! 2-core machine this took point lookups from ~31 000 to ~37 000–42 000
-//! a second and their p99 from 1.2 ms to 0.5–0.6 ms (docs/benchmarks.md).
+//! no work stealing. With a few connections per thread and two threads
+//! per core, the operating system's scheduler shares the cores between
+//! connections much as it does between PostgreSQL's backends: on a 2-core
+//! machine, 8 clients' point lookups went from ~28 000 to ~40 000 a second
+//! and their p99 from 1.4 ms to 0.5–0.7 ms (docs/benchmarks.md). More
+//! threads cost writes: the group-commit writer wakes each thread whose
+//! connections it acknowledges (16 writing clients on 8 threads: -10 %).
 //!
 //! What a statement does at length — a DataFusion plan, which may spread
 //! over every core — runs on the server's multi-threaded runtime instead
@@ -26,7 +28,7 @@ use tokio::runtime::Handle;
 use crate::server::THREAD_STACK_BYTES;
 
 /// Threads per core when the configuration leaves it to us.
-const THREADS_PER_CORE: usize = 4;
+const THREADS_PER_CORE: usize = 2;
 
 struct Thread {
     handle: Handle,
