@@ -14,7 +14,8 @@ use datafusion::physical_plan::execute_stream;
 use datafusion::prelude::SessionContext;
 
 use super::errors::from_datafusion;
-use crate::error::Result;
+use super::prepared::{Prepared, is_insert};
+use crate::error::{Error, Result};
 
 /// The optimised plan of a query or an INSERT … SELECT, if it can be kept
 /// (every parameter has a type and the plan does not read the clock).
@@ -82,4 +83,38 @@ pub async fn run(
         .await
         .map_err(df)?;
     execute_stream(physical, ctx.task_ctx()).map_err(df)
+}
+
+/// Starts `p` with `params` bound — on `runtime` when the caller is on a
+/// connection thread ([`super::offload`]) — and says whether it is an
+/// INSERT (whose stream yields its row count).
+pub async fn start(
+    ctx: &SessionContext,
+    runtime: Option<&tokio::runtime::Handle>,
+    p: &Prepared,
+    params: Vec<ScalarValue>,
+) -> Result<(SendableRecordBatchStream, bool)> {
+    let df = |e| from_datafusion(&e);
+    let ctx = ctx.clone();
+    match &p.optimised {
+        Some(optimised) => {
+            let plan = optimised.clone();
+            let run = async move { run(&ctx, &plan, params).await };
+            let stream = super::offload::run_plan(runtime, run).await?;
+            Ok((stream, is_insert(optimised)))
+        }
+        None => {
+            let plan = p
+                .plan
+                .clone()
+                .ok_or_else(|| Error::internal("statement was not planned"))?;
+            let plan = plan.with_param_values(params).map_err(df)?;
+            let insert = is_insert(&plan);
+            let run = async move {
+                let frame = ctx.execute_logical_plan(plan).await.map_err(df)?;
+                frame.execute_stream().await.map_err(df)
+            };
+            Ok((super::offload::run_plan(runtime, run).await?, insert))
+        }
+    }
 }

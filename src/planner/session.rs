@@ -22,7 +22,7 @@ use super::copy::{CopyIn, CopyOptions, CopyRows};
 use super::errors::from_datafusion;
 use super::lifetime::{self, Ending};
 use super::memory::QueryMemory;
-use super::prepared::{Prepared, is_insert, show_all_schema, show_schema};
+use super::prepared::{Prepared, show_all_schema, show_schema};
 use super::remote_point;
 use super::schema::{ASSERTIONS, RETRACTIONS};
 use super::statement::{Action, Returning, classify};
@@ -421,32 +421,9 @@ impl Session {
                     let count = drain_count(rows).await?;
                     return Ok(command(format!("INSERT 0 {count}")));
                 }
-                let ctx = self.ctx.clone();
                 let runtime = shared.query_runtime.as_ref();
-                let (stream, insert) = match &p.optimised {
-                    Some(optimised) => {
-                        let plan = optimised.clone();
-                        let run =
-                            async move { super::prepared_plan::run(&ctx, &plan, params).await };
-                        (
-                            super::offload::run_plan(runtime, run).await?,
-                            is_insert(optimised),
-                        )
-                    }
-                    None => {
-                        let plan = p
-                            .plan
-                            .clone()
-                            .ok_or_else(|| Error::internal("statement was not planned"))?;
-                        let plan = plan.with_param_values(params).map_err(df)?;
-                        let insert = is_insert(&plan);
-                        let run = async move {
-                            let frame = ctx.execute_logical_plan(plan).await.map_err(df)?;
-                            frame.execute_stream().await.map_err(df)
-                        };
-                        (super::offload::run_plan(runtime, run).await?, insert)
-                    }
-                };
+                let (stream, insert) =
+                    super::prepared_plan::start(&self.ctx, runtime, p, params).await?;
                 if !insert {
                     return Ok(Output::Rows(first_batch_ready(stream).await?));
                 }
