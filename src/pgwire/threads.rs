@@ -20,11 +20,11 @@
 
 use std::future::Future;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::net::TcpStream;
 use tokio::runtime::Handle;
 
+use crate::planner::InFlight;
 use crate::server::THREAD_STACK_BYTES;
 
 /// Threads per core when the configuration leaves it to us.
@@ -33,7 +33,7 @@ const THREADS_PER_CORE: usize = 2;
 struct Thread {
     handle: Handle,
     /// Connections served on it now.
-    connections: AtomicUsize,
+    connections: InFlight,
 }
 
 pub struct ConnectionThreads {
@@ -74,7 +74,7 @@ fn start(i: usize) -> Thread {
         .expect("a connection thread");
     Thread {
         handle,
-        connections: AtomicUsize::new(0),
+        connections: InFlight::default(),
     }
 }
 
@@ -89,9 +89,9 @@ impl ConnectionThreads {
         let thread = self
             .threads
             .iter()
-            .min_by_key(|t| t.connections.load(Ordering::Relaxed))
+            .min_by_key(|t| t.connections.count())
             .expect("at least one connection thread");
-        thread.connections.fetch_add(1, Ordering::Relaxed);
+        thread.connections.enter();
         let counted = Counted(&thread.connections);
         let socket = socket.into_std();
         thread.handle.spawn(async move {
@@ -105,10 +105,11 @@ impl ConnectionThreads {
     }
 }
 
-struct Counted(&'static AtomicUsize);
+/// A connection on its thread, until it ends.
+struct Counted(&'static InFlight);
 
 impl Drop for Counted {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        self.0.leave();
     }
 }
