@@ -64,6 +64,24 @@ log "a. bulk ingest via psql \\copy"
 copy_in postgres "$PG"
 copy_in stemedb "$ST"
 psql "$PG" -qXc "VACUUM ANALYZE assertions" >/dev/null
+# Measured at rest: after writes, PostgreSQL checkpoints, StemeDB's
+# flushes and compactions finish (polled, at most a minute) and the kernel
+# writes back the dirty pages both left, so a measure does not pay for the
+# background work of the one before it.
+settle() {
+  local i metrics busy
+  psql "$PG" -qXc "CHECKPOINT" >/dev/null
+  for i in $(seq 1 120); do
+    metrics=$(curl -sf "http://127.0.0.1:$((ST_PORT + 1))/metrics")
+    busy=$(awk '/^stemedb_(compactions_running|flushes_running|compaction_pending_bytes)/ {s += $2} END {print s + 0}' <<<"$metrics")
+    [ "$busy" = 0 ] && break
+    sleep 0.5
+  done
+  [ "$busy" = 0 ] || log "StemeDB still compacting after 60 s; measuring anyway"
+  sync
+  log "at rest after $((i / 2)) s"
+}
+settle
 
 # pgbench: tps and p50/p99 latency (ms) from per-transaction logs.
 bench() { # system conn script clients key [pgbench options…]
@@ -72,19 +90,48 @@ bench() { # system conn script clients key [pgbench options…]
   (cd "$dir" && pgbench -n -M prepared -c "$4" -j "$(( $4 < 2 ? 1 : 2 ))" -T "$DURATION" -D subjects="$SUBJECTS" "${@:6}" \
       -f "$3" --log --log-prefix=tx "$2" > summary.txt 2> stderr.txt) || { cat "$dir/stderr.txt" >&2; return 1; }
   R[$1,$5,tps]=$(awk '/^tps/ {print int($3)}' "$dir/summary.txt" | head -1)
-  read -r p50 p99 < <(cat "$dir"/tx* | python3 -c "
+  percentiles "$1" "$5" "$dir"
+  log "$1 $5: ${R[$1,$5,tps]} tps, p50 ${R[$1,$5,p50]} ms, p99 ${R[$1,$5,p99]} ms"
+}
+percentiles() { # system key dir… : p50 and p99 (ms) over the runs' transaction logs
+  local p50 p99
+  read -r p50 p99 < <(for d in "${@:3}"; do cat "$d"/tx*; done | python3 -c "
 import sys
 v = sorted(int(l.split()[2]) for l in sys.stdin if l.strip())
 print(f'{v[len(v)//2]/1000:.2f} {v[min(len(v)-1, int(len(v)*0.99))]/1000:.2f}')")
-  R[$1,$5,p50]=$p50; R[$1,$5,p99]=$p99
-  log "$1 $5: ${R[$1,$5,tps]} tps, p50 $p50 ms, p99 $p99 ms"
+  R[$1,$2,p50]=$p50; R[$1,$2,p99]=$p99
+}
+# Spellings of one lookup, compared with each other: measured in turns (a
+# third of DURATION each, in rotation, both systems), so that the machine's
+# drift and the compactions left by the writes before weigh on every
+# spelling alike. tps is the mean of the turns; p50/p99 over all of them.
+turns() { # script:key…
+  local whole=$DURATION t spec sys conn key
+  DURATION=$(( whole / 3 > 1 ? whole / 3 : 1 ))
+  for t in 1 2 3; do
+    for spec in "$@"; do
+      for sys in postgres stemedb; do
+        conn=$PG; [ $sys = stemedb ] && conn=$ST
+        bench $sys "$conn" "$SQL/${spec%%:*}" 8 "${spec#*:}-$t"
+      done
+    done
+  done
+  DURATION=$whole
+  for spec in "$@"; do
+    key=${spec#*:}
+    for sys in postgres stemedb; do
+      R[$sys,$key,tps]=$(( (${R[$sys,$key-1,tps]} + ${R[$sys,$key-2,tps]} + ${R[$sys,$key-3,tps]}) / 3 ))
+      percentiles $sys "$key" "$WORK"/pgbench-$sys-"$key"-[123]
+      log "$sys $key, three turns: ${R[$sys,$key,tps]} tps, p50 ${R[$sys,$key,p50]} ms, p99 ${R[$sys,$key,p99]} ms"
+    done
+  done
 }
 log "b. single-row INSERT, 16 clients"
 bench postgres "$PG" "$SQL/insert.sql" 16 insert
 bench stemedb "$ST" "$SQL/insert.sql" 16 insert
-log "c. point query on recency by subject, 8 clients"
-bench postgres "$PG" "$SQL/recency.sql" 8 recency
-bench stemedb "$ST" "$SQL/recency.sql" 8 recency
+settle
+log "c. and h. point query on recency by subject, 8 clients, in three spellings (in turns)"
+turns recency.sql:recency recency_text.sql:recency_text recency_varchar.sql:recency_varchar
 log "d. point query on authority by subject, 8 clients"
 bench postgres "$PG" "$SQL/authority.sql" 8 authority
 bench stemedb "$ST" "$SQL/authority.sql" 8 authority
@@ -106,11 +153,7 @@ for sys in postgres stemedb; do
   timed $sys "$conn" conflicts "SELECT count(*) FROM conflicts"
 done
 
-log "h. other spellings of the same statements (casts, one more parameter)"
-bench postgres "$PG" "$SQL/recency_text.sql" 8 recency_text
-bench stemedb "$ST" "$SQL/recency_text.sql" 8 recency_text
-bench postgres "$PG" "$SQL/recency_varchar.sql" 8 recency_varchar
-bench stemedb "$ST" "$SQL/recency_varchar.sql" 8 recency_varchar
+log "h. INSERT in another spelling (casts, one more parameter)"
 bench postgres "$PG" "$SQL/insert_typed.sql" 16 insert_typed
 bench stemedb "$ST" "$SQL/insert_typed.sql" 16 insert_typed
 

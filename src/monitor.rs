@@ -210,6 +210,14 @@ const HELP: &[(&str, &str)] = &[
         "stemedb_compaction_pending_bytes",
         "Bytes RocksDB estimates compaction still has to rewrite, by column family.",
     ),
+    (
+        "stemedb_compactions_running",
+        "RocksDB compactions running now.",
+    ),
+    (
+        "stemedb_flushes_running",
+        "RocksDB memtable flushes running now.",
+    ),
     ("stemedb_block_cache_bytes", "Block cache in use."),
     (
         "stemedb_block_cache_capacity_bytes",
@@ -329,6 +337,8 @@ fn storage(stats: &StorageStats) {
         gauge!("stemedb_compaction_pending_bytes", "cf" => cf)
             .set(f.compaction_pending_bytes as f64);
     }
+    gauge!("stemedb_compactions_running").set(stats.compactions_running as f64);
+    gauge!("stemedb_flushes_running").set(stats.flushes_running as f64);
     gauge!("stemedb_block_cache_bytes").set(stats.block_cache_bytes as f64);
     gauge!("stemedb_block_cache_capacity_bytes").set(stats.block_cache_capacity as f64);
     counter!("stemedb_block_cache_hits_total").absolute(stats.block_cache_hits);

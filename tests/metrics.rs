@@ -109,6 +109,9 @@ async fn metrics_show_what_the_node_did() {
     assert_eq!(value(&s, "stemedb_connections"), 1.0);
     assert!(value(&s, "stemedb_keys{cf=\"assertions\"}") >= 22.0);
     assert_eq!(value(&s, "stemedb_auth_failures_total"), 0.0);
+    // Background work is reported (a count, zero or more).
+    assert!(value(&s, "stemedb_compactions_running") >= 0.0);
+    assert!(value(&s, "stemedb_flushes_running") >= 0.0);
 
     // promtool, the Prometheus project's own checker, accepts the text.
     let mut promtool = Command::new("promtool")

@@ -26,6 +26,9 @@ pub struct StorageStats {
     pub block_cache_capacity: u64,
     pub block_cache_hits: u64,
     pub block_cache_misses: u64,
+    /// Compactions and memtable flushes running now.
+    pub compactions_running: u64,
+    pub flushes_running: u64,
     /// The data dir's filesystem: its size and the bytes still available.
     pub filesystem_bytes: u64,
     pub filesystem_avail_bytes: u64,
@@ -63,9 +66,18 @@ impl Store {
             block_cache_capacity: BLOCK_CACHE_BYTES as u64,
             block_cache_hits: self.options.get_ticker_count(Ticker::BlockCacheHit),
             block_cache_misses: self.options.get_ticker_count(Ticker::BlockCacheMiss),
+            compactions_running: self.db_property("rocksdb.num-running-compactions"),
+            flushes_running: self.db_property("rocksdb.num-running-flushes"),
             filesystem_bytes: size,
             filesystem_avail_bytes: avail,
         }
+    }
+}
+
+impl Store {
+    /// A database-wide integer property (0 if RocksDB does not answer).
+    fn db_property(&self, name: &str) -> u64 {
+        self.db.property_int_value(name).ok().flatten().unwrap_or(0)
     }
 }
 
