@@ -63,14 +63,14 @@ copy_in() { # system conn
 log "a. bulk ingest via psql \\copy"
 copy_in postgres "$PG"
 copy_in stemedb "$ST"
-psql "$PG" -qXc "VACUUM ANALYZE assertions" >/dev/null
-# Measured at rest: after writes, PostgreSQL checkpoints, StemeDB's
+# Measured at rest: after writes, PostgreSQL vacuums (or autovacuum would
+# run during the next measure) and checkpoints, StemeDB's
 # flushes and compactions finish (polled, at most a minute) and the kernel
 # writes back the dirty pages both left, so a measure does not pay for the
 # background work of the one before it.
 settle() {
   local i metrics busy
-  psql "$PG" -qXc "CHECKPOINT" >/dev/null
+  psql "$PG" -qXc "VACUUM ANALYZE assertions" -c "CHECKPOINT" >/dev/null
   for i in $(seq 1 120); do
     metrics=$(curl -sf "http://127.0.0.1:$((ST_PORT + 1))/metrics")
     busy=$(awk '/^stemedb_(compactions_running|flushes_running|compaction_pending_bytes)/ {s += $2} END {print s + 0}' <<<"$metrics")
