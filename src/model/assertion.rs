@@ -76,18 +76,25 @@ impl Claim {
     }
 }
 
-/// Which of a claim's seldom shown strings a decode fills
-/// ([`Assertion::decode_keyed_into`]).
+/// Which of a claim's strings a decode fills
+/// ([`Assertion::decode_keyed_into`]); the others are left empty, neither
+/// checked as UTF-8 nor copied.
 #[derive(Debug, Clone, Copy)]
 pub struct Strings {
+    pub subject: bool,
     pub predicate: bool,
+    pub object: bool,
+    pub source: bool,
     pub agent: bool,
     pub node: bool,
 }
 
 impl Strings {
     pub const ALL: Strings = Strings {
+        subject: true,
         predicate: true,
+        object: true,
+        source: true,
         agent: true,
         node: true,
     };
@@ -320,13 +327,13 @@ impl Assertion {
     pub fn decode_keyed_into(&mut self, bytes: &[u8], id: Id, strings: Strings) -> Result<()> {
         let mut r = Reader::versioned(bytes)?;
         self.id = id;
-        r.str_into(&mut self.subject)?;
+        r.str_if(strings.subject, &mut self.subject)?;
         r.str_if(strings.predicate, &mut self.predicate)?;
         let tag = r.u8()?;
         self.object_type = ObjectType::from_tag(tag)
             .ok_or_else(|| Error::corrupted(format!("unknown object type tag {tag}")))?;
-        r.str_into(&mut self.object)?;
-        r.str_into(&mut self.source)?;
+        r.str_if(strings.object, &mut self.object)?;
+        r.str_if(strings.source, &mut self.source)?;
         self.tier = r.u8()?;
         self.confidence = r.f64()?;
         r.str_if(strings.agent, &mut self.agent)?;

@@ -120,11 +120,14 @@ impl Wanted {
     }
 
     /// The strings a lens row's claim must decode for these columns of
-    /// `LENS` (its subject, object and source always).
+    /// `LENS`.
     pub fn strings(self) -> Strings {
         let has = |name: &str| LENS.index_of(name).is_ok_and(|i| self.has(i));
         Strings {
+            subject: has("subject"),
             predicate: has("predicate"),
+            object: has("object") || has("object_number"),
+            source: has("source"),
             agent: has("agent"),
             node: false,
         }
