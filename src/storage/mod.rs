@@ -21,6 +21,7 @@ mod hints;
 mod keys;
 mod landed;
 mod scan;
+mod sorted_puts;
 mod split;
 mod staging;
 mod stats;

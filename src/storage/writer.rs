@@ -23,6 +23,7 @@ use tokio::sync::oneshot;
 use super::Write;
 use super::keys::*;
 use super::landed::{Landed, LandedSlot};
+use super::sorted_puts::SortedPuts;
 use crate::error::{Error, Result};
 use crate::model::{Clock, Hlc, Id};
 
@@ -232,6 +233,14 @@ pub(super) fn build_batch<'a>(
         cf(CF_META)?,
     );
     let mut batch = WriteBatch::default();
+    // Slots of `puts`, in the order of `families` below.
+    const ASSERTIONS: usize = 0;
+    const BY_SUBJECT: usize = 1;
+    const BY_PREDICATE: usize = 2;
+    const BY_HLC: usize = 3;
+    const RETRACTIONS: usize = 4;
+    let families = [assertions, by_subject, by_predicate, by_hlc, retractions];
+    let mut puts = SortedPuts::new(families.len());
     let mut retracted: HashSet<Id> = HashSet::new();
     // Replicated claims in this batch: two copies of one (sent by two
     // peers at once) are stored and reported once.
@@ -271,19 +280,19 @@ pub(super) fn build_batch<'a>(
                         landed.push(Landed::claim(a));
                     }
                     let value = a.encode();
-                    batch.put_cf(&assertions, a.id.0, &value);
-                    batch.put_cf(
-                        &by_subject,
+                    puts.put(ASSERTIONS, a.id.0, value.clone());
+                    puts.put(
+                        BY_SUBJECT,
                         subject_key(&a.subject, &a.predicate, &a.id),
-                        &value,
+                        value,
                     );
-                    batch.put_cf(
-                        &by_predicate,
+                    puts.put(
+                        BY_PREDICATE,
                         predicate_key(&a.predicate, &a.subject, &a.id),
                         [],
                     );
-                    batch.put_cf(
-                        &by_hlc,
+                    puts.put(
+                        BY_HLC,
                         hlc_key(a.hlc, &a.node, HLC_KIND_ASSERTION, &a.id),
                         [],
                     );
@@ -300,9 +309,9 @@ pub(super) fn build_batch<'a>(
                     if let (Some(landed), Some(subject)) = (landed.as_deref_mut(), subject) {
                         landed.push(Landed::retraction(&subject, id, &value));
                     }
-                    batch.put_cf(&retractions, id.0, value);
-                    batch.put_cf(
-                        &by_hlc,
+                    puts.put(RETRACTIONS, id.0, value);
+                    puts.put(
+                        BY_HLC,
                         hlc_key(r.hlc, &r.node, HLC_KIND_RETRACTION, &id),
                         [],
                     );
@@ -311,6 +320,7 @@ pub(super) fn build_batch<'a>(
             }
         }
     }
+    puts.write_into(&mut batch, &families);
     heads.finish(db, &mut batch, &retracted)?;
     if high_water > Hlc::default() {
         batch.put_cf(&meta, META_HLC, high_water.to_key());
