@@ -74,6 +74,11 @@ impl<'a> HeadUpdates<'a> {
         Ok(())
     }
 
+    /// Pairs whose heads the batch changes.
+    pub fn pairs(&self) -> usize {
+        self.pairs.len()
+    }
+
     /// The pair stored under `key` (a `heads` key) is to be recomputed
     /// from its claims.
     pub fn recompute(&mut self, key: &[u8]) {

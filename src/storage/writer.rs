@@ -232,7 +232,6 @@ pub(super) fn build_batch<'a>(
         cf(CF_RETRACTIONS)?,
         cf(CF_META)?,
     );
-    let mut batch = WriteBatch::default();
     // Slots of `puts`, in the order of `families` below.
     const ASSERTIONS: usize = 0;
     const BY_SUBJECT: usize = 1;
@@ -320,7 +319,8 @@ pub(super) fn build_batch<'a>(
             }
         }
     }
-    puts.write_into(&mut batch, &families);
+    // Room for the heads and the high-water mark too.
+    let mut batch = puts.into_batch(&families, heads.pairs() * 256 + 64);
     heads.finish(db, &mut batch, &retracted)?;
     if high_water > Hlc::default() {
         batch.put_cf(&meta, META_HLC, high_water.to_key());
