@@ -203,10 +203,6 @@ impl ClaimColumns {
         }
     }
 
-    fn push(&mut self, a: &Assertion) {
-        self.push_wanted(a, Wanted::default());
-    }
-
     /// Appends the wanted columns (numbered from the first claim column).
     fn push_wanted(&mut self, a: &Assertion, w: Wanted) {
         if w.has(0) {
@@ -262,6 +258,7 @@ impl ClaimColumns {
 #[derive(Default)]
 pub struct AssertionRows {
     len: usize,
+    wanted: Wanted,
     id: StringBuilder,
     subject: StringBuilder,
     predicate: StringBuilder,
@@ -271,17 +268,46 @@ pub struct AssertionRows {
     retracted: BooleanBuilder,
 }
 
+/// `assertions` columns after the claim's.
+const ASSERTION_TAIL: usize = 3 + 9;
+
 impl AssertionRows {
+    /// A builder that fills only `wanted` columns (the others are NULL).
+    pub fn only(wanted: Wanted) -> AssertionRows {
+        AssertionRows {
+            wanted,
+            ..AssertionRows::default()
+        }
+    }
+
+    /// Whether the `retracted` column is wanted (finding it is a read).
+    pub fn wants_retracted(&self) -> bool {
+        self.wanted.has(ASSERTION_TAIL + 2)
+    }
+
     pub fn push(&mut self, a: &Assertion, retracted: bool) {
+        let w = self.wanted;
         self.len += 1;
-        self.id.append_value(a.id.to_hex());
-        self.subject.append_value(&a.subject);
-        self.predicate.append_value(&a.predicate);
-        self.claim.push(a);
-        self.node.append_value(&a.node);
-        self.supersedes
-            .append_option(a.supersedes.map(|s| s.to_hex()));
-        self.retracted.append_value(retracted);
+        if w.has(0) {
+            self.id.append_value(a.id.to_hex());
+        }
+        if w.has(1) {
+            self.subject.append_value(&a.subject);
+        }
+        if w.has(2) {
+            self.predicate.append_value(&a.predicate);
+        }
+        self.claim.push_wanted(a, w.from(3));
+        if w.has(ASSERTION_TAIL) {
+            self.node.append_value(&a.node);
+        }
+        if w.has(ASSERTION_TAIL + 1) {
+            self.supersedes
+                .append_option(a.supersedes.map(|s| s.to_hex()));
+        }
+        if w.has(ASSERTION_TAIL + 2) {
+            self.retracted.append_value(retracted);
+        }
     }
 }
 
@@ -291,7 +317,7 @@ impl RowBuilder for AssertionRows {
     }
 
     fn finish(&mut self) -> DfResult<RecordBatch> {
-        self.len = 0;
+        let len = std::mem::take(&mut self.len);
         let mut columns: Vec<ArrayRef> = vec![
             Arc::new(self.id.finish()),
             Arc::new(self.subject.finish()),
@@ -301,6 +327,11 @@ impl RowBuilder for AssertionRows {
         columns.push(Arc::new(self.node.finish()));
         columns.push(Arc::new(self.supersedes.finish()));
         columns.push(Arc::new(self.retracted.finish()));
+        let columns = columns
+            .into_iter()
+            .enumerate()
+            .map(|(i, built)| self.wanted.column(i, len, &ASSERTIONS, built))
+            .collect();
         Ok(RecordBatch::try_new(ASSERTIONS.clone(), columns)?)
     }
 }

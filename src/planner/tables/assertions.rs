@@ -15,7 +15,7 @@ use datafusion::physical_plan::ExecutionPlan;
 
 use crate::planner::SessionShared;
 use crate::planner::filters::{pushdown_support, scan_range};
-use crate::planner::schema::{ASSERTIONS, AssertionRows, BATCH_ROWS};
+use crate::planner::schema::{ASSERTIONS, AssertionRows, BATCH_ROWS, Wanted};
 use crate::planner::stream::blocking_scan;
 use crate::planner::tables::view_for_scan;
 
@@ -61,13 +61,15 @@ impl TableProvider for AssertionsTable {
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         let range = scan_range(filters);
         let (view, _) = view_for_scan(&self.session, range.clone(), None, false).await?;
+        let wanted = Wanted::of(projection);
         blocking_scan(ASSERTIONS.clone(), projection, limit, move |out| {
-            let mut rows = AssertionRows::default();
+            let mut rows = AssertionRows::only(wanted);
             view.read().for_each_assertion(&range, |a| {
                 if !view.visible(&a) {
                     return Ok(true);
                 }
-                rows.push(&a, view.retracted(&a)?);
+                let retracted = rows.wants_retracted() && view.retracted(&a)?;
+                rows.push(&a, retracted);
                 out.flush(&mut rows, BATCH_ROWS)
             })?;
             out.flush(&mut rows, 0)?;
