@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
+use std::thread::ThreadId;
 use std::time::Duration;
 
 use datafusion::arrow::record_batch::RecordBatch;
@@ -57,14 +58,29 @@ impl Interceptor for AddToken {
 
 type Client = NodeClient<InterceptedService<Channel, AddToken>>;
 
+/// A client's peer address, deadline and, on a connection thread, thread.
+type ClientKey = (String, Duration, Option<ThreadId>);
+
+/// A channel's tasks (tonic's request buffer, the HTTP/2 connection) run on
+/// the runtime that made it, and every call hops to them. A connection
+/// thread (a single-threaded runtime, [`crate::pgwire::threads`]) gets
+/// channels of its own, so its calls — a point lookup sent to an owner, a
+/// replication call — stay on it, instead of waking another thread that
+/// may be busy answering its own clients; the multi-threaded runtime's
+/// tasks share one channel per peer.
+fn own_channel() -> Option<ThreadId> {
+    let flavor = tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor());
+    matches!(flavor, Ok(tokio::runtime::RuntimeFlavor::CurrentThread))
+        .then(|| std::thread::current().id())
+}
+
 /// The other members, as RPC clients.
 pub struct Peers {
     /// This node's id (the `from` of its calls).
     me: String,
     from_ip: IpAddr,
     token: AddToken,
-    /// By address and deadline.
-    clients: Mutex<HashMap<(String, Duration), Client>>,
+    clients: Mutex<HashMap<ClientKey, Client>>,
 }
 
 impl Peers {
@@ -87,7 +103,7 @@ impl Peers {
 
     fn client_with(&self, addr: &str, timeout: Duration) -> Result<Client> {
         let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
-        let key = (addr.to_string(), timeout);
+        let key = (addr.to_string(), timeout, own_channel());
         if let Some(c) = clients.get(&key) {
             return Ok(c.clone());
         }
