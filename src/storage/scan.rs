@@ -88,6 +88,8 @@ pub(super) fn for_each_between(
     options.set_total_order_seek(!within_subject);
     if within_subject {
         within_one_subject(&mut options);
+    } else {
+        options.fill_cache(fits_in_cache(db, handle));
     }
     let mut it = db.raw_iterator_cf_opt(handle, options);
     it.seek(from);
@@ -104,6 +106,22 @@ pub(super) fn for_each_between(
         it.next();
     }
     it.status().map_err(Error::from)
+}
+
+/// Whether a pass over all of `cf` may fill the block cache: when its
+/// live files take at most half of the cache. A larger family cannot stay
+/// there anyway — each full scan would insert every block only to evict
+/// it again before the next pass, and evict the blocks point lookups
+/// need on the way: at 2.1 million pairs (heads 209 MB on disk)
+/// `GROUP BY tier` took 0.77 s filling the cache and 0.40 s not, while
+/// at 581 000 pairs (fits) not filling made it 0.14 → 0.21–0.30 s.
+fn fits_in_cache(db: &DB, cf: &rocksdb::ColumnFamily) -> bool {
+    let size = db
+        .property_int_value_cf(cf, "rocksdb.live-sst-files-size")
+        .ok()
+        .flatten()
+        .unwrap_or(0);
+    size <= (super::BLOCK_CACHE_BYTES / 2) as u64
 }
 
 /// Read options for seeks that each stay within one subject: prefix
