@@ -44,17 +44,23 @@ pub struct Summary {
 }
 
 pub async fn run(options: ImportOptions) -> Result<Summary> {
-    let (client, _server) = match &options.target {
-        Target::Server(conn) => (connect(conn).await?, None),
+    match &options.target {
+        Target::Server(conn) => import_all(&connect(conn).await?, &options).await,
         Target::DataDir(dir) => {
-            let (conn, server) = private_server(dir).await?;
-            (connect(&conn).await?, Some(server))
+            let server = PrivateServer::start(dir).await?;
+            let result = async { import_all(&connect(&server.conn).await?, &options).await };
+            let result = result.await;
+            server.stop().await;
+            result
         }
-    };
+    }
+}
+
+async fn import_all(client: &Client, options: &ImportOptions) -> Result<Summary> {
     let started = Instant::now();
     let mut summary = Summary::default();
     for file in &options.files {
-        summary.rows += import_file(&client, file, options.batch_rows).await?;
+        summary.rows += import_file(client, file, options.batch_rows).await?;
         summary.files += 1;
     }
     summary.seconds = started.elapsed().as_secs_f64();
@@ -74,30 +80,55 @@ pub async fn connect(conn: &str) -> Result<Client> {
     Ok(client)
 }
 
-/// Serves a stopped data dir on a private loopback port for the import.
-async fn private_server(dir: &Path) -> Result<(String, tokio::sync::watch::Sender<bool>)> {
-    let store = crate::storage::Store::open(dir, None, crate::storage::Durability::Fsync)?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let port = listener.local_addr()?.port();
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let wire = crate::pgwire::WireConfig {
-        password: None,
-        tls: None,
-        max_connections: 4,
-        connection_threads: 0,
-        shutdown_timeout: std::time::Duration::from_secs(1),
-        rates: Default::default(),
-    };
-    tokio::spawn(crate::pgwire::serve(
-        listener,
-        crate::planner::Engine::new(store),
-        wire,
-        stopped,
-    ));
-    Ok((
-        format!("host=127.0.0.1 port={port} user=stemedb dbname=stemedb"),
-        stop,
-    ))
+/// A stopped data dir served on a private loopback port for the import.
+struct PrivateServer {
+    conn: String,
+    stop: tokio::sync::watch::Sender<bool>,
+    serving: tokio::task::JoinHandle<Result<()>>,
+    store: Arc<crate::storage::Store>,
+}
+
+impl PrivateServer {
+    async fn start(dir: &Path) -> Result<PrivateServer> {
+        let store = crate::storage::Store::open(dir, None, crate::storage::Durability::Fsync)?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let port = listener.local_addr()?.port();
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let wire = crate::pgwire::WireConfig {
+            password: None,
+            tls: None,
+            max_connections: 4,
+            connection_threads: 0,
+            shutdown_timeout: std::time::Duration::from_secs(1),
+            rates: Default::default(),
+        };
+        let serving = tokio::spawn(crate::pgwire::serve(
+            listener,
+            crate::planner::Engine::new(store.clone()),
+            wire,
+            stopped,
+        ));
+        Ok(PrivateServer {
+            conn: format!("host=127.0.0.1 port={port} user=stemedb dbname=stemedb"),
+            stop,
+            serving,
+            store,
+        })
+    }
+
+    /// Stops serving and closes the database here, before the process
+    /// exits. Connections run on the process's connection threads: left to
+    /// themselves, the last one to end would close RocksDB on its thread
+    /// while `main` returns and C++ destroys RocksDB's statics ("pthread
+    /// lock: Invalid argument", or a segfault).
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.serving.await;
+        if Arc::strong_count(&self.store) > 1 {
+            tracing::warn!("import: the private server still holds the database");
+        }
+        drop(self.store);
+    }
 }
 
 fn progress(file: &Path) -> ProgressBar {
