@@ -322,8 +322,13 @@ pub fn rate_limited(limit: &'static str) {
 
 /// One group commit: its WAL write (with its fsync, when durable) took
 /// `took`, for `statements` merged statements.
-pub fn group_commit(took: Duration, statements: usize) {
+/// One WAL sync (with `durability = "buffered"`: one WAL write).
+pub fn wal_fsync(took: Duration) {
     NODE.wal_fsync.record(took.as_secs_f64());
+}
+
+/// One group commit of `statements` requests.
+pub fn commit_batch(statements: usize) {
     NODE.commit_batch.record(statements as f64);
 }
 

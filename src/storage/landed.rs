@@ -52,8 +52,9 @@ pub fn retraction_digest(encoded: &[u8]) -> [u8; 32] {
     *h.finalize().as_bytes()
 }
 
-/// Told what each batch stored, after it is durable, on the writer thread
-/// (so it must be quick).
+/// Told what each batch stored, once it is written (its fsync may still be
+/// under way: a digest that counts a record lost to a crash is rebuilt at
+/// restart), on the writer thread (so it must be quick).
 pub type LandedSink = Arc<dyn Fn(&[Landed]) + Send + Sync>;
 
 /// Where the writer reports, once someone listens. The writer holds the

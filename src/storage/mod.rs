@@ -25,6 +25,7 @@ mod sorted_puts;
 mod split;
 mod staging;
 mod stats;
+mod syncer;
 mod truncate;
 mod verify;
 mod visibility;
@@ -274,12 +275,14 @@ impl Store {
         let clock = Arc::new(Clock::starting_after(high_water));
         let hints = hints::HintCounter::load(&db)?;
         let landed = landed::LandedSlot::default();
+        let applying = Arc::<visibility::Applying>::default();
         let writer = GroupCommit::start(
             db.clone(),
             clock.clone(),
             node_id.clone(),
             durability,
             landed.clone(),
+            applying.clone(),
         );
         let stamper = writer::Stamper {
             clock: clock.clone(),
@@ -293,7 +296,7 @@ impl Store {
             node_id,
             writer,
             stamper,
-            applying: Arc::default(),
+            applying,
             hints,
             landed,
         }))

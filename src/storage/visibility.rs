@@ -20,10 +20,38 @@ use rocksdb::{DB, ReadOptions};
 
 use crate::model::{Clock, Hlc};
 
-/// The HLC ranges (inclusive) of COPYs being applied.
+/// What read points may see: the HLC ranges (inclusive) of COPYs being
+/// applied, and — while the commit thread has written batches that are not
+/// yet synced ([`super::syncer`]) — the last view that holds only durable
+/// writes.
 #[derive(Default)]
 pub struct Applying {
-    ranges: Mutex<Vec<(Hlc, Hlc)>>,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    ranges: Vec<(Hlc, Hlc)>,
+    unsynced: Option<Unsynced>,
+}
+
+/// Batches written but not yet synced.
+struct Unsynced {
+    /// The database before the first of them (and after every durable
+    /// batch): what read points see meanwhile.
+    durable: View,
+    /// The number of the last of them.
+    last: u64,
+}
+
+/// A snapshot of the whole database, shareable between read points.
+#[derive(Clone)]
+pub struct View(Arc<Snapshot>);
+
+impl View {
+    pub fn now(db: &Arc<DB>) -> View {
+        View(Arc::new(Snapshot::new(db)))
+    }
 }
 
 /// A RocksDB snapshot that owns a handle to its database.
@@ -91,18 +119,46 @@ impl ReadPoint {
 }
 
 impl Applying {
-    fn lock(&self) -> MutexGuard<'_, Vec<(Hlc, Hlc)>> {
-        self.ranges.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The commit thread is about to write batch `batch` without syncing
+    /// it: read points keep to what is durable now.
+    pub(super) fn writing(&self, db: &Arc<DB>, batch: u64) {
+        let mut state = self.lock();
+        match &mut state.unsynced {
+            Some(u) => u.last = batch,
+            None => {
+                state.unsynced = Some(Unsynced {
+                    durable: View::now(db),
+                    last: batch,
+                })
+            }
+        }
+    }
+
+    /// Every batch up to `batch` is durable; `view` is the database just
+    /// after it.
+    pub(super) fn synced(&self, batch: u64, view: View) {
+        let mut state = self.lock();
+        if let Some(u) = &mut state.unsynced {
+            if u.last <= batch {
+                state.unsynced = None;
+            } else {
+                u.durable = view;
+            }
+        }
     }
 
     /// Reserves `n` timestamps from `clock` and registers them as
     /// applying, in one step under the lock.
     pub fn begin(self: &Arc<Self>, clock: &Clock, n: u32) -> ApplyGuard {
-        let mut ranges = self.lock();
+        let mut state = self.lock();
         let first = clock.reserve(n);
         let last = Hlc::new(first.physical, first.logical + (n.max(1) - 1));
-        ranges.push((first, last));
-        drop(ranges);
+        state.ranges.push((first, last));
+        drop(state);
         ApplyGuard {
             applying: self.clone(),
             range: (first, last),
@@ -112,8 +168,12 @@ impl Applying {
 
     /// The read point of a statement starting now.
     pub fn read_point(&self, db: &Arc<DB>) -> ReadPoint {
-        let ranges = self.lock();
-        let snapshot = Arc::new(Snapshot::new(db));
+        let state = self.lock();
+        let snapshot = match &state.unsynced {
+            Some(u) => u.durable.0.clone(),
+            None => Arc::new(Snapshot::new(db)),
+        };
+        let ranges = &state.ranges;
         let hidden = (!ranges.is_empty()).then(|| Arc::from(ranges.as_slice()));
         ReadPoint { snapshot, hidden }
     }
@@ -138,8 +198,8 @@ impl ApplyGuard {
     /// Called once every chunk is durable.
     pub fn publish(mut self) {
         self.done = true;
-        let mut ranges = self.applying.lock();
-        ranges.retain(|r| *r != self.range);
+        let mut state = self.applying.lock();
+        state.ranges.retain(|r| *r != self.range);
     }
 }
 
@@ -181,5 +241,32 @@ mod tests {
         let get = |rp: &ReadPoint| rp.db().get_opt(b"k", &rp.options()).unwrap();
         assert_eq!(get(&during), None, "the snapshot predates the write");
         assert_eq!(get(&after).as_deref(), Some(&b"v"[..]));
+    }
+
+    #[test]
+    fn writes_not_yet_synced_stay_unseen() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(DB::open_default(dir.path()).unwrap());
+        let applying = Applying::default();
+        let get = |rp: &ReadPoint| rp.db().get_opt(b"k", &rp.options()).unwrap();
+        db.put(b"k", b"0").unwrap();
+        // Batch 1 written, then batch 2 written before 1 is synced.
+        applying.writing(&db, 1);
+        db.put(b"k", b"1").unwrap();
+        let after_1 = View::now(&db);
+        applying.writing(&db, 2);
+        db.put(b"k", b"2").unwrap();
+        let after_2 = View::now(&db);
+        assert_eq!(get(&applying.read_point(&db)).as_deref(), Some(&b"0"[..]));
+        applying.synced(1, after_1);
+        assert_eq!(get(&applying.read_point(&db)).as_deref(), Some(&b"1"[..]));
+        applying.synced(2, after_2);
+        assert_eq!(get(&applying.read_point(&db)).as_deref(), Some(&b"2"[..]));
+        db.put(b"k", b"3").unwrap();
+        assert_eq!(
+            get(&applying.read_point(&db)).as_deref(),
+            Some(&b"3"[..]),
+            "with nothing unsynced, a read point is taken fresh"
+        );
     }
 }

@@ -2,10 +2,10 @@
 //! that owns the write path: it takes all requests waiting in its queue,
 //! stamps their new claims and retractions with HLC timestamps — in the
 //! order they commit — merges them into a single RocksDB `WriteBatch`
-//! together with the clock's high-water mark, writes it with one WAL fsync,
-//! and only then acknowledges each request with its stamped writes. Under
-//! load many statements share one fsync; alone, a statement pays for
-//! exactly one.
+//! together with the clock's high-water mark and writes it; the fsync
+//! thread ([`super::syncer`]) syncs the WAL and only then acknowledges each
+//! request with its stamped writes. Under load many statements share one
+//! fsync; alone, a statement pays for exactly one.
 //!
 //! Because the high-water written with each batch is the clock's running
 //! maximum (it also covers timestamps reserved for transaction blocks and
@@ -24,6 +24,8 @@ use super::Write;
 use super::keys::*;
 use super::landed::{Landed, LandedSlot};
 use super::sorted_puts::SortedPuts;
+use super::syncer::{Syncer, Written};
+use super::visibility::{Applying, View};
 use crate::error::{Error, Result};
 use crate::model::{Clock, Hlc, Id};
 
@@ -87,12 +89,15 @@ impl GroupCommit {
         node: String,
         durability: Durability,
         landed: LandedSlot,
+        applying: Arc<Applying>,
     ) -> GroupCommit {
         let (queue, rx) = mpsc::channel::<Request>();
         let stamper = Stamper { clock, node };
+        let syncer = (durability == Durability::Fsync)
+            .then(|| (Syncer::start(db.clone(), applying.clone()), applying));
         let thread = std::thread::Builder::new()
             .name("stemedb-commit".into())
-            .spawn(move || run(db, rx, stamper, durability, landed))
+            .spawn(move || run(db, rx, stamper, syncer, landed))
             .expect("spawn commit thread");
         GroupCommit {
             queue: Some(queue),
@@ -164,16 +169,22 @@ impl Stamper {
     }
 }
 
+/// With `durability = "fsync"`: the fsync thread, and the visibility it
+/// keeps to durable writes.
+type Syncing = Option<(Syncer, Arc<Applying>)>;
+
 fn run(
     db: Arc<DB>,
     rx: mpsc::Receiver<Request>,
     stamper: Stamper,
-    durability: Durability,
+    syncing: Syncing,
     landed: LandedSlot,
 ) {
-    let mut options = WriteOptions::default();
-    options.set_sync(durability == Durability::Fsync);
+    // Never synced here: the fsync thread syncs (or, buffered, nobody).
+    let options = WriteOptions::default();
+    let mut batch = 0u64;
     while let Ok(first) = rx.recv() {
+        batch += 1;
         let mut requests = vec![first];
         while requests.len() < MAX_REQUESTS_PER_BATCH {
             match rx.try_recv() {
@@ -189,10 +200,16 @@ fn run(
         let parts = requests.iter().map(|r| (r.writes.as_slice(), &r.heads));
         let sink = landed.lock().unwrap_or_else(|e| e.into_inner());
         let mut stored = sink.as_ref().map(|_| Vec::new());
-        let result = build_batch(&db, parts, high_water, stored.as_mut()).and_then(|batch| {
+        let result = build_batch(&db, parts, high_water, stored.as_mut()).and_then(|writes| {
+            if let Some((_, applying)) = &syncing {
+                applying.writing(&db, batch);
+            }
             let writing = Instant::now();
-            let written = db.write_opt(batch, &options).map_err(Error::from);
-            crate::monitor::group_commit(writing.elapsed(), requests.len());
+            let written = db.write_opt(writes, &options).map_err(Error::from);
+            if syncing.is_none() {
+                crate::monitor::wal_fsync(writing.elapsed());
+            }
+            crate::monitor::commit_batch(requests.len());
             written
         });
         if let (Ok(()), Some(sink), Some(stored)) = (&result, sink.as_ref(), stored) {
@@ -204,10 +221,21 @@ fn run(
             micros = started.elapsed().as_micros() as u64,
             "group commit"
         );
-        for r in requests {
-            let _ = r.done.send(result.clone().map(|()| r.writes));
+        let acks = requests
+            .into_iter()
+            .map(|r| (r.done, result.clone().map(|()| r.writes)));
+        match &syncing {
+            Some((syncer, _)) => syncer.send(Written {
+                batch,
+                view: View::now(&db),
+                acks: acks.collect(),
+            }),
+            None => acks.for_each(|(done, result)| {
+                let _ = done.send(result);
+            }),
         }
     }
+    // Dropping `syncing` waits for the last batches' fsync.
 }
 
 /// Merges stamped writes into one batch, with `high_water` (or the
