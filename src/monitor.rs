@@ -320,8 +320,6 @@ pub fn rate_limited(limit: &'static str) {
     counter!("stemedb_rate_limited_total", "limit" => limit).increment(1);
 }
 
-/// One group commit: its WAL write (with its fsync, when durable) took
-/// `took`, for `statements` merged statements.
 /// One WAL sync (with `durability = "buffered"`: one WAL write).
 pub fn wal_fsync(took: Duration) {
     NODE.wal_fsync.record(took.as_secs_f64());

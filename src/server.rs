@@ -155,14 +155,14 @@ pub async fn run(config: Config) -> Result<()> {
     }
     let _ = stop_http.send(true);
     let _ = http_task.await;
-    // Every acknowledged write is already fsynced (or buffered by choice);
-    // dropping the store flushes RocksDB's memtables.
-    // Anything still holding it (a connection past the timeout) would close
-    // RocksDB on its own thread while the process exits: say so.
+    // Anything still holding the store (a connection past the timeout)
+    // would close RocksDB on its own thread while the process exits: say so.
     let others = Arc::strong_count(&store) - 1;
     if others > 0 {
         tracing::warn!(others, "the store is still in use at shutdown");
     }
+    // Every acknowledged write is already fsynced (or buffered by choice);
+    // dropping the store flushes RocksDB's memtables.
     drop(store);
     tracing::info!("stopped");
     Ok(())
