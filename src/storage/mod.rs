@@ -118,6 +118,12 @@ fn db_options() -> Options {
     // Memtables of all column families together stay under this bound, so
     // a long COPY or import runs in flat memory.
     o.set_db_write_buffer_size(128 << 20);
+    // A WAL file is deleted only once every column family holding writes
+    // from it has flushed. `meta` takes one small key per batch and would
+    // not fill a memtable for hours, pinning every WAL since — gigabytes
+    // on disk, all replayed after a crash. Past this total, the families
+    // holding the oldest WAL are flushed.
+    o.set_max_total_wal_size(256 << 20);
     // Counters only, for the block cache's hit ratio: histograms time
     // every seek (two clock reads each).
     o.enable_statistics();
