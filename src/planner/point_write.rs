@@ -8,24 +8,42 @@
 //! from heads, evaluates the projection over them and hands them to the
 //! table's own INSERT sink — the same sink, so the same checks and the
 //! same ingest, as the general path.
+//!
+//! Nothing here clones the session's DataFusion state: `ctx.state()` and
+//! `ctx.task_ctx()` copy every function registry (hundreds of entries),
+//! which was a fifth of a retraction's time on its connection thread. Our
+//! tables' `insert_into` and sinks use neither the state nor the task
+//! context they are given, so one bare state and one task context serve
+//! every execution.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::{DFSchemaRef, ScalarValue};
 use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::datasource::source_as_provider;
-use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::context::ExecutionProps;
+use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::dml::InsertOp;
+use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
+use datafusion::logical_expr::simplify::SimplifyContext;
 use datafusion::logical_expr::{Expr, LogicalPlan, TableSource, WriteOp};
+use datafusion::optimizer::simplify_expressions::ExprSimplifier;
+use datafusion::physical_expr::create_physical_expr;
 use datafusion::physical_plan::execute_stream;
-use datafusion::prelude::SessionContext;
 
 use super::SessionShared;
 use super::errors::from_datafusion;
 use super::point_query::{PointQuery, bind};
 use crate::error::Result;
+
+/// What `insert_into` is handed (our tables ignore it).
+static BARE_STATE: LazyLock<SessionState> = LazyLock::new(|| SessionStateBuilder::new().build());
+
+/// What the sink runs with (our sinks ignore it).
+static BARE_TASK: LazyLock<Arc<TaskContext>> = LazyLock::new(|| Arc::new(TaskContext::default()));
 
 #[derive(Clone)]
 pub struct PointWrite {
@@ -73,7 +91,6 @@ impl PointWrite {
     /// subjects (read on a blocking thread by the general path).
     pub async fn execute(
         &self,
-        ctx: &SessionContext,
         session: &SessionShared,
         params: &[ScalarValue],
         max_points: usize,
@@ -84,14 +101,25 @@ impl PointWrite {
             return Ok(None);
         }
         let rows = self.lookup.execute(session, session.view(), &range)?;
-        let state = ctx.state();
+        // As `SessionState::create_physical_expr`: coerced (a bound
+        // parameter's type may differ from its placeholder's), then
+        // planned; the plan's function rewrites already ran.
+        let simplifier = ExprSimplifier::new(
+            SimplifyContext::builder()
+                .with_schema(self.rows.clone())
+                .build(),
+        );
+        let props = ExecutionProps::new();
         let columns = self
             .exprs
             .iter()
             .map(|e| {
-                let physical = state
-                    .create_physical_expr(bind(e, params)?, &self.rows)
+                let coerced = simplifier
+                    .coerce(bind(e, params)?, &self.rows)
                     .map_err(df)?;
+                let planning = PhysicalPlanningContext::default();
+                let physical =
+                    create_physical_expr(&coerced, &self.rows, &props, &planning).map_err(df)?;
                 physical
                     .evaluate(&rows)
                     .and_then(|v| v.into_array(rows.num_rows()))
@@ -104,10 +132,12 @@ impl PointWrite {
             .map_err(df)?;
         let table = source_as_provider(&self.target).map_err(df)?;
         let sink = table
-            .insert_into(&state, input, InsertOp::Append)
+            .insert_into(&*BARE_STATE, input, InsertOp::Append)
             .await
             .map_err(df)?;
-        execute_stream(sink, ctx.task_ctx()).map(Some).map_err(df)
+        execute_stream(sink, BARE_TASK.clone())
+            .map(Some)
+            .map_err(df)
     }
 }
 

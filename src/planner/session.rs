@@ -414,9 +414,7 @@ impl Session {
         match &p.action {
             Action::Plan { returning, .. } => {
                 if let Some(w) = &p.point_write
-                    && let Some(rows) = w
-                        .execute(&self.ctx, shared, &params, POINTS_IN_PLACE)
-                        .await?
+                    && let Some(rows) = w.execute(shared, &params, POINTS_IN_PLACE).await?
                 {
                     let count = drain_count(rows).await?;
                     return Ok(command(format!("INSERT 0 {count}")));

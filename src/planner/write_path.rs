@@ -13,6 +13,10 @@ use crate::error::{Error, Result};
 use crate::model::Id;
 use crate::storage::{Store, Write};
 
+/// At most this many ids are checked on the caller's thread
+/// ([`WritePath::unknown`]).
+const INLINE_IDS: usize = 16;
+
 /// A session's way to make writes durable.
 #[derive(Clone)]
 pub struct WritePath {
@@ -72,10 +76,14 @@ impl WritePath {
     }
 
     /// Which of `ids` are stored nowhere (on this node, nor, in a
-    /// cluster, on any member it can reach).
+    /// cluster, on any member it can reach). A few ids — a retraction's
+    /// one — are looked up on the caller's thread, as a point query reads
+    /// (a bloom-filtered get each): handing them to a blocking thread and
+    /// back cost two thread wake-ups, more than the gets.
     pub async fn unknown(&self, ids: Vec<Id>) -> Result<Vec<Id>> {
+        let inline = ids.len() <= INLINE_IDS;
         let store = self.store.clone();
-        let missing = tokio::task::spawn_blocking(move || {
+        let check = move || {
             let mut missing = Vec::new();
             for id in ids {
                 if !store.contains(&id)? {
@@ -83,9 +91,14 @@ impl WritePath {
                 }
             }
             Ok::<_, Error>(missing)
-        })
-        .await
-        .map_err(|e| Error::internal(format!("checking ids: {e}")))??;
+        };
+        let missing = if inline {
+            check()?
+        } else {
+            tokio::task::spawn_blocking(check)
+                .await
+                .map_err(|e| Error::internal(format!("checking ids: {e}")))??
+        };
         match &self.replicas {
             Some(replicas) if !missing.is_empty() => {
                 let found = replicas.locate(missing.clone()).await?;
