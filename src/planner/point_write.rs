@@ -11,7 +11,8 @@
 //!
 //! Nothing here clones the session's DataFusion state: `ctx.state()` and
 //! `ctx.task_ctx()` copy every function registry (hundreds of entries),
-//! which was a fifth of a retraction's time on its connection thread. Our
+//! the top user-space cost of a retraction on its connection thread in
+//! `perf` (docs/benchmarks.md, eighth session). Our
 //! tables' `insert_into` and sinks use neither the state nor the task
 //! context they are given, so one bare state and one task context serve
 //! every execution.
