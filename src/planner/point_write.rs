@@ -111,6 +111,7 @@ impl PointWrite {
                 .build(),
         );
         let props = ExecutionProps::new();
+        let planning = PhysicalPlanningContext::default();
         let columns = self
             .exprs
             .iter()
@@ -118,7 +119,6 @@ impl PointWrite {
                 let coerced = simplifier
                     .coerce(bind(e, params)?, &self.rows)
                     .map_err(df)?;
-                let planning = PhysicalPlanningContext::default();
                 let physical =
                     create_physical_expr(&coerced, &self.rows, &props, &planning).map_err(df)?;
                 physical
