@@ -7,8 +7,13 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use stemedb::config::{Config, LogFormat};
 
-/// mimalloc: glibc's malloc took a fifth of the server's CPU on point
-/// queries (many small, short-lived allocations across threads).
+/// mimalloc, for Rust's allocations and — built with `override`, so the
+/// binary exports `malloc`, `free` and `operator new` — for RocksDB's C++
+/// too. glibc's malloc took a fifth of the server's CPU on point queries
+/// (many small, short-lived allocations across threads); in RocksDB it
+/// still took a tenth once reads missed the block cache (a 4 KiB block
+/// allocated and freed per miss, behind two arena locks), and kept freed
+/// memtables unless held to a fixed mmap threshold. See docs/benchmarks.md.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -138,7 +143,6 @@ fn init_logging(filter: &str, format: LogFormat) {
 }
 
 fn main() -> ExitCode {
-    stemedb::storage::limit_allocator_retention();
     let cli = Cli::parse();
     match cli.command {
         Command::Serve {

@@ -142,23 +142,6 @@ pub(crate) const BLOCK_CACHE_BYTES: usize = 256 << 20;
 static BLOCK_CACHE: std::sync::LazyLock<rocksdb::Cache> =
     std::sync::LazyLock::new(|| rocksdb::Cache::new_hyper_clock_cache(BLOCK_CACHE_BYTES, 0));
 
-/// RocksDB (C++) allocates through glibc's malloc, not the Rust global
-/// allocator. glibc keeps memory that RocksDB frees — flushed memtables
-/// arrive in multi-MiB arena blocks, and glibc's adaptive mmap threshold
-/// soon serves those from its heaps, which rarely shrink — so after a large
-/// COPY the node stayed hundreds of MiB above its budgets. A fixed 1 MiB
-/// mmap threshold returns such blocks to the OS when freed, and two arenas
-/// bound fragmentation across RocksDB's threads. Call before any thread
-/// starts.
-pub fn limit_allocator_retention() {
-    // SAFETY: mallopt only sets glibc allocator parameters; it is called
-    // at startup, before other threads exist.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
-        libc::mallopt(libc::M_ARENA_MAX, 2);
-    }
-}
-
 pub(super) fn cf_options(name: &str) -> Options {
     let mut o = Options::default();
     let mut t = rocksdb::BlockBasedOptions::default();
