@@ -59,7 +59,7 @@ pub struct Config {
     pub metrics: bool,
     /// What one client or statement may take (`[limits]`).
     pub limits: Limits,
-    /// Membership of a cluster (`[cluster]`, DESIGN §6).
+    /// Membership of a cluster (`[cluster]`, docs/cluster.md).
     pub cluster: ClusterConfig,
     /// How claims are replicated (`[replication]`).
     pub replication: ReplicationConfig,
@@ -209,15 +209,15 @@ impl Config {
     }
 
     pub fn listen_addr(&self) -> Result<SocketAddr> {
-        parse_addr(&self.listen, "listen")
+        units::parse_addr(&self.listen, "listen")
     }
 
-    /// The admin HTTP address: `[cluster] bind_addr` when set (DESIGN §6),
+    /// The admin HTTP address: `[cluster] bind_addr` when set (docs/cluster.md),
     /// else `http_listen`.
     pub fn http_addr(&self) -> Result<SocketAddr> {
         match &self.cluster.bind_addr {
-            Some(addr) => parse_addr(addr, "[cluster] bind_addr"),
-            None => parse_addr(&self.http_listen, "http_listen"),
+            Some(addr) => units::parse_addr(addr, "[cluster] bind_addr"),
+            None => units::parse_addr(&self.http_listen, "http_listen"),
         }
     }
 
@@ -325,14 +325,6 @@ fn is_known_key(key: &str) -> bool {
         Ok(serde_json::Value::Object(fields)) => fields.contains_key(top),
         _ => true,
     }
-}
-
-pub(crate) fn parse_addr(s: &str, key: &str) -> Result<SocketAddr> {
-    use std::net::ToSocketAddrs;
-    s.to_socket_addrs()
-        .ok()
-        .and_then(|mut a| a.next())
-        .ok_or_else(|| Error::internal(format!("{key} = \"{s}\" is not a HOST:PORT address")))
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-/// SQLSTATE codes StemeDB raises itself (DESIGN §3).
+/// SQLSTATE codes StemeDB raises itself (docs/sql.md).
 pub mod sqlstate {
     pub const FEATURE_NOT_SUPPORTED: &str = "0A000";
     pub const GENERATED_ALWAYS: &str = "428C9";

@@ -1,26 +1,37 @@
 //! StemeDB: a SQL database for claims that disagree.
 //!
-//! Layers, each depending only on those above it in this list:
+//! Layers, each using only those listed before it (tests/layering.rs
+//! enforces the direction; docs/architecture.md draws it):
+//! - [`error`], [`units`], [`monitor`], [`runtime`]: leaves — the error type
+//!   and SQLSTATEs, setting units, metric handles, the threads' shape
 //! - [`model`]: assertions, retractions, objects, HLC, content ids (no I/O)
-//! - [`storage`]: RocksDB column families, group commit, scans, verify
-//! - [`lens`]: recency, authority and the conflict score (pure functions)
-//! - [`planner`]: DataFusion sessions, TableProviders, INSERT sinks
-//! - [`pgwire`]: the PostgreSQL wire protocol server
-//! - [`http`]: the admin HTTP endpoint
-//!
-//! `main.rs` only parses the command line and wires these together.
+//! - [`lens`]: recency, authority and the conflict score (pure functions);
+//!   [`connections`]: the registry of connections and their statements
+//! - [`storage`]: RocksDB column families, group commit, lens heads, scans,
+//!   verify
+//! - [`backup`]: online backups, the archive, restore
+//! - [`cluster`]: membership, placement, replication, hints, anti-entropy;
+//!   reached by the SQL layer through traits, importing nothing above
+//!   storage
+//! - [`planner`]: DataFusion sessions over StemeDB's TableProviders
+//! - [`pgwire`]: the PostgreSQL wire protocol server; [`http`]: admin HTTP
+//! - [`config`]: the configuration file
+//! - [`cli`]: client-side commands (import, backup, cluster operations)
+//! - [`server`] and `main.rs`: wiring
 
 pub mod backup;
+pub mod cli;
 pub mod cluster;
 pub mod config;
+pub mod connections;
 pub mod error;
 pub mod http;
-pub mod import;
 pub mod lens;
 pub mod model;
 pub mod monitor;
 pub mod pgwire;
 pub mod planner;
+pub mod runtime;
 pub mod server;
 pub mod storage;
 pub mod units;

@@ -1,11 +1,13 @@
-//! What a node reports to Prometheus (`GET /metrics`, DESIGN §7): the
-//! `metrics` facade with `metrics-exporter-prometheus` as its recorder.
+//! What a node reports to Prometheus (`GET /metrics`, docs/operations.md
+//! lists every metric): the `metrics` facade with
+//! `metrics-exporter-prometheus` as its recorder. A leaf: it imports
+//! nothing of the crate, so every layer may record through it.
 //!
 //! Every metric a statement touches is registered once, up front, as a
 //! handle: recording is then an atomic add (counters) or a push onto a
 //! lock-free bucket (histograms) — no name lookup, no allocation on the
-//! hot path. Storage gauges are read from RocksDB when `/metrics` is
-//! scraped. Without [`install`] (tools such as `stemedb import`) every
+//! hot path. Gauges that read another layer's state (storage, members,
+//! replication lag) are set where the scrape is answered (`http::scrape`). Without [`install`] (tools such as `stemedb import`) every
 //! handle is a no-op.
 
 use std::sync::{LazyLock, OnceLock};
@@ -13,8 +15,6 @@ use std::time::Duration;
 
 use metrics::{Counter, Gauge, Histogram, counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-
-use crate::storage::StorageStats;
 
 /// Latency buckets, seconds: 50 µs … 60 s.
 const SECONDS: &[f64] = &[
@@ -59,14 +59,14 @@ pub fn install() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
-/// The Prometheus text exposition of every metric, after `stats` have
-/// been recorded as gauges.
-pub fn render(stats: &StorageStats) -> String {
-    let Some(handle) = HANDLE.get().and_then(Option::as_ref) else {
-        return String::new();
-    };
-    storage(stats);
-    handle.render()
+/// The Prometheus text exposition of every metric (empty without
+/// [`install`]). Gauges read from other layers at scrape time are set by
+/// the scrape's answerer (`http::scrape`) just before.
+pub fn render() -> String {
+    match HANDLE.get().and_then(Option::as_ref) {
+        Some(handle) => handle.render(),
+        None => String::new(),
+    }
 }
 
 /// Folds histogram samples into buckets; run every [`UPKEEP_EVERY`].
@@ -330,35 +330,6 @@ pub fn commit_batch(statements: usize) {
     NODE.commit_batch.record(statements as f64);
 }
 
-/// Storage gauges, per column family and for the block cache.
-fn storage(stats: &StorageStats) {
-    for f in &stats.families {
-        let cf = f.name;
-        gauge!("stemedb_disk_bytes", "cf" => cf).set(f.disk_bytes as f64);
-        gauge!("stemedb_keys", "cf" => cf).set(f.keys as f64);
-        gauge!("stemedb_memtable_bytes", "cf" => cf).set(f.memtable_bytes as f64);
-        gauge!("stemedb_compaction_pending_bytes", "cf" => cf)
-            .set(f.compaction_pending_bytes as f64);
-    }
-    gauge!("stemedb_compactions_running").set(stats.compactions_running as f64);
-    gauge!("stemedb_flushes_running").set(stats.flushes_running as f64);
-    gauge!("stemedb_block_cache_bytes").set(stats.block_cache_bytes as f64);
-    gauge!("stemedb_block_cache_capacity_bytes").set(stats.block_cache_capacity as f64);
-    counter!("stemedb_block_cache_hits_total").absolute(stats.block_cache_hits);
-    counter!("stemedb_block_cache_misses_total").absolute(stats.block_cache_misses);
-    let lookups = stats.block_cache_hits + stats.block_cache_misses;
-    let ratio = if lookups == 0 {
-        1.0
-    } else {
-        stats.block_cache_hits as f64 / lookups as f64
-    };
-    gauge!("stemedb_block_cache_hit_ratio").set(ratio);
-    gauge!("stemedb_filesystem_size_bytes").set(stats.filesystem_bytes as f64);
-    gauge!("stemedb_filesystem_avail_bytes").set(stats.filesystem_avail_bytes as f64);
-    let assertions = stats.families.iter().find(|f| f.name == "assertions");
-    gauge!("stemedb_assertions_stored").set(assertions.map_or(0, |f| f.keys) as f64);
-}
-
 /// `stemedb_hints_pending`: writes this node holds for members that were
 /// down when they were made.
 pub fn hints_pending(n: u64) {
@@ -371,31 +342,8 @@ pub fn merkle_sync(repaired: u64) {
     counter!("stemedb_merkle_repaired_total").increment(repaired);
 }
 
-/// `stemedb_replication_lag_seconds{peer}`: how far each peer is behind
-/// this node (the age of the oldest write held here for it).
-pub fn replication(members: &crate::cluster::Membership, store: &crate::storage::Store) {
-    match crate::cluster::state::peers(members, store) {
-        Ok(peers) => {
-            for p in peers {
-                gauge!("stemedb_replication_lag_seconds", "peer" => p.peer).set(p.lag_seconds);
-            }
-        }
-        Err(e) => tracing::warn!("replication state: {}", e.message),
-    }
-}
-
-/// `stemedb_members{status}`: the members as this node sees them.
-pub fn members(members: &crate::cluster::Membership) {
-    use crate::cluster::Status;
-    let list = members.members();
-    for status in [Status::Up, Status::Suspect, Status::Down] {
-        let n = list.iter().filter(|m| m.status == status).count();
-        gauge!("stemedb_members", "status" => status.as_str()).set(n as f64);
-    }
-}
-
 /// The cluster's figures as a single node has them: one member (itself,
-/// UP), no hints, no anti-entropy. [`members`] updates the first on every
+/// UP), no hints, no anti-entropy. The scrape (`http::scrape`) updates the first on every
 /// scrape; hints and anti-entropy come with replication.
 fn single_node() {
     for status in ["UP", "SUSPECT", "DOWN"] {

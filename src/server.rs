@@ -11,29 +11,16 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::pgwire::{self, WireConfig, tls::TlsFiles};
 use crate::planner::Engine;
+use crate::runtime::THREAD_STACK_BYTES;
 use crate::storage::Store;
-
-/// Stack of every runtime thread. Planning and evaluating a statement
-/// recurses over its expression tree (an ORM's 3 000-term OR list is 3 000
-/// levels deep); the planner rejects deeper trees than it can walk in this
-/// much stack ([`crate::planner`]'s depth limit, `54001`). Only the pages a
-/// thread touches are committed, so the size costs address space, not RAM.
-pub const THREAD_STACK_BYTES: usize = 64 << 20;
 
 /// The multi-threaded runtime the server runs on.
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_stack_size(THREAD_STACK_BYTES)
-        .on_thread_start(quiet_rocksdb_counters)
+        .on_thread_start(crate::storage::quiet_perf_counters)
         .build()
-}
-
-/// RocksDB counts per-operation perf counters in thread-local storage by
-/// default; nothing reads them, and the lookups cost a few percent of a
-/// batch lookup. Called on every thread that reads.
-pub fn quiet_rocksdb_counters() {
-    rocksdb::perf::set_perf_stats(rocksdb::perf::PerfStatsLevel::Disable)
 }
 
 pub async fn run(config: Config) -> Result<()> {
@@ -103,7 +90,7 @@ pub async fn run(config: Config) -> Result<()> {
         .with_members(membership.clone());
     if let Some(cluster) = &cluster {
         engine = engine.with_replicas(cluster.replicator());
-        cluster.serve_scans(engine.clone());
+        cluster.serve_reads(Arc::new(engine.clone()));
     }
     let archiving = match &config.backup.archive_url {
         Some(url) => {

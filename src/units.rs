@@ -1,7 +1,9 @@
 //! Durations and sizes as PostgreSQL spells its settings: `'100ms'`,
-//! `'5s'`, `'1min'`, `'256MB'`, `'1GB'`. The same parsers read the config
-//! file's `[limits]` and `SET`, and the formatters are what `SHOW` prints.
+//! `'5s'`, `'1min'`, `'256MB'`, `'1GB'`, and `HOST:PORT` addresses. The
+//! same parsers read the config file's `[limits]` and `SET`, and the
+//! formatters are what `SHOW` prints.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::error::{Error, Result, sqlstate};
@@ -126,6 +128,15 @@ fn largest_exact(value: u64, units: &[(&str, u64)]) -> String {
         .find(|(_, size)| value.is_multiple_of(*size))
         .unwrap_or(&units[0]);
     format!("{}{unit}", value / size)
+}
+
+/// `HOST:PORT` (a name is resolved), for the setting `key`.
+pub fn parse_addr(s: &str, key: &str) -> Result<SocketAddr> {
+    use std::net::ToSocketAddrs;
+    s.to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| Error::internal(format!("{key} = \"{s}\" is not a HOST:PORT address")))
 }
 
 #[cfg(test)]

@@ -165,7 +165,7 @@ async fn a_node_with_another_secret_is_refused() {
 
     // gRPC on rpc_addr takes the same secret, and only it.
     use stemedb::cluster::Peers;
-    use stemedb::cluster::rpc::rpc_token;
+    use stemedb::cluster::wire::rpc_token;
     let node2 = format!("127.0.0.2:{}", ports.rpc);
     let from = "127.0.0.3".parse().unwrap();
     let right = Peers::new("test", from, &rpc_token(Some("right"))).unwrap();

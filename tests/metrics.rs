@@ -1,4 +1,4 @@
-//! `GET /metrics` of a live node after real work: every DESIGN §7 metric
+//! `GET /metrics` of a live node after real work: every metric docs/operations.md lists
 //! is exported with values that match what was done, and `promtool check
 //! metrics` accepts the text.
 
@@ -27,7 +27,7 @@ fn value(samples: &HashMap<String, f64>, key: &str) -> f64 {
         .unwrap_or_else(|| panic!("{key} is not exported"))
 }
 
-/// The names DESIGN §7 requires (histograms by their `_count`).
+/// The names docs/operations.md lists (histograms by their `_count`).
 const REQUIRED: &[&str] = &[
     "stemedb_statements_total",
     "stemedb_query_duration_seconds_count",

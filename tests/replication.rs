@@ -1,4 +1,4 @@
-//! Replication in a real three-node cluster (DESIGN §6): writes made on
+//! Replication in a real three-node cluster (docs/cluster.md): writes made on
 //! any node land on their subjects' two owners, every node answers like
 //! one node holding everything, and a node killed mid-load loses no
 //! acknowledged write.

@@ -1,4 +1,4 @@
-//! Online backups (DESIGN §7, issue 14): a consistent RocksDB checkpoint
+//! Online backups (docs/operations.md): a consistent RocksDB checkpoint
 //! of a running node, stored content-addressed in an object store — each
 //! file under `blobs/<BLAKE3>`, so a later backup uploads only the files
 //! that changed (RocksDB's SST files never change once written) — and a
@@ -11,7 +11,6 @@
 //! between backups ([`archive`]); a restore replays them.
 
 pub mod archive;
-pub mod cli;
 pub mod progress;
 mod store;
 

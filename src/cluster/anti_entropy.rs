@@ -1,4 +1,4 @@
-//! Merkle anti-entropy (DESIGN §6): two owners of the same subjects compare
+//! Merkle anti-entropy (docs/cluster.md): two owners of the same subjects compare
 //! the roots of their tree for that owner set; on a mismatch they walk
 //! down only the differing nodes to the differing leaves, look again a
 //! moment later (so writes still in flight are not taken for divergence),
@@ -16,7 +16,7 @@ use super::members::Membership;
 use super::merkle::{DEPTH, Hash, children, differing, leaf_bounds};
 use super::peers::Peers;
 use super::resize::Layouts;
-use super::rpc::proto::Item;
+use super::wire::proto::Item;
 use crate::error::{Error, Result};
 use crate::model::Id;
 use crate::storage::{Store, encode_write};

@@ -1,4 +1,4 @@
-//! `[cluster]` and `[replication]` (DESIGN §6). `enabled = false` (the
+//! `[cluster]` and `[replication]` (docs/cluster.md). `enabled = false` (the
 //! default) is a single node: nothing here is started.
 
 use std::net::SocketAddr;
@@ -86,7 +86,7 @@ impl ClusterConfig {
     /// Checks an enabled configuration: addresses parse, and a node that
     /// can be reached from off this machine has a secret.
     pub fn check(&self) -> Result<ClusterAddrs> {
-        let addr = |key: &str, s: &str| crate::config::parse_addr(s, &format!("[cluster] {key}"));
+        let addr = |key: &str, s: &str| crate::units::parse_addr(s, &format!("[cluster] {key}"));
         let rpc = addr("rpc_addr", &self.rpc_addr)?;
         let swim = addr("swim_addr", &self.swim_addr)?;
         let seeds = self

@@ -1,5 +1,5 @@
 //! The member set placement is computed over, and how it changes when a
-//! node is added or removed (DESIGN §6: only adding or removing a member
+//! node is added or removed (docs/cluster.md: only adding or removing a member
 //! moves data).
 //!
 //! A cluster settles its first layout when every configured member is
@@ -23,7 +23,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::rpc::proto;
+use super::wire::proto;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

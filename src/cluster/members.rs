@@ -61,7 +61,7 @@ impl foca::Identity for NodeIdentity {
     }
 }
 
-/// A member's state as DESIGN §6 names it.
+/// A member's state as docs/cluster.md names it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Status {
     Up,
@@ -308,7 +308,7 @@ impl Membership {
             .collect()
     }
 
-    /// `{"members":[{"id":"node1","status":"UP"},…]}` (DESIGN §6).
+    /// `{"members":[{"id":"node1","status":"UP"},…]}` (docs/cluster.md).
     pub fn to_json(&self) -> String {
         let members: Vec<serde_json::Value> = self
             .members()

@@ -1,4 +1,4 @@
-//! The Merkle trees of anti-entropy (DESIGN §6): one per owner set this
+//! The Merkle trees of anti-entropy (docs/cluster.md): one per owner set this
 //! node belongs to, over the claims and retractions placed on that set,
 //! so two nodes compare only what both should hold. A tree has a fixed
 //! shape — [`LEAVES`] leaves chosen by the first bits of the claim id,

@@ -1,4 +1,4 @@
-//! StemeDB as one of several nodes (DESIGN §6). SWIM gossip ([`swim`])
+//! StemeDB as one of several nodes (docs/cluster.md). SWIM gossip ([`swim`])
 //! keeps each node's view of who is in the cluster and who is alive
 //! ([`members`]); placement ([`placement`]) maps a subject to its owners;
 //! the [`replicator`] sends each write to its owners over gRPC ([`peers`]
@@ -17,7 +17,9 @@ mod merkle;
 mod outbox;
 mod peers;
 pub mod placement;
+pub mod readers;
 mod rebalance;
+mod replicas;
 mod replicator;
 mod resize;
 pub mod rpc;
@@ -25,6 +27,7 @@ mod scan_wire;
 mod service;
 pub mod state;
 mod swim;
+pub mod wire;
 
 use std::sync::Arc;
 
@@ -35,6 +38,8 @@ use tokio::task::JoinHandle;
 pub use config::{ClusterConfig, ReplicationConfig};
 pub use members::{Member, Membership, NodeIdentity, Status};
 pub use peers::Peers;
+pub use readers::{PointRequest, Readers, ScanRequest, Share};
+pub use replicas::{ReadService, Replicas};
 pub use replicator::Replicator;
 
 use crate::error::{Error, Result};
@@ -44,7 +49,7 @@ use crate::storage::Store;
 pub struct Cluster {
     membership: Arc<Membership>,
     replicator: Arc<Replicator>,
-    engine: Arc<std::sync::OnceLock<crate::planner::Engine>>,
+    reads: Arc<std::sync::OnceLock<Arc<dyn ReadService>>>,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
     rpc_task: JoinHandle<Result<()>>,
@@ -95,7 +100,7 @@ impl Cluster {
             .collect();
         let membership = Arc::new(Membership::new(me, seeds.len()));
         membership.remember(store.remembered_members()?);
-        let token = rpc::rpc_token(config.secret.as_deref());
+        let token = wire::rpc_token(config.secret.as_deref());
         let peers = Arc::new(Peers::new(node_id, addrs.rpc.ip(), &token)?);
         let layouts = Arc::new(resize::Layouts {
             store: store.clone(),
@@ -114,12 +119,12 @@ impl Cluster {
             config.secret.clone(),
             stopped.clone(),
         ));
-        let engine = Arc::new(std::sync::OnceLock::new());
+        let reads = Arc::new(std::sync::OnceLock::new());
         let digests = Arc::new(digests::Current::default());
         let service = service::Service {
             membership: membership.clone(),
             store: store.clone(),
-            engine: engine.clone(),
+            reads: reads.clone(),
             digests: digests.clone(),
             layouts: layouts.clone(),
         };
@@ -160,7 +165,7 @@ impl Cluster {
         Ok(Cluster {
             membership,
             replicator,
-            engine,
+            reads,
             stop,
             task,
             rpc_task,
@@ -171,9 +176,10 @@ impl Cluster {
         &self.membership
     }
 
-    /// Serves other nodes' scans through `engine` from now on.
-    pub fn serve_scans(&self, engine: crate::planner::Engine) {
-        let _ = self.engine.set(engine);
+    /// Answers other nodes' scans and point lookups through `reads` (the
+    /// SQL layer) from now on; until then they are refused as unavailable.
+    pub fn serve_reads(&self, reads: Arc<dyn ReadService>) {
+        let _ = self.reads.set(reads);
     }
 
     /// The write path to the subjects' owners.

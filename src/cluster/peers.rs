@@ -20,20 +20,16 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
 use super::layout::Layout;
-use super::rpc::TOKEN_HEADER;
-use super::rpc::proto::node_client::NodeClient;
-use super::rpc::proto::{
+use super::scan_wire::decode_batches;
+use super::wire::proto::node_client::NodeClient;
+use super::wire::proto::{
     DigestRequest, FetchRequest, HelloReply, HelloRequest, HintRequest, Item, ItemsRequest,
     LayoutRequest, LocateRequest, MoveRequest, PointRequest, ScanRequest, Writes,
 };
-use super::scan_wire::decode_batches;
+use super::wire::{MAX_MESSAGE_BYTES, TOKEN_HEADER};
 use crate::error::{Error, Result};
 use crate::model::Id;
 use crate::storage::{Write, decode_write, encode_write};
-
-/// Largest message a call sends or takes: a transaction block or a COPY
-/// chunk for one owner goes in one call (blocks are bounded far below).
-pub const MAX_MESSAGE_BYTES: usize = 512 << 20;
 
 /// How long one call may take before the peer is treated as unreachable.
 const CALL_TIMEOUT: Duration = Duration::from_secs(3);

@@ -2,7 +2,7 @@
 //! claim this node holds, a few thousand at a time:
 //!
 //! - **forget**: a node that holds subjects it does not own — a single
-//!   node that joined a cluster with its data (DESIGN §6's migration), or
+//!   node that joined a cluster with its data (the migration in docs/cluster.md), or
 //!   an old owner after a change of members ([`super::layout`]) — sends each
 //!   such subject's claims and retractions to its owners, and forgets its
 //!   own copy once every owner holds them durably;

@@ -1,4 +1,4 @@
-//! The write path of a cluster (DESIGN §6): each stamped write goes to the
+//! The write path of a cluster (docs/cluster.md): each stamped write goes to the
 //! owners of its subject — a retraction to the owners of its claim's
 //! subject — and the statement is acknowledged once every owner holds it
 //! durably, or, for an owner that is down or does not answer, once a
@@ -22,11 +22,12 @@ use super::members::Membership;
 use super::outbox::Outbox;
 use super::peers::Peers;
 use super::placement::owners;
+use super::readers::{PointRequest, Readers, ScanRequest};
+use super::replicas::Replicas;
 use super::resize::Layouts;
 use super::scan_wire::{point_to_proto, to_proto};
 use crate::error::{Error, Result, sqlstate};
 use crate::model::Id;
-use crate::planner::{PointRequest, Readers, Replicas, ScanRequest};
 use crate::storage::{Store, Write};
 
 pub struct Replicator {

@@ -1,6 +1,6 @@
-//! Node-to-node gRPC (tonic) on `[cluster] rpc_addr`. Every call carries
-//! the cluster's token — a key derived from the secret, in the
-//! `x-stemedb-cluster` metadata — and a call without the right one is
+//! Serving node-to-node gRPC (tonic) on `[cluster] rpc_addr`. Every call
+//! carries the cluster's token ([`super::wire::rpc_token`], in the
+//! `x-stemedb-cluster` metadata) and a call without the right one is
 //! refused (`UNAUTHENTICATED`) before any service sees it. Outgoing calls
 //! leave from the node's own IP (`Endpoint::local_address`), so firewall
 //! rules by node address hold ([`super::peers`]). The service itself is
@@ -12,27 +12,11 @@ use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Status};
 
-use super::peers::MAX_MESSAGE_BYTES;
 use super::service::Service;
 use crate::error::{Error, Result};
 
-#[allow(clippy::all, missing_docs)]
-pub mod proto {
-    tonic::include_proto!("stemedb.cluster.v1");
-}
-
-use proto::node_server::NodeServer;
-
-pub(super) const TOKEN_HEADER: &str = "x-stemedb-cluster";
-
-/// The token calls carry: a key derived from the cluster secret, in hex.
-pub fn rpc_token(secret: Option<&str>) -> String {
-    let key = blake3::derive_key(
-        "stemedb 2026 cluster rpc v1",
-        secret.unwrap_or("").as_bytes(),
-    );
-    blake3::Hash::from(key).to_hex().to_string()
-}
+use super::wire::proto::node_server::NodeServer;
+use super::wire::{MAX_MESSAGE_BYTES, TOKEN_HEADER};
 
 /// Whether `request` carries `token` (compared in constant time).
 fn authentic<T>(request: &Request<T>, token: &blake3::Hash) -> bool {
@@ -90,6 +74,7 @@ mod tests {
     use super::*;
     use crate::cluster::Membership;
     use crate::cluster::peers::Peers;
+    use crate::cluster::wire::rpc_token;
     use crate::storage::{Durability, Store};
 
     #[tokio::test]
@@ -112,7 +97,7 @@ mod tests {
         let service = Service {
             membership,
             store,
-            engine: Arc::default(),
+            reads: Arc::default(),
             digests: Arc::default(),
             layouts: Arc::new(layouts),
         };

@@ -8,10 +8,10 @@ use datafusion::arrow::ipc::reader::StreamReader;
 use datafusion::arrow::ipc::writer::StreamWriter;
 use datafusion::arrow::record_batch::RecordBatch;
 
-use super::rpc::proto;
+use super::readers::{PointRequest, Readers, ScanRequest};
+use super::wire::proto;
 use crate::error::{Error, Result};
 use crate::lens::Lens;
-use crate::planner::{PointRequest, Readers, ScanRequest};
 use crate::storage::ScanRange;
 
 pub fn to_proto(r: &ScanRequest) -> proto::ScanRequest {

@@ -12,25 +12,25 @@ use super::anti_entropy;
 use super::digests::{Current, Digests};
 use super::layout::Layout;
 use super::members::Membership;
+use super::replicas::ReadService;
 use super::resize::Layouts;
-use super::rpc::proto;
-use super::rpc::proto::node_server::Node;
-use super::rpc::proto::{
+use super::scan_wire::{encode_batch, from_proto, point_from_proto};
+use super::wire::proto;
+use super::wire::proto::node_server::Node;
+use super::wire::proto::{
     DigestReply, DigestRequest, FetchRequest, HelloReply, HelloRequest, HintRequest, ItemsReply,
     ItemsRequest, LayoutRequest, LocateReply, LocateRequest, Located, MoveRequest, PointRequest,
     ScanChunk, ScanRequest, Stored, Writes,
 };
-use super::scan_wire::{encode_batch, from_proto, point_from_proto};
 use crate::error::Error;
 use crate::model::Id;
-use crate::planner::Engine;
 use crate::storage::{Store, Write, decode_write};
 
 pub struct Service {
     pub membership: Arc<Membership>,
     pub store: Arc<Store>,
-    /// The SQL engine, once the node serves SQL (scans run through it).
-    pub engine: Arc<OnceLock<Engine>>,
+    /// The SQL layer, once the node serves SQL (scans run through it).
+    pub reads: Arc<OnceLock<Arc<dyn ReadService>>>,
     /// The Merkle trees, once built ([`super::digests`]).
     pub digests: Arc<Current>,
     pub layouts: Arc<Layouts>,
@@ -58,8 +58,8 @@ impl Service {
             .ok_or_else(|| Status::unavailable("this node's Merkle trees are not built yet"))
     }
 
-    fn engine(&self) -> std::result::Result<Engine, Status> {
-        self.engine
+    fn reads(&self) -> std::result::Result<Arc<dyn ReadService>, Status> {
+        self.reads
             .get()
             .cloned()
             .ok_or_else(|| Status::unavailable("this node does not serve SQL yet"))
@@ -71,10 +71,10 @@ impl Node for Service {
     type ScanStream = Pin<Box<dyn Stream<Item = std::result::Result<ScanChunk, Status>> + Send>>;
 
     async fn scan(&self, request: Request<ScanRequest>) -> Reply<Self::ScanStream> {
-        let engine = self.engine()?;
+        let reads = self.reads()?;
         let request =
             from_proto(request.into_inner()).map_err(|e| Status::invalid_argument(e.message))?;
-        let rows = engine.serve_scan(request).await.map_err(internal)?;
+        let rows = reads.serve_scan(request).await.map_err(internal)?;
         let chunks = rows.map(|batch| {
             let batch = batch.map_err(|e| Status::internal(e.to_string()))?;
             let ipc = encode_batch(&batch).map_err(internal)?;
@@ -84,10 +84,10 @@ impl Node for Service {
     }
 
     async fn point(&self, request: Request<PointRequest>) -> Reply<ScanChunk> {
-        let engine = self.engine()?;
+        let reads = self.reads()?;
         let request = point_from_proto(request.into_inner())
             .map_err(|e| Status::invalid_argument(e.message))?;
-        let batch = engine.serve_point(request).map_err(internal)?;
+        let batch = reads.serve_point(request).map_err(internal)?;
         let ipc = encode_batch(&batch).map_err(internal)?;
         Ok(Response::new(ScanChunk { ipc }))
     }

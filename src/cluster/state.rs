@@ -1,5 +1,5 @@
 //! The replication state of a node, per peer: what `stemedb.replication`
-//! and the `stemedb_replication_lag_seconds{peer}` metric show (DESIGN §6).
+//! and the `stemedb_replication_lag_seconds{peer}` metric show (docs/cluster.md).
 //!
 //! Lag is measured by hinted handoff: a peer is behind this node by the
 //! age of the oldest write held here for it (0 when none is). `in_sync`,

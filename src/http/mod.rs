@@ -1,9 +1,11 @@
 //! The admin HTTP endpoint: `GET /health` (the process is up and its
 //! storage answers), `GET /ready` (it takes new clients: 503 from the
 //! moment it starts to shut down, so a load balancer drains it first) and
-//! `GET /metrics` (Prometheus text, [`crate::monitor`]); `/ready` is also
+//! `GET /metrics` (Prometheus text, [`scrape`]); `/ready` is also
 //! 503 while the node sees no majority of its cluster, and
 //! `GET /cluster/members` lists the members as this node sees them.
+
+mod scrape;
 
 use std::sync::Arc;
 
@@ -16,7 +18,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::cluster::Membership;
-use crate::planner::Activity;
+use crate::connections::Activity;
 use crate::storage::Store;
 
 #[derive(Clone)]
@@ -64,9 +66,7 @@ async fn cluster_members(State(node): State<Node>) -> impl IntoResponse {
 }
 
 async fn metrics(State(node): State<Node>) -> impl IntoResponse {
-    crate::monitor::members(&node.members);
-    crate::monitor::replication(&node.members, &node.store);
-    let body = crate::monitor::render(&node.store.stats());
+    let body = scrape::render(&node.members, &node.store);
     (
         [(
             header::CONTENT_TYPE,

@@ -1,5 +1,5 @@
 //! The conflict score: how evenly the weight of the live claims is spread
-//! over distinct objects (DESIGN §3).
+//! over distinct objects (docs/sql.md).
 
 use std::collections::BTreeMap;
 

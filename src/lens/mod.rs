@@ -1,5 +1,5 @@
 //! Lenses: how contradicting claims about one (subject, predicate) pair are
-//! resolved at read time (DESIGN §3). Everything here is a pure,
+//! resolved at read time (docs/sql.md). Everything here is a pure,
 //! deterministic function of the set of live claims, so every replica that
 //! holds the same set gives the same answer.
 //!

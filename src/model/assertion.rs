@@ -1,4 +1,4 @@
-//! Assertions: immutable claims (DESIGN §2).
+//! Assertions: immutable claims (docs/sql.md).
 
 use super::Micros;
 use super::codec::{Id, Reader, Writer};
@@ -12,7 +12,7 @@ pub const MAX_OBJECT_BYTES: usize = 65536;
 /// Authority tier: 0 regulatory … 5 anecdotal. Lower is more authoritative.
 pub type Tier = u8;
 
-/// Weight of each tier in the conflict score (DESIGN §3).
+/// Weight of each tier in the conflict score (docs/sql.md).
 pub const TIER_WEIGHTS: [f64; 6] = [1.0, 0.8, 0.6, 0.4, 0.2, 0.1];
 
 /// What a client supplies for one assertion, before validation. `None`
@@ -150,14 +150,14 @@ fn bounded(value: String, column: &'static str, max: usize, non_empty: bool) -> 
 }
 
 impl NewAssertion {
-    /// Checks every rule of DESIGN §2 and stamps the claim with the
+    /// Checks every rule of docs/sql.md ("Writing") and stamps the claim with the
     /// server-side fields. `agent` defaults to the session user and
     /// `observed_at` to the acceptance time.
     pub fn into_assertion(self, default_agent: &str, hlc: Hlc, node: &str) -> Result<Assertion> {
         Ok(self.into_claim(default_agent)?.stamp(hlc, node))
     }
 
-    /// Checks every rule of DESIGN §2; the writer stamps the result.
+    /// Checks every rule of docs/sql.md ("Writing"); the writer stamps the result.
     /// `agent` defaults to the session user.
     pub fn into_claim(self, default_agent: &str) -> Result<Claim> {
         let subject = bounded(

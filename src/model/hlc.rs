@@ -1,4 +1,4 @@
-//! Hybrid logical clock (DESIGN §2). Each node stamps every write with an
+//! Hybrid logical clock (docs/architecture.md, "Clock and identity"). Each node stamps every write with an
 //! [`Hlc`]: the wall clock in microseconds plus a logical counter that breaks
 //! ties when the wall clock stalls or runs backwards. Timestamps from one
 //! node are strictly increasing, and `observe` folds in timestamps received

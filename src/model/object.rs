@@ -1,4 +1,4 @@
-//! Typed object values and their canonical form (DESIGN §2). Two claims have
+//! Typed object values and their canonical form (docs/sql.md). Two claims have
 //! the same object exactly when their type and canonical text are equal, so
 //! canonicalisation is what makes `96.70` and `96.7` agree.
 

@@ -29,30 +29,6 @@ pub fn element(wire: &Type) -> Option<&Type> {
     }
 }
 
-/// The wire type a parameter of Arrow type `dt` is described with, when it
-/// is a list (`None` otherwise).
-pub fn wire_type(dt: &DataType) -> Option<Type> {
-    let (DataType::List(field) | DataType::LargeList(field)) = dt else {
-        return None;
-    };
-    if field.data_type() == &DataType::UInt32 {
-        return Some(Type::OID_ARRAY);
-    }
-    Some(match super::encode::pg_type(field.data_type()) {
-        Type::BOOL => Type::BOOL_ARRAY,
-        Type::INT2 => Type::INT2_ARRAY,
-        Type::INT4 => Type::INT4_ARRAY,
-        Type::INT8 => Type::INT8_ARRAY,
-        Type::FLOAT4 => Type::FLOAT4_ARRAY,
-        Type::FLOAT8 => Type::FLOAT8_ARRAY,
-        Type::NUMERIC => Type::NUMERIC_ARRAY,
-        Type::TIMESTAMPTZ => Type::TIMESTAMPTZ_ARRAY,
-        Type::TIMESTAMP => Type::TIMESTAMP_ARRAY,
-        Type::DATE => Type::DATE_ARRAY,
-        _ => Type::TEXT_ARRAY,
-    })
-}
-
 fn malformed(message: impl std::fmt::Display) -> Error {
     Error::new(
         sqlstate::INVALID_TEXT_REPRESENTATION,
@@ -136,7 +112,7 @@ fn from_text(element: &Type, items: Vec<Option<Cow<str>>>) -> Result<ArrayRef> {
         Type::TIMESTAMP => return timestamp(None),
         // NUMERIC stays text: the statement's own type decides (see params.rs).
         Type::NUMERIC => DataType::Utf8,
-        ref other => super::encode::arrow_type(other).unwrap_or(DataType::Utf8),
+        ref other => super::types::arrow_type(other).unwrap_or(DataType::Utf8),
     };
     let text: ArrayRef = Arc::new(StringArray::from_iter(items.iter().map(|i| i.as_deref())));
     if target == DataType::Utf8 {

@@ -26,11 +26,12 @@ use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use super::admission::Admission;
 use super::audit;
 use super::errors::fatal;
+use crate::connections::InFlight;
 use crate::error::sqlstate;
 use crate::monitor;
-use crate::planner::{Engine, InFlight};
+use crate::planner::Engine;
 
-/// The only user that has a password (DESIGN §3).
+/// The only user that has a password (docs/sql.md).
 pub const DEFAULT_USER: &str = "stemedb";
 
 const SCRAM_ITERATIONS: usize = 4096;

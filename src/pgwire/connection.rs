@@ -28,8 +28,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::Handlers;
+use crate::connections::{Accepted, Activity, InFlight};
 use crate::monitor;
-use crate::planner::{Accepted, Activity, InFlight};
 
 /// What a closed connection's client reads last (PostgreSQL's words).
 pub const ADMIN_SHUTDOWN: &str = "57P01";

@@ -22,7 +22,7 @@ use pgwire::messages::extendedquery::{Bind, Describe, Execute};
 use super::corked::Corked;
 use super::errors::to_pg;
 use super::simple::respond;
-use super::{Backend, encode, params};
+use super::{Backend, encode, params, types};
 use crate::error::{Error, sqlstate};
 use crate::planner::{Engine, Prepared};
 
@@ -86,7 +86,7 @@ impl QueryParser for Parser {
         Ok(stmt
             .inferred
             .iter()
-            .map(|t| t.as_ref().map(params::described).unwrap_or(Type::TEXT))
+            .map(|t| t.as_ref().map(types::pg_type).unwrap_or(Type::TEXT))
             .collect())
     }
 
@@ -165,7 +165,7 @@ impl ExtendedQueryHandler for Backend {
     {
         self.admit(client).await?;
         let session = self.session(client);
-        let values = params::decode(portal)?;
+        let values = params::decode(portal, &portal.statement.statement.inferred)?;
         let statement = &portal.statement.statement;
         let running = session.running(&statement.sql);
         let output = session.execute(&statement.prepared, values).await;

@@ -19,11 +19,14 @@ mod corked;
 mod encode;
 mod errors;
 mod extended;
+mod field_sink;
 mod params;
 mod plain_rows;
 mod simple;
+mod text;
 mod threads;
 pub mod tls;
+mod types;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,7 +48,8 @@ use auth::Startup;
 use connection::OpenConnection;
 use extended::Parser;
 
-use crate::planner::{Cancel, Engine, Login, Session};
+use crate::connections::{Cancel, Login};
+use crate::planner::{Engine, Session};
 
 /// Query handler shared by all connections.
 pub struct Backend {
@@ -188,7 +192,7 @@ pub async fn serve(
         None => (None, None),
     };
     let manager = Arc::new(ConnectionManager::new());
-    let open = Arc::new(crate::planner::InFlight::default());
+    let open = Arc::new(crate::connections::InFlight::default());
     let password = match &config.password {
         Some(p) => Some((p.as_str(), engine.store().scram_salt(auth::DEFAULT_USER)?)),
         None => None,

@@ -10,45 +10,35 @@ use pgwire::api::portal::Portal;
 use pgwire::error::PgWireResult;
 use rust_decimal::Decimal;
 
-use super::encode::{arrow_type, pg_type};
 use super::errors::to_pg;
-use super::extended::Statement;
+use super::types::{arrow_type, pg_type};
 use crate::error::{Error, sqlstate};
 
-/// The wire type a parameter DataFusion typed `dt` is described with.
-pub fn described(dt: &DataType) -> Type {
-    super::array_params::wire_type(dt).unwrap_or_else(|| pg_type(dt))
-}
-
 /// The wire type of parameter `i`.
-pub fn wire_type(statement: &Statement, declared: &[Option<Type>], i: usize) -> Type {
+pub fn wire_type(inferred: &[Option<DataType>], declared: &[Option<Type>], i: usize) -> Type {
     declared
         .get(i)
         .cloned()
         .flatten()
         .filter(|t| *t != Type::UNKNOWN)
-        .or_else(|| {
-            statement
-                .inferred
-                .get(i)
-                .cloned()
-                .flatten()
-                .map(|dt| described(&dt))
-        })
+        .or_else(|| inferred.get(i).cloned().flatten().map(|dt| pg_type(&dt)))
         .unwrap_or(Type::TEXT)
 }
 
 /// Decodes every parameter of the portal.
-pub fn decode(portal: &Portal<Statement>) -> PgWireResult<Vec<ScalarValue>> {
-    let statement = &portal.statement.statement;
+/// `inferred`: the types DataFusion gave the statement's parameters.
+pub fn decode<S: Clone>(
+    portal: &Portal<S>,
+    inferred: &[Option<DataType>],
+) -> PgWireResult<Vec<ScalarValue>> {
     let declared = &portal.statement.parameter_types;
     (0..portal.parameter_len())
         .map(|i| {
-            let mut wire = wire_type(statement, declared, i);
-            let target = statement.inferred.get(i).cloned().flatten();
+            let mut wire = wire_type(inferred, declared, i);
+            let target = inferred.get(i).cloned().flatten();
             // Text sent for an array (a driver declaring text or varchar):
             // PostgreSQL's array input, never a one-element array.
-            if let Some(array) = target.as_ref().and_then(super::array_params::wire_type)
+            if let Some(array) = target.as_ref().and_then(super::types::array_type)
                 && arrow_type(&wire) == Some(DataType::Utf8)
                 && !portal.parameter_format.is_binary(i)
             {
@@ -70,7 +60,7 @@ pub fn decode(portal: &Portal<Statement>) -> PgWireResult<Vec<ScalarValue>> {
         .collect()
 }
 
-fn decode_one(portal: &Portal<Statement>, i: usize, wire: &Type) -> PgWireResult<ScalarValue> {
+fn decode_one<S: Clone>(portal: &Portal<S>, i: usize, wire: &Type) -> PgWireResult<ScalarValue> {
     if super::array_params::element(wire).is_some() {
         return match portal.parameters.get(i).cloned().flatten() {
             None => Ok(ScalarValue::Null),

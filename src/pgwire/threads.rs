@@ -12,7 +12,7 @@
 //!
 //! What a statement does at length — a DataFusion plan, which may spread
 //! over every core — runs on the server's multi-threaded runtime instead
-//! ([`crate::planner::offload`]); a connection's thread keeps the protocol,
+//! ([`crate::planner::prepare::offload`]); a connection's thread keeps the protocol,
 //! point lookups and writes.
 //!
 //! The pool lives as long as the process: tasks a connection spawns
@@ -24,8 +24,8 @@ use std::sync::OnceLock;
 use tokio::net::TcpStream;
 use tokio::runtime::Handle;
 
-use crate::planner::InFlight;
-use crate::server::THREAD_STACK_BYTES;
+use crate::connections::InFlight;
+use crate::runtime::THREAD_STACK_BYTES;
 
 /// Threads per core when the configuration leaves it to us.
 const THREADS_PER_CORE: usize = 2;
@@ -60,7 +60,7 @@ fn start(i: usize) -> Thread {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .thread_stack_size(THREAD_STACK_BYTES)
-        .on_thread_start(crate::server::quiet_rocksdb_counters)
+        .on_thread_start(crate::storage::quiet_perf_counters)
         .build()
         .expect("a connection thread's runtime");
     let handle = runtime.handle().clone();
@@ -68,7 +68,7 @@ fn start(i: usize) -> Thread {
         .name(format!("stemedb-conn-{i}"))
         .stack_size(THREAD_STACK_BYTES)
         .spawn(move || {
-            crate::server::quiet_rocksdb_counters();
+            crate::storage::quiet_perf_counters();
             runtime.block_on(std::future::pending::<()>())
         })
         .expect("a connection thread");

@@ -5,8 +5,8 @@ use datafusion::arrow::error::ArrowError;
 use datafusion::common::SchemaError;
 use datafusion::error::DataFusionError;
 
-use super::settings::QUERY_MEMORY_LIMIT;
 use crate::error::{Error, sqlstate};
+use crate::planner::settings::QUERY_MEMORY_LIMIT;
 
 /// The SQLSTATE-carrying error for a DataFusion error.
 pub fn from_datafusion(e: &DataFusionError) -> Error {
@@ -101,4 +101,8 @@ fn plan_code(msg: &str) -> &'static str {
     } else {
         "42000"
     }
+}
+/// Wraps a StemeDB error for DataFusion, keeping its SQLSTATE reachable.
+pub fn external(e: crate::error::Error) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
 }

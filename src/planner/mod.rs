@@ -1,81 +1,60 @@
 //! SQL: DataFusion over StemeDB's own TableProviders.
 //!
-//! Each client connection gets a [`Session`]: a DataFusion
-//! `SessionContext` with the six tables registered against that session's
-//! settings (`stemedb.lens`, `stemedb.as_of`) and transaction. A statement
-//! is parsed and classified ([`statement`]), planned by DataFusion
-//! (queries and INSERTs) or handled by the session (SET, BEGIN, …), and
-//! executed into an [`Output`] the wire layer encodes.
+//! A statement follows the rooms of this folder in order. Its text enters
+//! a connection's [`Session`] (`session/`), is parsed and classified
+//! (`frontend/`), prepared — planned once, with the route it runs by —
+//! (`prepare/`), and runs either on a fast path recognised when it was
+//! prepared (`fast/`: lens point lookups, retractions of a pair's winner,
+//! plain INSERTs) or as a DataFusion plan over StemeDB's tables (`read/`),
+//! whose INSERTs land in sinks that stamp and store claims (`write/`). In a
+//! cluster, point lookups and scans reach other nodes (`distributed/`).
+//! What drivers read about the database is in `catalog/`, StemeDB's own
+//! schema and operator functions in `system/`. A statement leaves as an
+//! [`Output`] the wire layer encodes.
+//!
+//! Rooms call each other in one direction (tests/layering.rs checks it):
+//! `session` → `prepare` → `fast` → `read` → `write`, with `frontend`,
+//! `distributed`, `catalog` and `system` beside them. The files at this
+//! level are the vocabulary every room shares: the [`Engine`] and the state
+//! a session's tables share ([`SessionShared`], here), table schemas
+//! ([`schema`]), settings ([`settings`]), the result of a statement
+//! ([`Output`]), error mapping (`errors`) and UDF arguments (`udf_args`).
 
-mod activity;
-mod admin_functions;
-mod backup_progress_view;
-mod balance;
 mod catalog;
-mod catalog_arrays;
-mod catalog_views;
-mod cluster_members;
-mod column_names;
-mod copy;
-mod driver_queries;
+mod distributed;
 mod errors;
-mod filters;
-mod inflight;
-mod information_schema;
-mod ingest;
-mod json_build_object;
-mod lifetime;
-mod limits;
-mod live_table;
-mod memory;
-mod offload;
-mod owners_function;
-mod parameters;
-mod pg_functions;
-mod pg_stat_activity;
-mod plain_insert;
-mod plan_cache;
-mod point_query;
-mod point_write;
-mod prepared;
-mod prepared_plan;
-mod prepared_sql;
-mod remote_point;
-mod remote_scan;
-mod replicas;
-mod replication_view;
+mod fast;
+mod frontend;
+mod output;
+mod prepare;
+mod read;
 mod schema;
 mod session;
 pub mod settings;
-mod sinks;
-mod statement;
-mod stream;
-mod subqueries;
-mod tables;
-mod txn;
-mod write_path;
+mod system;
+mod udf_args;
+mod write;
 
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
-pub use activity::{Accepted, Activity, Backend, Busy, Cancel, Login, Running};
-pub use column_names::display_name;
-pub use copy::{COPY_COLUMNS, CopyFormat, CopyOptions};
 pub use errors::from_datafusion;
-pub use inflight::InFlight;
-pub use prepared::Prepared;
-pub use replicas::{PointRequest, Readers, Replicas, ScanRequest, Share};
+pub use frontend::column_names::display_name;
+pub use output::{Output, TxnChange};
+pub use prepare::prepared::Prepared;
+pub use read::tables::TABLE_NAMES;
 pub use schema::{ASSERTIONS, LENS, RETRACTIONS, timestamptz};
-pub use session::{Output, Session, TxnChange};
+pub use session::Session;
 pub use settings::{Settings, StatementLimits};
-pub use tables::TABLE_NAMES;
-pub use write_path::WritePath;
+pub use write::copy::{COPY_COLUMNS, CopyFormat, CopyOptions};
+pub use write::write_path::WritePath;
 
-use crate::cluster::Membership;
+use crate::cluster::{Membership, Replicas};
+use crate::connections::{Activity, Backend};
 use crate::error::{Error, Result, sqlstate};
 use crate::storage::{ReadPoint, ScanRange, Store};
-use sinks::LastInserted;
-use tables::View;
-use txn::Transaction;
+use read::tables::View;
+use write::sinks::LastInserted;
+use write::txn::Transaction;
 
 /// Builds sessions for connections to one store.
 #[derive(Clone)]
@@ -90,7 +69,7 @@ pub struct Engine {
     writes: WritePath,
     /// The cluster, for tables read over it (`None`: a single node).
     cluster: Option<Arc<dyn Replicas>>,
-    /// Where DataFusion plans run ([`offload`]; `None`: where they are
+    /// Where DataFusion plans run ([`prepare::offload`]; `None`: where they are
     /// asked for).
     query_runtime: Option<tokio::runtime::Handle>,
 }
@@ -184,7 +163,7 @@ pub struct SessionShared {
     txn: Transaction,
     last_inserted: LastInserted,
     /// The COPY FROM STDIN in progress, if any.
-    copy: Mutex<Option<copy::CopyIn>>,
+    copy: Mutex<Option<write::copy::CopyIn>>,
     /// The running statement's read point, once it has read.
     reading: Mutex<Option<ReadPoint>>,
     user: String,
@@ -198,7 +177,7 @@ pub struct SessionShared {
     cluster: Option<Arc<dyn Replicas>>,
     /// This connection in `activity`, once it has logged in.
     backend: OnceLock<Arc<Backend>>,
-    /// Where DataFusion plans run ([`offload`]).
+    /// Where DataFusion plans run ([`prepare::offload`]).
     query_runtime: Option<tokio::runtime::Handle>,
 }
 
@@ -276,7 +255,7 @@ impl SessionShared {
     fn reads_alone(&self, range: &ScanRange) -> bool {
         match &self.cluster {
             None => true,
-            Some(cluster) => tables::reads_alone(range, &cluster.readers()),
+            Some(cluster) => read::tables::reads_alone(range, &cluster.readers()),
         }
     }
 

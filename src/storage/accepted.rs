@@ -1,5 +1,5 @@
 //! What this node accepted, in HLC order, from a point on: archival
-//! ([`crate::backup::archive`]) ships it as segments.
+//! (the backup layer's archive) ships it as segments.
 
 use super::keys::*;
 use super::{Store, Write, cf};

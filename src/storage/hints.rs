@@ -1,5 +1,5 @@
 //! Hinted handoff: writes held for a cluster member that could not take
-//! them when they were made (DESIGN §6). A hint is durable before the
+//! them when they were made (docs/cluster.md). A hint is durable before the
 //! write it covers is acknowledged, lives in its own column family — so
 //! it is never read as this node's data, nor counted in
 //! `stemedb_assertions_stored` — and is deleted once its member has it.

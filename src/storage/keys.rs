@@ -1,4 +1,4 @@
-//! Key encoding for the column families (DESIGN §5).
+//! Key encoding for the column families (docs/architecture.md, "Storage layout").
 //!
 //! Strings inside composite keys are escaped so that keys sort exactly like
 //! the tuple of their parts: every 0x00 byte becomes 0x00 0xFF and each part

@@ -35,7 +35,7 @@ lens = [c["name"] for c in insp.get_columns("authority")]
 assert lens[:2] == ["subject", "predicate"] and "contested" in lens, lens
 assert insp.get_foreign_keys("assertions") == []
 # Table(autoload_with=...) also reflects keys and indexes (queries that
-# unnest pg_index's int2vector columns): every column, DESIGN §2's types.
+# unnest pg_index's int2vector columns): every column, the column types of docs/sql.md.
 table = sa.Table("assertions", sa.MetaData(), autoload_with=engine)
 reflected = {c.name: type(c.type) for c in table.columns}
 assert all(table.c[name].type.timezone for name in ("observed_at", "asserted_at"))

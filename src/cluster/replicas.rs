@@ -1,0 +1,65 @@
+//! The seam between the cluster and the SQL layer above it, as two
+//! traits. [`Replicas`] is the cluster as the planner sees it: somewhere
+//! to send writes and other nodes to read from (implemented by
+//! [`super::Replicator`]). [`ReadService`] is the SQL layer as the cluster
+//! sees it: what answers another node's scans and point lookups
+//! (implemented by the planner's engine). Through them the cluster imports
+//! nothing above storage, and the planner never reaches into the cluster's
+//! internals.
+
+use std::collections::HashSet;
+
+use async_trait::async_trait;
+use datafusion::arrow::record_batch::RecordBatch;
+use futures::stream::BoxStream;
+
+use super::readers::{PointRequest, Readers, ScanRequest};
+use crate::error::Result;
+use crate::model::Id;
+use crate::storage::Write;
+
+#[async_trait]
+pub trait Replicas: Send + Sync {
+    /// Stores stamped writes on the owners of their subjects; returns once
+    /// each is durable on two nodes. Writes to one owner go in one atomic
+    /// batch there.
+    async fn replicate(&self, writes: Vec<Write>) -> Result<()>;
+
+    /// Which of `ids` (claims not stored on this node) some member stores.
+    async fn locate(&self, ids: Vec<Id>) -> Result<HashSet<Id>>;
+
+    /// Who reads which subject, as of now ([`Readers`]).
+    fn readers(&self) -> Readers;
+
+    /// Runs `request` on `node` (a live member other than this one).
+    async fn scan(
+        &self,
+        node: &str,
+        request: ScanRequest,
+    ) -> Result<BoxStream<'static, Result<RecordBatch>>>;
+
+    /// Runs a point lookup on `node` (a live owner of its subjects).
+    async fn point(&self, node: &str, request: PointRequest) -> Result<RecordBatch>;
+
+    /// Runs an anti-entropy exchange with every live peer now; what each
+    /// found, one line per peer.
+    async fn sync(&self) -> Result<String>;
+
+    /// Adds or removes a member of the cluster ([`crate::cluster::layout`]),
+    /// moving the subjects whose owners change; what moved.
+    async fn change_members(&self, add: Option<String>, remove: Option<String>) -> Result<String>;
+}
+
+/// What answers the reads other nodes send this one: a scan of a table over
+/// the subjects this node reads, and a point lookup of subjects it owns.
+#[async_trait]
+pub trait ReadService: Send + Sync {
+    /// The rows of `request`'s table that this node reads, as a stream.
+    async fn serve_scan(
+        &self,
+        request: ScanRequest,
+    ) -> Result<BoxStream<'static, datafusion::error::Result<RecordBatch>>>;
+
+    /// The lens rows of `request`'s ranges, read from this node's store.
+    fn serve_point(&self, request: PointRequest) -> Result<RecordBatch>;
+}

@@ -1,0 +1,128 @@
+//! SQL-level `PREPARE` / `EXECUTE` / `DEALLOCATE`: named statements kept
+//! per session, planned once at PREPARE and run with their arguments at
+//! EXECUTE — the same [`Prepared`] the extended protocol uses, so a
+//! statement behaves the same whichever way a client prepares it.
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::ScalarValue;
+
+use crate::error::{Error, Result, sqlstate};
+use crate::planner::frontend::classify::Action;
+use crate::planner::output::{Output, command};
+use crate::planner::prepare::prepared::Prepared;
+use crate::planner::session::run::{Session, df};
+
+fn missing(name: &str) -> Error {
+    Error::new(
+        sqlstate::INVALID_SQL_STATEMENT_NAME,
+        format!("prepared statement \"{name}\" does not exist"),
+    )
+}
+
+impl Session {
+    /// `PREPARE name (types) AS statement`.
+    pub(in crate::planner) async fn prepare_sql(
+        &self,
+        name: &str,
+        types: &[String],
+        statement: &Action,
+    ) -> Result<Output> {
+        if self.named().contains_key(name) {
+            return Err(Error::new(
+                sqlstate::DUPLICATE_PREPARED_STATEMENT,
+                format!("prepared statement \"{name}\" already exists"),
+            ));
+        }
+        let mut prepared = self.prepare(statement.clone()).await?;
+        for (i, sql_type) in types.iter().enumerate() {
+            prepared.declare(i, self.sql_type(sql_type).await?);
+        }
+        self.named().insert(name.to_string(), prepared);
+        Ok(command("PREPARE"))
+    }
+
+    /// The statement `EXECUTE name` runs.
+    pub(in crate::planner) fn named_statement(&self, name: &str) -> Result<Prepared> {
+        self.named().get(name).cloned().ok_or_else(|| missing(name))
+    }
+
+    /// The values of `EXECUTE name (arguments)`, as the statement's
+    /// parameter types.
+    pub(in crate::planner) async fn arguments(
+        &self,
+        name: &str,
+        target: &Prepared,
+        arguments: &[String],
+    ) -> Result<Vec<ScalarValue>> {
+        let types = target.parameter_types();
+        if arguments.len() != types.len() {
+            return Err(Error::new(
+                sqlstate::SYNTAX_ERROR,
+                format!(
+                    "wrong number of parameters for prepared statement \"{name}\": expected {}, got {}",
+                    types.len(),
+                    arguments.len()
+                ),
+            ));
+        }
+        if arguments.is_empty() {
+            return Ok(vec![]);
+        }
+        let row = self.select_one(&arguments.join(", ")).await?;
+        row.into_iter()
+            .zip(types)
+            .enumerate()
+            .map(|(i, (value, t))| match t {
+                Some(t) if t != value.data_type() => value.cast_to(&t).map_err(|e| {
+                    Error::new(
+                        sqlstate::INVALID_TEXT_REPRESENTATION,
+                        format!("argument {} of \"{name}\": {e}", i + 1),
+                    )
+                }),
+                _ => Ok(value),
+            })
+            .collect()
+    }
+
+    /// `DEALLOCATE name` / `DEALLOCATE ALL`.
+    pub(in crate::planner) fn deallocate(&self, name: Option<&str>) -> Result<Output> {
+        let mut named = self.named();
+        match name {
+            None => named.clear(),
+            Some(name) => {
+                named.remove(name).ok_or_else(|| missing(name))?;
+            }
+        }
+        Ok(command("DEALLOCATE"))
+    }
+
+    /// The Arrow type of an SQL type name (`text`, `int`, `timestamptz`).
+    async fn sql_type(&self, sql_type: &str) -> Result<DataType> {
+        Ok(self
+            .select_one(&format!("CAST(NULL AS {sql_type})"))
+            .await?
+            .remove(0)
+            .data_type())
+    }
+
+    /// The one row of `SELECT <items>`.
+    async fn select_one(&self, items: &str) -> Result<Vec<ScalarValue>> {
+        let batches = self
+            .context()
+            .sql(&format!("SELECT {items}"))
+            .await
+            .map_err(df)?
+            .collect()
+            .await
+            .map_err(df)?;
+        let batch = batches
+            .iter()
+            .find(|b| b.num_rows() > 0)
+            .ok_or_else(|| Error::internal("SELECT of constants returned no row"))?;
+        batch
+            .columns()
+            .iter()
+            .map(|c| ScalarValue::try_from_array(c, 0).map_err(df))
+            .collect()
+    }
+}
