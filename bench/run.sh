@@ -138,8 +138,8 @@ bench stemedb "$ST" "$SQL/insert.sql" 16 insert
 settle
 # d. in the same rotation: run alone after the turns, authority came out
 # up to a third faster than recency, which reads the same heads.
-log "c., h. and d. point queries on recency (three spellings) and authority by subject, 8 clients (in turns)"
-turns recency.sql:recency recency_text.sql:recency_text recency_varchar.sql:recency_varchar authority.sql:authority
+log "c., h. and d. point queries on recency (five spellings) and authority by subject, 8 clients (in turns)"
+turns recency.sql:recency recency_text.sql:recency_text recency_varchar.sql:recency_varchar recency_in.sql:recency_in recency_array.sql:recency_array authority.sql:authority
 
 # e. full-lens queries: best of three in one session, seconds, as psql's
 # \timing reports them (from sending the query to its last row): the
@@ -259,9 +259,11 @@ for k in insert recency authority; do
 done
 echo "| e. authority GROUP BY tier, s | ${R[postgres,agg]} | ${R[stemedb,agg]} | $(ratio "${R[postgres,agg]}" "${R[stemedb,agg]}") |"
 echo "| e. count(*) FROM conflicts, s | ${R[postgres,conflicts]} | ${R[stemedb,conflicts]} | $(ratio "${R[postgres,conflicts]}" "${R[stemedb,conflicts]}") |"
-for k in recency_text recency_varchar insert_typed; do
+for k in recency_text recency_varchar recency_in recency_array insert_typed; do
   label="h. recency, subject = :s::text, 8 clients"
   [ $k = recency_varchar ] && label="h. recency, subject = CAST(:s AS varchar), 8 clients"
+  [ $k = recency_in ] && label="h. recency, subject IN (:s::text), 8 clients"
+  [ $k = recency_array ] && label="h. recency, subject = ANY(ARRAY[:s::text]), 8 clients"
   [ $k = insert_typed ] && label="h. INSERT (:s::text, …, tier :t), 16 clients"
   tps_row "$label" $k
 done

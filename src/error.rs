@@ -36,6 +36,15 @@ pub mod sqlstate {
     pub const STATEMENT_TOO_COMPLEX: &str = "54001";
     pub const UNDEFINED_PARAMETER: &str = "42P02";
     pub const OBJECT_NOT_IN_PREREQUISITE_STATE: &str = "55000";
+    pub const AMBIGUOUS_COLUMN: &str = "42702";
+    pub const INVALID_TABLE_DEFINITION: &str = "42P16";
+    pub const UNDEFINED_FUNCTION: &str = "42883";
+    pub const SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION: &str = "42000";
+    pub const NUMERIC_VALUE_OUT_OF_RANGE: &str = "22003";
+    pub const INVALID_SAVEPOINT_SPECIFICATION: &str = "3B001";
+    pub const PROTOCOL_VIOLATION: &str = "08P01";
+    pub const CONFIGURATION_LIMIT_EXCEEDED: &str = "53400";
+    pub const ADMIN_SHUTDOWN: &str = "57P01";
     pub const INTERNAL: &str = "XX000";
     pub const DATA_CORRUPTED: &str = "XX001";
 }

@@ -2,7 +2,8 @@
 //! default). A statement that runs a DataFusion plan for minutes is driven
 //! on the server's multi-threaded runtime, so it never holds up the other
 //! connections of its thread: here every connection shares one thread
-//! with it, and they all go on reading and writing while it runs.
+//! with it, and they all go on reading and writing while it runs — a query
+//! or a `COPY (SELECT …) TO STDOUT` alike.
 
 mod support;
 
@@ -59,6 +60,32 @@ fn cpu_ticks(pid: u32, thread: Option<&str>) -> u64 {
 
 #[tokio::test]
 async fn a_long_statement_never_holds_up_the_connections_on_its_thread() {
+    never_holds_up_its_thread(|slow| {
+        tokio::spawn(async move { slow.simple_query(SLOW).await.map(|_| ()) })
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_long_copy_to_stdout_never_holds_up_the_connections_on_its_thread() {
+    never_holds_up_its_thread(|slow| {
+        tokio::spawn(async move {
+            use futures::TryStreamExt;
+            let rows = slow.copy_out(&format!("COPY ({SLOW}) TO STDOUT")).await?;
+            rows.try_collect::<Vec<_>>().await.map(|_| ())
+        })
+    })
+    .await;
+}
+
+/// Runs the slow statement `start` sends on one connection while four
+/// others share its connection thread: the plan runs off that thread, the
+/// others read and write throughout, and a cancel ends it with `57014`.
+async fn never_holds_up_its_thread(
+    start: impl FnOnce(
+        tokio_postgres::Client,
+    ) -> tokio::task::JoinHandle<Result<(), tokio_postgres::Error>>,
+) {
     let server = TestServer::start_with(&[("STEMEDB_CONNECTION_THREADS", "1")]);
     let slow = server.connect().await;
     let cancel = slow.cancel_token();
@@ -66,7 +93,7 @@ async fn a_long_statement_never_holds_up_the_connections_on_its_thread() {
     for _ in 0..4 {
         others.push(server.connect().await);
     }
-    let running = tokio::spawn(async move { slow.simple_query(SLOW).await.map(|_| ()) });
+    let running = start(slow);
     wait_active(&others[0], "%generate_series%").await;
 
     // The plan runs on the multi-threaded runtime: the connection thread

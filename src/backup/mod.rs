@@ -21,7 +21,7 @@ use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, sqlstate};
 use crate::model::Micros;
 use crate::storage::{Durability, Store};
 
@@ -254,7 +254,7 @@ async fn bring_forward(
     let reach = newest.unwrap_or(i64::MIN).max(manifest.hlc_before);
     if until > reach {
         return Err(Error::new(
-            "22023",
+            sqlstate::INVALID_PARAMETER_VALUE,
             format!(
                 "--until is after the last write archived at {url} ({}): the state at that \
                  instant is not known; archive more often or pick an earlier instant",

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, sqlstate};
 
 #[derive(Subcommand)]
 pub enum BackupCommand {
@@ -50,7 +50,12 @@ fn instant(text: &str) -> Result<i64> {
     chrono::DateTime::parse_from_rfc3339(text)
         .or_else(|_| chrono::DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f%#z"))
         .map(|t| t.timestamp_micros())
-        .map_err(|e| Error::new("22007", format!("--until {text}: {e}")))
+        .map_err(|e| {
+            Error::new(
+                sqlstate::INVALID_DATETIME_FORMAT,
+                format!("--until {text}: {e}"),
+            )
+        })
 }
 
 /// Shows the newest running backup's files done, if they changed since

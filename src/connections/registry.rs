@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{Notify, watch};
 
 use super::InFlight;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, sqlstate};
 use crate::model::{Micros, wall_clock_micros};
 
 /// Asks a connection to stop its running statement (as a CancelRequest
@@ -149,7 +149,7 @@ impl Backend {
         if self.max_user_running > 0 && running > self.max_user_running {
             crate::monitor::rate_limited("concurrent_statements");
             return Err(Error::new(
-                "53400",
+                sqlstate::CONFIGURATION_LIMIT_EXCEEDED,
                 format!(
                     "too many statements running at once for user \"{}\": {} \
                      ([limits] concurrent_statements_per_user); retry when one ends",

@@ -28,7 +28,7 @@ use crate::error::{Error, Result};
 use crate::monitor;
 
 /// SQLSTATE of a statement over its rate (configuration_limit_exceeded).
-pub const RATE_LIMITED: &str = "53400";
+pub const RATE_LIMITED: &str = crate::error::sqlstate::CONFIGURATION_LIMIT_EXCEEDED;
 
 /// The rates, as configured (0 = no limit).
 #[derive(Debug, Clone, Default)]

@@ -20,6 +20,7 @@ use postgres_types::{FromSql, Kind};
 use rust_decimal::Decimal;
 
 use crate::error::{Error, Result, sqlstate};
+use crate::planner::parse_array;
 
 /// The element type of an array wire type, if `wire` is one.
 pub fn element(wire: &Type) -> Option<&Type> {
@@ -44,7 +45,7 @@ pub fn decode(wire: &Type, bytes: &[u8], binary: bool) -> Result<ScalarValue> {
         from_binary(wire, element, bytes)?
     } else {
         let text = std::str::from_utf8(bytes).map_err(malformed)?;
-        from_text(element, parse(text)?)?
+        from_text(element, parse_array(text)?)?
     };
     Ok(ScalarValue::List(Arc::new(
         SingleRowListArrayBuilder::new(values).build_list_array(),
@@ -112,7 +113,7 @@ fn from_text(element: &Type, items: Vec<Option<Cow<str>>>) -> Result<ArrayRef> {
         Type::TIMESTAMP => return timestamp(None),
         // NUMERIC stays text: the statement's own type decides (see params.rs).
         Type::NUMERIC => DataType::Utf8,
-        ref other => super::types::arrow_type(other).unwrap_or(DataType::Utf8),
+        ref other => crate::planner::pg_types::arrow_type(other).unwrap_or(DataType::Utf8),
     };
     let text: ArrayRef = Arc::new(StringArray::from_iter(items.iter().map(|i| i.as_deref())));
     if target == DataType::Utf8 {
@@ -128,110 +129,6 @@ fn from_text(element: &Type, items: Vec<Option<Cow<str>>>) -> Result<ArrayRef> {
             format!("invalid input for an array of {}: {e}", element.name()),
         )
     })
-}
-
-/// Parses PostgreSQL's text form of a one-dimensional array:
-/// `{a, "b c", NULL, "NULL", "with \"quote\""}`; an optional dimension
-/// prefix (`[1:3]={...}`) is accepted. Unquoted `NULL` is a null element.
-/// Elements without quotes or escapes are borrowed from `text`.
-pub fn parse(text: &str) -> Result<Vec<Option<Cow<'_, str>>>> {
-    let mut text = text.trim();
-    if text.starts_with('[') {
-        let at = text
-            .find('=')
-            .ok_or_else(|| malformed("dimension prefix without \"=\""))?;
-        text = text[at + 1..].trim_start();
-    }
-    let inner = text
-        .strip_prefix('{')
-        .and_then(|t| t.strip_suffix('}'))
-        .ok_or_else(|| malformed(format!("\"{}\" must be enclosed in braces", clip(text))))?;
-    if inner.trim().is_empty() {
-        return Ok(Vec::new());
-    }
-    if !inner.contains(['"', '\\', '{', '}']) {
-        return inner.split(',').map(plain).collect();
-    }
-    let mut items = Vec::new();
-    let mut chars = inner.chars().peekable();
-    loop {
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
-        }
-        let mut item = String::new();
-        let mut quoted = false;
-        let mut escaped = false;
-        match chars.peek() {
-            Some('"') => {
-                chars.next();
-                quoted = true;
-                loop {
-                    match chars.next() {
-                        None => return Err(malformed("unterminated quoted element")),
-                        Some('\\') => item.push(
-                            chars
-                                .next()
-                                .ok_or_else(|| malformed("backslash at the end of the array"))?,
-                        ),
-                        Some('"') => break,
-                        Some(c) => item.push(c),
-                    }
-                }
-                while chars.peek().is_some_and(|c| c.is_whitespace()) {
-                    chars.next();
-                }
-            }
-            Some('{') => return Err(malformed("multidimensional arrays are not supported")),
-            _ => {
-                while let Some(&c) = chars.peek() {
-                    match c {
-                        ',' => break,
-                        '{' | '}' | '"' => {
-                            return Err(malformed(format!("unexpected \"{c}\" in an element")));
-                        }
-                        '\\' => {
-                            chars.next();
-                            escaped = true;
-                            item.push(
-                                chars.next().ok_or_else(|| {
-                                    malformed("backslash at the end of the array")
-                                })?,
-                            );
-                        }
-                        c => {
-                            chars.next();
-                            item.push(c);
-                        }
-                    }
-                }
-                let kept = item.trim_end().len();
-                item.truncate(kept);
-                if item.is_empty() {
-                    return Err(malformed("empty element"));
-                }
-            }
-        }
-        let null = !quoted && !escaped && item.eq_ignore_ascii_case("NULL");
-        items.push((!null).then_some(Cow::Owned(item)));
-        match chars.next() {
-            None => return Ok(items),
-            Some(',') => {}
-            Some(c) => return Err(malformed(format!("unexpected \"{c}\" after an element"))),
-        }
-    }
-}
-
-/// An element without quotes, escapes or braces: trimmed, `NULL` is null.
-fn plain(item: &str) -> Result<Option<Cow<'_, str>>> {
-    let item = item.trim();
-    if item.is_empty() {
-        return Err(malformed("empty element"));
-    }
-    Ok((!item.eq_ignore_ascii_case("NULL")).then_some(Cow::Borrowed(item)))
-}
-
-fn clip(text: &str) -> String {
-    text.chars().take(40).collect()
 }
 
 #[cfg(test)]
@@ -284,46 +181,5 @@ mod tests {
         );
         assert_eq!(text(Type::INT8_ARRAY, "{1,x}").unwrap_err().code, "22P02");
         assert_eq!(text(Type::INT4_ARRAY, "{1").unwrap_err().code, "22P02");
-    }
-
-    fn ok(text: &str) -> Vec<Option<String>> {
-        let items = parse(text).unwrap();
-        items.into_iter().map(|i| i.map(Cow::into_owned)).collect()
-    }
-
-    fn s(v: &str) -> Option<String> {
-        Some(v.to_string())
-    }
-
-    #[test]
-    fn parses_postgres_array_text() {
-        assert_eq!(ok("{}"), vec![]);
-        assert_eq!(ok("{a,b}"), vec![s("a"), s("b")]);
-        assert_eq!(ok(" { a , b c } "), vec![s("a"), s("b c")]);
-        assert_eq!(ok("{NULL,null,\"NULL\"}"), vec![None, None, s("NULL")]);
-        assert_eq!(ok("{\"\",\"x,y\"}"), vec![s(""), s("x,y")]);
-        assert_eq!(
-            ok(r#"{"say \"hi\"","a\\b"}"#),
-            vec![s("say \"hi\""), s("a\\b")]
-        );
-        assert_eq!(ok(r"{a\,b}"), vec![s("a,b")]);
-        assert_eq!(ok("[1:2]={1,2}"), vec![s("1"), s("2")]);
-    }
-
-    #[test]
-    fn rejects_what_postgres_rejects() {
-        for bad in [
-            "a,b",
-            "{a",
-            "{{1,2},{3,4}}",
-            "{a,,b}",
-            "{\"a}",
-            "{a\"b}",
-            "{a,}",
-            "",
-        ] {
-            let e = parse(bad).unwrap_err();
-            assert_eq!(e.code, "22P02", "{bad}");
-        }
     }
 }

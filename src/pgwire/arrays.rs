@@ -1,6 +1,6 @@
 //! Arrow lists as PostgreSQL arrays in binary (`make_array`, `array_agg`,
 //! …), through postgres-types' array encoding, of the array type
-//! [`super::types::array_type`] describes; their text form is in
+//! [`crate::planner::pg_types::array_type`] describes; their text form is in
 //! [`super::text`].
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
@@ -10,7 +10,7 @@ use pgwire::error::PgWireResult;
 use super::field_sink::FieldSink;
 use super::text::{list_values, timestamp_at};
 
-/// Binary form of a non-null list value, of the type [`super::types::array_type`]
+/// Binary form of a non-null list value, of the type [`crate::planner::pg_types::array_type`]
 /// reports (elements without their own array type are sent as text[]).
 pub fn put_binary(sink: &mut impl FieldSink, col: &ArrayRef, row: usize) -> PgWireResult<()> {
     let Some(items) = list_values(col, row) else {

@@ -32,7 +32,7 @@ use crate::connections::{Accepted, Activity, InFlight};
 use crate::monitor;
 
 /// What a closed connection's client reads last (PostgreSQL's words).
-pub const ADMIN_SHUTDOWN: &str = "57P01";
+pub const ADMIN_SHUTDOWN: &str = crate::error::sqlstate::ADMIN_SHUTDOWN;
 pub const ADMIN_SHUTDOWN_MESSAGE: &str = "terminating connection due to administrator command";
 
 /// After a statement is cancelled, how long it may take to say so.

@@ -1,5 +1,5 @@
 //! Arrow → PostgreSQL rows: the row description of a result (its types
-//! from [`super::types`]) and each value in text or binary format (text
+//! from [`crate::planner::pg_types`]) and each value in text or binary format (text
 //! as PostgreSQL prints it, [`super::text`]; arrays in binary,
 //! [`super::arrays`]; rows of plain columns, [`super::plain_rows`]).
 
@@ -24,8 +24,8 @@ use rust_decimal::Decimal;
 use super::errors::to_pg;
 use super::field_sink::FieldSink;
 use super::text::{is_null, postgres_text, timestamp_value, to_micros, utc};
-use super::types::pg_type;
 use crate::planner::from_datafusion;
+use crate::planner::pg_types::pg_type;
 
 /// Row description for a result schema.
 pub fn fields(schema: &Schema, format: &Format) -> Vec<FieldInfo> {
@@ -136,7 +136,7 @@ impl ToSql for Raw {
 /// A value that has no PostgreSQL wire form (`22003`).
 fn unrepresentable(what: String) -> PgWireError {
     super::errors::to_pg(crate::error::Error::new(
-        "22003",
+        crate::error::sqlstate::NUMERIC_VALUE_OUT_OF_RANGE,
         format!(
             "{what} is out of range for the wire format: cast it to a smaller scale or to text"
         ),

@@ -22,8 +22,9 @@ use pgwire::messages::extendedquery::{Bind, Describe, Execute};
 use super::corked::Corked;
 use super::errors::to_pg;
 use super::simple::respond;
-use super::{Backend, encode, params, types};
+use super::{Backend, encode, params};
 use crate::error::{Error, sqlstate};
+use crate::planner::pg_types as types;
 use crate::planner::{Engine, Prepared};
 
 /// A statement prepared on a connection.

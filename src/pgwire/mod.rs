@@ -26,7 +26,6 @@ mod simple;
 mod text;
 mod threads;
 pub mod tls;
-mod types;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -11,8 +11,8 @@ use pgwire::error::PgWireResult;
 use rust_decimal::Decimal;
 
 use super::errors::to_pg;
-use super::types::{arrow_type, pg_type};
 use crate::error::{Error, sqlstate};
+use crate::planner::pg_types::{arrow_type, pg_type};
 
 /// The wire type of parameter `i`.
 pub fn wire_type(inferred: &[Option<DataType>], declared: &[Option<Type>], i: usize) -> Type {
@@ -38,7 +38,9 @@ pub fn decode<S: Clone>(
             let target = inferred.get(i).cloned().flatten();
             // Text sent for an array (a driver declaring text or varchar):
             // PostgreSQL's array input, never a one-element array.
-            if let Some(array) = target.as_ref().and_then(super::types::array_type)
+            if let Some(array) = target
+                .as_ref()
+                .and_then(crate::planner::pg_types::array_type)
                 && arrow_type(&wire) == Some(DataType::Utf8)
                 && !portal.parameter_format.is_binary(i)
             {

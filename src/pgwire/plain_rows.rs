@@ -23,7 +23,7 @@ enum Column<'a> {
 impl<'a> Column<'a> {
     fn of(column: &'a ArrayRef, field: &FieldInfo) -> Option<Column<'a>> {
         // Only where the column is described as the type its array holds.
-        if *field.datatype() != super::types::pg_type(column.data_type()) {
+        if *field.datatype() != crate::planner::pg_types::pg_type(column.data_type()) {
             return None;
         }
         let format = field.format();

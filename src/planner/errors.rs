@@ -5,8 +5,8 @@ use datafusion::arrow::error::ArrowError;
 use datafusion::common::SchemaError;
 use datafusion::error::DataFusionError;
 
+use super::settings::QUERY_MEMORY_LIMIT;
 use crate::error::{Error, sqlstate};
-use crate::planner::settings::QUERY_MEMORY_LIMIT;
 
 /// The SQLSTATE-carrying error for a DataFusion error.
 pub fn from_datafusion(e: &DataFusionError) -> Error {
@@ -25,8 +25,8 @@ pub fn from_datafusion(e: &DataFusionError) -> Error {
         DataFusionError::SchemaError(s, _) => {
             let code = match s.as_ref() {
                 SchemaError::FieldNotFound { .. } => sqlstate::UNDEFINED_COLUMN,
-                SchemaError::AmbiguousReference { .. } => "42702",
-                _ => "42P16",
+                SchemaError::AmbiguousReference { .. } => sqlstate::AMBIGUOUS_COLUMN,
+                _ => sqlstate::INVALID_TABLE_DEFINITION,
             };
             Error::new(code, s.to_string())
         }
@@ -79,7 +79,7 @@ fn from_arrow(e: &ArrowError) -> Error {
         }
         ArrowError::DivideByZero => Error::new(sqlstate::DIVISION_BY_ZERO, "division by zero"),
         ArrowError::ComputeError(m) if m.contains("Overflow") || m.contains("overflow") => {
-            Error::new("22003", m.clone())
+            Error::new(sqlstate::NUMERIC_VALUE_OUT_OF_RANGE, m.clone())
         }
         other => Error::new(sqlstate::DATA_EXCEPTION, other.to_string()),
     }
@@ -93,13 +93,13 @@ fn plan_code(msg: &str) -> &'static str {
     } else if m.contains("no field named") || m.contains("column") && m.contains("not found") {
         sqlstate::UNDEFINED_COLUMN
     } else if m.contains("invalid function") || m.contains("function") && m.contains("not found") {
-        "42883"
+        sqlstate::UNDEFINED_FUNCTION
     } else if m.contains("cannot") && (m.contains("cast") || m.contains("coerce"))
         || m.contains("type")
     {
         sqlstate::DATATYPE_MISMATCH
     } else {
-        "42000"
+        sqlstate::SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION
     }
 }
 /// Wraps a StemeDB error for DataFusion, keeping its SQLSTATE reachable.

@@ -18,7 +18,8 @@
 //! level are the vocabulary every room shares: the [`Engine`] and the state
 //! a session's tables share ([`SessionShared`], here), table schemas
 //! ([`schema`]), settings ([`settings`]), the result of a statement
-//! ([`Output`]), error mapping (`errors`) and UDF arguments (`udf_args`).
+//! ([`Output`]), the Arrow ⇄ PostgreSQL type map ([`pg_types`]), error
+//! mapping (`errors`) and UDF arguments (`udf_args`).
 
 mod catalog;
 mod distributed;
@@ -26,6 +27,7 @@ mod errors;
 mod fast;
 mod frontend;
 mod output;
+pub mod pg_types;
 mod prepare;
 mod read;
 mod schema;
@@ -38,6 +40,7 @@ mod write;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 pub use errors::from_datafusion;
+pub use frontend::array_literal::parse_array;
 pub use frontend::column_names::display_name;
 pub use output::{Output, TxnChange};
 pub use prepare::prepared::Prepared;

@@ -3,7 +3,7 @@
 
 use datafusion::execution::SendableRecordBatchStream;
 
-use crate::planner::write::copy::CopyOptions;
+use super::write::copy::CopyOptions;
 
 /// How a statement changed the transaction state (for ReadyForQuery).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -21,6 +21,8 @@ use datafusion::sql::sqlparser::ast::{
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
+use crate::planner::pg_types;
+
 /// The derived table standing in for `information_schema.columns`.
 const COLUMNS: &str = "SELECT table_catalog, table_schema, table_name, column_name, \
     CAST(ordinal_position + 1 AS INTEGER) AS ordinal_position, column_default, is_nullable, \
@@ -79,27 +81,14 @@ fn derived() -> Option<Box<datafusion::sql::sqlparser::ast::Query>> {
 }
 
 /// PostgreSQL's name for an Arrow type as DataFusion prints it: the SQL
-/// name (`data_type`) or the internal one (`udt_name`).
-fn pg_type_name(arrow: &str, udt: bool) -> &'static str {
-    let (sql, internal) = match arrow {
-        "Boolean" => ("boolean", "bool"),
-        "Int8" | "Int16" | "UInt8" => ("smallint", "int2"),
-        "Int32" | "UInt16" => ("integer", "int4"),
-        "Int64" | "UInt32" | "UInt64" => ("bigint", "int8"),
-        "Float16" | "Float32" => ("real", "float4"),
-        "Float64" => ("double precision", "float8"),
-        "Date32" | "Date64" => ("date", "date"),
-        "Binary" | "LargeBinary" | "BinaryView" => ("bytea", "bytea"),
-        "Utf8" | "LargeUtf8" | "Utf8View" => ("text", "text"),
-        t if t.starts_with("Decimal") => ("numeric", "numeric"),
-        t if t.starts_with("Timestamp(") && t.contains(',') => {
-            ("timestamp with time zone", "timestamptz")
-        }
-        t if t.starts_with("Timestamp(") => ("timestamp without time zone", "timestamp"),
-        t if t.starts_with("List(") || t.starts_with("LargeList(") => ("ARRAY", "_text"),
-        _ => ("text", "text"),
-    };
-    if udt { internal } else { sql }
+/// name (`data_type`) or the internal one (`udt_name`), from the one type
+/// map ([`crate::planner::pg_types`]).
+fn pg_type_name(arrow: &str, udt: bool) -> String {
+    let t = pg_types::of_display(arrow);
+    match udt {
+        true => t.name().to_string(),
+        false => pg_types::sql_name(&t).to_string(),
+    }
 }
 
 /// Registers `stemedb_pg_type_name(arrow_type, udt)` used by the rewrite.

@@ -37,8 +37,7 @@ pub fn install(ctx: &SessionContext, session: &Arc<SessionShared>) {
     if let Some(catalog) = ctx.catalog(CATALOG)
         && let Some(inner) = catalog.schema("pg_catalog")
     {
-        let overlay =
-            crate::planner::catalog::overlay::Overlay::new(inner, session.activity.clone());
+        let overlay = super::overlay::Overlay::new(inner, session.activity.clone());
         if let Err(e) = catalog.register_schema("pg_catalog", Arc::new(overlay)) {
             tracing::warn!("pg_catalog overlay unavailable in this session: {e}");
         }
@@ -51,8 +50,8 @@ pub fn install(ctx: &SessionContext, session: &Arc<SessionShared>) {
     ) {
         tracing::warn!("the stemedb schema is unavailable in this session: {e}");
     }
-    crate::planner::catalog::pg_functions::install(ctx, session);
-    crate::planner::catalog::information_schema::install(ctx);
+    super::pg_functions::install(ctx, session);
+    super::information_schema::install(ctx);
     // psycopg's TypeInfo (used by SQLAlchemy on connect) looks extension
     // types up with to_regtype(); StemeDB has none, so it answers NULL.
     ctx.register_udf(create_udf(
@@ -133,7 +132,7 @@ pub fn install(ctx: &SessionContext, session: &Arc<SessionShared>) {
         ));
     }
     ctx.register_udf(datafusion::logical_expr::ScalarUDF::new_from_impl(
-        crate::planner::catalog::json_build_object::JsonBuildObject::new(),
+        super::json_build_object::JsonBuildObject::new(),
     ));
     // The connected user, not the crate's placeholder.
     for name in ["session_user", "current_user", "user"] {

@@ -2,9 +2,9 @@
 //! `datafusion-pg-catalog` schema ([`Overlay`]):
 //!
 //! - `pg_stat_activity`: the connections of this server, read when the
-//!   statement runs ([`crate::planner::catalog::pg_stat_activity`]);
+//!   statement runs ([`super::pg_stat_activity`]);
 //! - `pg_index`, `pg_proc`: the crate's rows with their array columns as
-//!   arrays ([`crate::planner::catalog::arrays`]), so `unnest(indkey)` and
+//!   arrays ([`super::arrays`]), so `unnest(indkey)` and
 //!   `proargtypes::regtype[]` work as in PostgreSQL (SQLAlchemy's reflection
 //!   and pgcli's completion use them);
 //! - `pg_class`: plus `reloptions`, always NULL.
@@ -32,8 +32,8 @@ use datafusion::sql::sqlparser::ast::{
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
+use super::arrays::{array_columns, with_arrays};
 use crate::connections::Activity;
-use crate::planner::catalog::arrays::{array_columns, with_arrays};
 
 const STAT_ACTIVITY: &str = "pg_stat_activity";
 
@@ -119,9 +119,9 @@ impl SchemaProvider for Overlay {
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
         match name.to_ascii_lowercase().as_str() {
-            STAT_ACTIVITY => Ok(Some(Arc::new(
-                crate::planner::catalog::pg_stat_activity::table(self.activity.clone()),
-            ))),
+            STAT_ACTIVITY => Ok(Some(Arc::new(super::pg_stat_activity::table(
+                self.activity.clone(),
+            )))),
             lower @ ("pg_index" | "pg_proc") => match self.inner.table(name).await? {
                 Some(table) => Ok(Some(with_arrays(table, array_columns(lower)).await?)),
                 None => Ok(None),

@@ -1,7 +1,7 @@
 //! `pg_stat_activity`: one row per logged-in connection, read from the
 //! server's [`Activity`] registry when the statement runs (not when it is
 //! planned, so a prepared `SELECT … FROM pg_stat_activity` stays current).
-//! It lives in the session's `pg_catalog` ([`crate::planner::catalog::overlay`]).
+//! It lives in the session's `pg_catalog` ([`super::overlay`]).
 
 use std::sync::{Arc, LazyLock};
 

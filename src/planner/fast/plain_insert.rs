@@ -15,7 +15,7 @@ use datafusion::sql::sqlparser::ast::{
     self, Expr, Insert, SetExpr, Statement, TableObject, UnaryOperator, Value,
 };
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, sqlstate};
 use crate::model::NewAssertion;
 use crate::planner::SessionShared;
 use crate::planner::schema::timestamptz;
@@ -187,7 +187,7 @@ fn value_text(op: &Operand, params: &[ScalarValue]) -> Result<Option<String>> {
         Operand::Param(i, _) => {
             let v = params.get(*i).ok_or_else(|| {
                 Error::new(
-                    "08P01",
+                    sqlstate::PROTOCOL_VIOLATION,
                     format!("statement needs parameter ${}, none was bound", i + 1),
                 )
             })?;

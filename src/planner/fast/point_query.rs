@@ -22,7 +22,7 @@ use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::utils::split_conjunction;
 use datafusion::logical_expr::{Expr, LogicalPlan, TableProviderFilterPushDown, TableScan};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, sqlstate};
 use crate::lens::Lens;
 use crate::planner::SessionShared;
 use crate::planner::read::filters::{pushdown_support, scan_range};
@@ -138,7 +138,7 @@ pub(in crate::planner) fn bind(filter: &Expr, params: &[ScalarValue]) -> Result<
     });
     bound
         .map(|t| t.data)
-        .map_err(|e| Error::new("08P01", e.to_string()))
+        .map_err(|e| Error::new(sqlstate::PROTOCOL_VIOLATION, e.to_string()))
 }
 
 impl PointQuery {

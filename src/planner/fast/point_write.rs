@@ -4,7 +4,7 @@
 //! 'status'` — without a physical plan per execution (DataFusion's
 //! physical planning and optimising cost more than the write). Recognised
 //! on the optimised plan: the Dml's input is a projection over a point
-//! lookup ([`crate::planner::fast::point_query`]). Each execution reads the lookup's rows
+//! lookup ([`super::point_query`]). Each execution reads the lookup's rows
 //! from heads, evaluates the projection over them and hands them to the
 //! table's own INSERT sink — the same sink, so the same checks and the
 //! same ingest, as the general path.
@@ -35,10 +35,10 @@ use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 use datafusion::physical_expr::create_physical_expr;
 use datafusion::physical_plan::execute_stream;
 
+use super::point_query::{PointQuery, bind};
 use crate::error::Result;
 use crate::planner::SessionShared;
 use crate::planner::errors::from_datafusion;
-use crate::planner::fast::point_query::{PointQuery, bind};
 
 /// What `insert_into` is handed (our tables ignore it).
 static BARE_STATE: LazyLock<SessionState> = LazyLock::new(|| SessionStateBuilder::new().build());
@@ -78,7 +78,7 @@ pub fn recognise(optimised: &LogicalPlan) -> Option<PointWrite> {
         return None;
     };
     Some(PointWrite {
-        lookup: crate::planner::fast::point_query::recognise(&p.input)?,
+        lookup: super::point_query::recognise(&p.input)?,
         exprs: p.expr.clone(),
         rows: p.input.schema().clone(),
         output: Arc::new(p.schema.as_arrow().clone()),

@@ -144,7 +144,7 @@ fn show_name(words: &str) -> String {
 pub fn classify(sql: Sql) -> Result<Action> {
     Ok(match sql {
         Sql::Query(mut query) => {
-            crate::planner::frontend::column_names::rewrite(&mut query);
+            super::column_names::rewrite(&mut query);
             Action::Plan {
                 statement: DfStatement::Statement(Box::new(Sql::Query(query))),
                 returning: None,

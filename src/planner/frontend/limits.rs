@@ -5,7 +5,7 @@
 //! planner and optimizer, expression evaluation, even dropping the tree —
 //! recurses over that tree, some of it in time quadratic in the depth. ORMs
 //! generate AND / OR chains by the thousand: those are rebalanced first
-//! ([`crate::planner::frontend::balance`]) and are never deep. Any other tree is planned up to
+//! ([`super::balance`]) and are never deep. Any other tree is planned up to
 //! [`MAX_EXPRESSION_DEPTH`] levels (runtime threads have large stacks, see
 //! [`crate::runtime::THREAD_STACK_BYTES`]) and rejected beyond with `54001`,
 //! as PostgreSQL does when its stack runs out. Long statements are parsed and measured on a stack

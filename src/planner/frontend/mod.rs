@@ -12,6 +12,7 @@
 //! It may call `catalog` (whose rewrites it applies), `write` and `read`
 //! (the shapes of COPY and INSERT), and the planner's shared vocabulary.
 
+pub(super) mod array_literal;
 pub(super) mod balance;
 pub(super) mod classify;
 pub(super) mod column_names;

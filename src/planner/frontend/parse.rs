@@ -5,10 +5,15 @@
 //! Everything that turns text into a tree goes through [`parse`], so the
 //! limits hold for every statement, whatever path runs it.
 
+use std::ops::ControlFlow;
 use std::sync::LazyLock;
 
-use datafusion::sql::sqlparser::ast::Statement;
-use datafusion::sql::sqlparser::parser::ParserError;
+use datafusion::sql::sqlparser::ast::{
+    Array, DataType as SqlType, Expr as SqlExpr, Statement, Value, ValueWithSpan,
+    visit_expressions_mut,
+};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 
 use crate::error::{Error, Result, sqlstate};
@@ -19,24 +24,98 @@ use crate::error::{Error, Result, sqlstate};
 static PARSER: LazyLock<PostgresCompatibilityParser> =
     LazyLock::new(PostgresCompatibilityParser::new);
 
-/// Parses `sql`, rebalances long AND / OR chains ([`crate::planner::frontend::balance`]),
+/// Parses `sql`, rebalances long AND / OR chains ([`super::balance`]),
 /// rejects statements nested too deeply to plan (`54001`, see
-/// [`crate::planner::frontend::limits`]) and applies StemeDB's rewrites.
+/// [`super::limits`]) and applies StemeDB's rewrites.
 pub fn parse(sql: &str) -> Result<Vec<Statement>> {
-    let sql = crate::planner::frontend::driver_queries::substitute(sql).unwrap_or(sql);
-    crate::planner::frontend::limits::on_stack_for(sql, || {
+    let sql = super::driver_queries::substitute(sql).unwrap_or(sql);
+    super::limits::on_stack_for(sql, || {
+        let strict = strict_array_literals(sql)?;
+        let sql = strict.as_deref().unwrap_or(sql);
         let mut statements = PARSER.parse(sql).map_err(parse_error)?;
-        statements
-            .iter_mut()
-            .for_each(crate::planner::frontend::balance::rebalance);
-        crate::planner::frontend::limits::check(&statements)?;
+        statements.iter_mut().for_each(super::balance::rebalance);
+        super::limits::check(&statements)?;
         for statement in &mut statements {
             crate::planner::catalog::overlay::rewrite(statement);
-            crate::planner::frontend::subqueries::rewrite(statement);
+            super::subqueries::rewrite(statement);
             crate::planner::catalog::information_schema::rewrite(statement);
         }
         Ok(statements)
     })
+}
+
+/// `sql` with every `'{a,"b c",NULL}'::text[]` written as `ARRAY['a', 'b c',
+/// NULL]::text[]`, read by PostgreSQL's array input
+/// ([`super::array_literal`]); `None` when it has none. The compatibility
+/// parser's own rewrite of such casts splits at commas and keeps quotes, and
+/// DataFusion's cast from text to a list takes `'{a,b'` for `{a,b}`: a
+/// malformed literal is `22P02` here, before either sees it. Only text with
+/// a `[` is looked at twice.
+fn strict_array_literals(sql: &str) -> Result<Option<String>> {
+    if !sql.contains('[') {
+        return Ok(None);
+    }
+    // Left to the compatibility parser when plain sqlparser cannot read it.
+    let Ok(mut statements) = Parser::parse_sql(&PostgreSqlDialect {}, sql) else {
+        return Ok(None);
+    };
+    let mut changed = false;
+    for statement in &mut statements {
+        changed |= array_literals(statement)?;
+    }
+    Ok(changed.then(|| {
+        statements
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    }))
+}
+
+/// Rewrites the array literals of `statement`; whether it had one.
+fn array_literals(statement: &mut Statement) -> Result<bool> {
+    let mut failed = None;
+    let mut changed = false;
+    let _ = visit_expressions_mut(statement, |e| {
+        let SqlExpr::Cast {
+            expr,
+            data_type: SqlType::Array(_),
+            ..
+        } = e
+        else {
+            return ControlFlow::Continue(());
+        };
+        let SqlExpr::Value(ValueWithSpan {
+            value: Value::SingleQuotedString(text),
+            ..
+        }) = expr.as_ref()
+        else {
+            return ControlFlow::Continue(());
+        };
+        match super::array_literal::parse_array(text) {
+            Err(error) => {
+                failed = Some(error);
+                ControlFlow::Break(())
+            }
+            // `'{}'`: DataFusion's cast already makes an empty list.
+            Ok(items) if items.is_empty() => ControlFlow::Continue(()),
+            Ok(items) => {
+                let elem = items
+                    .into_iter()
+                    .map(|item| {
+                        SqlExpr::value(match item {
+                            Some(text) => Value::SingleQuotedString(text.into_owned()),
+                            None => Value::Null,
+                        })
+                    })
+                    .collect();
+                **expr = SqlExpr::Array(Array { elem, named: true });
+                changed = true;
+                ControlFlow::Continue(())
+            }
+        }
+    });
+    failed.map_or(Ok(changed), Err)
 }
 
 fn parse_error(e: ParserError) -> Error {
@@ -70,6 +149,20 @@ mod tests {
         let deep = chain(100_000);
         let err = parse(&deep).unwrap_err();
         assert_eq!(err.code, "54001", "{}", err.message);
+    }
+
+    /// A text cast to an array is read by PostgreSQL's array input: a
+    /// malformed literal is `22P02`, a good one its elements.
+    #[test]
+    fn array_literals_are_read_strictly() {
+        for bad in ["SELECT '{a,b'::text[]", "SELECT '{\"a}'::text[]"] {
+            assert_eq!(parse(bad).unwrap_err().code, "22P02", "{bad}");
+        }
+        let good = parse("SELECT '{a,\"b c\",NULL}'::text[]").unwrap();
+        assert_eq!(
+            good[0].to_string(),
+            "SELECT ARRAY['a', 'b c', NULL]::TEXT[]"
+        );
     }
 
     #[test]

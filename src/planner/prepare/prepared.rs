@@ -7,7 +7,7 @@
 //! - an INSERT … SELECT over a point lookup ([`PointWrite`]) reads the
 //!   lookup and hands its rows to the table's sink;
 //! - any other query or INSERT … SELECT keeps its optimised logical plan and
-//!   builds only the physical plan per Execute ([`crate::planner::prepare::prepared_plan`]);
+//!   builds only the physical plan per Execute ([`super::prepared_plan`]);
 //! - the rest (RETURNING, plans reading the clock) is planned again from
 //!   its logical plan at each Execute.
 

@@ -13,9 +13,9 @@ use datafusion::logical_expr::{Expr, LogicalPlan, WriteOp};
 use datafusion::physical_plan::execute_stream;
 use datafusion::prelude::SessionContext;
 
+use super::prepared::{Prepared, is_insert};
 use crate::error::{Error, Result};
 use crate::planner::errors::from_datafusion;
-use crate::planner::prepare::prepared::{Prepared, is_insert};
 
 /// The optimised plan of a query or an INSERT … SELECT, if it can be kept
 /// (every parameter has a type and the plan does not read the clock).
@@ -86,7 +86,7 @@ pub async fn run(
 }
 
 /// Starts `p` with `params` bound — on `runtime` when the caller is on a
-/// connection thread ([`crate::planner::prepare::offload`]) — and says whether it is an
+/// connection thread ([`super::offload`]) — and says whether it is an
 /// INSERT (whose stream yields its row count).
 pub async fn start(
     ctx: &SessionContext,
@@ -100,7 +100,7 @@ pub async fn start(
         Some(optimised) => {
             let plan = optimised.clone();
             let run = async move { run(&ctx, &plan, params).await };
-            let stream = crate::planner::prepare::offload::run_plan(runtime, run).await?;
+            let stream = super::offload::run_plan(runtime, run).await?;
             Ok((stream, is_insert(optimised)))
         }
         None => {
@@ -114,10 +114,7 @@ pub async fn start(
                 let frame = ctx.execute_logical_plan(plan).await.map_err(df)?;
                 frame.execute_stream().await.map_err(df)
             };
-            Ok((
-                crate::planner::prepare::offload::run_plan(runtime, run).await?,
-                insert,
-            ))
+            Ok((super::offload::run_plan(runtime, run).await?, insert))
         }
     }
 }

@@ -6,11 +6,11 @@
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
 
+use super::run::{Session, df};
 use crate::error::{Error, Result, sqlstate};
 use crate::planner::frontend::classify::Action;
 use crate::planner::output::{Output, command};
 use crate::planner::prepare::prepared::Prepared;
-use crate::planner::session::run::{Session, df};
 
 fn missing(name: &str) -> Error {
     Error::new(

@@ -17,6 +17,8 @@ use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::Statement as Sql;
 use futures::StreamExt;
 
+use super::lifetime::{self, Ending};
+use super::memory::QueryMemory;
 use crate::error::{Error, Result, sqlstate};
 use crate::monitor::Kind;
 use crate::planner::SessionShared;
@@ -29,8 +31,6 @@ use crate::planner::prepare::prepared::{Prepared, show_all_schema, show_schema};
 use crate::planner::prepare::prepared_plan::start;
 use crate::planner::read::tables;
 use crate::planner::schema::{ASSERTIONS, RETRACTIONS};
-use crate::planner::session::lifetime::{self, Ending};
-use crate::planner::session::memory::QueryMemory;
 use crate::planner::write::copy::{CopyIn, CopyRows};
 use crate::planner::write::txn::{Ended, aborted};
 use crate::storage::Write;
@@ -50,7 +50,7 @@ pub struct Session {
     shared: Arc<SessionShared>,
     /// The running statement's memory budget.
     memory: Arc<QueryMemory>,
-    /// Statements named by SQL-level PREPARE ([`crate::planner::session::prepared_sql`]).
+    /// Statements named by SQL-level PREPARE ([`super::prepared_sql`]).
     named: std::sync::Mutex<std::collections::HashMap<String, Prepared>>,
     /// Plans of statements sent before ([`crate::planner::prepare::plan_cache`]).
     plans: PlanCache,

@@ -64,15 +64,14 @@ pub fn install(
         return Ok(());
     };
     let schema = MemorySchemaProvider::new();
-    let replication =
-        crate::planner::system::replication_view::table(members.clone(), store.clone());
+    let replication = super::replication_view::table(members.clone(), store.clone());
     let members = members.clone();
     let table = LiveTable::new("stemedb.cluster_members", SCHEMA.clone(), move || {
         batch(&members)
     });
     schema.register_table("cluster_members".into(), Arc::new(table))?;
     schema.register_table("replication".into(), Arc::new(replication))?;
-    let backups = crate::planner::system::backup_progress_view::table();
+    let backups = super::backup_progress_view::table();
     schema.register_table("backup_progress".into(), Arc::new(backups))?;
     catalog.register_schema(SCHEMA_NAME, Arc::new(schema))?;
     Ok(())

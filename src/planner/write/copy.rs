@@ -251,7 +251,7 @@ impl CopyIn {
                 (Some(_), true) => self.stage(),
                 // Inside a block the rows stay in memory, bounded as the
                 // block's own writes are.
-                (None, _) => crate::planner::write::txn::check_block_size(self.held_bytes),
+                (None, _) => super::txn::check_block_size(self.held_bytes),
                 (Some(_), false) => Ok(()),
             }
         });
@@ -374,7 +374,7 @@ impl CopyIn {
         }
         let mut new = NewAssertion::default();
         for (column, value) in self.columns.iter().zip(fields) {
-            crate::planner::write::ingest::set_text(&mut new, column, value)
+            super::ingest::set_text(&mut new, column, value)
                 .map_err(|e| self.error_at(line, Some(column), e))?;
         }
         new.into_claim(&self.user).map_err(|e| {

@@ -208,7 +208,12 @@ fn find(b: &Block, name: &str) -> Result<usize> {
     b.savepoints
         .iter()
         .rposition(|(n, _)| n.eq_ignore_ascii_case(name))
-        .ok_or_else(|| Error::new("3B001", format!("savepoint \"{name}\" does not exist")))
+        .ok_or_else(|| {
+            Error::new(
+                sqlstate::INVALID_SAVEPOINT_SPECIFICATION,
+                format!("savepoint \"{name}\" does not exist"),
+            )
+        })
 }
 
 fn outside_block(what: &str) -> Error {
