@@ -303,7 +303,7 @@ mod tests {
         .await;
         session.execute(&insert, vec![]).await.unwrap();
 
-        let one: [&str; 9] = [
+        let one: [&str; 12] = [
             "SELECT object, source, tier FROM recency WHERE subject = $1",
             "SELECT object, source, tier FROM recency WHERE subject = $1::text",
             "SELECT object, source, tier FROM recency WHERE subject = CAST($1 AS varchar)",
@@ -313,11 +313,14 @@ mod tests {
             "SELECT object FROM authority WHERE subject = $1",
             "SELECT object FROM beliefs WHERE subject IN ($1)",
             "SELECT object FROM recency WHERE subject = ANY($1::text[])",
+            "SELECT object FROM recency WHERE subject = ANY(ARRAY[$1])",
+            "SELECT object FROM recency WHERE subject = ANY(ARRAY[$1::text])",
+            "SELECT object FROM recency WHERE subject IN ($1, 'zz')",
         ];
         for sql in one {
             let p = prepare(&session, sql).await;
             assert!(p.point.is_some(), "not a point lookup: {sql}");
-            let value = if sql.contains("ANY") {
+            let value = if sql.contains("ANY($1") {
                 let list = ListArray::from_iter_primitive::<Int32Type, _, _>([Some([Some(1)])]);
                 let strings: ArrayRef = Arc::new(StringArray::from(vec!["a"]));
                 let list = ListArray::new(

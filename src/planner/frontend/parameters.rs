@@ -3,7 +3,8 @@
 //! send and Bind decodes it into the right value:
 //!
 //! - `$1::int8[]`, `CAST($1 AS text)`: the type of the cast;
-//! - `x = ANY($1)` (planned as `array_has($1, x)`): an array of `x`'s type.
+//! - `x = ANY($1)` (planned as `array_has($1, x)`): an array of `x`'s type;
+//! - `x = ANY(ARRAY[$1, $2])`: each element `x`'s type.
 //!
 //! `unnest($1)` needs its type from the driver or a cast
 //! (`unnest($1::text[])`), as in PostgreSQL.
@@ -30,7 +31,7 @@ pub fn infer(plan: LogicalPlan) -> Result<LogicalPlan> {
         let schema = input_schema(node);
         node.apply_expressions(|e| {
             e.apply(|e| {
-                if let Some((id, field)) = inferred(e, &schema) {
+                for (id, field) in inferred(e, &schema) {
                     types.entry(id).or_insert(field);
                 }
                 Ok(TreeNodeRecursion::Continue)
@@ -56,26 +57,42 @@ pub fn infer(plan: LogicalPlan) -> Result<LogicalPlan> {
     .map(|t| t.data)
 }
 
-/// The parameter `e` types, and its type: a typed placeholder, a cast of
-/// an untyped one, or an array searched for a value.
-fn inferred(e: &Expr, schema: &DFSchema) -> Option<(String, FieldRef)> {
+/// The parameters `e` types, and their types: a typed placeholder, a cast
+/// of an untyped one, or an array searched for a value (the array, or each
+/// element of one written out).
+fn inferred(e: &Expr, schema: &DFSchema) -> Vec<(String, FieldRef)> {
     match e {
         Expr::Placeholder(Placeholder {
             id,
             field: Some(field),
-        }) => Some((id.clone(), field.clone())),
-        Expr::Cast(Cast { expr, field }) | Expr::TryCast(TryCast { expr, field }) => {
-            let id = untyped(expr)?;
-            Some((id, Arc::new(field.as_ref().clone().with_nullable(true))))
-        }
+        }) => vec![(id.clone(), field.clone())],
+        Expr::Cast(Cast { expr, field }) | Expr::TryCast(TryCast { expr, field }) => untyped(expr)
+            .map(|id| (id, Arc::new(field.as_ref().clone().with_nullable(true))))
+            .into_iter()
+            .collect(),
         Expr::ScalarFunction(ScalarFunction { func, args })
             if ARRAY_SEARCH.contains(&func.name()) && args.len() == 2 =>
         {
-            let id = untyped(&args[0])?;
-            let element = args[1].get_type(schema).ok()?;
-            Some((id, list_of(element)))
+            let Ok(element) = args[1].get_type(schema) else {
+                return vec![];
+            };
+            if let Some(id) = untyped(&args[0]) {
+                return vec![(id, list_of(element))];
+            }
+            let field = Arc::new(Field::new("", element, true));
+            match &args[0] {
+                Expr::ScalarFunction(ScalarFunction { func, args })
+                    if func.name() == "make_array" =>
+                {
+                    args.iter()
+                        .filter_map(untyped)
+                        .map(|id| (id, field.clone()))
+                        .collect()
+                }
+                _ => vec![],
+            }
         }
-        _ => None,
+        _ => vec![],
     }
 }
 
@@ -152,6 +169,10 @@ mod tests {
         assert_eq!(
             types("SELECT * FROM t WHERE n = ANY($1)").await,
             vec![list(DataType::Int64)]
+        );
+        assert_eq!(
+            types("SELECT * FROM t WHERE s = ANY(ARRAY[$1, $2])").await,
+            vec![Some(DataType::Utf8), Some(DataType::Utf8)]
         );
     }
 

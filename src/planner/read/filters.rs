@@ -193,26 +193,43 @@ fn column_values(expr: &Expr) -> Option<(&str, Vec<&str>)> {
     }
 }
 
+/// The column a filter compares with constants or parameters only (the
+/// scan applies it once they are bound): any of the forms above, or an OR
+/// of them on one column (how DataFusion plans a short `IN ($1, 'a')`).
+fn pushable(expr: &Expr) -> Option<&str> {
+    if let Some((col, _)) = column_values(expr) {
+        return Some(col);
+    }
+    if let Some(col) = column_equals_parameter(expr) {
+        return Some(col);
+    }
+    let Expr::BinaryExpr(BinaryExpr {
+        left,
+        op: Operator::Or,
+        right,
+    }) = expr
+    else {
+        return None;
+    };
+    let col = pushable(left)?;
+    (pushable(right)? == col).then_some(col)
+}
+
 /// Which filters the scan applies exactly.
 pub fn pushdown_support(filters: &[&Expr]) -> Vec<TableProviderFilterPushDown> {
     let (mut subject, mut predicate) = (false, false);
     filters
         .iter()
-        .map(|f| {
-            match column_values(f)
-                .map(|(c, _)| c)
-                .or_else(|| column_equals_parameter(f))
-            {
-                Some("subject") if !subject => {
-                    subject = true;
-                    TableProviderFilterPushDown::Exact
-                }
-                Some("predicate") if !predicate => {
-                    predicate = true;
-                    TableProviderFilterPushDown::Exact
-                }
-                _ => TableProviderFilterPushDown::Unsupported,
+        .map(|f| match pushable(f) {
+            Some("subject") if !subject => {
+                subject = true;
+                TableProviderFilterPushDown::Exact
             }
+            Some("predicate") if !predicate => {
+                predicate = true;
+                TableProviderFilterPushDown::Exact
+            }
+            _ => TableProviderFilterPushDown::Unsupported,
         })
         .collect()
 }
@@ -305,6 +322,13 @@ mod tests {
         use datafusion::logical_expr::expr::Placeholder;
         let param = |n: &str| Expr::Placeholder(Placeholder::new_with_field(n.into(), None));
         let in_list = col("subject").in_list(vec![param("$1")], false);
+        let or = col("predicate")
+            .eq(param("$2"))
+            .or(col("predicate").eq(lit("q")));
+        assert_eq!(
+            pushdown_support(&[&or]),
+            vec![TableProviderFilterPushDown::Exact]
+        );
         let any_array = array_has(make_array(vec![param("$1"), lit("b")]), col("predicate"));
         assert_eq!(
             pushdown_support(&[&in_list, &any_array]),
