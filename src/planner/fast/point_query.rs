@@ -259,6 +259,7 @@ mod tests {
     use futures::TryStreamExt;
 
     use super::*;
+    use crate::planner::prepare::prepared::Fast;
     use crate::planner::{Engine, Output, Prepared, Session};
     use crate::storage::{Durability, Store};
 
@@ -319,7 +320,10 @@ mod tests {
         ];
         for sql in one {
             let p = prepare(&session, sql).await;
-            assert!(p.point.is_some(), "not a point lookup: {sql}");
+            assert!(
+                matches!(p.fast(), Some(Fast::Point(_))),
+                "not a point lookup: {sql}"
+            );
             let value = if sql.contains("ANY($1") {
                 let list = ListArray::from_iter_primitive::<Int32Type, _, _>([Some([Some(1)])]);
                 let strings: ArrayRef = Arc::new(StringArray::from(vec!["a"]));
@@ -346,7 +350,10 @@ mod tests {
         ];
         for sql in pair {
             let p = prepare(&session, sql).await;
-            assert!(p.point.is_some(), "not a point lookup: {sql}");
+            assert!(
+                matches!(p.fast(), Some(Fast::Point(_))),
+                "not a point lookup: {sql}"
+            );
             let params = if sql.contains('$') {
                 vec![text("a"), text("q")]
             } else {
@@ -370,7 +377,7 @@ mod tests {
         ];
         for sql in general {
             let p = prepare(&session, sql).await;
-            assert!(p.point.is_none(), "taken as a point lookup: {sql}");
+            assert!(p.fast().is_none(), "taken as a point lookup: {sql}");
         }
         let p = prepare(&session, general[2]).await;
         assert_eq!(rows(&session, &p, vec![text("a")]).await, ["x"]);

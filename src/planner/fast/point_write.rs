@@ -144,6 +144,7 @@ impl PointWrite {
 
 #[cfg(test)]
 mod tests {
+    use crate::planner::prepare::prepared::Fast;
     use crate::planner::{Engine, Output};
     use crate::storage::{Durability, Store};
 
@@ -158,7 +159,7 @@ mod tests {
                 let action = session.parse(sql).unwrap().remove(0);
                 let p = session.prepare(action).await.unwrap();
                 (
-                    p.point_write.is_some(),
+                    matches!(p.fast(), Some(Fast::Write(_))),
                     session.execute(&p, vec![]).await.unwrap(),
                 )
             }

@@ -10,6 +10,11 @@
 //!   builds only the physical plan per Execute ([`super::prepared_plan`]);
 //! - the rest (RETURNING, plans reading the clock) is planned again from
 //!   its logical plan at each Execute.
+//!
+//! Which of these it is is the statement's [`Route`], chosen once; every
+//! DataFusion run of any route goes through one function,
+//! [`super::prepared_plan::start`], which runs it off the connection's
+//! thread ([`super::offload`]).
 
 use std::sync::Arc;
 
@@ -25,18 +30,49 @@ use crate::planner::frontend::classify::Action;
 #[derive(Debug, Clone)]
 pub struct Prepared {
     pub(in crate::planner) action: Action,
-    pub(in crate::planner) plan: Option<LogicalPlan>,
-    pub(in crate::planner) returning_plan: Option<LogicalPlan>,
-    /// The plan optimised at prepare time, when it can be kept.
-    pub(in crate::planner) optimised: Option<LogicalPlan>,
-    pub(in crate::planner) point: Option<PointQuery>,
-    pub(in crate::planner) point_write: Option<PointWrite>,
-    pub(in crate::planner) insert: Option<PlainInsert>,
+    /// How each Execute runs it.
+    pub(in crate::planner) route: Route,
     /// Parameters described with another type than the plan infers
     /// ([`crate::planner::write::sinks::described_parameters`], PREPARE's declared types).
     pub(in crate::planner) described: Vec<(usize, DataType)>,
-    /// For `EXECUTE name`: the statement it runs.
-    pub(in crate::planner) target: Option<Box<Prepared>>,
+}
+
+/// The one way a prepared statement runs, chosen when it is prepared.
+#[derive(Debug, Clone)]
+pub(in crate::planner) enum Route {
+    /// The session runs it itself (SET, BEGIN, COPY FROM STDIN, PREPARE, …).
+    Session,
+    /// `EXECUTE name`: the named statement, its arguments bound.
+    Execute(Box<Prepared>),
+    /// `INSERT … VALUES` of constants and parameters, built into claims
+    /// without DataFusion.
+    PlainInsert(PlainInsert),
+    /// A DataFusion plan: queries, INSERT … SELECT, COPY (query) TO.
+    Plan(Planned),
+}
+
+/// A statement DataFusion planned.
+#[derive(Debug, Clone)]
+pub(in crate::planner) struct Planned {
+    /// The statement's logical plan: what Describe reports, and what runs
+    /// (planned again) when it could not be optimised once.
+    pub(in crate::planner) plan: LogicalPlan,
+    /// The plan optimised at prepare time, when it can be kept; each
+    /// Execute binds it and builds only its physical plan.
+    pub(in crate::planner) optimised: Option<LogicalPlan>,
+    /// A path that skips DataFusion's execution, tried first.
+    pub(in crate::planner) fast: Option<Fast>,
+    /// The RETURNING list, planned over the table's columns.
+    pub(in crate::planner) returning: Option<LogicalPlan>,
+}
+
+/// The fast paths of a planned statement ([`crate::planner::fast`]); each
+/// may decline at execution (a wide range, a cluster read), and the plan
+/// runs instead.
+#[derive(Debug, Clone)]
+pub(in crate::planner) enum Fast {
+    Point(PointQuery),
+    Write(PointWrite),
 }
 
 impl Prepared {
@@ -44,32 +80,37 @@ impl Prepared {
     pub(in crate::planner) fn unplanned(action: Action, target: Option<Box<Prepared>>) -> Prepared {
         Prepared {
             action,
-            plan: None,
-            returning_plan: None,
-            optimised: None,
-            point: None,
-            point_write: None,
-            insert: None,
+            route: target.map_or(Route::Session, Route::Execute),
             described: vec![],
-            target,
+        }
+    }
+
+    /// Its fast path, if it has one (tests ask which was recognised).
+    #[cfg(test)]
+    pub(in crate::planner) fn fast(&self) -> Option<&Fast> {
+        match &self.route {
+            Route::Plan(planned) => planned.fast.as_ref(),
+            _ => None,
         }
     }
 
     /// What the statement is, for the statement metrics.
     pub(in crate::planner) fn kind(&self) -> Kind {
-        if self.point.is_some() {
-            return Kind::Point;
-        }
-        if self.insert.is_some() {
-            return Kind::Write;
-        }
-        match &self.action {
-            Action::Plan { .. } if self.plan.as_ref().is_some_and(is_insert) => Kind::Write,
-            Action::Plan { .. } | Action::CopyOut { .. } => Kind::Scan,
-            Action::Commit => Kind::Write,
-            Action::CopyIn { .. } => Kind::Copy,
-            Action::ExecuteSql { .. } => self.target.as_ref().map_or(Kind::Other, |t| t.kind()),
-            _ => Kind::Other,
+        match (&self.route, &self.action) {
+            (
+                Route::Plan(Planned {
+                    fast: Some(Fast::Point(_)),
+                    ..
+                }),
+                _,
+            ) => Kind::Point,
+            (Route::PlainInsert(_), _) => Kind::Write,
+            (Route::Execute(target), _) => target.kind(),
+            (Route::Plan(p), Action::Plan { .. }) if is_insert(&p.plan) => Kind::Write,
+            (Route::Plan(_), _) => Kind::Scan,
+            (Route::Session, Action::Commit) => Kind::Write,
+            (Route::Session, Action::CopyIn { .. }) => Kind::Copy,
+            (Route::Session, _) => Kind::Other,
         }
     }
 
@@ -81,11 +122,10 @@ impl Prepared {
 
     /// Types of `$n` parameters, in order (`None` when not inferable).
     pub fn parameter_types(&self) -> Vec<Option<DataType>> {
-        if let Some(insert) = &self.insert {
-            return insert.parameter_types();
-        }
-        let Some(plan) = &self.plan else {
-            return vec![];
+        let plan = match &self.route {
+            Route::PlainInsert(insert) => return insert.parameter_types(),
+            Route::Plan(planned) => &planned.plan,
+            Route::Session | Route::Execute(_) => return vec![],
         };
         let Ok(types) = plan.get_parameter_types() else {
             return vec![];
@@ -110,25 +150,28 @@ impl Prepared {
 
     /// The shape of the rows the statement returns, if it returns rows.
     pub fn result_schema(&self) -> Option<SchemaRef> {
-        if let Some(target) = &self.target {
-            return target.result_schema();
-        }
-        if let Some(point) = &self.point {
-            return Some(point.schema());
-        }
-        if self.insert.is_some() {
-            return None;
-        }
-        match (&self.action, &self.plan) {
-            (Action::Show(name), _) if name == "all" => Some(show_all_schema()),
-            (Action::Show(name), _) => Some(show_schema(name)),
-            (_, Some(_)) if self.returning_plan.is_some() => self
-                .returning_plan
-                .as_ref()
-                .map(|p| Arc::new(p.schema().as_arrow().clone())),
-            (_, Some(plan)) if is_insert(plan) => None,
-            (_, Some(plan)) => Some(Arc::new(plan.schema().as_arrow().clone())),
-            _ => None,
+        let schema = |p: &LogicalPlan| Some(Arc::new(p.schema().as_arrow().clone()));
+        match (&self.route, &self.action) {
+            (Route::Execute(target), _) => target.result_schema(),
+            (Route::PlainInsert(_), _) => None,
+            (
+                Route::Plan(Planned {
+                    fast: Some(Fast::Point(q)),
+                    ..
+                }),
+                _,
+            ) => Some(q.schema()),
+            (
+                Route::Plan(Planned {
+                    returning: Some(r), ..
+                }),
+                _,
+            ) => schema(r),
+            (Route::Plan(p), _) if is_insert(&p.plan) => None,
+            (Route::Plan(p), _) => schema(&p.plan),
+            (Route::Session, Action::Show(name)) if name == "all" => Some(show_all_schema()),
+            (Route::Session, Action::Show(name)) => Some(show_schema(name)),
+            (Route::Session, _) => None,
         }
     }
 }

@@ -13,8 +13,8 @@ use datafusion::logical_expr::{Expr, LogicalPlan, WriteOp};
 use datafusion::physical_plan::execute_stream;
 use datafusion::prelude::SessionContext;
 
-use super::prepared::{Prepared, is_insert};
-use crate::error::{Error, Result};
+use super::prepared::{Planned, is_insert};
+use crate::error::Result;
 use crate::planner::errors::from_datafusion;
 
 /// The optimised plan of a query or an INSERT … SELECT, if it can be kept
@@ -85,18 +85,19 @@ pub async fn run(
     execute_stream(physical, ctx.task_ctx()).map_err(df)
 }
 
-/// Starts `p` with `params` bound — on `runtime` when the caller is on a
-/// connection thread ([`super::offload`]) — and says whether it is an
-/// INSERT (whose stream yields its row count).
+/// Starts `planned` with `params` bound — on `runtime` when the caller is
+/// on a connection thread ([`super::offload`]) — and says whether it is an
+/// INSERT (whose stream yields its row count). Every DataFusion run of a
+/// prepared statement comes here: queries, INSERT … SELECT, COPY TO.
 pub async fn start(
     ctx: &SessionContext,
     runtime: Option<&tokio::runtime::Handle>,
-    p: &Prepared,
+    planned: &Planned,
     params: Vec<ScalarValue>,
 ) -> Result<(SendableRecordBatchStream, bool)> {
     let df = |e| from_datafusion(&e);
     let ctx = ctx.clone();
-    match &p.optimised {
+    match &planned.optimised {
         Some(optimised) => {
             let plan = optimised.clone();
             let run = async move { run(&ctx, &plan, params).await };
@@ -104,11 +105,7 @@ pub async fn start(
             Ok((stream, is_insert(optimised)))
         }
         None => {
-            let plan = p
-                .plan
-                .clone()
-                .ok_or_else(|| Error::internal("statement was not planned"))?;
-            let plan = plan.with_param_values(params).map_err(df)?;
+            let plan = planned.plan.clone().with_param_values(params).map_err(df)?;
             let insert = is_insert(&plan);
             let run = async move {
                 let frame = ctx.execute_logical_plan(plan).await.map_err(df)?;

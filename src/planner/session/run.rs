@@ -27,7 +27,9 @@ use crate::planner::errors::from_datafusion;
 use crate::planner::frontend::classify::{Action, Returning, classify};
 use crate::planner::output::{Output, TxnChange, command};
 use crate::planner::prepare::plan_cache::{Lookup, PlanCache};
-use crate::planner::prepare::prepared::{Prepared, show_all_schema, show_schema};
+use crate::planner::prepare::prepared::{
+    Fast, Planned, Prepared, Route, show_all_schema, show_schema,
+};
 use crate::planner::prepare::prepared_plan::start;
 use crate::planner::read::tables;
 use crate::planner::schema::{ASSERTIONS, RETRACTIONS};
@@ -258,9 +260,9 @@ impl Session {
             (DfStatement::Statement(s), None) => crate::planner::fast::plain_insert::recognise(s),
             _ => None,
         };
-        if insert.is_some() {
+        if let Some(insert) = insert {
             return Ok(Prepared {
-                insert,
+                route: Route::PlainInsert(insert),
                 ..Prepared::unplanned(action, None)
             });
         }
@@ -275,14 +277,18 @@ impl Session {
         };
         let point = optimised
             .as_ref()
-            .and_then(crate::planner::fast::point_query::recognise);
-        let point_write = match returning {
-            None => optimised
-                .as_ref()
-                .and_then(crate::planner::fast::point_write::recognise),
-            Some(_) => None,
+            .and_then(crate::planner::fast::point_query::recognise)
+            .map(Fast::Point);
+        let fast = match returning {
+            None => point.or_else(|| {
+                optimised
+                    .as_ref()
+                    .and_then(crate::planner::fast::point_write::recognise)
+                    .map(Fast::Write)
+            }),
+            Some(_) => point,
         };
-        let returning_plan = match returning {
+        let returning = match returning {
             None => None,
             Some(r) => {
                 let schema = if r.table == "assertions" {
@@ -304,11 +310,12 @@ impl Session {
             _ => vec![],
         };
         Ok(Prepared {
-            plan: Some(plan),
-            returning_plan,
-            optimised,
-            point,
-            point_write,
+            route: Route::Plan(Planned {
+                plan,
+                optimised,
+                fast,
+                returning,
+            }),
             described,
             ..Prepared::unplanned(action, None)
         })
@@ -394,40 +401,68 @@ impl Session {
     }
 
     async fn run(&self, p: &Prepared, params: Vec<ScalarValue>) -> Result<Output> {
+        match &p.route {
+            Route::PlainInsert(i) => {
+                let n = i.execute(&self.shared, &params).await?;
+                Ok(command(format!("INSERT 0 {n}")))
+            }
+            Route::Plan(planned) => self.run_plan(&p.action, planned, params).await,
+            Route::Execute(target) => {
+                let Action::ExecuteSql { name, arguments } = &p.action else {
+                    return Err(Error::internal("a named statement run without EXECUTE"));
+                };
+                let values = self.arguments(name, target, arguments).await?;
+                Box::pin(self.run(target, values)).await
+            }
+            Route::Session => self.run_in_session(&p.action).await,
+        }
+    }
+
+    /// A planned statement: its fast path if it has one and it answers,
+    /// else its plan, started through [`start`] (off this thread).
+    async fn run_plan(
+        &self,
+        action: &Action,
+        planned: &Planned,
+        params: Vec<ScalarValue>,
+    ) -> Result<Output> {
         let shared = &self.shared;
-        if let Some(q) = &p.point {
-            let range = q.range(&params)?;
-            if shared.reads_alone(&range) {
-                // Seeks to a few pairs' heads: microseconds from the block
-                // cache, so it runs in place — a hop to a blocking thread
-                // and back cost more than the read. A list of many subjects
-                // (each a seek that may read the disk) streams from a
-                // blocking thread.
-                let view = shared.view();
-                if !range.is_wide() && range.points() <= POINTS_IN_PLACE {
-                    return Ok(Output::Rows(single_batch(q.execute(shared, view, &range)?)));
+        match &planned.fast {
+            Some(Fast::Point(q)) => {
+                let range = q.range(&params)?;
+                if shared.reads_alone(&range) {
+                    // Seeks to a few pairs' heads: microseconds from the
+                    // block cache, so it runs in place — a hop to a blocking
+                    // thread and back cost more than the read. A list of
+                    // many subjects (each a seek that may read the disk)
+                    // streams from a blocking thread.
+                    let view = shared.view();
+                    if !range.is_wide() && range.points() <= POINTS_IN_PLACE {
+                        return Ok(Output::Rows(single_batch(q.execute(shared, view, &range)?)));
+                    }
+                    let stream = q.stream(shared, view, range)?;
+                    return Ok(Output::Rows(first_batch_ready(stream).await?));
                 }
-                let stream = q.stream(shared, view, range)?;
-                return Ok(Output::Rows(first_batch_ready(stream).await?));
+                if let Some(batch) = remote_point::read(shared, q, &range, POINTS_IN_PLACE).await? {
+                    return Ok(Output::Rows(single_batch(batch)));
+                }
             }
-            if let Some(batch) = remote_point::read(shared, q, &range, POINTS_IN_PLACE).await? {
-                return Ok(Output::Rows(single_batch(batch)));
-            }
-        }
-        if let Some(i) = &p.insert {
-            let n = i.execute(shared, &params).await?;
-            return Ok(command(format!("INSERT 0 {n}")));
-        }
-        match &p.action {
-            Action::Plan { returning, .. } => {
-                if let Some(w) = &p.point_write
-                    && let Some(rows) = w.execute(shared, &params, POINTS_IN_PLACE).await?
-                {
+            Some(Fast::Write(w)) => {
+                if let Some(rows) = w.execute(shared, &params, POINTS_IN_PLACE).await? {
                     let count = drain_count(rows).await?;
                     return Ok(command(format!("INSERT 0 {count}")));
                 }
-                let runtime = shared.query_runtime.as_ref();
-                let (stream, insert) = start(&self.ctx, runtime, p, params).await?;
+            }
+            None => {}
+        }
+        let runtime = shared.query_runtime.as_ref();
+        let (stream, insert) = start(&self.ctx, runtime, planned, params).await?;
+        match action {
+            Action::CopyOut { options, .. } => Ok(Output::CopyOut {
+                rows: first_batch_ready(stream).await?,
+                options: options.clone(),
+            }),
+            Action::Plan { returning, .. } => {
                 if !insert {
                     return Ok(Output::Rows(first_batch_ready(stream).await?));
                 }
@@ -437,6 +472,16 @@ impl Session {
                     Some(r) => self.returning(r).await,
                 }
             }
+            _ => Err(Error::internal(
+                "a statement planned for DataFusion that is not a query",
+            )),
+        }
+    }
+
+    /// The statements the session runs itself.
+    async fn run_in_session(&self, action: &Action) -> Result<Output> {
+        let shared = &self.shared;
+        match action {
             Action::Set { name, value } => {
                 shared
                     .settings
@@ -516,14 +561,6 @@ impl Session {
                 types,
                 statement,
             } => self.prepare_sql(name, types, statement).await,
-            Action::ExecuteSql { name, arguments } => {
-                let target = p
-                    .target
-                    .as_deref()
-                    .ok_or_else(|| Error::internal("EXECUTE without its statement"))?;
-                let values = self.arguments(name, target, arguments).await?;
-                Box::pin(self.run(target, values)).await
-            }
             Action::Deallocate(name) => self.deallocate(name.as_deref()),
             Action::Savepoint(name) => shared.txn.savepoint(name).map(|_| command("SAVEPOINT")),
             Action::RollbackTo(name) => shared.txn.rollback_to(name).map(|_| command("ROLLBACK")),
@@ -540,16 +577,9 @@ impl Session {
                 *shared.copy.lock().unwrap_or_else(|e| e.into_inner()) = Some(copy);
                 Ok(Output::CopyIn { columns })
             }
-            Action::CopyOut { options, .. } => {
-                // Like any plan: off the connection's thread, so a heavy
-                // COPY (SELECT …) TO STDOUT does not stall its neighbours.
-                let runtime = shared.query_runtime.as_ref();
-                let (rows, _) = start(&self.ctx, runtime, p, vec![]).await?;
-                Ok(Output::CopyOut {
-                    rows: first_batch_ready(rows).await?,
-                    options: options.clone(),
-                })
-            }
+            Action::Plan { .. } | Action::CopyOut { .. } | Action::ExecuteSql { .. } => Err(
+                Error::internal("a statement with a route of its own run by the session"),
+            ),
         }
     }
 
