@@ -59,6 +59,21 @@ use read::tables::View;
 use write::sinks::LastInserted;
 use write::txn::Transaction;
 
+/// The DataFusion settings every context StemeDB plans in shares — a
+/// connection's session and the context that answers other nodes' scans —
+/// so both read types, time and names alike: PostgreSQL's dialect, text as
+/// `Utf8` (not `Utf8View`), timestamps in UTC (`now()` and `::timestamptz`
+/// are timestamptz, as in PostgreSQL), two partitions (the machine's cores
+/// are shared by every connection).
+fn datafusion_config() -> datafusion::prelude::SessionConfig {
+    let mut config = datafusion::prelude::SessionConfig::new().with_target_partitions(2);
+    config.options_mut().execution.time_zone = Some("+00:00".to_string());
+    let sql = &mut config.options_mut().sql_parser;
+    sql.dialect = datafusion::config::Dialect::PostgreSQL;
+    sql.map_string_types_to_utf8view = false;
+    config
+}
+
 /// Builds sessions for connections to one store.
 #[derive(Clone)]
 pub struct Engine {

@@ -6,8 +6,7 @@
 use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::config::Dialect;
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 
@@ -26,13 +25,8 @@ use crate::planner::read::tables::{Placement, Placing, local_table, owned_rows};
 
 /// The context remote scans are planned in: nothing registered (each scan
 /// builds its one table), so serving a scan costs no session set-up.
-static SERVING: LazyLock<SessionContext> = LazyLock::new(|| {
-    let mut config = SessionConfig::new().with_target_partitions(2);
-    config.options_mut().execution.time_zone = Some("+00:00".to_string());
-    config.options_mut().sql_parser.dialect = Dialect::PostgreSQL;
-    config.options_mut().sql_parser.map_string_types_to_utf8view = false;
-    SessionContext::new_with_config(config)
-});
+static SERVING: LazyLock<SessionContext> =
+    LazyLock::new(|| SessionContext::new_with_config(crate::planner::datafusion_config()));
 
 /// The engine answers the reads other nodes send this one.
 #[async_trait::async_trait]

@@ -7,15 +7,14 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::MemTable;
 use datafusion::common::ScalarValue;
-use datafusion::config::Dialect;
 use datafusion::datasource::empty::EmptyTable;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::Statement as Sql;
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 
 use super::lifetime::{self, Ending};
 use super::memory::QueryMemory;
@@ -66,16 +65,9 @@ impl Drop for Session {
 
 impl Session {
     pub(in crate::planner) fn new(shared: Arc<SessionShared>) -> Session {
-        let mut config = SessionConfig::new()
+        let config = crate::planner::datafusion_config()
             .with_information_schema(true)
-            .with_default_catalog_and_schema("stemedb", "public")
-            .with_target_partitions(2);
-        // now() and `::timestamptz` are timestamptz, as in PostgreSQL
-        // (StemeDB works in UTC).
-        config.options_mut().execution.time_zone = Some("+00:00".to_string());
-        let sql = &mut config.options_mut().sql_parser;
-        sql.dialect = Dialect::PostgreSQL;
-        sql.map_string_types_to_utf8view = false;
+            .with_default_catalog_and_schema("stemedb", "public");
         let memory = QueryMemory::new(shared.limits().query_memory_limit);
         let ctx = SessionContext::new_with_config_rt(config, memory.runtime());
         tables::register(&ctx, &shared).expect("registering tables in a fresh context");
@@ -597,13 +589,19 @@ impl Session {
         self.ctx
             .register_table(RETURNING_TABLE, Arc::new(rows()?))
             .map_err(df)?;
-        let batches = async {
-            let frame = self.ctx.execute_logical_plan(plan).await?;
-            frame.collect().await
-        }
-        .await;
+        // Like every plan: started through the one offload-aware runner.
+        let ctx = self.ctx.clone();
+        let run = async move {
+            let frame = ctx.execute_logical_plan(plan).await.map_err(df)?;
+            frame.execute_stream().await.map_err(df)
+        };
+        let runtime = self.shared.query_runtime.as_ref();
+        let batches = match crate::planner::prepare::offload::run_plan(runtime, run).await {
+            Ok(stream) => stream.try_collect::<Vec<_>>().await.map_err(df),
+            Err(e) => Err(e),
+        };
         self.ctx.deregister_table(RETURNING_TABLE).map_err(df)?;
-        let batches = batches.map_err(df)?;
+        let batches = batches?;
         let stream = futures::stream::iter(batches.into_iter().map(Ok));
         Ok(Output::Rows(Box::pin(RecordBatchStreamAdapter::new(
             schema, stream,
