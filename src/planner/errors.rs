@@ -1,5 +1,9 @@
 //! Maps DataFusion's errors to SQLSTATEs. Errors raised by StemeDB itself
-//! travel inside `DataFusionError::External` and come out unchanged.
+//! travel inside `DataFusionError::External` and come out unchanged. Most
+//! variants say what went wrong in their structure; three carry only
+//! words (`Plan`, `Execution`, Arrow's `ComputeError`), and
+//! [`code_in_words`] is the one place their wording is read — its tests
+//! raise each from DataFusion itself, so a change of wording fails them.
 
 use datafusion::arrow::error::ArrowError;
 use datafusion::common::SchemaError;
@@ -30,17 +34,12 @@ pub fn from_datafusion(e: &DataFusionError) -> Error {
             };
             Error::new(code, s.to_string())
         }
-        DataFusionError::Plan(msg) => Error::new(plan_code(msg), msg.clone()),
+        DataFusionError::Plan(msg) => Error::new(code_in_words(Worded::Plan, msg), msg.clone()),
         DataFusionError::NotImplemented(msg) => {
             Error::new(sqlstate::FEATURE_NOT_SUPPORTED, msg.clone())
         }
         DataFusionError::Execution(msg) => {
-            let code = if msg.contains("ivide by zero") || msg.contains("ivision by zero") {
-                sqlstate::DIVISION_BY_ZERO
-            } else {
-                sqlstate::DATA_EXCEPTION
-            };
-            Error::new(code, msg.clone())
+            Error::new(code_in_words(Worded::Execution, msg), msg.clone())
         }
         DataFusionError::ResourcesExhausted(msg) if msg.contains(QUERY_MEMORY_LIMIT) => {
             Error::new(sqlstate::OUT_OF_MEMORY, msg.clone())
@@ -78,31 +77,85 @@ fn from_arrow(e: &ArrowError) -> Error {
             Error::new(sqlstate::INVALID_TEXT_REPRESENTATION, m.clone())
         }
         ArrowError::DivideByZero => Error::new(sqlstate::DIVISION_BY_ZERO, "division by zero"),
-        ArrowError::ComputeError(m) if m.contains("Overflow") || m.contains("overflow") => {
-            Error::new(sqlstate::NUMERIC_VALUE_OUT_OF_RANGE, m.clone())
-        }
+        ArrowError::ComputeError(m) => Error::new(code_in_words(Worded::Compute, m), m.clone()),
         other => Error::new(sqlstate::DATA_EXCEPTION, other.to_string()),
     }
 }
 
-/// Planning errors carry no structure, only a message.
-fn plan_code(msg: &str) -> &'static str {
+/// The variants whose SQLSTATE is in their words only.
+#[derive(Clone, Copy)]
+enum Worded {
+    Plan,
+    Execution,
+    /// Arrow's `ComputeError`.
+    Compute,
+}
+
+/// The SQLSTATE a worded error's message names.
+fn code_in_words(variant: Worded, msg: &str) -> &'static str {
     let m = msg.to_ascii_lowercase();
-    if m.contains("table") && m.contains("not found") {
-        sqlstate::UNDEFINED_TABLE
-    } else if m.contains("no field named") || m.contains("column") && m.contains("not found") {
-        sqlstate::UNDEFINED_COLUMN
-    } else if m.contains("invalid function") || m.contains("function") && m.contains("not found") {
-        sqlstate::UNDEFINED_FUNCTION
-    } else if m.contains("cannot") && (m.contains("cast") || m.contains("coerce"))
-        || m.contains("type")
-    {
-        sqlstate::DATATYPE_MISMATCH
-    } else {
-        sqlstate::SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION
+    let has = |w: &str| m.contains(w);
+    match variant {
+        Worded::Execution | Worded::Compute if has("divide by zero") || has("division by zero") => {
+            sqlstate::DIVISION_BY_ZERO
+        }
+        Worded::Execution | Worded::Compute if has("overflow") => {
+            sqlstate::NUMERIC_VALUE_OUT_OF_RANGE
+        }
+        Worded::Execution | Worded::Compute => sqlstate::DATA_EXCEPTION,
+        Worded::Plan if has("table") && has("not found") => sqlstate::UNDEFINED_TABLE,
+        Worded::Plan if has("no field named") || has("column") && has("not found") => {
+            sqlstate::UNDEFINED_COLUMN
+        }
+        Worded::Plan if has("invalid function") || has("function") && has("not found") => {
+            sqlstate::UNDEFINED_FUNCTION
+        }
+        Worded::Plan if has("cannot") && (has("cast") || has("coerce")) || has("type") => {
+            sqlstate::DATATYPE_MISMATCH
+        }
+        Worded::Plan => sqlstate::SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION,
     }
 }
+
 /// Wraps a StemeDB error for DataFusion, keeping its SQLSTATE reachable.
 pub fn external(e: crate::error::Error) -> DataFusionError {
     DataFusionError::External(Box::new(e))
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::prelude::SessionContext;
+
+    use super::*;
+
+    /// The SQLSTATE DataFusion's own error for `sql` maps to.
+    async fn code(sql: &str) -> &'static str {
+        let ctx = SessionContext::new();
+        ctx.sql("CREATE TABLE t (s VARCHAR, n BIGINT)")
+            .await
+            .unwrap();
+        let result = match ctx.sql(sql).await {
+            Ok(frame) => frame.collect().await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        let error = result.expect_err(sql);
+        from_datafusion(&error).code
+    }
+
+    #[tokio::test]
+    async fn planning_errors_are_read_from_their_words() {
+        assert_eq!(code("SELECT * FROM nope").await, "42P01");
+        assert_eq!(code("SELECT nope FROM t").await, "42703");
+        assert_eq!(code("SELECT no_such_function(1)").await, "42883");
+        assert_eq!(code("SELECT 1 FROM t WHERE n = ARRAY[1]").await, "42804");
+    }
+
+    #[tokio::test]
+    async fn execution_and_compute_errors_are_read_from_their_words() {
+        assert_eq!(code("SELECT 1 / 0").await, "22012");
+        assert_eq!(
+            code("SELECT abs(CAST(-9223372036854775808 AS BIGINT))").await,
+            "22003"
+        );
+    }
 }
