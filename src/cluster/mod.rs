@@ -1,11 +1,25 @@
 //! StemeDB as one of several nodes (docs/cluster.md). SWIM gossip ([`swim`])
 //! keeps each node's view of who is in the cluster and who is alive
-//! ([`members`]); placement ([`placement`]) maps a subject to its owners;
-//! the [`replicator`] sends each write to its owners over gRPC ([`peers`]
-//! calls, [`service`] answers, [`rpc`] authenticates), holding hints for
-//! owners that are away, which [`handoff`] delivers when they return.
-//! With `[cluster] enabled = false` nothing here runs and the node is the
-//! whole database.
+//! ([`members`]); the member set with its epoch and the phase of a change
+//! is a [`layout`], settled and changed by [`resize`] and moved by
+//! [`rebalance`]; placement ([`placement`]) maps a subject to its owners.
+//! The [`replicator`] sends each write to its owners over gRPC ([`peers`]
+//! calls, [`service`] answers, [`rpc`] serves and authenticates, [`wire`]
+//! holds the messages and the token; [`outbox`] batches calls per peer),
+//! holding hints for owners that are away, which [`handoff`] delivers when
+//! they return. Anti-entropy ([`anti_entropy`]) compares Merkle trees
+//! ([`merkle`], kept current by [`digests`]) and repairs what differs;
+//! [`state`] is what `stemedb.replication` and the lag metric show.
+//!
+//! The SQL layer reaches the cluster only through two traits
+//! ([`replicas`]): it sends writes and remote reads through [`Replicas`],
+//! and answers other nodes' reads as the [`ReadService`] the server hands
+//! over with [`Cluster::serve_reads`]. The read requests and who reads
+//! which subject are [`readers`]; [`scan_wire`] puts them and their rows
+//! on the wire; [`config`] reads `[cluster]` and `[replication]`. So this
+//! layer imports nothing above storage. With
+//! `[cluster] enabled = false` nothing here runs and the node is the whole
+//! database.
 
 mod anti_entropy;
 pub mod config;

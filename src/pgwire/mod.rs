@@ -3,10 +3,21 @@
 //! per-connection extensions, so settings and transactions never leak
 //! between clients.
 //!
-//! - `auth.rs`: startup, trust/SCRAM, connection limit, cancel keys
-//! - `simple.rs` / `extended.rs`: the two query protocols
-//! - `encode.rs` / `params.rs`: Arrow ⇄ PostgreSQL values
-//! - `tls.rs`: rustls from a certificate and key
+//! A connection follows the files in this order: `threads.rs` (the few
+//! single-threaded runtimes connections share), `connection.rs` (accept,
+//! shutdown, the registry in `crate::connections`), `admission.rs` (rate
+//! limits, lock-outs), `auth.rs` (startup, trust/SCRAM, connection limit,
+//! cancel keys), `tls.rs`, then per statement `simple.rs` / `extended.rs`
+//! (the two query protocols; `corked.rs` batches replies) with
+//! `params.rs` and `array_params.rs` (bind values → DataFusion scalars),
+//! and out again through `encode.rs` (rows; `plain_rows.rs` for plain
+//! columns, `arrays.rs` for arrays in binary, `text.rs` for PostgreSQL's
+//! text forms, `field_sink.rs` for where a value goes) or `copy.rs` (COPY
+//! in both directions). `errors.rs` turns an error into its ErrorResponse
+//! and `audit.rs` logs logins and refusals. Types on the wire come from the
+//! one map in `crate::planner::pg_types`; the layer calls the planner, the
+//! connection registry and storage (the RocksDB thread setting), nothing
+//! above.
 
 pub mod admission;
 mod array_params;

@@ -10,8 +10,18 @@
 //! | `meta` | name | node id, HLC high-water, format version, COPYs being applied |
 //! | `staging` | copy id, sequence | rows of a large COPY not yet applied ([`staging`]) |
 //! | `heads` | subject, predicate | the pair's lens head: winners, counts, object tallies ([`heads`]) |
+//! | `hints` | target node, sequence | writes held for a cluster member that was away ([`hints`]) |
 //!
-//! All writes go through [`GroupCommit`]; reads go straight to RocksDB.
+//! All writes go through [`GroupCommit`] ([`writer`]: one thread stamps
+//! HLCs and updates lens heads in the same batch; [`syncer`] fsyncs the WAL
+//! off that thread); reads go straight to RocksDB at a [`ReadPoint`]
+//! ([`visibility`]) through [`scan`]. Beside them: [`staging`] (large COPYs
+//! applied at once), [`landed`] and [`accepted`] (what each batch stored,
+//! for anti-entropy and the archive), [`checkpoint`] and [`truncate`]
+//! (backups and point-in-time restore), [`forget`] (copies of subjects this
+//! node no longer owns), [`split`] (slices of a full scan), [`stats`]
+//! (RocksDB's figures for `/metrics`) and [`verify`]. This layer imports
+//! the model and the lens rules, nothing above.
 
 mod accepted;
 mod checkpoint;

@@ -389,7 +389,7 @@ fn check_insert(insert: &mut Insert) -> Result<Option<Returning>> {
         ));
     }
     if table == "assertions" {
-        // Planned against the ingest table (see tables/ingest.rs).
+        // Planned against the ingest table (see write/sinks/ingest_table.rs).
         insert.table = TableObject::TableName(ObjectName::from(vec![Ident::new(INGEST_TABLE)]));
     }
     Ok(insert.returning.take().map(|items| Returning {
