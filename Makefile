@@ -36,6 +36,7 @@ ROWS ?= 1000000
 ## three-node cluster vs one node (see docs/benchmarks.md).
 bench: bench-deps build
 	bash bench/run.sh $(ROWS)
+	bash bench/spellings.sh
 	bash bench/backup.sh $(ROWS)
 	python3 bench/cluster.py
 	python3 bench/anti_entropy.py

@@ -1,5 +1,6 @@
 //! The shared vocabulary of StemeDB: assertions, retractions, typed object
-//! values, the hybrid logical clock and content ids. Nothing here does I/O;
+//! values, the hybrid logical clock, content ids and timestamps as
+//! PostgreSQL spells them. Nothing here does I/O;
 //! storage, lenses and the planner all speak these types.
 //!
 //! A client's INSERT becomes a [`NewAssertion`] (what the client may choose),
@@ -13,6 +14,7 @@ mod codec;
 mod hlc;
 mod object;
 mod retraction;
+mod timestamp;
 
 pub use assertion::{
     Assertion, Claim, MAX_OBJECT_BYTES, MAX_TEXT_BYTES, NewAssertion, Strings, Tier,
@@ -21,6 +23,7 @@ pub use codec::{ENCODING_VERSION, Id, Reader, Writer};
 pub use hlc::{Clock, Hlc, wall_clock_micros};
 pub use object::ObjectType;
 pub use retraction::Retraction;
+pub use timestamp::{format_timestamptz, parse_timestamptz};
 
 /// Microseconds since the Unix epoch, the unit of every stored timestamp.
 pub type Micros = i64;

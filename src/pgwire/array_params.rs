@@ -98,7 +98,7 @@ fn from_text(element: &Type, items: Vec<Option<Cow<str>>>) -> Result<ArrayRef> {
             .iter()
             .map(|item| {
                 item.as_deref()
-                    .map(crate::planner::settings::parse_timestamptz)
+                    .map(crate::model::parse_timestamptz)
                     .transpose()
             })
             .collect::<Result<Vec<_>>>()?;

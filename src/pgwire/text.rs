@@ -21,7 +21,7 @@ pub(super) fn postgres_text(col: &ArrayRef, row: usize) -> Option<String> {
         )),
         DataType::Timestamp(unit, tz) => {
             let micros = to_micros(timestamp_value(col, row, unit), unit);
-            let text = crate::planner::settings::format_timestamptz(micros);
+            let text = crate::model::format_timestamptz(micros);
             Some(if tz.is_some() {
                 text
             } else {

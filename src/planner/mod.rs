@@ -54,8 +54,7 @@ pub use write::write_path::WritePath;
 use crate::cluster::{Membership, Replicas};
 use crate::connections::{Activity, Backend};
 use crate::error::{Error, Result, sqlstate};
-use crate::storage::{ReadPoint, ScanRange, Store};
-use read::tables::View;
+use crate::storage::{ReadPoint, ScanRange, Store, View};
 use write::sinks::LastInserted;
 use write::txn::Transaction;
 

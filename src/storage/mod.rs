@@ -15,7 +15,8 @@
 //! All writes go through [`GroupCommit`] ([`writer`]: one thread stamps
 //! HLCs and updates lens heads in the same batch; [`syncer`] fsyncs the WAL
 //! off that thread); reads go straight to RocksDB at a [`ReadPoint`]
-//! ([`visibility`]) through [`scan`]. Beside them: [`staging`] (large COPYs
+//! ([`visibility`]) through [`scan`], and a statement sees claims and
+//! pair heads through a [`View`] ([`view`]). Beside them: [`staging`] (large COPYs
 //! applied at once), [`landed`] and [`accepted`] (what each batch stored,
 //! for anti-entropy and the archive), [`checkpoint`] and [`truncate`]
 //! (backups and point-in-time restore), [`forget`] (copies of subjects this
@@ -38,6 +39,7 @@ mod stats;
 mod syncer;
 mod truncate;
 mod verify;
+mod view;
 mod visibility;
 mod writer;
 
@@ -53,6 +55,7 @@ pub use landed::{Landed, LandedSink, retraction_digest};
 pub use scan::ScanRange;
 pub use stats::{FamilyStats, StorageStats};
 pub use verify::{VerifyReport, verify};
+pub use view::View;
 pub use visibility::ReadPoint;
 pub use writer::{Durability, GroupCommit};
 

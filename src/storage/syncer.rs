@@ -20,7 +20,7 @@ use rocksdb::DB;
 use tokio::sync::oneshot;
 
 use super::Write;
-use super::visibility::{Applying, View};
+use super::visibility::{Applying, SharedSnapshot};
 use crate::error::{Error, Result};
 
 /// A request's acknowledgement, sent once its batch is durable.
@@ -31,7 +31,7 @@ pub(super) struct Written {
     /// Its number (the commit thread counts its batches).
     pub batch: u64,
     /// The database as of just after it.
-    pub view: View,
+    pub view: SharedSnapshot,
     pub acks: Vec<Ack>,
 }
 

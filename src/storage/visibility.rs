@@ -39,18 +39,18 @@ struct State {
 struct Unsynced {
     /// The database before the first of them (and after every durable
     /// batch): what read points see meanwhile.
-    durable: View,
+    durable: SharedSnapshot,
     /// The number of the last of them.
     last: u64,
 }
 
 /// A snapshot of the whole database, shareable between read points.
 #[derive(Clone)]
-pub struct View(Arc<Snapshot>);
+pub struct SharedSnapshot(Arc<Snapshot>);
 
-impl View {
-    pub fn now(db: &Arc<DB>) -> View {
-        View(Arc::new(Snapshot::new(db)))
+impl SharedSnapshot {
+    pub fn now(db: &Arc<DB>) -> SharedSnapshot {
+        SharedSnapshot(Arc::new(Snapshot::new(db)))
     }
 }
 
@@ -131,7 +131,7 @@ impl Applying {
             Some(u) => u.last = batch,
             None => {
                 state.unsynced = Some(Unsynced {
-                    durable: View::now(db),
+                    durable: SharedSnapshot::now(db),
                     last: batch,
                 })
             }
@@ -140,7 +140,7 @@ impl Applying {
 
     /// Every batch up to `batch` is durable; `view` is the database just
     /// after it.
-    pub(super) fn synced(&self, batch: u64, view: View) {
+    pub(super) fn synced(&self, batch: u64, view: SharedSnapshot) {
         let mut state = self.lock();
         if let Some(u) = &mut state.unsynced {
             if u.last <= batch {
@@ -253,10 +253,10 @@ mod tests {
         // Batch 1 written, then batch 2 written before 1 is synced.
         applying.writing(&db, 1);
         db.put(b"k", b"1").unwrap();
-        let after_1 = View::now(&db);
+        let after_1 = SharedSnapshot::now(&db);
         applying.writing(&db, 2);
         db.put(b"k", b"2").unwrap();
-        let after_2 = View::now(&db);
+        let after_2 = SharedSnapshot::now(&db);
         assert_eq!(get(&applying.read_point(&db)).as_deref(), Some(&b"0"[..]));
         applying.synced(1, after_1);
         assert_eq!(get(&applying.read_point(&db)).as_deref(), Some(&b"1"[..]));

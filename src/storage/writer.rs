@@ -25,7 +25,7 @@ use super::keys::*;
 use super::landed::{Landed, LandedSlot};
 use super::sorted_puts::SortedPuts;
 use super::syncer::{Syncer, Written};
-use super::visibility::{Applying, View};
+use super::visibility::{Applying, SharedSnapshot};
 use crate::error::{Error, Result};
 use crate::model::{Clock, Hlc, Id};
 
@@ -227,7 +227,7 @@ fn run(
         match &syncing {
             Some((syncer, _)) => syncer.send(Written {
                 batch,
-                view: View::now(&db),
+                view: SharedSnapshot::now(&db),
                 acks: acks.collect(),
             }),
             None => acks.for_each(|(done, result)| {

@@ -199,7 +199,7 @@ fn value_text(op: &Operand, params: &[ScalarValue]) -> Result<Option<String>> {
                 | ScalarValue::LargeUtf8(Some(s))
                 | ScalarValue::Utf8View(Some(s)) => s.clone(),
                 ScalarValue::TimestampMicrosecond(Some(us), _) => {
-                    crate::planner::settings::format_timestamptz(*us)
+                    crate::model::format_timestamptz(*us)
                 }
                 other => other.to_string(),
             }))

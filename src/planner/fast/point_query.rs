@@ -27,9 +27,10 @@ use crate::lens::Lens;
 use crate::planner::SessionShared;
 use crate::planner::read::filters::{pushdown_support, scan_range};
 use crate::planner::read::stream::blocking_stream;
-use crate::planner::read::tables::{ClusterTable, PairKind, PairTable, View};
+use crate::planner::read::tables::{ClusterTable, PairKind, PairTable};
 use crate::planner::schema::{LENS, LensRows, Wanted};
 use crate::storage::ScanRange;
+use crate::storage::View;
 
 #[derive(Debug, Clone)]
 pub struct PointQuery {

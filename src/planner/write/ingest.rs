@@ -25,8 +25,8 @@ use datafusion::arrow::datatypes::{
 };
 
 use crate::error::{Error, Result, sqlstate};
+use crate::model::parse_timestamptz;
 use crate::model::{Micros, NewAssertion};
-use crate::planner::settings::parse_timestamptz;
 
 /// One value for one column, as a client path produced it.
 #[derive(Debug, Clone, PartialEq)]

@@ -15,7 +15,7 @@ use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 
-use super::{View, view_for_scan};
+use super::view_for_scan;
 use crate::error::Result;
 use crate::lens::{Head, Lens};
 use crate::planner::SessionShared;
@@ -25,6 +25,7 @@ use crate::planner::schema::{
     BATCH_ROWS, CONFLICTS, ConflictRows, LENS, LensRows, RowBuilder, Wanted,
 };
 use crate::storage::ScanRange;
+use crate::storage::View;
 
 /// What a pair table computes per (subject, predicate).
 #[derive(Debug, Clone, Copy)]
