@@ -3,13 +3,13 @@
 //! INSERTs are planned by DataFusion; anything that would modify or
 //! redefine the immutable tables is refused with `0A000`.
 
-use datafusion::sql::parser::{DFParser, Statement as DfStatement};
+use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{
-    CopySource, CopyTarget, Expr, Ident, Insert, ObjectName, Set, Statement as Sql, TableObject,
-    Value,
+    CopySource, CopyTarget, DataType as SqlType, Expr, Ident, Insert, ObjectName, SelectItem, Set,
+    Statement as Sql, TableObject, Value, WildcardAdditionalOptions,
 };
-use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 
+use super::parse::select;
 use crate::planner::write::copy::{CopyOptions, copy_columns};
 
 use crate::error::{Error, Result, sqlstate};
@@ -53,13 +53,13 @@ pub enum Action {
     /// SQL-level `PREPARE name (types) AS statement`.
     PrepareSql {
         name: String,
-        types: Vec<String>,
+        types: Vec<SqlType>,
         statement: Box<Action>,
     },
     /// SQL-level `EXECUTE name (arguments)`.
     ExecuteSql {
         name: String,
-        arguments: Vec<String>,
+        arguments: Vec<Expr>,
     },
     /// `DEALLOCATE name`, or `DEALLOCATE ALL` when `None`.
     Deallocate(Option<String>),
@@ -70,8 +70,8 @@ pub enum Action {
 pub struct Returning {
     /// `assertions` or `retractions`.
     pub table: &'static str,
-    /// The select list, as SQL.
-    pub items: String,
+    /// The select list, as parsed.
+    pub items: Vec<SelectItem>,
 }
 
 const IMMUTABLE: &str = "assertions are immutable: nothing is ever updated or deleted. \
@@ -208,7 +208,7 @@ pub fn classify(sql: Sql) -> Result<Action> {
             statement,
         } => Action::PrepareSql {
             name: name.value.to_lowercase(),
-            types: data_types.iter().map(|t| t.to_string()).collect(),
+            types: data_types.clone(),
             statement: Box::new(classify(*statement)?),
         },
         Sql::Execute {
@@ -218,7 +218,7 @@ pub fn classify(sql: Sql) -> Result<Action> {
             ..
         } => Action::ExecuteSql {
             name: object_name(&name).to_lowercase(),
-            arguments: parameters.iter().map(|e| e.to_string()).collect(),
+            arguments: parameters.clone(),
         },
         Sql::Copy {
             source,
@@ -290,22 +290,19 @@ fn copy(source: CopySource, to: bool, target: CopyTarget, options: CopyOptions) 
             true,
             CopyTarget::Stdout,
         ) => {
-            let list = if columns.is_empty() {
-                "*".to_string()
+            let items = if columns.is_empty() {
+                vec![SelectItem::Wildcard(WildcardAdditionalOptions::default())]
             } else {
                 columns
-                    .iter()
-                    .map(|c| c.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                    .into_iter()
+                    .map(|c| SelectItem::UnnamedExpr(Expr::Identifier(c)))
+                    .collect()
             };
-            let sql = format!("SELECT {list} FROM {table_name}");
-            let mut parsed = DFParser::parse_sql_with_dialect(&sql, &PostgreSqlDialect {})
-                .map_err(|e| Error::new(sqlstate::SYNTAX_ERROR, e.to_string()))?;
-            let statement = parsed
-                .pop_front()
-                .ok_or_else(|| Error::internal("empty COPY query"))?;
-            Ok(Action::CopyOut { statement, options })
+            let statement = select(items, Some(table_name));
+            Ok(Action::CopyOut {
+                statement: DfStatement::Statement(Box::new(statement)),
+                options,
+            })
         }
         (CopySource::Query(q), true, CopyTarget::Stdout) => Ok(Action::CopyOut {
             statement: DfStatement::Statement(Box::new(Sql::Query(q))),
@@ -392,12 +389,8 @@ fn check_insert(insert: &mut Insert) -> Result<Option<Returning>> {
         // Planned against the ingest table (see write/sinks/ingest_table.rs).
         insert.table = TableObject::TableName(ObjectName::from(vec![Ident::new(INGEST_TABLE)]));
     }
-    Ok(insert.returning.take().map(|items| Returning {
-        table,
-        items: items
-            .iter()
-            .map(|i| i.to_string())
-            .collect::<Vec<_>>()
-            .join(", "),
-    }))
+    Ok(insert
+        .returning
+        .take()
+        .map(|items| Returning { table, items }))
 }

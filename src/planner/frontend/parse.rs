@@ -9,8 +9,8 @@ use std::ops::ControlFlow;
 use std::sync::LazyLock;
 
 use datafusion::sql::sqlparser::ast::{
-    Array, DataType as SqlType, Expr as SqlExpr, Statement, Value, ValueWithSpan,
-    visit_expressions_mut,
+    Array, DataType as SqlType, Expr as SqlExpr, ObjectName, SelectItem, SetExpr, Statement,
+    TableFactor, Value, ValueWithSpan, visit_expressions_mut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
@@ -118,6 +118,35 @@ fn array_literals(statement: &mut Statement) -> Result<bool> {
     failed.map_or(Ok(changed), Err)
 }
 
+/// `SELECT items [FROM table]` as a tree: the statements StemeDB runs for a
+/// client's parts — a RETURNING list, EXECUTE's arguments, PREPARE's
+/// types, `COPY table TO` — are assembled from the parts the client's
+/// statement was parsed into, never formatted to SQL and read again.
+pub fn select(items: Vec<SelectItem>, from: Option<ObjectName>) -> Statement {
+    static TEMPLATE: LazyLock<Statement> = LazyLock::new(|| {
+        Parser::parse_sql(&PostgreSqlDialect {}, "SELECT 1 FROM t")
+            .expect("a fixed SELECT parses")
+            .remove(0)
+    });
+    let mut statement = TEMPLATE.clone();
+    if let Statement::Query(query) = &mut statement
+        && let SetExpr::Select(select) = query.body.as_mut()
+    {
+        select.projection = items;
+        match from {
+            None => select.from.clear(),
+            Some(table) => {
+                if let Some(TableFactor::Table { name, .. }) =
+                    select.from.first_mut().map(|f| &mut f.relation)
+                {
+                    *name = table;
+                }
+            }
+        }
+    }
+    statement
+}
+
 fn parse_error(e: ParserError) -> Error {
     match e {
         ParserError::RecursionLimitExceeded => Error::new(
@@ -163,6 +192,23 @@ mod tests {
             good[0].to_string(),
             "SELECT ARRAY['a', 'b c', NULL]::TEXT[]"
         );
+    }
+
+    #[test]
+    fn selects_are_built_as_trees() {
+        let item = |sql: &str| match parse(&format!("SELECT {sql}")).unwrap().remove(0) {
+            Statement::Query(q) => match *q.body {
+                SetExpr::Select(s) => s.projection[0].clone(),
+                _ => unreachable!(),
+            },
+            _ => unreachable!(),
+        };
+        let from = ObjectName::from(vec![datafusion::sql::sqlparser::ast::Ident::new("r")]);
+        assert_eq!(
+            select(vec![item("a + 1"), item("'x' AS y")], Some(from)).to_string(),
+            "SELECT a + 1, 'x' AS y FROM r"
+        );
+        assert_eq!(select(vec![item("2")], None).to_string(), "SELECT 2");
     }
 
     #[test]

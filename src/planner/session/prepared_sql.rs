@@ -5,10 +5,13 @@
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::{CastKind, DataType as SqlType, Expr, SelectItem, Value};
 
 use super::run::{Session, df};
 use crate::error::{Error, Result, sqlstate};
 use crate::planner::frontend::classify::Action;
+use crate::planner::frontend::parse::select;
 use crate::planner::output::{Output, command};
 use crate::planner::prepare::prepared::Prepared;
 
@@ -24,7 +27,7 @@ impl Session {
     pub(in crate::planner) async fn prepare_sql(
         &self,
         name: &str,
-        types: &[String],
+        types: &[SqlType],
         statement: &Action,
     ) -> Result<Output> {
         if self.named().contains_key(name) {
@@ -52,7 +55,7 @@ impl Session {
         &self,
         name: &str,
         target: &Prepared,
-        arguments: &[String],
+        arguments: &[Expr],
     ) -> Result<Vec<ScalarValue>> {
         let types = target.parameter_types();
         if arguments.len() != types.len() {
@@ -68,7 +71,7 @@ impl Session {
         if arguments.is_empty() {
             return Ok(vec![]);
         }
-        let row = self.select_one(&arguments.join(", ")).await?;
+        let row = self.select_one(arguments.to_vec()).await?;
         row.into_iter()
             .zip(types)
             .enumerate()
@@ -96,20 +99,26 @@ impl Session {
         Ok(command("DEALLOCATE"))
     }
 
-    /// The Arrow type of an SQL type name (`text`, `int`, `timestamptz`).
-    async fn sql_type(&self, sql_type: &str) -> Result<DataType> {
-        Ok(self
-            .select_one(&format!("CAST(NULL AS {sql_type})"))
-            .await?
-            .remove(0)
-            .data_type())
+    /// The Arrow type of an SQL type (`text`, `int`, `timestamptz`).
+    async fn sql_type(&self, sql_type: &SqlType) -> Result<DataType> {
+        let null = Expr::Cast {
+            kind: CastKind::Cast,
+            expr: Box::new(Expr::value(Value::Null)),
+            data_type: sql_type.clone(),
+            array: false,
+            format: None,
+        };
+        Ok(self.select_one(vec![null]).await?.remove(0).data_type())
     }
 
-    /// The one row of `SELECT <items>`.
-    async fn select_one(&self, items: &str) -> Result<Vec<ScalarValue>> {
-        let batches = self
-            .context()
-            .sql(&format!("SELECT {items}"))
+    /// The one row of `SELECT <items>`, planned from the items' trees.
+    async fn select_one(&self, items: Vec<Expr>) -> Result<Vec<ScalarValue>> {
+        let items = items.into_iter().map(SelectItem::UnnamedExpr).collect();
+        let statement = DfStatement::Statement(Box::new(select(items, None)));
+        let ctx = self.context();
+        let plan = ctx.state().statement_to_plan(statement).await.map_err(df)?;
+        let batches = ctx
+            .execute_logical_plan(plan)
             .await
             .map_err(df)?
             .collect()

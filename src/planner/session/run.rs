@@ -13,7 +13,7 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement as DfStatement;
-use datafusion::sql::sqlparser::ast::Statement as Sql;
+use datafusion::sql::sqlparser::ast::{Ident, ObjectName, Statement as Sql};
 use futures::{StreamExt, TryStreamExt};
 
 use super::lifetime::{self, Ending};
@@ -344,8 +344,13 @@ impl Session {
         rows: Arc<dyn datafusion::datasource::TableProvider>,
     ) -> Result<LogicalPlan> {
         self.ctx.register_table(RETURNING_TABLE, rows).map_err(df)?;
-        let sql = format!("SELECT {} FROM {RETURNING_TABLE}", r.items);
-        let plan = self.ctx.state().create_logical_plan(&sql).await;
+        let table = ObjectName::from(vec![Ident::new(RETURNING_TABLE)]);
+        let statement = crate::planner::frontend::parse::select(r.items.clone(), Some(table));
+        let plan = self
+            .ctx
+            .state()
+            .statement_to_plan(DfStatement::Statement(Box::new(statement)))
+            .await;
         self.ctx.deregister_table(RETURNING_TABLE).map_err(df)?;
         plan.map_err(df)
     }
