@@ -56,7 +56,7 @@ FUZZ_SECS ?= 600
 TRIALS ?= 1000
 fuzz: test-deps build
 	STEMEDB_BIN=$(CARGO_TARGET_DIR)/release/stemedb STEMEDB_FUZZ_SECS=$(FUZZ_SECS) STEMEDB_TRIALS=$(TRIALS) STEMEDB_FUZZ_OR_TERMS=100000 \
-		$(CARGO) test --test hostile --test snapshot --test hlc -- --nocapture --test-threads=1
+		$(CARGO) test --test it -- hostile:: snapshot:: hlc:: --nocapture --test-threads=1
 
 ## Three nodes on 127.0.0.1, .2 and .3 (deploy/local/), in the background.
 ## The disaster-recovery drill with 1 000 000 claims (deploy/dr-drill.sh), one

@@ -6,6 +6,7 @@
 //! Errors are rendered as "SQLSTATE: message", so a file can pin a code
 //! with `statement error 23514`.
 
+#[path = "it/support/mod.rs"]
 mod support;
 
 use std::fmt;

@@ -7,7 +7,7 @@
 //!
 //! [`Head::resolution`] and [`Head::conflict`] give exactly what
 //! [`super::resolve`] and [`super::conflict`] give for the same live
-//! claims (property-tested in `tests/heads.rs`).
+//! claims (property-tested in `tests/it/heads.rs`).
 
 use super::conflict::{Tally, add_to_tallies, conflict_of, tallies};
 use super::{Conflict, Lens, Resolution, authority_order, recency_order};

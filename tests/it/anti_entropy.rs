@@ -1,0 +1,230 @@
+//! Merkle anti-entropy between real nodes: a node whose data dir is wiped
+//! gets its whole share back from its peers, with no operator step, and
+//! `stemedb.replication` shows the repair and then the replicas in sync.
+
+use std::time::{Duration, Instant};
+
+use crate::support::cluster::*;
+use crate::support::text_rows as rows;
+use tokio_postgres::Client;
+
+const CLAIMS: usize = 3000;
+
+/// What every node must answer alike.
+async fn answers(client: &Client) -> Vec<Vec<Option<String>>> {
+    let mut out = rows(
+        client,
+        "SELECT subject, predicate, object, claims FROM recency ORDER BY subject, predicate",
+    )
+    .await;
+    out.extend(rows(client, "SELECT count(*) FROM retractions").await);
+    out
+}
+
+/// 3 000 claims over 1 000 subjects, and retractions of some.
+async fn write_claims(client: &Client) {
+    let values: Vec<String> = (0..CLAIMS)
+        .map(|i| {
+            format!(
+                "('s{}', 'p{}', 'o{}', 'src', {}, 0.5)",
+                i % 1000,
+                i % 3,
+                i % 7,
+                i % 4
+            )
+        })
+        .collect();
+    for chunk in values.chunks(500) {
+        client
+            .batch_execute(&format!(
+                "INSERT INTO assertions (subject, predicate, object, source, tier, confidence) \
+                 VALUES {}",
+                chunk.join(", ")
+            ))
+            .await
+            .unwrap();
+    }
+    client
+        .batch_execute(
+            "INSERT INTO retractions (assertion_id, reason) SELECT id, 'wrong' \
+             FROM assertions WHERE object = 'o3' AND predicate = 'p1'",
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wiped_node_gets_its_share_back_from_its_peers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ports = ClusterPorts::free();
+    let env = |n| {
+        let mut env = node_env(n, ports, None);
+        env.push(("STEMEDB_REPLICATION__SYNC_INTERVAL".into(), "1s".into()));
+        env
+    };
+    let dir = |n: u8| tmp.path().join(format!("node{n}"));
+    let mut nodes: Vec<_> = (1..=3).map(|n| start_node(&dir(n), n, &env(n))).collect();
+    wait_ready(&nodes);
+    let client = nodes[0].connect().await;
+    write_claims(&client).await;
+    let expected = answers(&client).await;
+    let retracted: usize = expected.last().unwrap()[0]
+        .as_deref()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retracted > 50, "{retracted} retractions");
+    assert_eq!(stored(&nodes), 2.0 * CLAIMS as f64);
+
+    // On demand, an exchange finds every replica in sync, comparing one
+    // root each way.
+    let report = rows(&client, "SELECT stemedb_sync()").await[0][0]
+        .clone()
+        .unwrap();
+    for peer in ["node2", "node3"] {
+        let line = report
+            .lines()
+            .find(|l| l.starts_with(&format!("{peer}: in sync (")))
+            .unwrap_or_else(|| panic!("{peer} not in sync: {report}"));
+        let bytes: usize = line.split(['(', ' ']).nth(4).unwrap().parse().unwrap();
+        assert!(bytes < 1024, "{line}");
+    }
+    eprintln!("{report}");
+
+    // node3 loses its disk and comes back empty.
+    assert!(nodes[2].terminate().success());
+    std::fs::remove_dir_all(dir(3)).unwrap();
+    let wiped = Instant::now();
+    nodes[2] = start_node(&dir(3), 3, &env(3));
+    let whole = || stored(&nodes) == 2.0 * CLAIMS as f64;
+    assert!(
+        wait_for(Duration::from_secs(60), whole),
+        "{} of {} claims stored after 60 s",
+        stored(&nodes),
+        2 * CLAIMS
+    );
+    eprintln!("node3's share back in {:?}", wiped.elapsed());
+
+    // Its answers, retractions included, are the cluster's again.
+    let third = nodes[2].connect().await;
+    let settled = || async { answers(&third).await == expected };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !settled().await {
+        assert!(Instant::now() < deadline, "node3 answers differ after 30 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Its peers report what they repaired, then the replicas in sync.
+    let state = "SELECT bool_and(in_sync), sum(repaired), count(last_sync_at) \
+                 FROM stemedb.replication WHERE peer = 'node3'";
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let repaired = loop {
+        let (mut all, mut repaired) = (true, 0);
+        for node in &nodes[..2] {
+            let got = rows(&node.connect().await, state).await;
+            all &= got[0][0].as_deref() == Some("t") && got[0][2].as_deref() == Some("1");
+            repaired += got[0][1].as_deref().unwrap_or("0").parse::<i64>().unwrap();
+        }
+        if all {
+            break repaired;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node1 and node2 never saw node3 in sync"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    // node3 may have pulled its share itself; then its peers repaired
+    // nothing, and node3 reports it.
+    let own = rows(
+        &third,
+        "SELECT sum(repaired), bool_and(in_sync) FROM stemedb.replication",
+    )
+    .await;
+    let own_repaired: i64 = own[0][0].as_deref().unwrap().parse().unwrap();
+    let share = gauge(&nodes[2], "stemedb_assertions_stored") as i64;
+    assert!(share > CLAIMS as i64 / 3, "node3 holds {share}");
+    assert!(
+        repaired + own_repaired >= share,
+        "repaired {repaired} + {own_repaired} of node3's {share} claims"
+    );
+    // The operator's command says the same.
+    let out = std::process::Command::new(&*crate::support::BINARY)
+        .args(["cluster", "sync", "--connect"])
+        .arg(nodes[2].conn_str())
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{printed} {out:?}");
+    for peer in ["node1", "node2"] {
+        assert!(printed.contains(&format!("{peer}: in sync")), "{printed}");
+    }
+    for (i, node) in nodes.iter_mut().enumerate() {
+        assert!(node.terminate().success());
+        crate::support::verify_ok(&dir(i as u8 + 1), "after anti-entropy");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_single_node_with_data_becomes_a_three_node_cluster() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = |n: u8| tmp.path().join(format!("node{n}"));
+    let mut single = crate::support::TestServer::start_in(&dir(1), &[]).unwrap();
+    let health = single.http("/health").1;
+    let id = health
+        .split("\"node\":\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let client = single.connect().await;
+    write_claims(&client).await;
+    let expected = answers(&client).await;
+    assert!(single.terminate().success());
+
+    // The same data dir (and node id) next to two empty nodes.
+    let ports = ClusterPorts::free();
+    let env = |n: u8| {
+        let mut env = node_env(n, ports, None);
+        if n == 1 {
+            env.retain(|(k, _)| k != "STEMEDB_CLUSTER__NODE_ID");
+            env.push(("STEMEDB_CLUSTER__NODE_ID".into(), id.clone()));
+        }
+        env.push(("STEMEDB_REPLICATION__SYNC_INTERVAL".into(), "1s".into()));
+        env
+    };
+    let mut nodes: Vec<_> = (1..=3).map(|n| start_node(&dir(n), n, &env(n))).collect();
+    wait_ready(&nodes);
+    let whole = || stored(&nodes) == 2.0 * CLAIMS as f64;
+    assert!(
+        wait_for(Duration::from_secs(60), whole),
+        "{} of {} claims stored after 60 s; node1 logged: {:?}",
+        stored(&nodes),
+        2 * CLAIMS,
+        nodes[0]
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .rev()
+            .take(10)
+            .collect::<Vec<_>>()
+    );
+    // Every claim on exactly its two owners, and every node answers as
+    // the single node did.
+    for node in &nodes {
+        let client = node.connect().await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while answers(&client).await != expected {
+            assert!(Instant::now() < deadline, "{} answers differ", node.ip);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let held = gauge(node, "stemedb_assertions_stored");
+        assert!(held > 1000.0 && held < 3000.0, "{} holds {held}", node.ip);
+    }
+    for (i, node) in nodes.iter_mut().enumerate() {
+        assert!(node.terminate().success());
+        crate::support::verify_ok(&dir(i as u8 + 1), "after the migration");
+    }
+}
