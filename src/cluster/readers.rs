@@ -70,8 +70,9 @@ pub struct ScanRequest {
     pub table: String,
     /// Column indexes of the table to return (`None`: all).
     pub projection: Option<Vec<usize>>,
-    /// Filters pushed to the scan, as SQL.
-    pub filters: Vec<String>,
+    /// Filters pushed to the scan, each an expression tree in
+    /// datafusion-proto's encoding (never SQL text), over the bare table.
+    pub filters: Vec<Vec<u8>>,
     /// The session's lens (`beliefs` resolves with it).
     pub lens: Lens,
     pub as_of: Option<Micros>,

@@ -11,6 +11,8 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 
 use datafusion::common::DFSchema;
+use datafusion::logical_expr::Expr;
+use datafusion_proto::bytes::Serializeable;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::simplify::SimplifyContext;
 use datafusion::logical_expr::utils::conjunction;
@@ -64,9 +66,10 @@ impl Engine {
         let simplifier =
             ExprSimplifier::new(SimplifyContext::builder().with_schema(bare.clone()).build());
         let mut filters = Vec::new();
-        for sql in &request.filters {
-            let parsed = ctx.parse_sql_expr(sql, &bare).map_err(df)?;
-            filters.push(simplifier.simplify(parsed).map_err(df)?);
+        let task = ctx.task_ctx();
+        for bytes in &request.filters {
+            let filter = Expr::from_bytes_with_ctx(bytes, &task).map_err(df)?;
+            filters.push(simplifier.simplify(filter).map_err(df)?);
         }
         let placement = Placement::of(&request.table, &schema).map_err(df)?;
         let out = match &request.projection {

@@ -198,8 +198,9 @@ fn reads(
     Ok(BooleanArray::from(mask))
 }
 
-/// A filter as SQL another node can parse against the bare table.
-fn filter_sql(filter: &Expr) -> DfResult<String> {
+/// A filter as the expression tree another node decodes against the bare
+/// table (columns unqualified), in datafusion-proto's encoding.
+fn filter_bytes(filter: &Expr) -> DfResult<Vec<u8>> {
     let bare = filter.clone().transform(|e| {
         Ok(match e {
             Expr::Column(c) if c.relation.is_some() => Transformed::yes(Expr::Column(
@@ -208,7 +209,7 @@ fn filter_sql(filter: &Expr) -> DfResult<String> {
             e => Transformed::no(e),
         })
     })?;
-    Ok(datafusion::sql::unparser::expr_to_sql(&bare.data)?.to_string())
+    Ok(datafusion_proto::bytes::Serializeable::to_bytes(&bare.data)?.to_vec())
 }
 
 /// The nodes that read the subjects a scan of `range` can return: every
@@ -291,7 +292,7 @@ impl TableProvider for ClusterTable {
             let request = ScanRequest {
                 table: self.name.to_string(),
                 projection: projection.cloned(),
-                filters: filters.iter().map(filter_sql).collect::<DfResult<_>>()?,
+                filters: filters.iter().map(filter_bytes).collect::<DfResult<_>>()?,
                 lens: settings.lens,
                 as_of: settings.as_of,
                 readers: readers.clone(),
