@@ -11,13 +11,13 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 
 use datafusion::common::DFSchema;
-use datafusion::logical_expr::Expr;
-use datafusion_proto::bytes::Serializeable;
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::logical_expr::Expr;
 use datafusion::logical_expr::simplify::SimplifyContext;
 use datafusion::logical_expr::utils::conjunction;
 use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 use datafusion::physical_plan::filter::FilterExec;
+use datafusion_proto::bytes::Serializeable;
 
 use crate::cluster::{PointRequest, ReadService, ScanRequest, Share};
 use crate::error::{Error, Result};
