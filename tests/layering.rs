@@ -490,33 +490,6 @@ fn imports_run_one_way_and_no_modules_import_each_other_in_a_circle() {
     );
 }
 
-/// `LAYERING_GRAPH=planner cargo test --test layering -- --nocapture`
-/// prints the edges between the children of `planner` (any folder), one
-/// per line: what to look at when planning a move.
-#[test]
-fn print_the_graph_of_a_folder_when_asked() {
-    let Ok(folder) = std::env::var("LAYERING_GRAPH") else {
-        return;
-    };
-    let folder: Vec<String> = folder.split("::").map(String::from).collect();
-    let (refs, _) = references(&src());
-    let mut edges = BTreeSet::new();
-    for r in refs {
-        let n = folder.len();
-        if r.from.len() > n
-            && r.to.len() > n
-            && r.from[..n] == folder[..]
-            && r.to[..n] == folder[..]
-            && r.from[n] != r.to[n]
-        {
-            edges.insert((r.from[n].clone(), r.to[n].clone()));
-        }
-    }
-    for (a, b) in edges {
-        println!("{a} -> {b}");
-    }
-}
-
 /// The checker itself finds what it must: an upward import, a cycle made
 /// through a re-export and a group, and no path in a comment or a string.
 #[test]
