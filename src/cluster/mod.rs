@@ -18,8 +18,8 @@
 //! which subject are [`readers`]; [`scan_wire`] puts them and their rows
 //! on the wire; [`config`] reads `[cluster]` and `[replication]`. So this
 //! layer imports nothing above storage. With
-//! `[cluster] enabled = false` nothing here runs and the node is the whole
-//! database.
+//! `[cluster] enabled = false` nothing of the network runs: the node is a
+//! cluster of one ([`solo`]), behind the same [`Replicas`] trait.
 
 mod anti_entropy;
 pub mod config;
@@ -39,6 +39,7 @@ mod resize;
 pub mod rpc;
 mod scan_wire;
 mod service;
+mod solo;
 pub mod state;
 mod swim;
 pub mod wire;
@@ -55,6 +56,7 @@ pub use peers::Peers;
 pub use readers::{PointRequest, Readers, ScanRequest, Share};
 pub use replicas::{ReadService, Replicas};
 pub use replicator::Replicator;
+pub use solo::Solo;
 
 use crate::error::{Error, Result};
 use crate::storage::Store;

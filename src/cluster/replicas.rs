@@ -20,10 +20,21 @@ use crate::storage::Write;
 
 #[async_trait]
 pub trait Replicas: Send + Sync {
-    /// Stores stamped writes on the owners of their subjects; returns once
-    /// each is durable on two nodes. Writes to one owner go in one atomic
-    /// batch there.
-    async fn replicate(&self, writes: Vec<Write>) -> Result<()>;
+    /// Whether this node is the whole cluster: its store answers every
+    /// read, so tables need not be read over the cluster.
+    fn alone(&self) -> bool {
+        false
+    }
+
+    /// Stamps writes and stores them on the owners of their subjects;
+    /// returns the writes as stamped once each is durable (on two nodes in
+    /// a cluster). Writes to one owner go in one atomic batch there.
+    async fn commit(&self, writes: Vec<Write>) -> Result<Vec<Write>>;
+
+    /// Makes the staged COPY `copy` of `rows` rows durable and visible (in
+    /// a cluster, chunk by chunk to the owners: readers elsewhere may see
+    /// the first chunks before the last, as docs/cluster.md says).
+    async fn apply_staged(&self, copy: u64, rows: usize) -> Result<()>;
 
     /// Which of `ids` (claims not stored on this node) some member stores.
     async fn locate(&self, ids: Vec<Id>) -> Result<HashSet<Id>>;

@@ -231,9 +231,11 @@ fn too_few(owner: &str, why: &str) -> Error {
     )
 }
 
-#[async_trait]
-impl Replicas for Replicator {
-    async fn replicate(&self, writes: Vec<Write>) -> Result<()> {
+impl Replicator {
+    /// Stores stamped writes on the owners of their subjects; returns once
+    /// each is durable on two nodes. Writes to one owner go in one atomic
+    /// batch there.
+    pub async fn replicate(&self, writes: Vec<Write>) -> Result<()> {
         if writes.is_empty() {
             return Ok(());
         }
@@ -254,6 +256,35 @@ impl Replicas for Replicator {
             .into_iter()
             .map(|(owner, writes)| async move { self.deliver(&owner, writes).await });
         join_all(sends).await.into_iter().collect()
+    }
+}
+
+#[async_trait]
+impl Replicas for Replicator {
+    async fn commit(&self, writes: Vec<Write>) -> Result<Vec<Write>> {
+        let stamped = self.store.stamp_reserved(writes);
+        self.replicate(stamped.clone()).await?;
+        Ok(stamped)
+    }
+
+    async fn apply_staged(&self, copy: u64, rows: usize) -> Result<()> {
+        let result = async {
+            let n = u32::try_from(rows)
+                .map_err(|_| Error::internal(format!("a COPY of {rows} rows is too large")))?;
+            let first = self.store.clock().reserve(n);
+            let mut from = 0;
+            loop {
+                let (chunk, next) = self.store.staged_chunk(copy, from, first).await?;
+                if chunk.is_empty() {
+                    return Ok(());
+                }
+                self.replicate(chunk).await?;
+                from = next;
+            }
+        }
+        .await;
+        self.store.discard_staged(copy)?;
+        result
     }
 
     async fn locate(&self, ids: Vec<Id>) -> Result<HashSet<Id>> {

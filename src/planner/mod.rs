@@ -51,7 +51,7 @@ pub use settings::{Settings, StatementLimits};
 pub use write::copy::{COPY_COLUMNS, CopyFormat, CopyOptions};
 pub use write::write_path::WritePath;
 
-use crate::cluster::{Membership, Replicas};
+use crate::cluster::{Membership, Replicas, Solo};
 use crate::connections::{Activity, Backend};
 use crate::error::{Error, Result, sqlstate};
 use crate::storage::{ReadPoint, ScanRange, Store, View};
@@ -84,8 +84,9 @@ pub struct Engine {
     members: Arc<Membership>,
     /// Where writes go (the store, or the cluster's owners).
     writes: WritePath,
-    /// The cluster, for tables read over it (`None`: a single node).
-    cluster: Option<Arc<dyn Replicas>>,
+    /// The cluster, for tables read over it (a single node is a cluster of
+    /// one).
+    cluster: Arc<dyn Replicas>,
     /// Where DataFusion plans run ([`prepare::offload`]; `None`: where they are
     /// asked for).
     query_runtime: Option<tokio::runtime::Handle>,
@@ -94,12 +95,13 @@ pub struct Engine {
 impl Engine {
     pub fn new(store: Arc<Store>) -> Engine {
         let members = Arc::new(Membership::single(store.node_id(), String::new()));
+        let alone: Arc<dyn Replicas> = Arc::new(Solo::new(store.clone()));
         Engine {
             activity: Arc::default(),
             limits: StatementLimits::default(),
             members,
-            writes: WritePath::new(store.clone(), None),
-            cluster: None,
+            writes: WritePath::new(store.clone(), alone.clone()),
+            cluster: alone,
             query_runtime: None,
             store,
         }
@@ -126,10 +128,10 @@ impl Engine {
 
     /// The same engine writing through the cluster's `replicas`.
     pub fn with_replicas(self, replicas: Arc<dyn Replicas>) -> Engine {
-        let writes = WritePath::new(self.store.clone(), Some(replicas.clone()));
+        let writes = WritePath::new(self.store.clone(), replicas.clone());
         Engine {
             writes,
-            cluster: Some(replicas),
+            cluster: replicas,
             ..self
         }
     }
@@ -148,13 +150,20 @@ impl Engine {
         self.new_session(user, self.cluster.clone())
     }
 
-    fn new_session(&self, user: &str, cluster: Option<Arc<dyn Replicas>>) -> Session {
+    fn new_session(&self, user: &str, cluster: Arc<dyn Replicas>) -> Session {
         Session::new(self.shared(user, cluster))
+    }
+
+    /// The state of a session reading this node's store alone, as a
+    /// cluster of one (what a scan or point lookup another node asked for
+    /// reads).
+    fn shared_alone(&self, user: &str) -> Arc<SessionShared> {
+        self.shared(user, Arc::new(Solo::new(self.store.clone())))
     }
 
     /// The state a session's tables share, without a SQL context (a scan
     /// another node asked for needs only its tables).
-    fn shared(&self, user: &str, cluster: Option<Arc<dyn Replicas>>) -> Arc<SessionShared> {
+    fn shared(&self, user: &str, cluster: Arc<dyn Replicas>) -> Arc<SessionShared> {
         Arc::new(SessionShared {
             store: self.store.clone(),
             settings: RwLock::new(Settings::new(self.limits)),
@@ -190,8 +199,8 @@ pub struct SessionShared {
     members: Arc<Membership>,
     /// Where the session's writes go.
     writes: WritePath,
-    /// The cluster its tables read over (`None`: this node's store).
-    cluster: Option<Arc<dyn Replicas>>,
+    /// The cluster its tables read over (a single node: a cluster of one).
+    cluster: Arc<dyn Replicas>,
     /// This connection in `activity`, once it has logged in.
     backend: OnceLock<Arc<Backend>>,
     /// Where DataFusion plans run ([`prepare::offload`]).
@@ -270,10 +279,7 @@ impl SessionShared {
     /// alone: always on a single node; in a cluster when this node reads
     /// every subject of it (else the lookup takes the cluster's tables).
     fn reads_alone(&self, range: &ScanRange) -> bool {
-        match &self.cluster {
-            None => true,
-            Some(cluster) => read::tables::reads_alone(range, &cluster.readers()),
-        }
+        self.cluster.alone() || read::tables::reads_alone(range, &self.cluster.readers())
     }
 
     /// Forgets the last statement's read point (a statement starts or ends).

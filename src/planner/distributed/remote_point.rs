@@ -28,9 +28,10 @@ pub(in crate::planner) async fn read(
     range: &ScanRange,
     max_points: usize,
 ) -> Result<Option<RecordBatch>> {
-    let Some(cluster) = &shared.cluster else {
+    let cluster = &shared.cluster;
+    if cluster.alone() {
         return Ok(None);
-    };
+    }
     if range.is_wide() || range.points() > max_points {
         return Ok(None);
     }
@@ -87,7 +88,7 @@ pub(in crate::planner) async fn read(
 impl Engine {
     /// Answers another node's point lookup from this node's store.
     pub(in crate::planner) fn answer_point(&self, request: PointRequest) -> Result<RecordBatch> {
-        let shared = self.shared("stemedb", None);
+        let shared = self.shared_alone("stemedb");
         shared
             .settings
             .write()

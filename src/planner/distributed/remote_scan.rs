@@ -23,6 +23,7 @@ use crate::cluster::{PointRequest, ReadService, ScanRequest, Share};
 use crate::error::{Error, Result};
 use crate::planner::Engine;
 use crate::planner::errors::from_datafusion;
+use crate::planner::prepare::offload::run_plan;
 use crate::planner::read::tables::{Placement, Placing, local_table, owned_rows};
 
 /// The context remote scans are planned in: nothing registered (each scan
@@ -37,7 +38,11 @@ impl ReadService for Engine {
         &self,
         request: ScanRequest,
     ) -> Result<BoxStream<'static, datafusion::error::Result<RecordBatch>>> {
-        Ok(self.answer_scan(request).await?.boxed())
+        // Through the one runner every DataFusion run takes: on the query
+        // runtime if this were a connection thread, in place otherwise.
+        let engine = self.clone();
+        let run = async move { engine.answer_scan(request).await };
+        Ok(run_plan(self.query_runtime.as_ref(), run).await?.boxed())
     }
 
     fn serve_point(&self, request: PointRequest) -> Result<RecordBatch> {
@@ -48,7 +53,7 @@ impl ReadService for Engine {
 impl Engine {
     /// Runs `request` over this node's store.
     async fn answer_scan(&self, request: ScanRequest) -> Result<SendableRecordBatchStream> {
-        let shared = self.shared("stemedb", None);
+        let shared = self.shared_alone("stemedb");
         {
             let mut settings = shared.settings.write().unwrap_or_else(|e| e.into_inner());
             settings.lens = request.lens;

@@ -7,12 +7,14 @@
 //! `fast` path), run, and leaves as an [`crate::planner::Output`]. Around
 //! each statement the session keeps its lifetime ([`lifetime`]:
 //! `statement_timeout`, cancellation, the registry entry) and its memory
-//! budget ([`memory`]); SQL-level `PREPARE` / `EXECUTE` ([`prepared_sql`])
+//! budget ([`memory`]); COPY FROM STDIN arrives between statements and
+//! ends in one write ([`copy_in`]); SQL-level `PREPARE` / `EXECUTE` ([`prepared_sql`])
 //! is a session's named store of the same prepared statements the
 //! extended protocol uses.
 //!
 //! It may call every other room of the planner; no room calls it.
 
+pub(super) mod copy_in;
 pub(super) mod lifetime;
 pub(super) mod memory;
 pub(super) mod prepared_sql;

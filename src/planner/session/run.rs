@@ -16,10 +16,9 @@ use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{Ident, ObjectName, Statement as Sql};
 use futures::{StreamExt, TryStreamExt};
 
-use super::lifetime::{self, Ending};
+use super::lifetime;
 use super::memory::QueryMemory;
-use crate::error::{Error, Result, sqlstate};
-use crate::monitor::Kind;
+use crate::error::{Error, Result};
 use crate::planner::SessionShared;
 use crate::planner::distributed::remote_point;
 use crate::planner::errors::from_datafusion;
@@ -32,9 +31,8 @@ use crate::planner::prepare::prepared::{
 use crate::planner::prepare::prepared_plan::start;
 use crate::planner::read::tables;
 use crate::planner::schema::{ASSERTIONS, RETRACTIONS};
-use crate::planner::write::copy::{CopyIn, CopyRows};
+use crate::planner::write::copy::CopyIn;
 use crate::planner::write::txn::{Ended, aborted};
-use crate::storage::Write;
 
 /// Most subjects a point lookup reads on the runtime's worker thread.
 const POINTS_IN_PLACE: usize = 16;
@@ -48,7 +46,7 @@ pub(in crate::planner) fn df(e: datafusion::error::DataFusionError) -> Error {
 
 pub struct Session {
     ctx: SessionContext,
-    shared: Arc<SessionShared>,
+    pub(super) shared: Arc<SessionShared>,
     /// The running statement's memory budget.
     memory: Arc<QueryMemory>,
     /// Statements named by SQL-level PREPARE ([`super::prepared_sql`]).
@@ -148,79 +146,6 @@ impl Session {
     pub fn parse(&self, sql: &str) -> Result<Vec<Action>> {
         let statements = crate::planner::frontend::parse::parse(sql)?;
         statements.into_iter().map(classify).collect()
-    }
-
-    /// Feeds COPY FROM STDIN data. Parsing and staging (a RocksDB write)
-    /// run on a blocking thread, not on the runtime's workers.
-    pub async fn copy_data(&self, data: bytes::Bytes) {
-        let Some(mut copy) = self.take_copy() else {
-            return;
-        };
-        match tokio::task::spawn_blocking(move || {
-            copy.feed(&data);
-            copy
-        })
-        .await
-        {
-            Ok(copy) => *self.shared.copy.lock().unwrap_or_else(|e| e.into_inner()) = Some(copy),
-            // The COPY is gone (its staged rows discarded): COPY done
-            // reports that no COPY is in progress.
-            Err(e) => tracing::error!("COPY data could not be processed: {e}"),
-        }
-    }
-
-    fn take_copy(&self) -> Option<CopyIn> {
-        self.shared
-            .copy
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-    }
-
-    /// Ends COPY FROM STDIN: validates the rest and writes every row in one
-    /// atomic batch (or into the open transaction). Returns the row count.
-    pub async fn copy_done(&self) -> Result<usize> {
-        let copy = self
-            .take_copy()
-            .ok_or_else(|| Error::internal("no COPY in progress"))?;
-        let log_from = self.shared.limits().log_min_duration_statement;
-        // The COPY is already running: it is not refused here.
-        let busy = self.shared.backend.get().and_then(|b| b.busy().ok());
-        let ending = Ending::new(Kind::Copy, log_from, busy).since(copy.started());
-        let result = async {
-            self.shared.writable()?;
-            let rows = tokio::task::spawn_blocking(move || copy.finish())
-                .await
-                .map_err(|e| Error::internal(format!("COPY could not finish: {e}")))??;
-            match rows {
-                CopyRows::Memory(rows) => {
-                    let n = rows.len();
-                    let writes = rows.into_iter().map(Write::Claim).collect();
-                    self.shared.txn.write(&self.shared.writes, writes).await?;
-                    Ok(n)
-                }
-                CopyRows::Staged { copy, rows } => {
-                    self.shared.writes.apply_staged(copy, rows).await?;
-                    Ok(rows)
-                }
-            }
-        }
-        .await;
-        if result.is_err() {
-            self.shared.txn.fail();
-            ending.failed();
-        }
-        result
-    }
-
-    /// The client aborted COPY FROM STDIN.
-    pub fn copy_fail(&self, message: &str) -> Error {
-        drop(self.take_copy()); // discards whatever it staged
-        self.shared.txn.fail();
-        Error::new(
-            sqlstate::QUERY_CANCELED,
-            format!("COPY from stdin failed: {message}"),
-        )
     }
 
     /// Plans one statement (queries and INSERTs) so it can be described and

@@ -68,12 +68,7 @@ fn admin(name: &'static str, args: usize, session: &Arc<SessionShared>, run: Run
 pub fn udfs(session: &Arc<SessionShared>) -> [ScalarUDF; 5] {
     [
         admin("stemedb_sync", 0, session, |session, _| {
-            Box::pin(async move {
-                match &session.cluster {
-                    Some(cluster) => cluster.sync().await,
-                    None => Ok("single node: no replicas to compare".to_string()),
-                }
-            })
+            Box::pin(async move { session.cluster.sync().await })
         }),
         admin("stemedb_add_member", 1, session, |session, args| {
             Box::pin(change_members(session, args.into_iter().next(), None))
@@ -115,14 +110,7 @@ async fn change_members(
     add: Option<String>,
     remove: Option<String>,
 ) -> crate::error::Result<String> {
-    match &session.cluster {
-        Some(cluster) => cluster.change_members(add, remove).await,
-        None => Err(crate::error::Error::new(
-            crate::error::sqlstate::OBJECT_NOT_IN_PREREQUISITE_STATE,
-            "this node is not part of a cluster ([cluster] enabled = false): there are no \
-             members to change",
-        )),
-    }
+    session.cluster.change_members(add, remove).await
 }
 
 impl ScalarUDFImpl for Admin {

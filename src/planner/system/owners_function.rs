@@ -9,6 +9,7 @@ use datafusion::arrow::array::{AsArray, StringArray};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
 
+use crate::cluster::Readers;
 use crate::cluster::placement::owners;
 use crate::planner::SessionShared;
 use crate::planner::udf_args::arrays;
@@ -22,13 +23,9 @@ pub fn udf(session: &Arc<SessionShared>) -> ScalarUDF {
         Volatility::Stable,
         Arc::new(move |args: &[ColumnarValue]| {
             let a = arrays(args, &[DataType::Utf8])?;
-            let (members, factor) = match &session.cluster {
-                Some(cluster) => {
-                    let r = cluster.readers();
-                    (r.members, r.factor)
-                }
-                None => (vec![session.store.node_id().to_string()], 1),
-            };
+            let Readers {
+                members, factor, ..
+            } = session.cluster.readers();
             let out: StringArray = a[0]
                 .as_string::<i32>()
                 .iter()

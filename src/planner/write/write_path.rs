@@ -1,10 +1,10 @@
-//! Where a session's writes go. On a single node, to the store's
-//! group-commit writer. In a cluster, the accepting node stamps them (its
-//! HLC, its node id) and hands them to [`Replicas`], which stores each on
-//! the owners of its subject (docs/cluster.md) and returns only when two nodes
-//! hold it durably. Every write path of the planner — INSERT, INSERT …
-//! SELECT, COPY, retractions, COMMIT — goes through here, so routing lives
-//! in one place.
+//! Where a session's writes go: to the cluster's [`Replicas`] — on a
+//! single node a cluster of one that hands them to the store's group-commit
+//! writer; in a cluster the accepting node stamps them (its HLC, its node
+//! id) and stores each on the owners of its subject (docs/cluster.md),
+//! returning only when two nodes hold it durably. Every write path of the
+//! planner — INSERT, INSERT … SELECT, COPY, retractions, COMMIT — goes
+//! through here, so routing lives in one place.
 
 use std::sync::Arc;
 
@@ -21,11 +21,11 @@ const INLINE_IDS: usize = 16;
 #[derive(Clone)]
 pub struct WritePath {
     store: Arc<Store>,
-    replicas: Option<Arc<dyn Replicas>>,
+    replicas: Arc<dyn Replicas>,
 }
 
 impl WritePath {
-    pub fn new(store: Arc<Store>, replicas: Option<Arc<dyn Replicas>>) -> WritePath {
+    pub fn new(store: Arc<Store>, replicas: Arc<dyn Replicas>) -> WritePath {
         WritePath { store, replicas }
     }
 
@@ -38,41 +38,13 @@ impl WritePath {
     /// Writes atomically (per owner, in a cluster) and durably; returns the
     /// writes as stamped.
     pub async fn commit(&self, writes: Vec<Write>) -> Result<Vec<Write>> {
-        match &self.replicas {
-            None => self.store.commit(writes).await,
-            Some(replicas) => {
-                let stamped = self.stamp(writes);
-                replicas.replicate(stamped.clone()).await?;
-                Ok(stamped)
-            }
-        }
+        self.replicas.commit(writes).await
     }
 
-    /// Makes a staged COPY durable and visible. On a single node it is
-    /// applied here, all at once for readers; in a cluster its chunks go to
-    /// their owners one after the other (readers elsewhere may see the
-    /// first chunks before the last: documented in docs/cluster.md).
+    /// Makes a staged COPY durable and visible (on a single node all at
+    /// once for readers; in a cluster chunk by chunk to the owners).
     pub async fn apply_staged(&self, copy: u64, rows: usize) -> Result<()> {
-        let Some(replicas) = &self.replicas else {
-            return self.store.apply_staged(copy, rows).await;
-        };
-        let result = async {
-            let n = u32::try_from(rows)
-                .map_err(|_| Error::internal(format!("a COPY of {rows} rows is too large")))?;
-            let first = self.store.clock().reserve(n);
-            let mut from = 0;
-            loop {
-                let (chunk, next) = self.store.staged_chunk(copy, from, first).await?;
-                if chunk.is_empty() {
-                    return Ok(());
-                }
-                replicas.replicate(chunk).await?;
-                from = next;
-            }
-        }
-        .await;
-        self.store.discard_staged(copy)?;
-        result
+        self.replicas.apply_staged(copy, rows).await
     }
 
     /// Which of `ids` are stored nowhere (on this node, nor, in a
@@ -99,15 +71,13 @@ impl WritePath {
                 .await
                 .map_err(|e| Error::internal(format!("checking ids: {e}")))??
         };
-        match &self.replicas {
-            Some(replicas) if !missing.is_empty() => {
-                let found = replicas.locate(missing.clone()).await?;
-                Ok(missing
-                    .into_iter()
-                    .filter(|id| !found.contains(id))
-                    .collect())
-            }
-            _ => Ok(missing),
+        if missing.is_empty() {
+            return Ok(missing);
         }
+        let found = self.replicas.locate(missing.clone()).await?;
+        Ok(missing
+            .into_iter()
+            .filter(|id| !found.contains(id))
+            .collect())
     }
 }

@@ -57,14 +57,15 @@ pub fn register(
 ) -> datafusion::error::Result<()> {
     for name in TABLE_NAMES {
         let table = local_table(name, session).expect("every table name has a table");
-        let table = match &session.cluster {
-            Some(replicas) => Arc::new(ClusterTable::new(
+        let table = if session.cluster.alone() {
+            table
+        } else {
+            Arc::new(ClusterTable::new(
                 name,
                 table,
                 session.clone(),
-                replicas.clone(),
-            )),
-            None => table,
+                session.cluster.clone(),
+            ))
         };
         ctx.register_table(name, table)?;
     }
