@@ -8,7 +8,9 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use super::digests::{Current, Digests, Owners};
 use super::layout::Phase;
@@ -194,7 +196,7 @@ impl AntiEntropy {
         let theirs = self.peers.items(addr, owners, leaves).await?;
         let (store, mine_of) = (self.store.clone(), digests.clone());
         let (owned, wanted) = (owners.clone(), leaves.to_vec());
-        let mine = tokio::task::spawn_blocking(move || items(&store, &mine_of, &owned, &wanted))
+        let mine = crate::runtime::blocking::run(move || items(&store, &mine_of, &owned, &wanted))
             .await
             .map_err(|e| Error::internal(format!("listing records: {e}")))??;
         let their_keys: HashSet<Key> = theirs.iter().map(key).collect();
@@ -223,7 +225,7 @@ impl AntiEntropy {
         }
         if !push_claims.is_empty() || !push_retractions.is_empty() {
             let store = self.store.clone();
-            let encoded = tokio::task::spawn_blocking(move || {
+            let encoded = crate::runtime::blocking::run(move || {
                 records(&store, &push_claims, &push_retractions)
             })
             .await
@@ -297,7 +299,7 @@ impl AntiEntropy {
             if self.digests.get().is_none_or(|d| d.epoch() != layout.epoch) {
                 let store = self.store.clone();
                 let members = (layout.epoch, layout.target.clone());
-                match tokio::task::spawn_blocking(move || Digests::build(&store, members, factor))
+                match crate::runtime::blocking::run(move || Digests::build(&store, members, factor))
                     .await
                 {
                     Ok(Ok(d)) => {

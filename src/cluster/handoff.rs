@@ -63,7 +63,7 @@ async fn hand_off(store: &Arc<Store>, peers: &Peers, target: &str, addr: &str) -
     let mut sent = 0;
     loop {
         let (s, t) = (store.clone(), target.to_string());
-        let batch = tokio::task::spawn_blocking(move || s.hints_for(&t, HINTS_PER_CALL))
+        let batch = crate::runtime::blocking::run(move || s.hints_for(&t, HINTS_PER_CALL))
             .await
             .map_err(|e| Error::internal(format!("reading hints: {e}")))??;
         if batch.writes.is_empty() {
@@ -75,7 +75,7 @@ async fn hand_off(store: &Arc<Store>, peers: &Peers, target: &str, addr: &str) -
         peers.replicate(addr, &batch.writes).await?;
         sent += batch.writes.len();
         let s = store.clone();
-        tokio::task::spawn_blocking(move || s.handed_off(batch))
+        crate::runtime::blocking::run(move || s.handed_off(batch))
             .await
             .map_err(|e| Error::internal(format!("deleting hints: {e}")))??;
     }

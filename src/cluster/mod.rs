@@ -46,7 +46,6 @@ pub mod wire;
 
 use std::sync::Arc;
 
-use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -59,6 +58,7 @@ pub use replicator::Replicator;
 pub use solo::Solo;
 
 use crate::error::{Error, Result};
+use crate::runtime::net::{TcpListener, UdpSocket, bindable};
 use crate::storage::Store;
 
 /// A running membership: the shared member list and the gossip task.
@@ -84,13 +84,13 @@ impl Cluster {
         let node_id = store.node_id().to_string();
         let node_id = node_id.as_str();
         let addrs = config.check()?;
-        let socket = UdpSocket::bind(addrs.swim).await.map_err(|e| {
+        let socket = UdpSocket::bind(bindable(addrs.swim)).await.map_err(|e| {
             Error::internal(format!(
                 "cannot bind [cluster] swim_addr {}: {e}",
                 addrs.swim
             ))
         })?;
-        let rpc_listener = TcpListener::bind(addrs.rpc).await.map_err(|e| {
+        let rpc_listener = TcpListener::bind(bindable(addrs.rpc)).await.map_err(|e| {
             Error::internal(format!(
                 "cannot listen on [cluster] rpc_addr {}: {e}",
                 addrs.rpc
@@ -98,10 +98,7 @@ impl Cluster {
         })?;
         // Each start is a newer generation than the last (milliseconds),
         // so the cluster takes a restarted node for its new self.
-        let generation = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |d| d.as_millis() as u64)
-            .max(1);
+        let generation = (crate::runtime::clock::since_epoch().as_millis() as u64).max(1);
         let me = NodeIdentity {
             id: node_id.to_string(),
             sql,

@@ -34,6 +34,11 @@ use crate::storage::{Write, decode_write, encode_write};
 /// How long one call may take before the peer is treated as unreachable.
 const CALL_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// How often an idle connection to a peer is pinged, and how long the
+/// answer may take before the connection is dropped.
+const KEEP_ALIVE_EVERY: Duration = Duration::from_secs(2);
+const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// How long a call that does a whole step of a membership change may take
 /// (it copies or moves every claim the peer holds of some subjects).
 const STEP_TIMEOUT: Duration = Duration::from_secs(600);
@@ -103,13 +108,21 @@ impl Peers {
         if let Some(c) = clients.get(&key) {
             return Ok(c.clone());
         }
-        let channel = Endpoint::from_shared(format!("http://{addr}"))
+        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
             .map_err(|e| Error::internal(format!("RPC address {addr}: {e}")))?
             .local_address(Some(self.from_ip))
             .connect_timeout(Duration::from_secs(1))
             .timeout(timeout)
             .tcp_nodelay(true)
-            .connect_lazy();
+            // A connection whose packets stop arriving (the peer's host
+            // lost power, a firewall dropped its state, a long partition)
+            // is found dead by an unanswered HTTP/2 ping and replaced at
+            // the next call, instead of failing every call on it by
+            // timeout until the kernel gives up on it, minutes later.
+            .http2_keep_alive_interval(KEEP_ALIVE_EVERY)
+            .keep_alive_timeout(KEEP_ALIVE_TIMEOUT)
+            .keep_alive_while_idle(true);
+        let channel = crate::runtime::net::channel(endpoint);
         let client = NodeClient::with_interceptor(channel, self.token.clone())
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);

@@ -79,7 +79,7 @@ async fn moves(
     let mut moved = 0;
     loop {
         let (s, pick) = (store.clone(), to.clone());
-        let (chunk, next) = tokio::task::spawn_blocking(move || {
+        let (chunk, next) = crate::runtime::blocking::run(move || {
             s.misplaced(&from, CLAIMS_PER_STEP, |subject| !pick(subject).is_empty())
         })
         .await
@@ -128,7 +128,7 @@ async fn send(
         let subjects: Vec<String> = chunk.keys().cloned().collect();
         let writes: Vec<Write> = chunk.into_values().flatten().collect();
         let s = store.clone();
-        tokio::task::spawn_blocking(move || s.forget(&subjects, &writes))
+        crate::runtime::blocking::run(move || s.forget(&subjects, &writes))
             .await
             .map_err(|e| Error::internal(format!("moving claims: {e}")))??;
     }

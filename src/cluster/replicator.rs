@@ -124,7 +124,7 @@ impl Replicator {
     /// the members that answer.
     async fn subjects(&self, ids: Vec<Id>) -> Result<HashMap<Id, String>> {
         let store = self.store.clone();
-        let (mut found, missing) = tokio::task::spawn_blocking(move || {
+        let (mut found, missing) = crate::runtime::blocking::run(move || {
             let mut found = HashMap::new();
             let mut missing = Vec::new();
             for id in ids {
@@ -203,7 +203,7 @@ impl Replicator {
         for (holder, writes) in holders {
             if holder == self.me() {
                 let (store, owner) = (self.store.clone(), owner.to_string());
-                tokio::task::spawn_blocking(move || store.hint(&owner, &writes))
+                crate::runtime::blocking::run(move || store.hint(&owner, &writes))
                     .await
                     .map_err(|e| Error::internal(format!("holding a hint: {e}")))??;
                 continue;

@@ -58,7 +58,7 @@ impl Layouts {
         }
         let json = serde_json::to_vec(&layout).map_err(|e| Error::internal(e.to_string()))?;
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || store.set_layout(&json))
+        crate::runtime::blocking::run(move || store.set_layout(&json))
             .await
             .map_err(|e| Error::internal(format!("keeping the layout: {e}")))??;
         tracing::info!(

@@ -6,14 +6,13 @@
 //! rules by node address hold ([`super::peers`]). The service itself is
 //! [`super::service`].
 
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Status};
 
 use super::service::Service;
 use crate::error::{Error, Result};
+use crate::runtime::net::{TcpListener, incoming};
 
 use super::wire::proto::node_server::NodeServer;
 use super::wire::{MAX_MESSAGE_BYTES, TOKEN_HEADER};
@@ -55,14 +54,9 @@ pub async fn serve(
     let service = tonic::service::interceptor::InterceptedService::new(service, check);
     Server::builder()
         .add_service(service)
-        // Without TCP_NODELAY a small reply waits for the peer's delayed
-        // ACK: 40 ms per replicated write or remote lookup.
-        .serve_with_incoming_shutdown(
-            TcpIncoming::from(listener).with_nodelay(Some(true)),
-            async move {
-                let _ = stop.wait_for(|s| *s).await;
-            },
-        )
+        .serve_with_incoming_shutdown(incoming(listener), async move {
+            let _ = stop.wait_for(|s| *s).await;
+        })
         .await
         .map_err(|e| Error::internal(format!("cluster RPC server: {e}")))
 }

@@ -123,7 +123,7 @@ impl Node for Service {
         let r = request.into_inner();
         let digests = self.digests()?;
         let store = self.store.clone();
-        let items = tokio::task::spawn_blocking(move || {
+        let items = crate::runtime::blocking::run(move || {
             anti_entropy::items(&store, &digests, &r.owners, &r.leaves)
         })
         .await
@@ -135,7 +135,7 @@ impl Node for Service {
     async fn fetch(&self, request: Request<FetchRequest>) -> Reply<Writes> {
         let r = request.into_inner();
         let store = self.store.clone();
-        let writes = tokio::task::spawn_blocking(move || {
+        let writes = crate::runtime::blocking::run(move || {
             anti_entropy::records(&store, &r.claims, &r.retractions)
         })
         .await
@@ -173,7 +173,7 @@ impl Node for Service {
         let store = self.store.clone();
         let target = request.target;
         let count = writes.len() as u64;
-        tokio::task::spawn_blocking(move || store.hint(&target, &writes))
+        crate::runtime::blocking::run(move || store.hint(&target, &writes))
             .await
             .map_err(|e| Status::internal(e.to_string()))?
             .map_err(internal)?;
@@ -183,7 +183,7 @@ impl Node for Service {
     async fn locate(&self, request: Request<LocateRequest>) -> Reply<LocateReply> {
         let ids = request.into_inner().ids;
         let store = self.store.clone();
-        let found = tokio::task::spawn_blocking(move || {
+        let found = crate::runtime::blocking::run(move || {
             let mut found = Vec::new();
             for raw in ids {
                 let Some(id) = Id::from_slice(&raw) else {

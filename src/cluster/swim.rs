@@ -16,11 +16,11 @@ use foca::{
 };
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use tokio::net::UdpSocket;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::members::{Member, Membership, NodeIdentity, Status};
+use crate::runtime::net::UdpSocket;
 
 /// Bytes of the MAC in front of every packet.
 const MAC_BYTES: usize = 32;

@@ -8,7 +8,6 @@
 //! `asserted_at` shows, and `asserted_at` is a µs TIMESTAMPTZ.
 
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::Micros;
 
@@ -47,13 +46,15 @@ impl Hlc {
 #[derive(Debug, Default)]
 pub struct Clock {
     last: Mutex<Hlc>,
+    /// How far this node's wall clock is off (the simulation skews clocks).
+    #[cfg(feature = "sim")]
+    skew: std::sync::atomic::AtomicI64,
 }
 
+/// The wall clock in microseconds since the Unix epoch
+/// ([`crate::runtime::clock`]: the simulation's, in a simulation).
 pub fn wall_clock_micros() -> Micros {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as Micros)
-        .unwrap_or(0)
+    crate::runtime::clock::since_epoch().as_micros() as Micros
 }
 
 impl Clock {
@@ -62,12 +63,28 @@ impl Clock {
     pub fn starting_after(high_water: Hlc) -> Clock {
         Clock {
             last: Mutex::new(high_water),
+            ..Clock::default()
         }
+    }
+
+    /// This node's wall clock.
+    fn wall(&self) -> Micros {
+        #[cfg(feature = "sim")]
+        return wall_clock_micros() + self.skew.load(std::sync::atomic::Ordering::Relaxed);
+        #[cfg(not(feature = "sim"))]
+        wall_clock_micros()
+    }
+
+    /// Sets how far this node's wall clock is off (simulation only).
+    #[cfg(feature = "sim")]
+    pub fn skew(&self, micros: Micros) {
+        self.skew
+            .store(micros, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The next timestamp for a local write.
     pub fn now(&self) -> Hlc {
-        self.tick(wall_clock_micros())
+        self.tick(self.wall())
     }
 
     fn tick(&self, wall: Micros) -> Hlc {
@@ -78,7 +95,7 @@ impl Clock {
     /// `first.logical ..= first.logical + n - 1`) that no other write will
     /// get, and returns the first.
     pub fn reserve(&self, n: u32) -> Hlc {
-        self.tick_n(wall_clock_micros(), n)
+        self.tick_n(self.wall(), n)
     }
 
     fn tick_n(&self, wall: Micros, n: u32) -> Hlc {

@@ -254,7 +254,7 @@ impl Store {
         first: Hlc,
     ) -> Result<(Vec<Write>, u64)> {
         let (db, node) = (self.db().clone(), self.node_id().to_string());
-        tokio::task::spawn_blocking(move || read_chunk(&db, copy, from, first, &node))
+        crate::runtime::blocking::run(move || read_chunk(&db, copy, from, first, &node))
             .await
             .map_err(|e| Error::internal(format!("reading staged rows: {e}")))?
     }

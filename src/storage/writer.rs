@@ -12,7 +12,7 @@
 //! large COPYs), a node restarted after `kill -9` never hands out a
 //! timestamp at or below one it has stored.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Instant;
@@ -27,7 +27,7 @@ use super::sorted_puts::SortedPuts;
 use super::syncer::{Syncer, Written};
 use super::visibility::{Applying, SharedSnapshot};
 use crate::error::{Error, Result};
-use crate::model::{Clock, Hlc, Id};
+use crate::model::{Assertion, Clock, Hlc, Id, Retraction};
 
 /// When a write is acknowledged (`durability` in the config).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize, Default)]
@@ -68,6 +68,9 @@ pub(super) enum HeadMode {
 pub struct GroupCommit {
     queue: Option<mpsc::Sender<Request>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// The simulation stamps on the caller's thread, where its clock is.
+    #[cfg(feature = "sim")]
+    stamper: Stamper,
 }
 
 impl Drop for GroupCommit {
@@ -93,6 +96,8 @@ impl GroupCommit {
     ) -> GroupCommit {
         let (queue, rx) = mpsc::channel::<Request>();
         let stamper = Stamper { clock, node };
+        #[cfg(feature = "sim")]
+        let simulated = stamper.clone();
         let syncer = (durability == Durability::Fsync)
             .then(|| (Syncer::start(db.clone(), applying.clone()), applying));
         let thread = std::thread::Builder::new()
@@ -102,6 +107,8 @@ impl GroupCommit {
         GroupCommit {
             queue: Some(queue),
             thread: Some(thread),
+            #[cfg(feature = "sim")]
+            stamper: simulated,
         }
     }
 
@@ -116,6 +123,11 @@ impl GroupCommit {
         if writes.is_empty() && heads == HeadMode::Update {
             return Ok(writes);
         }
+        // The simulation's clock is read on its own thread, not the commit
+        // thread's; it waits for each request, so stamping here keeps the
+        // commit order.
+        #[cfg(feature = "sim")]
+        let writes = self.stamper.stamp(writes);
         let (done, wait) = oneshot::channel();
         let request = Request {
             writes,
@@ -126,12 +138,14 @@ impl GroupCommit {
             .as_ref()
             .and_then(|q| q.send(request).ok())
             .ok_or_else(|| Error::internal("the commit thread has stopped"))?;
-        wait.await
+        crate::runtime::blocking::reply(wait)
+            .await
             .map_err(|_| Error::internal("the commit thread dropped a write"))?
     }
 }
 
 /// Gives new claims and retractions their timestamps and this node's id.
+#[derive(Clone)]
 pub struct Stamper {
     pub clock: Arc<Clock>,
     pub node: String,
@@ -239,10 +253,13 @@ fn run(
 }
 
 /// Merges stamped writes into one batch, with `high_water` (or the
-/// batch's newest stamp, if later) as the HLC high-water mark. Retractions
-/// of an already retracted assertion are dropped here, on the single writer
+/// batch's newest stamp, if later) as the HLC high-water mark. A claim
+/// keeps one retraction, the earliest by (HLC, node): a later retraction
+/// of an already retracted claim is dropped here, on the single writer
 /// thread, so "retracting twice changes nothing" holds even for concurrent
-/// retractions. The lens heads of the pairs the batch changes are updated
+/// retractions; an earlier one (two nodes retracted the claim at once and
+/// this one arrived second) replaces the stored one, so every replica
+/// keeps the same retraction whatever order they arrive in. The lens heads of the pairs the batch changes are updated
 /// in it too ([`super::heads`]). What it stores goes to `landed`, when
 /// given ([`super::landed`]).
 pub(super) fn build_batch<'a>(
@@ -251,6 +268,8 @@ pub(super) fn build_batch<'a>(
     mut high_water: Hlc,
     mut landed: Option<&mut Vec<Landed>>,
 ) -> Result<WriteBatch> {
+    let parts: Vec<_> = parts.collect();
+    let earliest = earliest_retractions(&parts);
     let cf = |name| super::cf(db, name);
     let (assertions, by_subject, by_predicate, by_hlc, retractions, meta) = (
         cf(CF_ASSERTIONS)?,
@@ -273,6 +292,12 @@ pub(super) fn build_batch<'a>(
     // peers at once) are stored and reported once.
     let mut replicated: HashSet<Id> = HashSet::new();
     let mut heads = super::heads::HeadUpdates::default();
+    // Index entries of retractions an earlier one replaces.
+    let mut replaced = Vec::new();
+    // What this batch stores: each retraction's value, each claim's
+    // subject (a replica's batch may carry a retraction before its claim).
+    let mut batch_retractions: HashMap<Id, Vec<u8>> = HashMap::new();
+    let mut batch_claims: HashMap<Id, &str> = HashMap::new();
     for (writes, mode) in parts {
         if let HeadMode::Recompute(keys) = mode {
             for key in keys {
@@ -294,7 +319,11 @@ pub(super) fn build_batch<'a>(
                                 continue;
                             }
                             heads.assertion(db, a)?;
-                            if let Some(r) = db.get_pinned_cf(&retractions, a.id.0)? {
+                            let retraction = match batch_retractions.get(&a.id) {
+                                Some(r) => Some(r.clone()),
+                                None => db.get_pinned_cf(&retractions, a.id.0)?.map(|r| r.to_vec()),
+                            };
+                            if let Some(r) = retraction {
                                 heads.recompute(&subject_prefix(&a.subject, Some(&a.predicate)));
                                 if let Some(landed) = landed.as_deref_mut() {
                                     landed.push(Landed::retraction(&a.subject, a.id, &r));
@@ -306,6 +335,7 @@ pub(super) fn build_batch<'a>(
                     if let Some(landed) = landed.as_deref_mut() {
                         landed.push(Landed::claim(a));
                     }
+                    batch_claims.insert(a.id, &a.subject);
                     let value = a.encode();
                     puts.put(ASSERTIONS, a.id.0, value.clone());
                     puts.put(
@@ -327,12 +357,43 @@ pub(super) fn build_batch<'a>(
                 }
                 Write::Retraction(r) => {
                     let id = r.assertion_id;
-                    if retracted.contains(&id) || db.get_pinned_cf(&retractions, id.0)?.is_some() {
+                    if retracted.contains(&id) || earliest.get(&id) != Some(&(r.hlc, &r.node)) {
+                        continue;
+                    }
+                    if let Some(stored) = db.get_pinned_cf(&retractions, id.0)? {
+                        let stored_value = stored.to_vec();
+                        let old = Retraction::decode(&stored_value)?;
+                        if (old.hlc, &old.node) <= (r.hlc, &r.node) {
+                            continue;
+                        }
+                        // The earlier one replaces it: its index entry goes,
+                        // and its digest is taken out of the Merkle leaf
+                        // (a leaf is an XOR: landing it again removes it).
+                        retracted.insert(id);
+                        replaced.push(hlc_key(old.hlc, &old.node, HLC_KIND_RETRACTION, &id));
+                        let value = r.encode();
+                        let subject = match batch_claims.get(&id) {
+                            Some(s) => Some(s.to_string()),
+                            None => subject_of(db, &assertions, &id)?,
+                        };
+                        if let (Some(landed), Some(subject)) = (landed.as_deref_mut(), subject) {
+                            landed.push(Landed::retraction(&subject, id, &stored_value));
+                            landed.push(Landed::retraction(&subject, id, &value));
+                        }
+                        batch_retractions.insert(id, value.clone());
+                        puts.put(RETRACTIONS, id.0, value);
+                        puts.put(
+                            BY_HLC,
+                            hlc_key(r.hlc, &r.node, HLC_KIND_RETRACTION, &id),
+                            [],
+                        );
+                        high_water = high_water.max(r.hlc);
                         continue;
                     }
                     retracted.insert(id);
                     let subject = heads.retraction(db, &id)?;
                     let value = r.encode();
+                    batch_retractions.insert(id, value.clone());
                     if let (Some(landed), Some(subject)) = (landed.as_deref_mut(), subject) {
                         landed.push(Landed::retraction(&subject, id, &value));
                     }
@@ -349,9 +410,42 @@ pub(super) fn build_batch<'a>(
     }
     // Room for the heads and the high-water mark too.
     let mut batch = puts.into_batch(&families, heads.pairs() * 256 + 64);
+    for key in replaced {
+        batch.delete_cf(&by_hlc, key);
+    }
     heads.finish(db, &mut batch, &retracted)?;
     if high_water > Hlc::default() {
         batch.put_cf(&meta, META_HLC, high_water.to_key());
     }
     Ok(batch)
+}
+
+/// The earliest retraction, by (HLC, node), of each claim this batch
+/// retracts: the only one of them it may store.
+fn earliest_retractions<'a>(parts: &[(&'a [Write], &HeadMode)]) -> HashMap<Id, (Hlc, &'a String)> {
+    let mut earliest: HashMap<Id, (Hlc, &'a String)> = HashMap::new();
+    for (writes, _) in parts {
+        for write in writes.iter() {
+            if let Write::Retraction(r) = write {
+                let this = (r.hlc, &r.node);
+                earliest
+                    .entry(r.assertion_id)
+                    .and_modify(|e| *e = (*e).min(this))
+                    .or_insert(this);
+            }
+        }
+    }
+    earliest
+}
+
+/// The subject of the stored claim `id`, if it is stored.
+fn subject_of(
+    db: &DB,
+    assertions: &impl rocksdb::AsColumnFamilyRef,
+    id: &Id,
+) -> Result<Option<String>> {
+    match db.get_pinned_cf(assertions, id.0)? {
+        Some(v) => Ok(Some(Assertion::decode_keyed(&v, *id)?.subject)),
+        None => Ok(None),
+    }
 }

@@ -1,0 +1,156 @@
+//! The checker, run once everything is healed and the nodes have compared
+//! Merkle trees: what the clients were told against what the stores hold,
+//! in the manner of Jepsen's set-full checker.
+//!
+//! - every acknowledged claim is stored on each of its owners (under the
+//!   members the nodes agree on);
+//! - nothing is stored that no client asked for, and nothing a client
+//!   asked for is stored changed;
+//! - every acknowledged retraction is stored wherever its claim is;
+//! - each claim is stored exactly `factor` times (on its owners, nowhere
+//!   else);
+//! - the last anti-entropy round found every pair of nodes in sync
+//!   (their Merkle roots agree).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use stemedb::cluster::placement::owners;
+use stemedb::model::{Assertion, Id};
+use stemedb::storage::ScanRange;
+
+use crate::world::{Op, Outcome, World};
+
+const FACTOR: usize = 2;
+
+/// What one node stores.
+struct Stored {
+    claims: BTreeMap<Id, Assertion>,
+    retracted: BTreeSet<Id>,
+}
+
+/// Checks the run; on success a one-line summary (part of the trace).
+pub fn check(world: &World) -> Result<String, String> {
+    let n = world.names.len();
+    let mut stored = BTreeMap::new();
+    for i in 0..n {
+        let Some(store) = world.store(i) else {
+            continue;
+        };
+        let mut claims = BTreeMap::new();
+        let read = store.read_point();
+        read.for_each_assertion(&ScanRange::All, |a| {
+            claims.insert(a.id, a);
+            Ok(true)
+        })
+        .map_err(|e| e.message)?;
+        let mut retracted = BTreeSet::new();
+        read.for_each_retraction(|r| {
+            retracted.insert(r.assertion_id);
+            Ok(true)
+        })
+        .map_err(|e| e.message)?;
+        stored.insert(world.names[i].clone(), Stored { claims, retracted });
+    }
+    let members = agreed_members(world)?;
+    let mut problems = Vec::new();
+    let history = world.history.borrow();
+    let asked: BTreeMap<&str, &str> = history
+        .values()
+        .filter_map(|(op, _)| match op {
+            Op::Claim { subject, object } => Some((object.as_str(), subject.as_str())),
+            Op::Retract { .. } => None,
+        })
+        .collect();
+    // Every claim stored anywhere, and where.
+    let mut copies: BTreeMap<Id, (Assertion, Vec<&str>)> = BTreeMap::new();
+    for (node, s) in &stored {
+        for (id, a) in &s.claims {
+            copies
+                .entry(*id)
+                .or_insert_with(|| (a.clone(), Vec::new()))
+                .1
+                .push(node.as_str());
+            match asked.get(a.object.as_str()) {
+                Some(subject) if *subject == a.subject => {}
+                _ => problems.push(format!(
+                    "{node} stores a claim no client wrote: {} {} {}",
+                    a.subject, a.predicate, a.object
+                )),
+            }
+        }
+    }
+    for (number, (op, outcome)) in history.iter() {
+        match (op, outcome) {
+            (Op::Claim { subject, object }, Outcome::Acked(Some(id))) => {
+                for owner in owners(subject, &members, FACTOR) {
+                    if !stored.get(owner).is_some_and(|s| s.claims.contains_key(id)) {
+                        problems.push(format!(
+                            "acknowledged claim #{number} ({subject} = {object}) is missing on \
+                             its owner {owner}"
+                        ));
+                    }
+                }
+            }
+            (Op::Retract { id }, Outcome::Acked(_)) => {
+                for (node, s) in &stored {
+                    if s.claims.contains_key(id) && !s.retracted.contains(id) {
+                        problems.push(format!(
+                            "acknowledged retraction #{number} of {id:?} is missing on {node}, \
+                             which stores its claim"
+                        ));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    for (id, (a, holders)) in &copies {
+        let mut expected = owners(&a.subject, &members, FACTOR);
+        expected.sort();
+        let mut holders = holders.clone();
+        holders.sort();
+        if holders != expected {
+            problems.push(format!(
+                "claim {id:?} ({}) is stored on {holders:?}, its owners are {expected:?}",
+                a.subject
+            ));
+        }
+    }
+    for (i, name) in world.names.iter().enumerate() {
+        if stored.contains_key(name) && !world.slots.borrow()[i].in_sync {
+            problems.push(format!("{name}'s last comparison found a peer out of sync"));
+        }
+    }
+    if !problems.is_empty() {
+        problems.truncate(20);
+        return Err(problems.join("\n"));
+    }
+    let acked = history
+        .values()
+        .filter(|(_, o)| matches!(o, Outcome::Acked(_)))
+        .count();
+    Ok(format!(
+        "checked: {} operations, {acked} acknowledged, {} claims stored {} times on {members:?}",
+        history.len(),
+        copies.len(),
+        copies.values().map(|(_, h)| h.len()).sum::<usize>()
+    ))
+}
+
+/// The members every live node places subjects with; an error if they
+/// differ.
+fn agreed_members(world: &World) -> Result<Vec<String>, String> {
+    let mut seen: BTreeMap<Vec<String>, Vec<String>> = BTreeMap::new();
+    for (i, name) in world.names.iter().enumerate() {
+        if let Some(m) = world.membership(i) {
+            seen.entry(m.placement_ids())
+                .or_default()
+                .push(name.clone());
+        }
+    }
+    match seen.len() {
+        1 => Ok(seen.into_keys().next().unwrap_or_default()),
+        0 => Err("no node is running".into()),
+        _ => Err(format!("the nodes place subjects differently: {seen:?}")),
+    }
+}

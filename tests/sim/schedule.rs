@@ -1,0 +1,155 @@
+//! The faults of one run, chosen by its seed: partitions and their
+//! repair, crashes and restarts (keeping the disk, or once wiping it), a
+//! frozen node (every message to and from it held, then released at
+//! once), slow and lossy links, skewed clocks. Each fault ends before the
+//! schedule does; at its end everything is healed.
+
+use std::time::Duration;
+
+use turmoil::Sim;
+
+use crate::world::{Rng, World};
+
+/// How long clients write while faults happen.
+pub const FAULTS_FOR: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone)]
+pub enum Fault {
+    Partition(usize, usize),
+    Repair(usize, usize),
+    Crash(usize),
+    /// Restart a crashed node, wiping its disk first or not.
+    Restart {
+        node: usize,
+        wipe: bool,
+    },
+    Freeze(usize),
+    Thaw(usize),
+    /// Messages between the two take up to this long.
+    Slow(usize, usize, Duration),
+    /// This share of messages between the two is lost.
+    Lossy(usize, usize, f64),
+    /// The link is back to normal.
+    Mend(usize, usize),
+    /// The node's wall clock runs this many microseconds off.
+    Skew(usize, i64),
+}
+
+/// Faults in the order they fire, each at a simulated time.
+pub struct Schedule {
+    events: Vec<(Duration, Fault)>,
+    next: usize,
+}
+
+impl Schedule {
+    /// The faults for `seed` over `nodes` nodes.
+    pub fn new(seed: u64, nodes: usize) -> Schedule {
+        let mut rng = Rng::new(seed.rotate_left(17) ^ 0xFA17);
+        let mut events = Vec::new();
+        let mut wiped = false;
+        // Faults start once the cluster has formed, and each one lasts
+        // until before the next begins, so at most one is active at once
+        // (two nodes down would leave some subjects with no owner).
+        let mut at = Duration::from_secs(4);
+        let end = FAULTS_FOR - Duration::from_secs(2);
+        while at < end {
+            let lasts = Duration::from_millis(500 + rng.below(4_000));
+            let until = (at + lasts).min(end);
+            let a = rng.below(nodes as u64) as usize;
+            let b = (a + 1 + rng.below(nodes as u64 - 1) as usize) % nodes;
+            match rng.below(7) {
+                0 => {
+                    events.push((at, Fault::Partition(a, b)));
+                    events.push((until, Fault::Repair(a, b)));
+                }
+                1 | 2 => {
+                    let wipe = !wiped && rng.chance(0.3);
+                    wiped |= wipe;
+                    events.push((at, Fault::Crash(a)));
+                    events.push((until, Fault::Restart { node: a, wipe }));
+                }
+                3 => {
+                    events.push((at, Fault::Freeze(a)));
+                    events.push((until, Fault::Thaw(a)));
+                }
+                4 => {
+                    let slow = Duration::from_millis(50 + rng.below(1_500));
+                    events.push((at, Fault::Slow(a, b, slow)));
+                    events.push((until, Fault::Mend(a, b)));
+                }
+                5 => {
+                    let share = 0.1 + rng.below(60) as f64 / 100.0;
+                    events.push((at, Fault::Lossy(a, b, share)));
+                    events.push((until, Fault::Mend(a, b)));
+                }
+                _ => {
+                    let off = rng.below(4_000_000) as i64 - 2_000_000;
+                    events.push((at, Fault::Skew(a, off)));
+                }
+            }
+            at = until + Duration::from_millis(rng.below(1_500));
+        }
+        Schedule { events, next: 0 }
+    }
+
+    /// Fires every fault due at `now`.
+    pub fn fire(&mut self, sim: &mut Sim<'_>, world: &World, now: Duration) {
+        while let Some((at, fault)) = self.events.get(self.next) {
+            if *at > now {
+                return;
+            }
+            tracing::info!(at = ?now, ?fault, "fault");
+            apply(sim, world, fault);
+            self.next += 1;
+        }
+    }
+}
+
+fn apply(sim: &mut Sim<'_>, world: &World, fault: &Fault) {
+    let name = |i: usize| world.names[i].as_str();
+    let others = |i: usize| {
+        world
+            .names
+            .iter()
+            .filter(|n| n.as_str() != name(i))
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+    };
+    match *fault {
+        Fault::Partition(a, b) => sim.partition(name(a), name(b)),
+        Fault::Repair(a, b) => sim.repair(name(a), name(b)),
+        Fault::Crash(a) => sim.crash(name(a)),
+        Fault::Restart { node, wipe } => {
+            world.wipe.borrow_mut()[node] = wipe;
+            sim.bounce(name(node));
+        }
+        Fault::Freeze(a) => {
+            for other in others(a) {
+                sim.hold(name(a), other);
+            }
+        }
+        Fault::Thaw(a) => {
+            for other in others(a) {
+                sim.release(name(a), other);
+            }
+        }
+        Fault::Slow(a, b, slow) => sim.set_link_max_message_latency(name(a), name(b), slow),
+        Fault::Lossy(a, b, share) => sim.set_link_fail_rate(name(a), name(b), share),
+        Fault::Mend(a, b) => {
+            // A lossy link may have broken off entirely (turmoil partitions
+            // it at the first lost message): mending repairs it too.
+            sim.repair(name(a), name(b));
+            sim.set_link_max_message_latency(name(a), name(b), MAX_LATENCY);
+            sim.set_link_fail_rate(name(a), name(b), 0.0);
+        }
+        Fault::Skew(a, off) => {
+            world.skew.borrow_mut()[a] = off;
+            if let Some(store) = world.store(a) {
+                store.clock().skew(off);
+            }
+        }
+    }
+}
+
+/// Messages take up to this long on a healthy link.
+pub const MAX_LATENCY: Duration = Duration::from_millis(10);
