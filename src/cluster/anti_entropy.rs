@@ -283,9 +283,11 @@ impl AntiEntropy {
         let mut placed: Option<u64> = None;
         let mut tried: Option<Instant> = None;
         loop {
+            // `biased`: polled in order, so the simulation replays it.
             tokio::select! {
-                _ = tokio::time::sleep(tick) => {}
+                biased;
                 _ = stopped.changed() => return,
+                _ = tokio::time::sleep(tick) => {}
             }
             let Some(layout) = self.membership.layout() else {
                 if let Err(e) = self.layouts.refresh().await {

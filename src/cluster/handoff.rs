@@ -29,9 +29,12 @@ pub async fn run(
     let mut remembered = membership.placement_ids();
     let mut every = tokio::time::interval(EVERY);
     loop {
+        // `biased`: branches are polled in order, not at random, so a
+        // seed of the simulation replays the same choices.
         tokio::select! {
-            _ = every.tick() => {}
+            biased;
             _ = stop.wait_for(|s| *s) => return,
+            _ = every.tick() => {}
         }
         let ids = membership.placement_ids();
         if ids != remembered {

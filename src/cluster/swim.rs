@@ -93,7 +93,11 @@ pub async fn run(
     mut stop: watch::Receiver<bool>,
 ) {
     let me = membership.me().clone();
-    let rng = StdRng::seed_from_u64(me.generation ^ u64::from(std::process::id()));
+    // Seeded by who this node is and when it started: distinct per node
+    // and per start, and the same in every replay of a simulation.
+    let who = blake3::hash(me.id.as_bytes());
+    let who = u64::from_le_bytes(who.as_bytes()[..8].try_into().unwrap_or_default());
+    let rng = StdRng::seed_from_u64(me.generation ^ who);
     let foca = Foca::new(me, foca_config(seeds.len() + 1), rng, PostcardCodec);
     let mut gossip = Gossip {
         foca,
@@ -120,13 +124,18 @@ pub async fn run(
     let mut buf = vec![0u8; MAX_PACKET + MAC_BYTES + 64];
     loop {
         let due = gossip.timers.keys().next().map(|(at, _)| *at);
+        // `biased`: polled in order — stop, then due timers, then packets
+        // — not at random, so a seed of the simulation replays the same
+        // choices (a timer due is never starved: it fires before the next
+        // packet is read).
         tokio::select! {
+            biased;
+            _ = stop.wait_for(|s| *s) => break,
+            _ = sleep_until(due) => gossip.fire_due(),
             received = gossip.socket.recv_from(&mut buf) => match received {
                 Ok((n, from)) => gossip.receive(&buf[..n], from),
                 Err(e) => tracing::debug!("cluster: gossip receive failed: {e}"),
             },
-            _ = sleep_until(due) => gossip.fire_due(),
-            _ = stop.wait_for(|s| *s) => break,
         }
         gossip.flush().await;
     }

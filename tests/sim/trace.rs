@@ -85,7 +85,10 @@ where
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let meta = event.metadata();
-        if !(meta.target().starts_with("stemedb") || meta.target().starts_with("sim")) {
+        if !(meta.target().starts_with("stemedb")
+            || meta.target().starts_with("sim")
+            || (std::env::var_os("SIM_TURMOIL").is_some() && meta.target().starts_with("turmoil")))
+        {
             return;
         }
         let host = ctx
