@@ -8,7 +8,7 @@
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/stemedb-target
 CARGO ?= cargo
 
-.PHONY: run test build deps test-deps bench bench-cluster bench-deps fuzz fmt lint clean-data cluster cluster-stop dr-drill
+.PHONY: run test sim build deps test-deps bench bench-cluster bench-deps fuzz fmt lint clean-data cluster cluster-stop dr-drill
 
 ## Prerequisites, checked and installed by scripts/deps.sh (fails at once,
 ## with the reason, when something cannot be installed).
@@ -26,6 +26,16 @@ run: build
 
 test: test-deps
 	$(CARGO) test --all-targets -- --test-threads=2
+	$(CARGO) test --features sim --test sim -- --test-threads=1
+
+## The deterministic simulation of the cluster (tests/sim/) over more
+## seeds: progress every 20 seeds, the first failing seed and how to replay
+## it (STEMEDB_SIM_SEED=N prints that seed's event log).
+SEEDS ?= 2000
+FIRST ?= 1
+sim:
+	STEMEDB_SIM_SEEDS=$(SEEDS) STEMEDB_SIM_FIRST=$(FIRST) \
+		$(CARGO) test --features sim --test sim every_seed -- --nocapture
 
 ## The benchmark needs a PostgreSQL server and pgbench.
 bench-deps:

@@ -31,6 +31,8 @@ mod heads;
 mod hints;
 mod keys;
 mod landed;
+#[cfg(test)]
+mod replica_order_tests;
 mod scan;
 mod sorted_puts;
 mod split;
