@@ -154,7 +154,10 @@ impl Layouts {
             }
             target.push(id.clone());
         }
-        if let Some(id) = &remove {
+        // A change under way that already removes `id` is finished by
+        // running it again (as the refusal below tells the operator).
+        let under_way = |id: &String| current.phase != Phase::Stable && !target.contains(id);
+        if let Some(id) = remove.as_ref().filter(|id| !under_way(id)) {
             if !target.contains(id) {
                 return Err(refused(format!("cannot remove {id}: it is not a member")));
             }

@@ -27,8 +27,9 @@ use crate::schedule::{FAULTS_FOR, MAX_LATENCY, Schedule};
 use crate::trace::Trace;
 use crate::world::{Phase, World};
 
-/// Nodes per run.
-const NODES: usize = 3;
+/// Nodes per run: three form the cluster, the fourth may join.
+const NODES: usize = 4;
+const INITIAL: usize = 3;
 /// How long the healed cluster may take to agree before the run fails.
 const SETTLE_WITHIN: Duration = Duration::from_secs(60);
 
@@ -46,7 +47,7 @@ fn run(seed: u64, trace: &Trace) -> Result<Run, String> {
 
 fn simulate(seed: u64, trace: &Trace) -> Result<Run, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let world = World::new(seed, dir.path().to_path_buf(), NODES, NODES);
+    let world = World::new(seed, dir.path().to_path_buf(), NODES, INITIAL);
     let mut sim = turmoil::Builder::new()
         .rng_seed(seed)
         .epoch(UNIX_EPOCH + Duration::from_secs(1_800_000_000))
@@ -58,7 +59,7 @@ fn simulate(seed: u64, trace: &Trace) -> Result<Run, String> {
         let host = world.clone();
         sim.host(world.names[i].as_str(), move || node::run(host.clone(), i));
     }
-    let mut schedule = Schedule::new(seed, NODES);
+    let mut schedule = Schedule::new(seed, NODES, INITIAL);
     let fail = |e: Box<dyn std::error::Error>| format!("a node failed: {e}");
     while sim.elapsed() < FAULTS_FOR {
         sim.step().map_err(fail)?;
@@ -70,7 +71,7 @@ fn simulate(seed: u64, trace: &Trace) -> Result<Run, String> {
     let mut agreed_since = None;
     loop {
         sim.step().map_err(fail)?;
-        let all = (0..NODES).all(|i| world.slots.borrow()[i].in_sync);
+        let all = world.changes.borrow().is_empty() && oracle::members_in_sync(&world);
         match (all, agreed_since) {
             (true, None) => agreed_since = Some(sim.elapsed()),
             (false, _) => agreed_since = None,

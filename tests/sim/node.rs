@@ -26,6 +26,9 @@ pub const SYNC_INTERVAL: &str = "2s";
 /// The host software of node `i`.
 pub async fn run(world: Rc<World>, i: usize) -> turmoil::Result {
     let name = world.names[i].clone();
+    while !world.powered.borrow()[i] {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let dir = world.dir.join(&name);
     let starts = {
         let mut slots = world.slots.borrow_mut();
@@ -73,6 +76,19 @@ pub async fn run(world: Rc<World>, i: usize) -> turmoil::Result {
     let mut written = 0u64;
     loop {
         tokio::time::sleep(Duration::from_millis(20 + rng.below(180))).await;
+        if let Some(change) = world.change_for(i) {
+            let result = replicator
+                .change_members(change.add.clone(), change.remove.clone())
+                .await;
+            tracing::info!(node = %name, ?change, ?result, "change of members");
+            match result {
+                Ok(_) => {
+                    world.changes.borrow_mut().remove(0);
+                }
+                Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
+            }
+            continue;
+        }
         match world.phase.get() {
             Phase::Faults => {
                 if !cluster.membership().knows_all() {

@@ -65,11 +65,15 @@ pub fn check(world: &World) -> Result<String, String> {
     let mut copies: BTreeMap<Id, (Assertion, Vec<&str>)> = BTreeMap::new();
     for (node, s) in &stored {
         for (id, a) in &s.claims {
-            copies
-                .entry(*id)
-                .or_insert_with(|| (a.clone(), Vec::new()))
-                .1
-                .push(node.as_str());
+            // A node removed from the cluster may keep what it held; only
+            // members' copies count.
+            if members.contains(node) {
+                copies
+                    .entry(*id)
+                    .or_insert_with(|| (a.clone(), Vec::new()))
+                    .1
+                    .push(node.as_str());
+            }
             match asked.get(a.object.as_str()) {
                 Some(subject) if *subject == a.subject => {}
                 _ => problems.push(format!(
@@ -117,9 +121,15 @@ pub fn check(world: &World) -> Result<String, String> {
         }
     }
     for (i, name) in world.names.iter().enumerate() {
-        if stored.contains_key(name) && !world.slots.borrow()[i].in_sync {
+        if members.contains(name) && !world.slots.borrow()[i].in_sync {
             problems.push(format!("{name}'s last comparison found a peer out of sync"));
         }
+    }
+    if !world.changes.borrow().is_empty() {
+        problems.push(format!(
+            "changes of members never finished: {:?}",
+            world.changes.borrow()
+        ));
     }
     if !problems.is_empty() {
         problems.truncate(20);
@@ -135,6 +145,19 @@ pub fn check(world: &World) -> Result<String, String> {
         copies.len(),
         copies.values().map(|(_, h)| h.len()).sum::<usize>()
     ))
+}
+
+/// Whether every member's last comparison found its peers in sync.
+pub fn members_in_sync(world: &World) -> bool {
+    let Ok(members) = agreed_members(world) else {
+        return false;
+    };
+    world
+        .names
+        .iter()
+        .enumerate()
+        .filter(|(_, name)| members.contains(name))
+        .all(|(i, _)| world.slots.borrow()[i].in_sync)
 }
 
 /// The members every live node places subjects with; an error if they

@@ -1,14 +1,16 @@
 //! The faults of one run, chosen by its seed: partitions and their
 //! repair, crashes and restarts (keeping the disk, or once wiping it), a
 //! frozen node (every message to and from it held, then released at
-//! once), slow and lossy links, skewed clocks. Each fault ends before the
-//! schedule does; at its end everything is healed.
+//! once), slow and lossy links, skewed clocks — and, in about half the
+//! runs, an operator adding the fourth node and later removing one of the
+//! others while clients write. Each fault ends before the schedule does;
+//! at its end everything is healed.
 
 use std::time::Duration;
 
 use turmoil::Sim;
 
-use crate::world::{Rng, World};
+use crate::world::{Change, Rng, World};
 
 /// How long clients write while faults happen.
 pub const FAULTS_FOR: Duration = Duration::from_secs(30);
@@ -33,6 +35,8 @@ pub enum Fault {
     Mend(usize, usize),
     /// The node's wall clock runs this many microseconds off.
     Skew(usize, i64),
+    /// An operator changes the members.
+    Members(Change),
 }
 
 /// Faults in the order they fire, each at a simulated time.
@@ -42,21 +46,52 @@ pub struct Schedule {
 }
 
 impl Schedule {
-    /// The faults for `seed` over `nodes` nodes.
-    pub fn new(seed: u64, nodes: usize) -> Schedule {
+    /// The faults for `seed`: `initial` nodes form the cluster, the next
+    /// one (of `nodes`) may join.
+    pub fn new(seed: u64, nodes: usize, initial: usize) -> Schedule {
         let mut rng = Rng::new(seed.rotate_left(17) ^ 0xFA17);
         let mut events = Vec::new();
         let mut wiped = false;
+        let mut members: Vec<usize> = (0..initial).collect();
+        let (mut add_at, mut remove_at) = (None, None);
+        if nodes > initial && rng.chance(0.5) {
+            add_at = Some(Duration::from_millis(6_000 + rng.below(6_000)));
+            remove_at = Some(Duration::from_millis(15_000 + rng.below(8_000)));
+        }
         // Faults start once the cluster has formed, and each one lasts
         // until before the next begins, so at most one is active at once
         // (two nodes down would leave some subjects with no owner).
         let mut at = Duration::from_secs(4);
         let end = FAULTS_FOR - Duration::from_secs(2);
         while at < end {
+            if add_at.is_some_and(|t| t <= at) {
+                add_at = None;
+                let change = Change {
+                    by: members[0],
+                    add: Some(format!("node{}", initial + 1)),
+                    remove: None,
+                };
+                events.push((at, Fault::Members(change)));
+                members.push(initial);
+            }
+            if remove_at.is_some_and(|t| t <= at) {
+                remove_at = None;
+                let gone = members.remove(rng.below(members.len() as u64) as usize);
+                let change = Change {
+                    by: members[0],
+                    add: None,
+                    remove: Some(format!("node{}", gone + 1)),
+                };
+                events.push((at, Fault::Members(change)));
+            }
             let lasts = Duration::from_millis(500 + rng.below(4_000));
             let until = (at + lasts).min(end);
-            let a = rng.below(nodes as u64) as usize;
-            let b = (a + 1 + rng.below(nodes as u64 - 1) as usize) % nodes;
+            let n = members.len();
+            let a_at = rng.below(n as u64) as usize;
+            let (a, b) = (
+                members[a_at],
+                members[(a_at + 1 + rng.below(n as u64 - 1) as usize) % n],
+            );
             match rng.below(7) {
                 0 => {
                     events.push((at, Fault::Partition(a, b)));
@@ -141,6 +176,16 @@ fn apply(sim: &mut Sim<'_>, world: &World, fault: &Fault) {
             sim.repair(name(a), name(b));
             sim.set_link_max_message_latency(name(a), name(b), MAX_LATENCY);
             sim.set_link_fail_rate(name(a), name(b), 0.0);
+        }
+        Fault::Members(ref change) => {
+            // A node to add is started first; the operator's command is
+            // retried until it is up.
+            if let Some(added) = &change.add
+                && let Some(i) = world.names.iter().position(|n| n == added)
+            {
+                world.powered.borrow_mut()[i] = true;
+            }
+            world.changes.borrow_mut().push(change.clone());
         }
         Fault::Skew(a, off) => {
             world.skew.borrow_mut()[a] = off;

@@ -72,6 +72,15 @@ pub enum Outcome {
     Refused,
 }
 
+/// An operator's change of members, run by node `by` until it succeeds
+/// (an interrupted change is finished by running it again).
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub by: usize,
+    pub add: Option<String>,
+    pub remove: Option<String>,
+}
+
 /// One node's running handles, while its software runs.
 #[derive(Default)]
 pub struct Slot {
@@ -96,6 +105,11 @@ pub struct World {
     pub wipe: RefCell<Vec<bool>>,
     /// Each node's clock skew, microseconds.
     pub skew: RefCell<Vec<i64>>,
+    /// Whether each node's software may start (a node that joins later
+    /// waits, powered off, until the operator starts it).
+    pub powered: RefCell<Vec<bool>>,
+    /// Changes of members not finished yet, in order.
+    pub changes: RefCell<Vec<Change>>,
     /// Every client operation, by number.
     pub history: RefCell<BTreeMap<u64, (Op, Outcome)>>,
     next_op: Cell<u64>,
@@ -112,6 +126,8 @@ impl World {
             slots: RefCell::new((0..nodes).map(|_| Slot::default()).collect()),
             wipe: RefCell::new(vec![false; nodes]),
             skew: RefCell::new(vec![0; nodes]),
+            powered: RefCell::new((0..nodes).map(|i| i < initial).collect()),
+            changes: RefCell::default(),
             history: RefCell::default(),
             next_op: Cell::new(0),
         })
@@ -142,6 +158,11 @@ impl World {
             })
             .collect();
         (!acked.is_empty()).then(|| acked[rng.below(acked.len() as u64) as usize])
+    }
+
+    /// The first unfinished change, if node `i` is to run it.
+    pub fn change_for(&self, i: usize) -> Option<Change> {
+        self.changes.borrow().first().filter(|c| c.by == i).cloned()
     }
 
     pub fn store(&self, i: usize) -> Option<Arc<Store>> {
