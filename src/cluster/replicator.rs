@@ -9,7 +9,7 @@
 //! transaction block stays atomic on each owner; concurrent statements'
 //! calls to one owner are merged ([`super::outbox`]).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -28,6 +28,7 @@ use super::resize::Layouts;
 use super::scan_wire::{point_to_proto, to_proto};
 use crate::error::{Error, Result, sqlstate};
 use crate::model::Id;
+use crate::runtime::planted::{Bug, planted};
 use crate::storage::{Store, Write};
 
 pub struct Replicator {
@@ -42,6 +43,9 @@ pub struct Replicator {
 
 /// A write and the subject that places it.
 type Placed = (Write, String);
+
+/// A write of the statement (its index) on its way to one owner.
+type Sending = (usize, Placed);
 
 impl Replicator {
     pub fn new(
@@ -165,15 +169,23 @@ impl Replicator {
     }
 
     /// Stores `writes` on `owner`, or a hint for it.
-    async fn deliver(&self, owner: &str, writes: Vec<Placed>) -> Result<()> {
-        let records: Vec<Write> = writes.iter().map(|(w, _)| w.clone()).collect();
+    /// Returns, for each write, the node that now holds it durably.
+    async fn deliver(&self, owner: &str, writes: Vec<Sending>) -> Result<Vec<(usize, String)>> {
+        let records: Vec<Write> = writes.iter().map(|(_, (w, _))| w.clone()).collect();
+        let held_by_owner = |writes: &[Sending]| {
+            writes
+                .iter()
+                .map(|(i, _)| (*i, owner.to_string()))
+                .collect()
+        };
         if owner == self.me() {
-            return self.store.commit(records).await.map(drop);
+            self.store.commit(records).await?;
+            return Ok(held_by_owner(&writes));
         }
         match self.membership.find(owner) {
             Some(m) if m.status.is_alive() => {
                 match self.outbox.replicate(&m.identity.rpc, &records).await {
-                    Ok(()) => return Ok(()),
+                    Ok(()) => return Ok(held_by_owner(&writes)),
                     Err(e) => tracing::warn!(
                         peer = owner,
                         "cluster: replication failed, holding a hint instead: {}",
@@ -187,17 +199,20 @@ impl Replicator {
     }
 
     /// Holds `writes` for `owner` on live nodes that are not owners of
-    /// their subjects: this one when it is not, else another.
-    async fn hint(&self, owner: &str, writes: Vec<Placed>) -> Result<()> {
+    /// their subjects: this one when it is not, else another. Returns, for
+    /// each write, the node holding its hint.
+    async fn hint(&self, owner: &str, writes: Vec<Sending>) -> Result<Vec<(usize, String)>> {
         let sets = self.membership.writer_ids();
         let alive = self.membership.alive_ids();
         let mut holders: BTreeMap<String, Vec<Write>> = BTreeMap::new();
-        for (w, subject) in writes {
+        let mut held = Vec::with_capacity(writes.len());
+        for (i, (w, subject)) in writes {
             let owning = self.owners_of(&subject, &sets);
             let holder = std::iter::once(self.me().to_string())
                 .chain(alive.iter().cloned())
                 .find(|id| !owning.contains(&id.as_str()))
                 .ok_or_else(|| too_few(owner, "no live node to hold a hint"))?;
+            held.push((i, holder.clone()));
             holders.entry(holder).or_default().push(w);
         }
         for (holder, writes) in holders {
@@ -215,7 +230,7 @@ impl Replicator {
                 .await
                 .map_err(|e| too_few(owner, &e.message))?;
         }
-        Ok(())
+        Ok(held)
     }
 }
 
@@ -243,19 +258,45 @@ impl Replicator {
         // adopted only after the writes placed under the old one.
         let _layout = self.membership.gate().read().await;
         let sets = self.membership.writer_ids();
-        let mut by_owner: BTreeMap<String, Vec<Placed>> = BTreeMap::new();
-        for (w, subject) in self.place(writes).await? {
-            for owner in self.owners_of(&subject, &sets) {
+        let placed = self.place(writes).await?;
+        let mut by_owner: BTreeMap<String, Vec<Sending>> = BTreeMap::new();
+        for (i, (w, subject)) in placed.iter().enumerate() {
+            for owner in self.owners_of(subject, &sets) {
                 by_owner
                     .entry(owner.to_string())
                     .or_default()
-                    .push((w.clone(), subject.clone()));
+                    .push((i, (w.clone(), subject.clone())));
             }
         }
         let sends = by_owner
             .into_iter()
             .map(|(owner, writes)| async move { self.deliver(&owner, writes).await });
-        join_all(sends).await.into_iter().collect()
+        if planted(Bug::AckAfterOneCopy) {
+            // The planted bug: acknowledged at the first owner's answer.
+            let sends = sends.map(Box::pin);
+            return futures::future::select_ok(sends).await.map(drop);
+        }
+        // Each write must now be durable on `factor` distinct nodes: two
+        // hints on one node (both owners away) are one copy, not two.
+        let mut holders: Vec<BTreeSet<String>> = vec![BTreeSet::new(); placed.len()];
+        for delivered in join_all(sends).await {
+            for (i, node) in delivered? {
+                holders[i].insert(node);
+            }
+        }
+        match holders.iter().find(|h| h.len() < self.factor) {
+            None => Ok(()),
+            Some(h) => Err(Error::new(
+                sqlstate::READ_ONLY_SQL_TRANSACTION,
+                format!(
+                    "cannot write: only {} could hold it durably (both its owners are \
+                     unreachable from here), not {} nodes; the write is not acknowledged, \
+                     retry when an owner is back",
+                    h.iter().cloned().collect::<Vec<_>>().join(", "),
+                    self.factor
+                ),
+            )),
+        }
     }
 }
 

@@ -10,6 +10,7 @@
 pub mod blocking;
 pub mod clock;
 pub mod net;
+pub mod planted;
 
 /// Stack of every runtime thread. Planning and evaluating a statement
 /// recurses over its expression tree (an ORM's 3 000-term OR list is 3 000

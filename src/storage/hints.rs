@@ -50,6 +50,12 @@ impl HintCounter {
 impl HintCounter {
     /// Counts the hints left by an earlier run.
     pub(super) fn load(db: &DB) -> Result<HintCounter> {
+        if crate::runtime::planted::planted(crate::runtime::planted::Bug::LoseHintsAtRestart) {
+            // The planted bug: the hints of the last run are dropped.
+            let mut drop_all = WriteBatch::default();
+            drop_all.delete_range_cf(cf(db, CF_HINTS)?, [0u8].as_slice(), [0xFFu8; 64].as_slice());
+            db.write(drop_all)?;
+        }
         let counter = HintCounter::default();
         let mut next = 0;
         for item in db.iterator_cf(cf(db, CF_HINTS)?, IteratorMode::Start) {

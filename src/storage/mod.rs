@@ -29,6 +29,7 @@ mod checkpoint;
 mod forget;
 mod heads;
 mod hints;
+mod inventory;
 mod keys;
 mod landed;
 #[cfg(test)]
@@ -52,6 +53,7 @@ use rocksdb::{ColumnFamilyDescriptor, DB, Options};
 
 pub use heads::has_heads;
 pub use hints::{HintBatch, decode_write, encode_write};
+pub use inventory::{Inventory, inventory};
 pub use keys::ALL_CFS;
 pub use landed::{Landed, LandedSink, retraction_digest};
 pub use scan::ScanRange;

@@ -64,7 +64,10 @@ fn simulate(seed: u64, trace: &Trace) -> Result<Run, String> {
     while sim.elapsed() < FAULTS_FOR {
         sim.step().map_err(fail)?;
         let now = sim.elapsed();
-        schedule.fire(&mut sim, &world, now);
+        schedule.fire(&mut sim, &world, now)?;
+    }
+    if !world.wiped.get() {
+        oracle::durable(&world).map_err(|e| format!("at the end of the faults: {e}"))?;
     }
     heal(&mut sim, &world);
     let settle_until = sim.elapsed() + SETTLE_WITHIN;

@@ -36,6 +36,7 @@ pub async fn run(world: Rc<World>, i: usize) -> turmoil::Result {
         slots[i].starts
     };
     if std::mem::take(&mut world.wipe.borrow_mut()[i]) {
+        world.wiped.set(true);
         tracing::info!(node = %name, "wiped its data directory");
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use stemedb::cluster::placement::owners;
 use stemedb::model::{Assertion, Id};
-use stemedb::storage::ScanRange;
+use stemedb::storage::{Inventory, ScanRange, inventory};
 
 use crate::world::{Op, Outcome, World};
 
@@ -145,6 +145,63 @@ pub fn check(world: &World) -> Result<String, String> {
         copies.len(),
         copies.values().map(|(_, h)| h.len()).sum::<usize>()
     ))
+}
+
+/// The acknowledgement's promise, checked while faults happen: every
+/// acknowledged claim and retraction is held durably by at least
+/// `factor` nodes — as stored data or as a hint for an owner that was
+/// away. Read from every node's data directory, running or not. (A wiped
+/// disk breaks the promise by design: not checked after one.)
+pub fn durable(world: &World) -> Result<(), String> {
+    let mut held = Vec::new();
+    for name in &world.names {
+        let dir = world.dir.join(name);
+        if dir.join("CURRENT").exists() {
+            held.push(read_inventory(&dir)?);
+        }
+    }
+    let copies = |claim: bool, id: &Id| {
+        held.iter()
+            .filter(|h| match claim {
+                true => h.claims.contains(id) || h.hinted_claims.contains(id),
+                false => h.retractions.contains(id) || h.hinted_retractions.contains(id),
+            })
+            .count()
+    };
+    let mut problems = Vec::new();
+    for (number, (op, outcome)) in world.history.borrow().iter() {
+        let (claim, id) = match (op, outcome) {
+            (Op::Claim { .. }, Outcome::Acked(Some(id))) => (true, id),
+            (Op::Retract { id }, Outcome::Acked(_)) => (false, id),
+            _ => continue,
+        };
+        let n = copies(claim, id);
+        if n < FACTOR {
+            let what = if claim { "claim" } else { "retraction of" };
+            problems.push(format!(
+                "acknowledged {what} #{number} {id:?} is held by {n} node(s), not {FACTOR}"
+            ));
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    problems.truncate(10);
+    Err(problems.join("\n"))
+}
+
+/// A node's inventory, read again if a compaction of the running node
+/// removed a file the read-only open was about to read (RocksDB's
+/// background threads run in real time, beside the simulation).
+fn read_inventory(dir: &std::path::Path) -> Result<Inventory, String> {
+    let mut tries = 0;
+    loop {
+        match inventory(dir) {
+            Ok(found) => return Ok(found),
+            Err(e) if tries < 20 && e.message.contains("No such file") => tries += 1,
+            Err(e) => return Err(e.message),
+        }
+    }
 }
 
 /// Whether every member's last comparison found its peers in sync.

@@ -102,6 +102,20 @@ impl Schedule {
                     wiped |= wipe;
                     events.push((at, Fault::Crash(a)));
                     events.push((until, Fault::Restart { node: a, wipe }));
+                    // Sometimes another node restarts while this one is
+                    // down: what it holds for the first must survive.
+                    if rng.chance(0.4) {
+                        let from = at + (until - at) / 3;
+                        let back = from + (until - from) / 2;
+                        events.push((from, Fault::Crash(b)));
+                        events.push((
+                            back,
+                            Fault::Restart {
+                                node: b,
+                                wipe: false,
+                            },
+                        ));
+                    }
                 }
                 3 => {
                     events.push((at, Fault::Freeze(a)));
@@ -124,19 +138,25 @@ impl Schedule {
             }
             at = until + Duration::from_millis(rng.below(1_500));
         }
+        events.sort_by_key(|(at, _)| *at);
         Schedule { events, next: 0 }
     }
 
-    /// Fires every fault due at `now`.
-    pub fn fire(&mut self, sim: &mut Sim<'_>, world: &World, now: Duration) {
+    /// Fires every fault due at `now`; before each, checks that every
+    /// acknowledged write is still held by two nodes.
+    pub fn fire(&mut self, sim: &mut Sim<'_>, world: &World, now: Duration) -> Result<(), String> {
         while let Some((at, fault)) = self.events.get(self.next) {
             if *at > now {
-                return;
+                return Ok(());
+            }
+            if !world.wiped.get() {
+                crate::oracle::durable(world).map_err(|e| format!("at {now:?}: {e}"))?;
             }
             tracing::info!(at = ?now, ?fault, "fault");
             apply(sim, world, fault);
             self.next += 1;
         }
+        Ok(())
     }
 }
 

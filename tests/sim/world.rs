@@ -101,6 +101,8 @@ pub struct World {
     /// How many nodes form the cluster at boot.
     pub initial: usize,
     pub slots: RefCell<Vec<Slot>>,
+    /// A disk was wiped this run (from then on fewer copies are expected).
+    pub wiped: Cell<bool>,
     /// Wipe the node's disk at its next start.
     pub wipe: RefCell<Vec<bool>>,
     /// Each node's clock skew, microseconds.
@@ -124,6 +126,7 @@ impl World {
             names: (1..=nodes).map(|i| format!("node{i}")).collect(),
             initial,
             slots: RefCell::new((0..nodes).map(|_| Slot::default()).collect()),
+            wiped: Cell::new(false),
             wipe: RefCell::new(vec![false; nodes]),
             skew: RefCell::new(vec![0; nodes]),
             powered: RefCell::new((0..nodes).map(|i| i < initial).collect()),
