@@ -9,7 +9,9 @@
 //!
 //! - `STEMEDB_SIM_SEEDS=N` runs N seeds (default 200) from
 //!   `STEMEDB_SIM_FIRST` (default 1), printing progress;
-//! - `STEMEDB_SIM_SEED=S` replays seed S and prints its event log.
+//! - `STEMEDB_SIM_SEED=S` replays seed S and prints its event log;
+//! - `planted_bugs_are_caught` plants each deliberate bug of
+//!   `stemedb::runtime::planted` and runs seeds until the checks fail.
 
 mod node;
 mod oracle;
@@ -22,6 +24,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use tracing_subscriber::layer::SubscriberExt;
+
+use stemedb::runtime::planted::{Bug, plant};
 
 use crate::schedule::{FAULTS_FOR, MAX_LATENCY, Schedule};
 use crate::trace::Trace;
@@ -197,5 +201,29 @@ fn a_seed_replays_exactly() {
             once.fingerprint, again.fingerprint,
             "seed {seed} ran differently twice: the simulation is not deterministic"
         );
+    }
+}
+
+/// Seeds a planted bug may take to be caught before the test fails (the
+/// default seed count).
+const CATCH_WITHIN: u64 = 200;
+
+#[test]
+fn planted_bugs_are_caught() {
+    if env("STEMEDB_SIM_SEED").is_some() {
+        return;
+    }
+    for bug in [Bug::AckAfterOneCopy, Bug::LoseHintsAtRestart] {
+        plant(Some(bug));
+        let caught = (1..=CATCH_WITHIN).find_map(|seed| {
+            run(seed, &Trace::default())
+                .err()
+                .map(|e| (seed, e.lines().next().unwrap_or_default().to_string()))
+        });
+        plant(None);
+        match caught {
+            Some((seed, how)) => eprintln!("planted {bug:?}: caught by seed {seed}: {how}"),
+            None => panic!("planted {bug:?} went unnoticed in {CATCH_WITHIN} seeds"),
+        }
     }
 }
