@@ -3,7 +3,9 @@
 //! Layers, each using only those listed before it (tests/layering.rs
 //! enforces the direction; docs/architecture.md draws it):
 //! - [`error`], [`units`], [`monitor`], [`runtime`]: leaves — the error type
-//!   and SQLSTATEs, setting units, metric handles, the threads' shape
+//!   and SQLSTATEs, setting units, metric handles, the threads' shape and
+//!   the seam (sockets, clock, blocking work) the cluster's simulation
+//!   switches to turmoil
 //! - [`model`]: assertions, retractions, objects, HLC, content ids (no I/O)
 //! - [`lens`]: recency, authority and the conflict score (pure functions);
 //!   [`connections`]: the registry of connections and their statements
