@@ -36,7 +36,9 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// How often an idle connection to a peer is pinged, and how long the
 /// answer may take before the connection is dropped.
+#[cfg(not(feature = "sim"))]
 const KEEP_ALIVE_EVERY: Duration = Duration::from_secs(2);
+#[cfg(not(feature = "sim"))]
 const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// How long a call that does a whole step of a membership change may take
@@ -113,12 +115,14 @@ impl Peers {
             .local_address(Some(self.from_ip))
             .connect_timeout(Duration::from_secs(1))
             .timeout(timeout)
-            .tcp_nodelay(true)
-            // A connection whose packets stop arriving (the peer's host
-            // lost power, a firewall dropped its state, a long partition)
-            // is found dead by an unanswered HTTP/2 ping and replaced at
-            // the next call, instead of failing every call on it by
-            // timeout until the kernel gives up on it, minutes later.
+            .tcp_nodelay(true);
+        // A connection whose packets stop arriving (the peer's host lost
+        // power, a firewall dropped its state, a long partition) is found
+        // dead by an unanswered HTTP/2 ping and replaced at the next call,
+        // instead of failing every call on it by timeout until the kernel
+        // gives up on it, minutes later.
+        #[cfg(not(feature = "sim"))]
+        let endpoint = endpoint
             .http2_keep_alive_interval(KEEP_ALIVE_EVERY)
             .keep_alive_timeout(KEEP_ALIVE_TIMEOUT)
             .keep_alive_while_idle(true);
@@ -135,7 +139,7 @@ impl Peers {
             from: self.me.clone(),
         };
         let reply = self.client(addr)?.hello(request).await;
-        Ok(reply.map_err(|s| failed(addr, &s))?.into_inner())
+        Ok(reply.map_err(|s| self.failed(addr, &s))?.into_inner())
     }
 
     /// Stores `writes` on the member at `addr`; returns once it holds them
@@ -151,7 +155,7 @@ impl Peers {
             writes,
         };
         let reply = self.client(addr)?.replicate(request).await;
-        reply.map(drop).map_err(|s| failed(addr, &s))
+        reply.map(drop).map_err(|s| self.failed(addr, &s))
     }
 
     /// Has the member at `addr` hold `writes` for `target`.
@@ -162,7 +166,7 @@ impl Peers {
             writes: encode(writes)?,
         };
         let reply = self.client(addr)?.hint(request).await;
-        reply.map(drop).map_err(|s| failed(addr, &s))
+        reply.map(drop).map_err(|s| self.failed(addr, &s))
     }
 
     /// The subjects of those of `ids` the member at `addr` stores.
@@ -171,7 +175,7 @@ impl Peers {
             ids: ids.iter().map(|id| id.0.to_vec()).collect(),
         };
         let reply = self.client(addr)?.locate(request).await;
-        let found = reply.map_err(|s| failed(addr, &s))?.into_inner().found;
+        let found = reply.map_err(|s| self.failed(addr, &s))?.into_inner().found;
         Ok(found
             .into_iter()
             .filter_map(|l| Some((Id::from_slice(&l.id)?, l.subject)))
@@ -185,7 +189,7 @@ impl Peers {
         request: ScanRequest,
     ) -> Result<BoxStream<'static, Result<RecordBatch>>> {
         let reply = self.client(addr)?.scan(request).await;
-        let chunks = reply.map_err(|s| failed(addr, &s))?.into_inner();
+        let chunks = reply.map_err(|s| self.failed(addr, &s))?.into_inner();
         let addr = addr.to_string();
         let batches = chunks
             .map(move |chunk| {
@@ -200,7 +204,7 @@ impl Peers {
     /// Runs a point lookup on the member at `addr`.
     pub async fn point(&self, addr: &str, request: PointRequest) -> Result<RecordBatch> {
         let reply = self.client(addr)?.point(request).await;
-        let chunk = reply.map_err(|s| failed(addr, &s))?.into_inner();
+        let chunk = reply.map_err(|s| self.failed(addr, &s))?.into_inner();
         let mut batches = decode_batches(&chunk.ipc)?;
         match batches.len() {
             1 => Ok(batches.remove(0)),
@@ -227,7 +231,7 @@ impl Peers {
         };
         let sent = request.encoded_len();
         let reply = self.client(addr)?.digest(request).await;
-        let reply = reply.map_err(|s| failed(addr, &s))?.into_inner();
+        let reply = reply.map_err(|s| self.failed(addr, &s))?.into_inner();
         Ok((reply.hashes.clone(), sent + reply.encoded_len()))
     }
 
@@ -239,7 +243,7 @@ impl Peers {
             leaves: leaves.to_vec(),
         };
         let reply = self.client(addr)?.items(request).await;
-        Ok(reply.map_err(|s| failed(addr, &s))?.into_inner().items)
+        Ok(reply.map_err(|s| self.failed(addr, &s))?.into_inner().items)
     }
 
     /// The writes behind records the member at `addr` holds.
@@ -254,7 +258,7 @@ impl Peers {
             retractions,
         };
         let reply = self.client(addr)?.fetch(request).await;
-        let writes = reply.map_err(|s| failed(addr, &s))?.into_inner().writes;
+        let writes = reply.map_err(|s| self.failed(addr, &s))?.into_inner().writes;
         writes.iter().map(|w| decode_write(w)).collect()
     }
 }
@@ -264,7 +268,7 @@ impl Peers {
     pub async fn layout(&self, addr: &str) -> Result<Option<Layout>> {
         let reply = self.client(addr)?.get_layout(LayoutRequest {}).await;
         Ok(Layout::from_proto(
-            reply.map_err(|s| failed(addr, &s))?.into_inner(),
+            reply.map_err(|s| self.failed(addr, &s))?.into_inner(),
         ))
     }
 
@@ -273,7 +277,7 @@ impl Peers {
         let client = self.client_with(addr, STEP_TIMEOUT)?;
         let reply = client.clone().set_layout(layout.to_proto()).await;
         Ok(Layout::from_proto(
-            reply.map_err(|s| failed(addr, &s))?.into_inner(),
+            reply.map_err(|s| self.failed(addr, &s))?.into_inner(),
         ))
     }
 
@@ -282,7 +286,7 @@ impl Peers {
     pub async fn move_subjects(&self, addr: &str, epoch: u64) -> Result<u64> {
         let client = self.client_with(addr, STEP_TIMEOUT)?;
         let reply = client.clone().r#move(MoveRequest { epoch }).await;
-        Ok(reply.map_err(|s| failed(addr, &s))?.into_inner().count)
+        Ok(reply.map_err(|s| self.failed(addr, &s))?.into_inner().count)
     }
 }
 
@@ -292,4 +296,24 @@ fn encode(writes: &[Write]) -> Result<Vec<Vec<u8>>> {
 
 fn failed(addr: &str, status: &tonic::Status) -> Error {
     Error::internal(format!("RPC to {addr}: {}", status.message()))
+}
+
+impl Peers {
+    /// A failed call's error. A call that timed out or could not reach the
+    /// peer also drops the channels to it, so the next call connects
+    /// afresh instead of waiting on a connection that may be dead (the
+    /// HTTP/2 pings find such a connection too, but only after their
+    /// timeout; the simulation, whose clock those pings cannot follow, has
+    /// only this).
+    fn failed(&self, addr: &str, status: &tonic::Status) -> Error {
+        use tonic::Code;
+        if matches!(
+            status.code(),
+            Code::DeadlineExceeded | Code::Unavailable | Code::Cancelled | Code::Unknown
+        ) {
+            let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+            clients.retain(|(to, _, _), _| to != addr);
+        }
+        failed(addr, status)
+    }
 }

@@ -142,6 +142,20 @@ fn seeds() -> Vec<u64> {
 #[test]
 fn every_seed_keeps_every_acknowledged_write() {
     if let Some(seed) = env("STEMEDB_SIM_SEED") {
+        if env("STEMEDB_SIM_TWICE").is_some() {
+            // Where two runs of the seed in one process part ways.
+            let (one, two) = (Trace::keeping_lines(), Trace::keeping_lines());
+            if let Some(before) = env("STEMEDB_SIM_BEFORE") {
+                let _ = run(before, &Trace::default());
+            }
+            let _ = (run(seed, &one), run(seed, &two));
+            let (one, two) = (one.lines(), two.lines());
+            match one.iter().zip(&two).position(|(a, b)| a != b) {
+                Some(at) => panic!("seed {seed} parts at line {at}:\n{}\n---\n{}", one[at.saturating_sub(12)..=at].join("\n"), two[at.saturating_sub(12)..=at].join("\n")),
+                None => eprintln!("seed {seed}: both runs alike ({} lines)", one.len()),
+            }
+            return;
+        }
         let trace = Trace::keeping_lines();
         let result = run(seed, &trace);
         for line in trace.lines() {

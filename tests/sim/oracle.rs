@@ -10,13 +10,16 @@
 //! - each claim is stored exactly `factor` times (on its owners, nowhere
 //!   else);
 //! - the last anti-entropy round found every pair of nodes in sync
-//!   (their Merkle roots agree).
+//!   (their Merkle roots agree);
+//! - the owners of each pair agree on its lens answers as their stored
+//!   heads give them: the recency and the authority winner, the number of
+//!   live claims and of distinct objects (the conflict count).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use stemedb::cluster::placement::owners;
 use stemedb::model::{Assertion, Id};
-use stemedb::storage::{Inventory, ScanRange, inventory};
+use stemedb::storage::{Inventory, ScanRange, View, inventory};
 
 use crate::world::{Op, Outcome, World};
 
@@ -131,6 +134,7 @@ pub fn check(world: &World) -> Result<String, String> {
             world.changes.borrow()
         ));
     }
+    problems.extend(lenses_disagree(world, &members)?);
     if !problems.is_empty() {
         problems.truncate(20);
         return Err(problems.join("\n"));
@@ -202,6 +206,39 @@ fn read_inventory(dir: &std::path::Path) -> Result<Inventory, String> {
             Err(e) => return Err(e.message),
         }
     }
+}
+
+/// A pair's lens answers on one node: the recency and authority winners,
+/// live claims, distinct objects.
+type Answers = (Id, Id, u64, usize);
+
+/// Pairs whose owners answer differently.
+fn lenses_disagree(world: &World, members: &[String]) -> Result<Vec<String>, String> {
+    let mut by_pair: BTreeMap<(String, String), BTreeMap<String, Answers>> = BTreeMap::new();
+    for (i, name) in world.names.iter().enumerate() {
+        let Some(store) = world.store(i).filter(|_| members.contains(name)) else {
+            continue;
+        };
+        let view = View::new(store.clone(), store.read_point(), None);
+        view.for_each_head(&ScanRange::All, |h| {
+            let pair = (h.recency.subject.clone(), h.recency.predicate.clone());
+            let answers = (h.recency.id, h.authority.id, h.claims, h.objects.len());
+            by_pair.entry(pair).or_default().insert(name.clone(), answers);
+            Ok(true)
+        })
+        .map_err(|e| e.message)?;
+    }
+    let mut problems = Vec::new();
+    for ((subject, predicate), answers) in by_pair {
+        let owning: Vec<&str> = owners(&subject, members, FACTOR);
+        let on_owners: Vec<_> = owning.iter().map(|o| answers.get(*o)).collect();
+        if on_owners.windows(2).any(|w| w[0] != w[1]) {
+            problems.push(format!(
+                "the owners of ({subject}, {predicate}) answer differently: {answers:?}"
+            ));
+        }
+    }
+    Ok(problems)
 }
 
 /// Whether every member's last comparison found its peers in sync.
