@@ -13,6 +13,7 @@
 //! - `planted_bugs_are_caught` plants each deliberate bug of
 //!   `stemedb::runtime::planted` and runs seeds until the checks fail.
 
+mod isolated;
 mod node;
 mod oracle;
 mod schedule;
@@ -20,12 +21,12 @@ mod trace;
 mod world;
 
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use tracing_subscriber::layer::SubscriberExt;
 
-use stemedb::runtime::planted::{Bug, plant};
+use stemedb::runtime::planted::Bug;
 
 use crate::schedule::{FAULTS_FOR, MAX_LATENCY, Schedule};
 use crate::trace::Trace;
@@ -38,12 +39,14 @@ const INITIAL: usize = 3;
 const SETTLE_WITHIN: Duration = Duration::from_secs(60);
 
 /// What a passing run leaves: its fingerprint and its summary.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct Run {
     fingerprint: String,
     summary: String,
 }
 
-/// Runs `seed` once.
+/// Runs `seed` once, here (a test runs each seed in a process of its own,
+/// [`isolated`]).
 fn run(seed: u64, trace: &Trace) -> Result<Run, String> {
     let subscriber = tracing_subscriber::registry().with(trace.clone());
     tracing::subscriber::with_default(subscriber, || simulate(seed, trace))
@@ -130,32 +133,18 @@ fn env(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.parse().ok())
 }
 
-/// The seeds to run: a replayed one, or a range.
+/// The seeds to run: `STEMEDB_SIM_SEEDS` from `STEMEDB_SIM_FIRST`.
 fn seeds() -> Vec<u64> {
-    if let Some(seed) = env("STEMEDB_SIM_SEED") {
-        return vec![seed];
-    }
     let first = env("STEMEDB_SIM_FIRST").unwrap_or(1);
     (first..first + env("STEMEDB_SIM_SEEDS").unwrap_or(200)).collect()
 }
 
 #[test]
 fn every_seed_keeps_every_acknowledged_write() {
+    if isolated::child() {
+        return;
+    }
     if let Some(seed) = env("STEMEDB_SIM_SEED") {
-        if env("STEMEDB_SIM_TWICE").is_some() {
-            // Where two runs of the seed in one process part ways.
-            let (one, two) = (Trace::keeping_lines(), Trace::keeping_lines());
-            if let Some(before) = env("STEMEDB_SIM_BEFORE") {
-                let _ = run(before, &Trace::default());
-            }
-            let _ = (run(seed, &one), run(seed, &two));
-            let (one, two) = (one.lines(), two.lines());
-            match one.iter().zip(&two).position(|(a, b)| a != b) {
-                Some(at) => panic!("seed {seed} parts at line {at}:\n{}\n---\n{}", one[at.saturating_sub(12)..=at].join("\n"), two[at.saturating_sub(12)..=at].join("\n")),
-                None => eprintln!("seed {seed}: both runs alike ({} lines)", one.len()),
-            }
-            return;
-        }
         let trace = Trace::keeping_lines();
         let result = run(seed, &trace);
         for line in trace.lines() {
@@ -170,16 +159,14 @@ fn every_seed_keeps_every_acknowledged_write() {
     let seeds = seeds();
     let started = Instant::now();
     let done = AtomicUsize::new(0);
-    let first_failure = AtomicU64::new(u64::MAX);
     let failures = std::sync::Mutex::new(Vec::new());
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     std::thread::scope(|scope| {
         for w in 0..workers {
-            let (seeds, done, first_failure, failures) = (&seeds, &done, &first_failure, &failures);
+            let (seeds, done, failures) = (&seeds, &done, &failures);
             scope.spawn(move || {
                 for &seed in seeds.iter().skip(w).step_by(workers) {
-                    if let Err(e) = run(seed, &Trace::default()) {
-                        first_failure.fetch_min(seed, Ordering::Relaxed);
+                    if let Err(e) = isolated::run(seed, None) {
                         failures.lock().unwrap().push((seed, e));
                     }
                     let n = done.fetch_add(1, Ordering::Relaxed) + 1;
@@ -199,7 +186,7 @@ fn every_seed_keeps_every_acknowledged_write() {
     if let Some((seed, e)) = failures.iter().min_by_key(|(s, _)| *s) {
         panic!(
             "{} of {} seeds failed; the first, seed {seed} (replay: STEMEDB_SIM_SEED={seed} \
-             cargo test --features sim --test sim):\n{e}",
+             cargo test --features sim --test sim every_seed -- --nocapture):\n{e}",
             failures.len(),
             seeds.len()
         );
@@ -208,9 +195,12 @@ fn every_seed_keeps_every_acknowledged_write() {
 
 #[test]
 fn a_seed_replays_exactly() {
+    if isolated::child() || env("STEMEDB_SIM_SEED").is_some() {
+        return;
+    }
     for seed in [3, 11, 42] {
-        let once = run(seed, &Trace::default()).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
-        let again = run(seed, &Trace::default()).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        let once = isolated::run(seed, None).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        let again = isolated::run(seed, None).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
         assert_eq!(
             once.fingerprint, again.fingerprint,
             "seed {seed} ran differently twice: the simulation is not deterministic"
@@ -224,17 +214,15 @@ const CATCH_WITHIN: u64 = 200;
 
 #[test]
 fn planted_bugs_are_caught() {
-    if env("STEMEDB_SIM_SEED").is_some() {
+    if isolated::child() || env("STEMEDB_SIM_SEED").is_some() {
         return;
     }
     for bug in [Bug::AckAfterOneCopy, Bug::LoseHintsAtRestart] {
-        plant(Some(bug));
         let caught = (1..=CATCH_WITHIN).find_map(|seed| {
-            run(seed, &Trace::default())
+            isolated::run(seed, Some(bug))
                 .err()
                 .map(|e| (seed, e.lines().next().unwrap_or_default().to_string()))
         });
-        plant(None);
         match caught {
             Some((seed, how)) => eprintln!("planted {bug:?}: caught by seed {seed}: {how}"),
             None => panic!("planted {bug:?} went unnoticed in {CATCH_WITHIN} seeds"),

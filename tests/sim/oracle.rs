@@ -223,7 +223,10 @@ fn lenses_disagree(world: &World, members: &[String]) -> Result<Vec<String>, Str
         view.for_each_head(&ScanRange::All, |h| {
             let pair = (h.recency.subject.clone(), h.recency.predicate.clone());
             let answers = (h.recency.id, h.authority.id, h.claims, h.objects.len());
-            by_pair.entry(pair).or_default().insert(name.clone(), answers);
+            by_pair
+                .entry(pair)
+                .or_default()
+                .insert(name.clone(), answers);
             Ok(true)
         })
         .map_err(|e| e.message)?;

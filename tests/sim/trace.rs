@@ -102,6 +102,13 @@ where
         let at = turmoil::sim_elapsed().unwrap_or_default();
         let mut fields = Fields::default();
         event.record(&mut fields);
+        // A TCP segment's bytes carry hyper's `date` header (the real
+        // clock): keep only how many there are.
+        if let Some(at) = fields.0.find(" [") {
+            let bytes = fields.0[at..].matches(',').count() + 1;
+            fields.0.truncate(at);
+            let _ = write!(fields.0, " bytes={bytes}");
+        }
         let line = format!(
             "{:>9.3}s {host:<8} {:<5} {}{}",
             at.as_secs_f64(),
