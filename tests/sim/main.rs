@@ -259,7 +259,9 @@ fn planted_bugs_are_caught() {
         return;
     }
     for bug in [Bug::AckAfterOneCopy, Bug::LoseHintsAtRestart] {
-        let caught = (1..=CATCH_WITHIN).find_map(|seed| {
+        // A seed that fails on an open bug would prove nothing here.
+        let seeds = (1..=CATCH_WITHIN).filter(|s| !KNOWN_OPEN.iter().any(|(k, _)| k == s));
+        let caught = seeds.into_iter().find_map(|seed| {
             isolated::run(seed, Some(bug))
                 .err()
                 .map(|e| (seed, e.lines().next().unwrap_or_default().to_string()))
