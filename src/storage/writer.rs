@@ -295,7 +295,9 @@ pub(super) fn build_batch<'a>(
     // Index entries of retractions an earlier one replaces.
     let mut replaced = Vec::new();
     // What this batch stores: each retraction's value, each claim's
-    // subject (a replica's batch may carry a retraction before its claim).
+    // subject when it also retracts (a replica's batch may carry a
+    // retraction before its claim, or an earlier one of a claim it
+    // stores).
     let mut batch_retractions: HashMap<Id, Vec<u8>> = HashMap::new();
     let mut batch_claims: HashMap<Id, &str> = HashMap::new();
     for (writes, mode) in parts {
@@ -335,7 +337,9 @@ pub(super) fn build_batch<'a>(
                     if let Some(landed) = landed.as_deref_mut() {
                         landed.push(Landed::claim(a));
                     }
-                    batch_claims.insert(a.id, &a.subject);
+                    if !earliest.is_empty() {
+                        batch_claims.insert(a.id, &a.subject);
+                    }
                     let value = a.encode();
                     puts.put(ASSERTIONS, a.id.0, value.clone());
                     puts.put(
