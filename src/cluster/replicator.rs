@@ -259,9 +259,10 @@ impl Replicator {
         let _layout = self.membership.gate().read().await;
         let sets = self.membership.writer_ids();
         let placed = self.place(writes).await?;
+        let count = placed.len();
         let mut by_owner: BTreeMap<String, Vec<Sending>> = BTreeMap::new();
-        for (i, (w, subject)) in placed.iter().enumerate() {
-            for owner in self.owners_of(subject, &sets) {
+        for (i, (w, subject)) in placed.into_iter().enumerate() {
+            for owner in self.owners_of(&subject, &sets) {
                 by_owner
                     .entry(owner.to_string())
                     .or_default()
@@ -278,7 +279,7 @@ impl Replicator {
         }
         // Each write must now be durable on `factor` distinct nodes: two
         // hints on one node (both owners away) are one copy, not two.
-        let mut holders: Vec<BTreeSet<String>> = vec![BTreeSet::new(); placed.len()];
+        let mut holders: Vec<BTreeSet<String>> = vec![BTreeSet::new(); count];
         for delivered in join_all(sends).await {
             for (i, node) in delivered? {
                 holders[i].insert(node);
