@@ -26,6 +26,8 @@ use crate::runtime::net::UdpSocket;
 const MAC_BYTES: usize = 32;
 /// Largest packet foca builds (its default), plus the MAC.
 const MAX_PACKET: usize = 1400;
+/// How often a node that hears from no member announces itself again.
+const CALL_AGAIN: Duration = Duration::from_secs(3);
 
 /// The key packets are authenticated with, derived from the secret.
 pub fn gossip_key(secret: Option<&str>) -> [u8; 32] {
@@ -81,6 +83,14 @@ struct Gossip {
     membership: Arc<Membership>,
     /// When a refused packet from an address was last logged.
     refused: HashMap<SocketAddr, Instant>,
+    /// When to announce this node to every member it knows again: set
+    /// while foca is not connected (at start, after a rejoin, when every
+    /// peer went away). Foca itself goes quiet then — its timers belong to
+    /// the identity it had — so when every node of a cluster was declared
+    /// down at once (a frozen node's held messages released together) and
+    /// each rejoined under a new generation, nobody would ever speak
+    /// first again (simulation seed 102).
+    call_again: Option<Instant>,
 }
 
 /// Runs membership on `socket` until `stop` turns true, then leaves the
@@ -108,6 +118,7 @@ pub async fn run(
         next_timer: 0,
         membership,
         refused: HashMap::new(),
+        call_again: None,
     };
     // The seeds, as members known to be down: foca announces itself to
     // them until they answer (and keeps doing so if they go away).
@@ -117,9 +128,7 @@ pub async fn run(
     if let Err(e) = gossip.foca.apply_many(seeds, false, &mut gossip.runtime) {
         tracing::warn!("cluster: cannot add the seeds: {e}");
     }
-    for seed in gossip_seeds(&gossip.foca) {
-        let _ = gossip.foca.announce(seed, &mut gossip.runtime);
-    }
+    gossip.call_everyone();
     gossip.flush().await;
     let mut buf = vec![0u8; MAX_PACKET + MAC_BYTES + 64];
     loop {
@@ -132,6 +141,7 @@ pub async fn run(
             biased;
             _ = stop.wait_for(|s| *s) => break,
             _ = sleep_until(due) => gossip.fire_due(),
+            _ = sleep_until(gossip.call_again) => gossip.call_everyone(),
             received = gossip.socket.recv_from(&mut buf) => match received {
                 Ok((n, from)) => gossip.receive(&buf[..n], from),
                 Err(e) => tracing::debug!("cluster: gossip receive failed: {e}"),
@@ -146,14 +156,6 @@ pub async fn run(
     tracing::info!("cluster: left the cluster");
 }
 
-/// The seeds foca knows (placeholders not yet heard from).
-fn gossip_seeds(foca: &Swim) -> Vec<NodeIdentity> {
-    foca.iter_membership_state()
-        .filter(|m| m.id().is_seed_placeholder())
-        .map(|m| m.id().clone())
-        .collect()
-}
-
 async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
@@ -162,6 +164,24 @@ async fn sleep_until(at: Option<Instant>) {
 }
 
 impl Gossip {
+    /// Announces this node to every member it knows of, up or down, and
+    /// to the seeds not yet heard from — once per address — and plans to
+    /// do it again unless a member answers first.
+    fn call_everyone(&mut self) {
+        let mut called = std::collections::HashSet::from([self.foca.identity().swim]);
+        let known: Vec<NodeIdentity> = self
+            .foca
+            .iter_membership_state()
+            .map(|m| m.id().clone())
+            .collect();
+        for id in known {
+            if called.insert(id.swim) {
+                let _ = self.foca.announce(id, &mut self.runtime);
+            }
+        }
+        self.call_again = Some(Instant::now() + CALL_AGAIN);
+    }
+
     fn receive(&mut self, packet: &[u8], from: SocketAddr) {
         let Some(payload) = open(&self.key, packet) else {
             let now = Instant::now();
@@ -213,6 +233,10 @@ impl Gossip {
                 OwnedNotification::MemberUp(id) => {
                     tracing::info!(node = %id.id, addr = %id.swim, "cluster: member up")
                 }
+                OwnedNotification::Active => self.call_again = None,
+                OwnedNotification::Defunct => {
+                    self.call_again.get_or_insert(Instant::now() + CALL_AGAIN);
+                }
                 OwnedNotification::MemberDown(id) => {
                     tracing::warn!(node = %id.id, addr = %id.swim, "cluster: member down")
                 }
@@ -220,9 +244,13 @@ impl Gossip {
                     tracing::warn!(
                         generation = id.generation,
                         "cluster: declared down; rejoined"
-                    )
+                    );
+                    self.call_again.get_or_insert(Instant::now() + CALL_AGAIN);
                 }
-                OwnedNotification::Idle => tracing::warn!("cluster: no other member is reachable"),
+                OwnedNotification::Idle => {
+                    tracing::warn!("cluster: no other member is reachable");
+                    self.call_again.get_or_insert(Instant::now() + CALL_AGAIN);
+                }
                 _ => {}
             }
         }
