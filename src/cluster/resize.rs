@@ -155,12 +155,12 @@ impl Layouts {
             target.push(id.clone());
         }
         // A change under way that already removes `id` is finished by
-        // running it again (as the refusal below tells the operator).
-        let under_way = |id: &String| current.phase != Phase::Stable && !target.contains(id);
-        if let Some(id) = remove.as_ref().filter(|id| !under_way(id)) {
-            if !target.contains(id) {
-                return Err(refused(format!("cannot remove {id}: it is not a member")));
-            }
+        // running it again (as the refusal below tells the operator); so
+        // is one that reached `stable` but stopped while old owners were
+        // still forgetting what they no longer own.
+        let done = |id: &String| !target.contains(id);
+        let finishing = remove.as_ref().filter(|id| done(id) && self.was_member(id));
+        if let Some(id) = remove.as_ref().filter(|id| !done(id)) {
             target.retain(|m| m != id);
             if target.len() < self.factor {
                 return Err(refused(format!(
@@ -169,12 +169,14 @@ impl Layouts {
                     self.factor
                 )));
             }
+        } else if let Some(id) = remove.as_ref().filter(|_| finishing.is_none()) {
+            return Err(refused(format!("cannot remove {id}: it is not a member")));
         }
         target.sort();
         target.dedup();
         let mut layout = match current.phase {
             Phase::Stable if target == current.target => {
-                return Ok(format!("members unchanged: {}", current.target.join(", ")));
+                return self.finish(&current, finishing).await;
             }
             Phase::Stable => current.change_to(target),
             _ if target == current.target => current,
@@ -207,6 +209,28 @@ impl Layouts {
             layout.target.join(", "),
             moved.copied,
             moved.forgotten
+        ))
+    }
+
+    /// Whether gossip knows `id` as a node of this cluster (a removed
+    /// member is still listed, up or down).
+    fn was_member(&self, id: &str) -> bool {
+        self.membership.find(id).is_some()
+    }
+
+    /// Runs the last phase's move again on every member — and on `gone`,
+    /// a member already removed, while it is alive — so a change that
+    /// stopped after the layout became stable leaves no copy where it no
+    /// longer belongs. Nothing moves when none is left over.
+    async fn finish(&self, layout: &Layout, gone: Option<&String>) -> Result<String> {
+        let mut involved = layout.all();
+        let alive = |id: &&String| self.membership.find(id).is_some_and(|m| m.status.is_alive());
+        involved.extend(gone.filter(alive).cloned());
+        self.check_alive(&involved)?;
+        let moved = self.move_everywhere(&involved, layout).await?;
+        Ok(format!(
+            "members unchanged: {}; {moved} claims moved off old owners",
+            layout.target.join(", ")
         ))
     }
 
