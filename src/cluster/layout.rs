@@ -59,7 +59,10 @@ impl Layout {
 
     /// The members reads and anti-entropy place subjects over.
     pub fn readers(&self) -> &[String] {
+        use crate::runtime::planted::{Bug, planted};
         match self.phase {
+            // The planted bug: reads switch before the copy is done.
+            Phase::Copying if planted(Bug::ReadsSwitchEarly) => &self.target,
             Phase::Copying => &self.settled,
             Phase::Switched | Phase::Stable => &self.target,
         }

@@ -139,6 +139,11 @@ impl Layouts {
     /// that stopped half way (a member went down) is finished by running
     /// the same command again.
     pub async fn change(&self, add: Option<String>, remove: Option<String>) -> Result<String> {
+        // A change that stopped half way may have reached a later phase
+        // on another member than on this one: continue from the newest
+        // (simulation seed 179: a coordinator restarted on `copying` while
+        // a member held `switched`, and retried the copy forever).
+        self.refresh().await?;
         let current = self
             .membership
             .layout()
@@ -263,10 +268,21 @@ impl Layouts {
             }
             let addr = self.rpc_of(id)?;
             let held = self.peers.set_layout(&addr, layout).await?;
-            if held.as_ref().is_none_or(|h| h.epoch < layout.epoch) {
-                return Err(Error::internal(format!(
-                    "{id} did not adopt the new layout"
-                )));
+            match held {
+                Some(h) if h.epoch > layout.epoch => {
+                    let epoch = h.epoch;
+                    self.adopt(h).await?;
+                    return Err(refused(format!(
+                        "{id} holds a newer layout (epoch {epoch}); run the change again to \
+                         continue from it"
+                    )));
+                }
+                Some(h) if h.epoch == layout.epoch => {}
+                _ => {
+                    return Err(Error::internal(format!(
+                        "{id} did not adopt the new layout"
+                    )));
+                }
             }
         }
         self.adopt(layout.clone()).await.map(drop)

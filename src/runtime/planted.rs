@@ -12,6 +12,9 @@ pub enum Bug {
     AckAfterOneCopy = 1,
     /// A node forgets the hints it holds when it restarts.
     LoseHintsAtRestart = 2,
+    /// Reads place subjects over the new members as soon as a change
+    /// starts copying, before the new owners have their copies.
+    ReadsSwitchEarly = 3,
 }
 
 #[cfg(feature = "sim")]

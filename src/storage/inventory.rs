@@ -10,7 +10,7 @@ use std::path::Path;
 
 use rocksdb::{DB, IteratorMode, Options};
 
-use super::keys::{ALL_CFS, CF_ASSERTIONS, CF_HINTS, CF_RETRACTIONS};
+use super::keys::{ALL_CFS, CF_ASSERTIONS, CF_HINTS, CF_RETRACTIONS, take_part};
 use super::{Write, cf, decode_write};
 use crate::error::{Error, Result};
 use crate::model::Id;
@@ -22,6 +22,8 @@ pub struct Inventory {
     pub retractions: BTreeSet<Id>,
     /// Claims held as hints for another node.
     pub hinted_claims: BTreeSet<Id>,
+    /// The same, with the node each is held for.
+    pub hints_for: BTreeSet<(String, Id)>,
     /// Retractions held as hints (the retracted claim's id).
     pub hinted_retractions: BTreeSet<Id>,
 }
@@ -49,9 +51,14 @@ pub fn inventory(dir: &Path) -> Result<Inventory> {
     found.claims = ids(CF_ASSERTIONS)?;
     found.retractions = ids(CF_RETRACTIONS)?;
     for item in db.iterator_cf(cf(&db, CF_HINTS)?, IteratorMode::Start) {
-        let (_, value) = item?;
+        let (key, value) = item?;
         match decode_write(&value)? {
-            Write::Assertion(a) => found.hinted_claims.insert(a.id),
+            Write::Assertion(a) => {
+                if let Some((target, _)) = take_part(&key) {
+                    found.hints_for.insert((target, a.id));
+                }
+                found.hinted_claims.insert(a.id)
+            }
             Write::Retraction(r) => found.hinted_retractions.insert(r.assertion_id),
             Write::Claim(_) | Write::Retract(_) => false,
         };

@@ -61,6 +61,7 @@ pub fn child() -> bool {
     plant(match env(PLANT) {
         Some(1) => Some(Bug::AckAfterOneCopy),
         Some(2) => Some(Bug::LoseHintsAtRestart),
+        Some(3) => Some(Bug::ReadsSwitchEarly),
         _ => None,
     });
     let result = crate::run(seed, &Trace::default());

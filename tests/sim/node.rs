@@ -1,7 +1,8 @@
 //! One simulated host: a real node's cluster layer — its RocksDB store,
 //! SWIM membership on simulated UDP, replication, hints, anti-entropy and
 //! layout changes over tonic on simulated TCP — and a client on it that
-//! writes claims and retractions through this node's write path while the
+//! writes claims and retractions through this node's write path, and reads
+//! subjects through its read placement ([`crate::reads`]), while the
 //! schedule runs. Restarted after a crash, the software opens the same
 //! data directory again (or a wiped one).
 
@@ -97,6 +98,10 @@ pub async fn run(world: Rc<World>, i: usize) -> turmoil::Result {
                 }
                 written += 1;
                 write_one(&world, &*replicator, &mut rng, &name, starts, written).await;
+                if rng.chance(0.3) {
+                    let subject = format!("s{}", rng.below(SUBJECTS));
+                    crate::reads::read_one(&world, &*replicator, &name, &subject);
+                }
             }
             Phase::Settle => {
                 let report = replicator.sync().await;

@@ -194,6 +194,23 @@ pub fn durable(world: &World) -> Result<(), String> {
     Err(problems.join("\n"))
 }
 
+/// The claims held anywhere as hints for `node` (a crashed node's disk
+/// counts: its hints wait there).
+pub fn hints_for(world: &World, node: &str) -> BTreeSet<Id> {
+    let mut ids = BTreeSet::new();
+    for name in &world.names {
+        let dir = world.dir.join(name);
+        if !dir.join("CURRENT").exists() {
+            continue;
+        }
+        if let Ok(held) = read_inventory(&dir) {
+            let mine = held.hints_for.iter().filter(|(target, _)| target == node);
+            ids.extend(mine.map(|(_, id)| *id));
+        }
+    }
+    ids
+}
+
 /// A node's inventory, read again if a compaction of the running node
 /// removed a file the read-only open was about to read (RocksDB's
 /// background threads run in real time, beside the simulation).

@@ -142,9 +142,13 @@ impl Schedule {
         Schedule { events, next: 0 }
     }
 
-    /// Fires every fault due at `now`; before each, checks that every
-    /// acknowledged write is still held by two nodes.
+    /// Fires every fault due at `now`; fails on a wrong read, and before
+    /// each fault checks that every acknowledged write is still held by
+    /// two nodes.
     pub fn fire(&mut self, sim: &mut Sim<'_>, world: &World, now: Duration) -> Result<(), String> {
+        if let Some(problem) = world.read_problems.borrow().first() {
+            return Err(format!("at {now:?}: {problem}"));
+        }
         while let Some((at, fault)) = self.events.get(self.next) {
             if *at > now {
                 return Ok(());

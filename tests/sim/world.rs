@@ -115,6 +115,8 @@ pub struct World {
     /// Every client operation, by number.
     pub history: RefCell<BTreeMap<u64, (Op, Outcome)>>,
     next_op: Cell<u64>,
+    /// What clients' reads found wrong ([`crate::reads`]).
+    pub read_problems: RefCell<Vec<String>>,
 }
 
 impl World {
@@ -133,6 +135,7 @@ impl World {
             changes: RefCell::default(),
             history: RefCell::default(),
             next_op: Cell::new(0),
+            read_problems: RefCell::default(),
         })
     }
 
