@@ -223,15 +223,18 @@ impl Layouts {
         self.membership.find(id).is_some()
     }
 
-    /// Runs the last phase's move again on every member — and on `gone`,
-    /// a member already removed, while it is alive — so a change that
-    /// stopped after the layout became stable leaves no copy where it no
-    /// longer belongs. Nothing moves when none is left over.
+    /// Has every member — and `gone`, a member already removed, while it
+    /// is alive — adopt the stable layout and run its move again, so a
+    /// change that stopped after the layout became stable leaves no copy
+    /// where it no longer belongs. Nothing moves when none is left over.
     async fn finish(&self, layout: &Layout, gone: Option<&String>) -> Result<String> {
         let mut involved = layout.all();
         let alive = |id: &&String| self.membership.find(id).is_some_and(|m| m.status.is_alive());
         involved.extend(gone.filter(alive).cloned());
         self.check_alive(&involved)?;
+        // A member that missed the last phase adopts it first (simulation
+        // seed 191: one still held `switched`, so its move was refused).
+        self.announce(&involved, layout).await?;
         let moved = self.move_everywhere(&involved, layout).await?;
         Ok(format!(
             "members unchanged: {}; {moved} claims moved off old owners",

@@ -230,6 +230,10 @@ const REGRESSIONS: &[(u64, &str)] = &[
         "a coordinator restarted on 'copying' while a member held 'switched' retried the copy \
          forever",
     ),
+    (
+        191,
+        "a member that missed the last phase of a removal refused the move that finishes it",
+    ),
 ];
 
 #[test]
