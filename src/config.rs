@@ -26,6 +26,9 @@ pub struct Config {
     pub listen: String,
     /// Admin HTTP address (`/health`).
     pub http_listen: String,
+    /// A file holding the admin HTTP bearer token: every path but
+    /// `/health` and `/ready` needs it. Required off loopback.
+    pub http_token_file: Option<PathBuf>,
     /// Password of user `stemedb`; without one, only loopback trust logins.
     pub password: Option<String>,
     /// This node's id; generated on first start when unset.
@@ -156,6 +159,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./stemedb-data"),
             listen: "127.0.0.1:18180".into(),
             http_listen: "127.0.0.1:18181".into(),
+            http_token_file: None,
             password: None,
             node_id: None,
             durability: Durability::Fsync,
@@ -267,6 +271,18 @@ impl Config {
     /// The one rule that keeps an unconfigured server safe: trust logins
     /// only on loopback.
     fn check_exposure(&self) -> Result<()> {
+        let http = self.http_addr()?;
+        match &self.http_token_file {
+            None if !http.ip().is_loopback() => {
+                return Err(Error::internal(format!(
+                    "refusing to serve the admin port on {http} without a token: anyone who can \
+                     reach it could read metrics and cluster members. Set http_token_file \
+                     (a file holding the bearer token), or bind it to a loopback address"
+                )));
+            }
+            Some(file) => drop(crate::http::token::read_token(file)?),
+            None => {}
+        }
         let addr = self.listen_addr()?;
         if self.password.is_none() && !addr.ip().is_loopback() {
             return Err(Error::internal(format!(

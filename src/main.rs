@@ -93,6 +93,11 @@ enum Command {
         #[command(subcommand)]
         action: stemedb::cli::operator::ClusterCommand,
     },
+    /// Certificates for TLS: a CA, node and client certificates.
+    Cert {
+        #[command(subcommand)]
+        action: stemedb::cli::cert::CertCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -151,5 +156,6 @@ fn main() -> ExitCode {
         Command::Cluster { action } => cli::operator::cluster(action),
         Command::Archive { to, connect } => cli::operator::archive(to, connect),
         Command::Verify { data_dir } => cli::verify(&data_dir),
+        Command::Cert { action } => cli::cert::main(action),
     }
 }

@@ -44,6 +44,7 @@ pub async fn run(config: Config) -> Result<()> {
         (None, None) => None,
         _ => return Err(Error::internal("TLS needs both tls_cert and tls_key")),
     };
+    let http_token = crate::http::token::Token::from_file(config.http_token_file.as_deref())?;
     let store = Store::open(&config.data_dir, config.node_id()?, config.durability)?;
     let sql = TcpListener::bind(config.listen_addr()?)
         .await
@@ -115,6 +116,7 @@ pub async fn run(config: Config) -> Result<()> {
         Arc::clone(&store),
         activity,
         membership,
+        http_token,
         http_stopped,
     ));
     shutdown_signal().await;

@@ -8,12 +8,14 @@
 //!
 //! - [`import`]: CSV / JSON-lines files through COPY, in atomic chunks
 //! - [`backup`]: `stemedb backup create|list|verify|restore`
+//! - [`cert`]: `stemedb cert create-ca|create-node|create-client`
 //! - [`operator`]: operator functions run on a node (`archive`, `cluster
 //!   sync|add|remove`)
 //! - here: the connection every command shares, logging, `config check`,
 //!   `verify`
 
 pub mod backup;
+pub mod cert;
 pub mod import;
 pub mod operator;
 

@@ -4,8 +4,11 @@
 //! `GET /metrics` (Prometheus text, [`scrape`]); `/ready` is also
 //! 503 while the node sees no majority of its cluster, and
 //! `GET /cluster/members` lists the members as this node sees them.
+//! With `http_token_file` set, all but `/health` and `/ready` need the
+//! bearer token ([`token`]).
 
 mod scrape;
+pub mod token;
 
 use std::sync::Arc;
 
@@ -82,6 +85,7 @@ pub async fn serve(
     store: Arc<Store>,
     activity: Arc<Activity>,
     members: Arc<Membership>,
+    token: Arc<token::Token>,
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let app = Router::new()
@@ -89,6 +93,7 @@ pub async fn serve(
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
         .route("/cluster/members", get(cluster_members))
+        .layer(axum::middleware::from_fn_with_state(token, token::guard))
         .with_state(Node {
             store,
             activity,

@@ -69,10 +69,15 @@ impl AuthSource for Credentials {
     }
 }
 
+type Sasl = SASLAuthStartupHandler<DefaultServerParameterProvider>;
+
 /// How logins are checked.
 pub enum Login {
     Trust,
-    Scram(SASLAuthStartupHandler<DefaultServerParameterProvider>),
+    /// SCRAM-SHA-256; `tls` also offers SCRAM-SHA-256-PLUS (channel
+    /// binding to the server's certificate) and serves TLS connections
+    /// only: offered on a plain connection, libpq refuses to log in.
+    Scram { plain: Sasl, tls: Option<Sasl> },
 }
 
 /// The startup handler of every connection.
@@ -99,20 +104,24 @@ impl Startup {
         let login = match password {
             None => Login::Trust,
             Some((password, salt)) => {
-                let salted_password = gen_salted_password(password, &salt, SCRAM_ITERATIONS);
-                let mut scram = ScramAuth::new(Arc::new(Credentials {
+                let credentials = Arc::new(Credentials {
+                    salted_password: gen_salted_password(password, &salt, SCRAM_ITERATIONS),
                     salt,
-                    salted_password,
-                }));
-                scram.set_iterations(SCRAM_ITERATIONS);
-                if let Some(cert) = tls_cert_pem {
-                    scram.configure_certificate(cert)?;
-                }
-                Login::Scram(
-                    SASLAuthStartupHandler::new(Arc::new(server_parameters()))
+                });
+                let handler = |certificate: Option<&[u8]>| -> PgWireResult<Sasl> {
+                    let mut scram = ScramAuth::new(credentials.clone());
+                    scram.set_iterations(SCRAM_ITERATIONS);
+                    if let Some(cert) = certificate {
+                        scram.configure_certificate(cert)?;
+                    }
+                    Ok(SASLAuthStartupHandler::new(Arc::new(server_parameters()))
                         .with_scram(scram)
-                        .with_connection_manager(manager.clone()),
-                )
+                        .with_connection_manager(manager.clone()))
+                };
+                Login::Scram {
+                    plain: handler(None)?,
+                    tls: tls_cert_pem.map(|cert| handler(Some(cert))).transpose()?,
+                }
             }
         };
         Ok(Startup {
@@ -162,18 +171,25 @@ impl StartupHandler for Startup {
             }
         }
         match &self.login {
-            Login::Scram(sasl) => {
+            Login::Scram { plain, tls } => {
+                let sasl = match tls {
+                    Some(tls) if client.is_secure() => tls,
+                    _ => plain,
+                };
                 if let Err(e) = sasl.on_startup(client, message).await {
-                    if e.code() == sqlstate::INVALID_PASSWORD {
-                        monitor::auth_failure();
-                        self.admission.login_failed(client.socket_addr().ip());
-                        audit::failed_login(
-                            client.socket_addr(),
-                            user_of(client),
-                            "wrong password",
-                        );
+                    if e.code() != sqlstate::INVALID_PASSWORD {
+                        return Err(e);
                     }
-                    return Err(e);
+                    monitor::auth_failure();
+                    self.admission.login_failed(client.socket_addr().ip());
+                    let user = user_of(client);
+                    audit::failed_login(client.socket_addr(), user, "wrong password");
+                    // Named after the user of the startup message: SCRAM's
+                    // own user name is empty from libpq.
+                    return Err(fatal(
+                        sqlstate::INVALID_PASSWORD,
+                        format!("password authentication failed for user \"{user}\""),
+                    ));
                 }
                 if matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
                     audit::login(client.socket_addr(), user_of(client), "scram-sha-256");
