@@ -300,6 +300,9 @@ impl Config {
         if shown.password.is_some() {
             shown.password = Some("(set)".into());
         }
+        for secret in &mut shown.cluster.secrets {
+            *secret = "(set)".into();
+        }
         if shown.cluster.secret.is_some() {
             shown.cluster.secret = Some("(set)".into());
         }

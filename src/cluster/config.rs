@@ -24,8 +24,12 @@ pub struct ClusterConfig {
     /// Other members' `swim_addr`, announced to at boot.
     pub seeds: Vec<String>,
     /// Shared by the cluster: gossip and gRPC are authenticated with it.
-    /// Required unless every cluster address is a loopback address.
+    /// Required unless every cluster address is a loopback address. A
+    /// keyring of one: `secrets` is the same setting with room to rotate.
     pub secret: Option<String>,
+    /// The keyring: the first secret seals gossip and signs calls, every
+    /// one is accepted (`secrets = ["new", "old"]` while rotating).
+    pub secrets: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -70,6 +74,7 @@ impl Default for ClusterConfig {
             swim_addr: "127.0.0.1:18183".into(),
             seeds: Vec::new(),
             secret: None,
+            secrets: Vec::new(),
         }
     }
 }
@@ -83,6 +88,21 @@ pub struct ClusterAddrs {
 }
 
 impl ClusterConfig {
+    /// The keyring's secrets: `secrets`, or the one `secret` (empty: none).
+    pub fn keyring(&self) -> Result<Vec<String>> {
+        match (&self.secret, self.secrets.is_empty()) {
+            (Some(_), false) => Err(Error::internal(
+                "[cluster] secret and secrets are both set: keep one (secrets = [\"…\"] holds \
+                 the secret of `secret` too)",
+            )),
+            (Some(one), true) if !one.is_empty() => Ok(vec![one.clone()]),
+            (_, false) if self.secrets.iter().any(String::is_empty) => Err(Error::internal(
+                "[cluster] secrets must not hold an empty secret",
+            )),
+            _ => Ok(self.secrets.clone()),
+        }
+    }
+
     /// Checks an enabled configuration: addresses parse, and a node that
     /// can be reached from off this machine has a secret.
     pub fn check(&self) -> Result<ClusterAddrs> {
@@ -94,13 +114,14 @@ impl ClusterConfig {
             .iter()
             .map(|s| addr("seeds", s))
             .collect::<Result<Vec<_>>>()?;
-        if self.secret.as_deref().is_none_or(str::is_empty)
+        if self.keyring()?.is_empty()
             && let Some(open) = [rpc, swim].into_iter().find(|a| !a.ip().is_loopback())
         {
             return Err(Error::internal(format!(
                 "refusing to run a cluster node on {open} without a cluster secret: anyone \
                      who can reach it could join the cluster or replicate into it. Set \
-                     [cluster] secret (STEMEDB_CLUSTER__SECRET), the same on every node, or use \
+                     [cluster] secret (STEMEDB_CLUSTER__SECRET) or secrets, the same on every \
+                     node, or use \
                      loopback addresses"
             )));
         }

@@ -5,7 +5,8 @@
 //! [`rebalance`]; placement ([`placement`]) maps a subject to its owners.
 //! The [`replicator`] sends each write to its owners over gRPC ([`peers`]
 //! calls, [`service`] answers, [`rpc`] serves and authenticates, [`wire`]
-//! holds the messages and the token; [`outbox`] batches calls per peer),
+//! holds the messages; [`keyring`] seals gossip and signs calls with the
+//! cluster's secrets; [`outbox`] batches calls per peer),
 //! holding hints for owners that are away, which [`handoff`] delivers when
 //! they return. Anti-entropy ([`anti_entropy`]) compares Merkle trees
 //! ([`merkle`], kept current by [`digests`]) and repairs what differs;
@@ -25,6 +26,7 @@ mod anti_entropy;
 pub mod config;
 mod digests;
 mod handoff;
+pub mod keyring;
 pub mod layout;
 pub mod members;
 mod merkle;
@@ -66,6 +68,7 @@ pub struct Cluster {
     membership: Arc<Membership>,
     replicator: Arc<Replicator>,
     reads: Arc<std::sync::OnceLock<Arc<dyn ReadService>>>,
+    keyring: Arc<keyring::Keyring>,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
     rpc_task: JoinHandle<Result<()>>,
@@ -113,8 +116,8 @@ impl Cluster {
             .collect();
         let membership = Arc::new(Membership::new(me, seeds.len()));
         membership.remember(store.remembered_members()?);
-        let token = wire::rpc_token(config.secret.as_deref());
-        let peers = Arc::new(Peers::new(node_id, addrs.rpc.ip(), &token)?);
+        let keyring = Arc::new(keyring::Keyring::new(&config.keyring()?));
+        let peers = Arc::new(Peers::new(node_id, addrs.rpc.ip(), keyring.clone()));
         let layouts = Arc::new(resize::Layouts {
             store: store.clone(),
             membership: membership.clone(),
@@ -129,7 +132,7 @@ impl Cluster {
             socket,
             membership.clone(),
             seeds.clone(),
-            config.secret.clone(),
+            keyring.clone(),
             stopped.clone(),
         ));
         let reads = Arc::new(std::sync::OnceLock::new());
@@ -159,7 +162,7 @@ impl Cluster {
             peers.clone(),
             stopped.clone(),
         ));
-        let rpc_task = tokio::spawn(rpc::serve(rpc_listener, service, token, stopped));
+        let rpc_task = tokio::spawn(rpc::serve(rpc_listener, service, keyring.clone(), stopped));
         let replicator = Arc::new(Replicator::new(
             store,
             membership.clone(),
@@ -172,13 +175,14 @@ impl Cluster {
             swim = %addrs.swim,
             rpc = %addrs.rpc,
             seeds = ?seeds,
-            authenticated = config.secret.is_some(),
+            secrets = config.keyring()?.len(),
             "cluster: gossiping"
         );
         Ok(Cluster {
             membership,
             replicator,
             reads,
+            keyring,
             stop,
             task,
             rpc_task,
@@ -193,6 +197,11 @@ impl Cluster {
     /// SQL layer) from now on; until then they are refused as unavailable.
     pub fn serve_reads(&self, reads: Arc<dyn ReadService>) {
         let _ = self.reads.set(reads);
+    }
+
+    /// The keys gossip and calls use now (a reload replaces them).
+    pub fn keyring(&self) -> &Arc<keyring::Keyring> {
+        &self.keyring
     }
 
     /// The write path to the subjects' owners.

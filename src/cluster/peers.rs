@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::thread::ThreadId;
 use std::time::Duration;
 
@@ -19,6 +19,7 @@ use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
+use super::keyring::Keyring;
 use super::layout::Layout;
 use super::scan_wire::decode_batches;
 use super::wire::proto::node_client::NodeClient;
@@ -51,16 +52,22 @@ const STEP_TIMEOUT: Duration = Duration::from_secs(600);
 #[cfg(feature = "sim")]
 const STEP_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Adds the cluster token to every call.
+/// Adds the cluster token (the keyring's first, as it is now) to every
+/// call.
 #[derive(Clone)]
-pub struct AddToken(MetadataValue<Ascii>);
+pub struct AddToken(Arc<Keyring>);
 
 impl Interceptor for AddToken {
     fn call(
         &mut self,
         mut request: Request<()>,
     ) -> std::result::Result<Request<()>, tonic::Status> {
-        request.metadata_mut().insert(TOKEN_HEADER, self.0.clone());
+        let token: MetadataValue<Ascii> = self
+            .0
+            .token()
+            .parse()
+            .map_err(|_| tonic::Status::internal("the cluster token is not ASCII"))?;
+        request.metadata_mut().insert(TOKEN_HEADER, token);
         Ok(request)
     }
 }
@@ -93,16 +100,13 @@ pub struct Peers {
 }
 
 impl Peers {
-    pub fn new(me: &str, from_ip: IpAddr, token: &str) -> Result<Peers> {
-        let token = token
-            .parse()
-            .map_err(|e| Error::internal(format!("cluster token: {e}")))?;
-        Ok(Peers {
+    pub fn new(me: &str, from_ip: IpAddr, keyring: Arc<Keyring>) -> Peers {
+        Peers {
             me: me.to_string(),
             from_ip,
-            token: AddToken(token),
+            token: AddToken(keyring),
             clients: Mutex::new(HashMap::new()),
-        })
+        }
     }
 
     /// The client for the member serving RPC on `addr`.

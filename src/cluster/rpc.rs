@@ -1,15 +1,18 @@
 //! Serving node-to-node gRPC (tonic) on `[cluster] rpc_addr`. Every call
-//! carries the cluster's token ([`super::wire::rpc_token`], in the
-//! `x-stemedb-cluster` metadata) and a call without the right one is
-//! refused (`UNAUTHENTICATED`) before any service sees it. Outgoing calls
+//! carries the cluster's token ([`super::keyring`], in the
+//! `x-stemedb-cluster` metadata) and a call without one of the keyring's
+//! is refused (`UNAUTHENTICATED`) before any service sees it. Outgoing calls
 //! leave from the node's own IP (`Endpoint::local_address`), so firewall
 //! rules by node address hold ([`super::peers`]). The service itself is
 //! [`super::service`].
+
+use std::sync::Arc;
 
 use tokio::sync::watch;
 use tonic::transport::Server;
 use tonic::{Request, Status};
 
+use super::keyring::Keyring;
 use super::service::Service;
 use crate::error::{Error, Result};
 use crate::runtime::net::{TcpListener, incoming};
@@ -17,26 +20,24 @@ use crate::runtime::net::{TcpListener, incoming};
 use super::wire::proto::node_server::NodeServer;
 use super::wire::{MAX_MESSAGE_BYTES, TOKEN_HEADER};
 
-/// Whether `request` carries `token` (compared in constant time).
-fn authentic<T>(request: &Request<T>, token: &blake3::Hash) -> bool {
+/// Whether `request` carries a token of `keyring`.
+fn authentic<T>(request: &Request<T>, keyring: &Keyring) -> bool {
     request
         .metadata()
         .get(TOKEN_HEADER)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| blake3::Hash::from_hex(v).ok())
-        .is_some_and(|given| given == *token)
+        .is_some_and(|given| keyring.accepts(given))
 }
 
 /// Serves the node's RPC on `listener` until `stop` turns true.
 pub async fn serve(
     listener: TcpListener,
     service: Service,
-    token: String,
+    keyring: Arc<Keyring>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<()> {
-    let token = blake3::Hash::from_hex(&token).map_err(|e| Error::internal(e.to_string()))?;
     let check = move |request: Request<()>| {
-        if authentic(&request, &token) {
+        if authentic(&request, &keyring) {
             Ok(request)
         } else {
             tracing::warn!(
@@ -63,12 +64,9 @@ pub async fn serve(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
     use crate::cluster::Membership;
     use crate::cluster::peers::Peers;
-    use crate::cluster::wire::rpc_token;
     use crate::storage::{Durability, Store};
 
     #[tokio::test]
@@ -79,12 +77,12 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let (stop, stopped) = watch::channel(false);
-        let token = rpc_token(Some("s3cret"));
+        let keyring = Arc::new(Keyring::new(&["s3cret".to_string()]));
         let me = "127.0.0.1".parse().unwrap();
         let layouts = crate::cluster::resize::Layouts {
             store: store.clone(),
             membership: membership.clone(),
-            peers: Arc::new(Peers::new("node1", me, &token).unwrap()),
+            peers: Arc::new(Peers::new("node1", me, keyring.clone())),
             factor: 2,
             moving: tokio::sync::Mutex::new(()),
         };
@@ -95,10 +93,10 @@ mod tests {
             digests: Arc::default(),
             layouts: Arc::new(layouts),
         };
-        let server = tokio::spawn(serve(listener, service, token.clone(), stopped));
+        let server = tokio::spawn(serve(listener, service, keyring.clone(), stopped));
 
         let from = "127.0.0.2".parse().unwrap();
-        let peers = Peers::new("node2", from, &token).unwrap();
+        let peers = Peers::new("node2", from, keyring.clone());
         let reply = peers.hello(&addr).await.unwrap();
         assert_eq!(reply.node_id, "node1");
         assert!(
@@ -107,8 +105,8 @@ mod tests {
             reply.seen_from
         );
 
-        let wrong = rpc_token(Some("other"));
-        let stranger = Peers::new("node3", from, &wrong).unwrap();
+        let wrong = Arc::new(Keyring::new(&["other".to_string()]));
+        let stranger = Peers::new("node3", from, wrong);
         let error = stranger.hello(&addr).await.unwrap_err();
         assert!(
             error.message.contains("cluster's secret"),

@@ -1,9 +1,11 @@
 //! Membership by SWIM (foca) over UDP. One task owns the `Foca` instance:
 //! it feeds it packets and due timers — in due order, from one ordered
 //! map — and after each call sends what foca queued, schedules its timers
-//! and publishes the member list ([`Membership`]). Every packet carries a
-//! BLAKE3 MAC keyed by the cluster secret; a packet without the right one
-//! is dropped and logged, so a node with another secret never joins.
+//! and publishes the member list ([`Membership`]). Every packet is sealed
+//! with the cluster's keyring ([`Keyring`]: encrypted, authenticated and
+//! stamped); one no key opens, or stamped too far from this node's clock,
+//! is dropped and logged, so a node with another secret never joins and a
+//! recorded packet cannot be replayed.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -19,41 +21,15 @@ use rand::rngs::StdRng;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use super::keyring::{Keyring, Nonces, Refused};
 use super::members::{Member, Membership, NodeIdentity, Status};
 use crate::runtime::net::UdpSocket;
 
-/// Bytes of the MAC in front of every packet.
-const MAC_BYTES: usize = 32;
-/// Largest packet foca builds (its default), plus the MAC.
+/// Largest packet foca builds (its default), plus the sealing.
 const MAX_PACKET: usize = 1400;
+const SEALING_BYTES: usize = 12 + 8 + 16;
 /// How often a node that hears from no member announces itself again.
 const CALL_AGAIN: Duration = Duration::from_secs(3);
-
-/// The key packets are authenticated with, derived from the secret.
-pub fn gossip_key(secret: Option<&str>) -> [u8; 32] {
-    blake3::derive_key(
-        "stemedb 2026 cluster gossip v1",
-        secret.unwrap_or("").as_bytes(),
-    )
-}
-
-fn seal(key: &[u8; 32], payload: &[u8]) -> Vec<u8> {
-    let mut packet = Vec::with_capacity(MAC_BYTES + payload.len());
-    packet.extend_from_slice(blake3::keyed_hash(key, payload).as_bytes());
-    packet.extend_from_slice(payload);
-    packet
-}
-
-/// The payload of an authentic packet.
-fn open<'a>(key: &[u8; 32], packet: &'a [u8]) -> Option<&'a [u8]> {
-    if packet.len() < MAC_BYTES {
-        return None;
-    }
-    let (mac, payload) = packet.split_at(MAC_BYTES);
-    let expected = blake3::keyed_hash(key, payload);
-    // blake3::Hash compares in constant time.
-    (expected == blake3::Hash::from_slice(mac).ok()?).then_some(payload)
-}
 
 fn foca_config(cluster_size: usize) -> foca::Config {
     let size = NonZeroU32::new(cluster_size.max(1) as u32).unwrap_or(NonZeroU32::MIN);
@@ -76,7 +52,8 @@ struct Gossip {
     foca: Swim,
     runtime: AccumulatingRuntime<NodeIdentity>,
     socket: Arc<UdpSocket>,
-    key: [u8; 32],
+    keyring: Arc<Keyring>,
+    nonces: Nonces,
     /// Due timers, in order (ties in the order foca asked).
     timers: BTreeMap<(Instant, u64), Timer<NodeIdentity>>,
     next_timer: u64,
@@ -99,10 +76,11 @@ pub async fn run(
     socket: UdpSocket,
     membership: Arc<Membership>,
     seeds: Vec<SocketAddr>,
-    secret: Option<String>,
+    keyring: Arc<Keyring>,
     mut stop: watch::Receiver<bool>,
 ) {
     let me = membership.me().clone();
+    let (me_id, me_generation) = (me.id.clone(), me.generation);
     // Seeded by who this node is and when it started: distinct per node
     // and per start, and the same in every replay of a simulation.
     let who = blake3::hash(me.id.as_bytes());
@@ -113,7 +91,8 @@ pub async fn run(
         foca,
         runtime: AccumulatingRuntime::new(),
         socket: Arc::new(socket),
-        key: gossip_key(secret.as_deref()),
+        keyring,
+        nonces: Nonces::new(&me_id, me_generation),
         timers: BTreeMap::new(),
         next_timer: 0,
         membership,
@@ -130,7 +109,7 @@ pub async fn run(
     }
     gossip.call_everyone();
     gossip.flush().await;
-    let mut buf = vec![0u8; MAX_PACKET + MAC_BYTES + 64];
+    let mut buf = vec![0u8; MAX_PACKET + SEALING_BYTES + 64];
     loop {
         let due = gossip.timers.keys().next().map(|(at, _)| *at);
         // `biased`: polled in order — stop, then due timers, then packets
@@ -183,21 +162,36 @@ impl Gossip {
     }
 
     fn receive(&mut self, packet: &[u8], from: SocketAddr) {
-        let Some(payload) = open(&self.key, packet) else {
-            let now = Instant::now();
-            let last = self.refused.get(&from).copied();
-            if last.is_none_or(|t| now.duration_since(t) > Duration::from_secs(10)) {
-                self.refused.insert(from, now);
-                tracing::warn!(
-                    %from,
-                    "cluster: refused a gossip packet that is not signed with this cluster's \
-                     secret (a node configured with another [cluster] secret?)"
-                );
-            }
-            return;
+        let now = crate::runtime::clock::since_epoch().as_secs();
+        let payload = match self.keyring.open(packet, now) {
+            Ok(payload) => payload,
+            Err(refused) => return self.refused(from, refused),
         };
-        if let Err(e) = self.foca.handle_data(payload, &mut self.runtime) {
+        if let Err(e) = self.foca.handle_data(&payload, &mut self.runtime) {
             tracing::debug!(%from, "cluster: gossip packet not understood: {e}");
+        }
+    }
+
+    /// Logs a dropped packet (once per address every ten seconds).
+    fn refused(&mut self, from: SocketAddr, why: Refused) {
+        let now = Instant::now();
+        let last = self.refused.get(&from).copied();
+        if last.is_some_and(|t| now.duration_since(t) <= Duration::from_secs(10)) {
+            return;
+        }
+        self.refused.insert(from, now);
+        match why {
+            Refused::Unsealed => tracing::warn!(
+                %from,
+                "cluster: refused a gossip packet that no secret of this node's keyring opens \
+                 (a node configured with another [cluster] secret?)"
+            ),
+            Refused::Stale(apart) => tracing::warn!(
+                %from,
+                seconds_apart = apart,
+                "cluster: dropped a gossip packet stamped too far from this node's clock (a \
+                 replay, or clocks apart: keep every node's clock in sync)"
+            ),
         }
     }
 
@@ -218,7 +212,8 @@ impl Gossip {
     /// Sends, schedules and publishes what the last foca call produced.
     async fn flush(&mut self) {
         while let Some((to, data)) = self.runtime.to_send() {
-            let packet = seal(&self.key, &data);
+            let now = crate::runtime::clock::since_epoch().as_secs();
+            let packet = self.keyring.seal(self.nonces.next(), now, &data);
             if let Err(e) = self.socket.send_to(&packet, to.swim).await {
                 tracing::debug!(to = %to.swim, "cluster: gossip send failed: {e}");
             }
@@ -281,23 +276,5 @@ impl Gossip {
         let me = &self.membership.me().id;
         members.retain(|m| &m.identity.id != me);
         self.membership.set_others(members);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn packets_open_only_with_the_key_they_were_sealed_with() {
-        let key = gossip_key(Some("s3cret"));
-        let packet = seal(&key, b"hello");
-        assert_eq!(open(&key, &packet), Some(&b"hello"[..]));
-        assert_eq!(open(&gossip_key(Some("other")), &packet), None);
-        assert_eq!(open(&gossip_key(None), &packet), None);
-        let mut tampered = packet.clone();
-        *tampered.last_mut().unwrap() ^= 1;
-        assert_eq!(open(&key, &tampered), None);
-        assert_eq!(open(&key, b"short"), None);
     }
 }

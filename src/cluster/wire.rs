@@ -1,7 +1,8 @@
 //! What crosses between nodes: the gRPC messages and service
-//! (`proto/cluster.proto`, compiled by `build.rs`), the token every call
-//! carries, and the size bound on one message. The client side is
-//! [`super::peers`], the serving side [`super::rpc`] and [`super::service`].
+//! (`proto/cluster.proto`, compiled by `build.rs`), the header the token of
+//! every call travels in ([`super::keyring`]), and the size bound on one
+//! message. The client side is [`super::peers`], the serving side
+//! [`super::rpc`] and [`super::service`].
 
 /// Largest message a call sends or takes: a transaction block or a COPY
 /// chunk for one owner goes in one call (blocks are bounded far below).
@@ -13,12 +14,3 @@ pub mod proto {
 }
 
 pub const TOKEN_HEADER: &str = "x-stemedb-cluster";
-
-/// The token calls carry: a key derived from the cluster secret, in hex.
-pub fn rpc_token(secret: Option<&str>) -> String {
-    let key = blake3::derive_key(
-        "stemedb 2026 cluster rpc v1",
-        secret.unwrap_or("").as_bytes(),
-    );
-    blake3::Hash::from(key).to_hex().to_string()
-}
