@@ -38,6 +38,9 @@ pub struct Config {
     /// PEM certificate chain and key for TLS.
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// The CA that signs node certificates (checked on `[cluster] tls`)
+    /// and client certificates (a client presenting one logs in as its CN).
+    pub tls_ca: Option<PathBuf>,
     /// Connections beyond this are refused with 53300.
     pub max_connections: usize,
     /// Threads client connections are served on; 0 (default): two per
@@ -165,6 +168,7 @@ impl Default for Config {
             durability: Durability::Fsync,
             tls_cert: None,
             tls_key: None,
+            tls_ca: None,
             max_connections: 200,
             connection_threads: 0,
             log: "info".into(),
@@ -265,7 +269,26 @@ impl Config {
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err(Error::internal("TLS needs both tls_cert and tls_key"));
         }
+        if self.cluster.enabled && self.cluster.tls {
+            self.node_tls()?;
+        }
         Ok(())
+    }
+
+    /// The files of node-to-node TLS (`[cluster] tls = true`): this node's
+    /// certificate and key, and the cluster's CA — all three required.
+    pub fn node_tls(&self) -> Result<crate::cluster::tls::TlsPaths> {
+        match (&self.tls_cert, &self.tls_key, &self.tls_ca) {
+            (Some(cert), Some(key), Some(ca)) => Ok(crate::cluster::tls::TlsPaths {
+                cert: cert.clone(),
+                key: key.clone(),
+                ca: ca.clone(),
+            }),
+            _ => Err(Error::internal(
+                "[cluster] tls = true needs tls_cert, tls_key (this node's certificate, from \
+                 `stemedb cert create-node`) and tls_ca (the cluster's CA)",
+            )),
+        }
     }
 
     /// The one rule that keeps an unconfigured server safe: trust logins

@@ -54,15 +54,22 @@ pub async fn run(config: Config) -> Result<()> {
         .map_err(|e| Error::internal(format!("cannot listen on {}: {e}", config.http_listen)))?;
     let sql_addr = sql.local_addr()?.to_string();
     let cluster = match config.cluster.enabled {
-        true => Some(
-            Cluster::start(
-                &config.cluster,
-                &config.replication,
-                store.clone(),
-                sql_addr.clone(),
+        true => {
+            let tls = match config.cluster.tls {
+                true => Some(crate::cluster::tls::NodeTls::load(config.node_tls()?)?),
+                false => None,
+            };
+            Some(
+                Cluster::start_secured(
+                    &config.cluster,
+                    &config.replication,
+                    store.clone(),
+                    sql_addr.clone(),
+                    tls,
+                )
+                .await?,
             )
-            .await?,
-        ),
+        }
         false => None,
     };
     let membership = match &cluster {

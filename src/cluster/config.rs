@@ -30,6 +30,9 @@ pub struct ClusterConfig {
     /// The keyring: the first secret seals gossip and signs calls, every
     /// one is accepted (`secrets = ["new", "old"]` while rotating).
     pub secrets: Vec<String>,
+    /// Node-to-node gRPC over mutual TLS with the node's `tls_cert` and
+    /// `tls_key`, peers checked against `tls_ca` ([`super::tls`]).
+    pub tls: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -75,6 +78,7 @@ impl Default for ClusterConfig {
             seeds: Vec::new(),
             secret: None,
             secrets: Vec::new(),
+            tls: false,
         }
     }
 }

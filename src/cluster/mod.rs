@@ -44,6 +44,7 @@ mod service;
 mod solo;
 pub mod state;
 mod swim;
+pub mod tls;
 pub mod wire;
 
 use std::sync::Arc;
@@ -69,6 +70,7 @@ pub struct Cluster {
     replicator: Arc<Replicator>,
     reads: Arc<std::sync::OnceLock<Arc<dyn ReadService>>>,
     keyring: Arc<keyring::Keyring>,
+    tls: Option<Arc<tls::NodeTls>>,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
     rpc_task: JoinHandle<Result<()>>,
@@ -83,6 +85,18 @@ impl Cluster {
         replication: &ReplicationConfig,
         store: Arc<Store>,
         sql: String,
+    ) -> Result<Cluster> {
+        Self::start_secured(config, replication, store, sql, None).await
+    }
+
+    /// [`Cluster::start`], with node-to-node calls over mutual TLS when
+    /// `tls` is given ([`tls`]).
+    pub async fn start_secured(
+        config: &ClusterConfig,
+        replication: &ReplicationConfig,
+        store: Arc<Store>,
+        sql: String,
+        tls: Option<Arc<tls::NodeTls>>,
     ) -> Result<Cluster> {
         let node_id = store.node_id().to_string();
         let node_id = node_id.as_str();
@@ -117,7 +131,9 @@ impl Cluster {
         let membership = Arc::new(Membership::new(me, seeds.len()));
         membership.remember(store.remembered_members()?);
         let keyring = Arc::new(keyring::Keyring::new(&config.keyring()?));
-        let peers = Arc::new(Peers::new(node_id, addrs.rpc.ip(), keyring.clone()));
+        let peers = Arc::new(
+            Peers::new(node_id, addrs.rpc.ip(), keyring.clone()).with_tls(tls.clone()),
+        );
         let layouts = Arc::new(resize::Layouts {
             store: store.clone(),
             membership: membership.clone(),
@@ -162,7 +178,12 @@ impl Cluster {
             peers.clone(),
             stopped.clone(),
         ));
-        let rpc_task = tokio::spawn(rpc::serve(rpc_listener, service, keyring.clone(), stopped));
+        let rpc_task = tokio::spawn(rpc::serve(
+            rpc_listener,
+            service,
+            (keyring.clone(), tls.clone()),
+            stopped,
+        ));
         let replicator = Arc::new(Replicator::new(
             store,
             membership.clone(),
@@ -176,6 +197,7 @@ impl Cluster {
             rpc = %addrs.rpc,
             seeds = ?seeds,
             secrets = config.keyring()?.len(),
+            tls = tls.is_some(),
             "cluster: gossiping"
         );
         Ok(Cluster {
@@ -183,6 +205,7 @@ impl Cluster {
             replicator,
             reads,
             keyring,
+            tls,
             stop,
             task,
             rpc_task,
@@ -202,6 +225,11 @@ impl Cluster {
     /// The keys gossip and calls use now (a reload replaces them).
     pub fn keyring(&self) -> &Arc<keyring::Keyring> {
         &self.keyring
+    }
+
+    /// Node-to-node TLS, when on (a reload reads its files again).
+    pub fn tls(&self) -> Option<&Arc<tls::NodeTls>> {
+        self.tls.as_ref()
     }
 
     /// The write path to the subjects' owners.

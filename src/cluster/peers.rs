@@ -20,6 +20,7 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
 use super::keyring::Keyring;
+use super::tls::NodeTls;
 use super::layout::Layout;
 use super::scan_wire::decode_batches;
 use super::wire::proto::node_client::NodeClient;
@@ -96,6 +97,8 @@ pub struct Peers {
     me: String,
     from_ip: IpAddr,
     token: AddToken,
+    /// Mutual TLS to every peer, when on.
+    tls: Option<Arc<NodeTls>>,
     clients: Mutex<HashMap<ClientKey, Client>>,
 }
 
@@ -105,8 +108,15 @@ impl Peers {
             me: me.to_string(),
             from_ip,
             token: AddToken(keyring),
+            tls: None,
             clients: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Calls go over mutual TLS with `tls` (none: in the clear).
+    pub fn with_tls(mut self, tls: Option<Arc<NodeTls>>) -> Peers {
+        self.tls = tls;
+        self
     }
 
     /// The client for the member serving RPC on `addr`.
@@ -136,7 +146,10 @@ impl Peers {
             .http2_keep_alive_interval(KEEP_ALIVE_EVERY)
             .keep_alive_timeout(KEEP_ALIVE_TIMEOUT)
             .keep_alive_while_idle(true);
-        let channel = crate::runtime::net::channel(endpoint);
+        let channel = match &self.tls {
+            Some(tls) => tls.channel(endpoint, self.from_ip),
+            None => crate::runtime::net::channel(endpoint),
+        };
         let client = NodeClient::with_interceptor(channel, self.token.clone())
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);

@@ -13,6 +13,7 @@ use tonic::transport::Server;
 use tonic::{Request, Status};
 
 use super::keyring::Keyring;
+use super::tls::NodeTls;
 use super::service::Service;
 use crate::error::{Error, Result};
 use crate::runtime::net::{TcpListener, incoming};
@@ -33,7 +34,7 @@ fn authentic<T>(request: &Request<T>, keyring: &Keyring) -> bool {
 pub async fn serve(
     listener: TcpListener,
     service: Service,
-    keyring: Arc<Keyring>,
+    (keyring, tls): (Arc<Keyring>, Option<Arc<NodeTls>>),
     mut stop: watch::Receiver<bool>,
 ) -> Result<()> {
     let check = move |request: Request<()>| {
@@ -53,13 +54,25 @@ pub async fn serve(
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let service = tonic::service::interceptor::InterceptedService::new(service, check);
-    Server::builder()
-        .add_service(service)
-        .serve_with_incoming_shutdown(incoming(listener), async move {
-            let _ = stop.wait_for(|s| *s).await;
-        })
-        .await
-        .map_err(|e| Error::internal(format!("cluster RPC server: {e}")))
+    let stopped = async move {
+        let _ = stop.wait_for(|s| *s).await;
+    };
+    let router = Server::builder().add_service(service);
+    let served = match tls {
+        // The simulated network carries no TLS.
+        #[cfg(not(feature = "sim"))]
+        Some(tls) => {
+            router
+                .serve_with_incoming_shutdown(tls.incoming(listener), stopped)
+                .await
+        }
+        _ => {
+            router
+                .serve_with_incoming_shutdown(incoming(listener), stopped)
+                .await
+        }
+    };
+    served.map_err(|e| Error::internal(format!("cluster RPC server: {e}")))
 }
 
 #[cfg(test)]
@@ -93,7 +106,7 @@ mod tests {
             digests: Arc::default(),
             layouts: Arc::new(layouts),
         };
-        let server = tokio::spawn(serve(listener, service, keyring.clone(), stopped));
+        let server = tokio::spawn(serve(listener, service, (keyring.clone(), None), stopped));
 
         let from = "127.0.0.2".parse().unwrap();
         let peers = Peers::new("node2", from, keyring.clone());

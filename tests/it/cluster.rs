@@ -162,11 +162,13 @@ async fn a_node_with_another_secret_is_refused() {
     assert_eq!(nodes[2].http("/ready").0, 503);
 
     // gRPC on rpc_addr takes the same secret, and only it.
+    use std::sync::Arc;
     use stemedb::cluster::Peers;
-    use stemedb::cluster::wire::rpc_token;
+    use stemedb::cluster::keyring::Keyring;
+    let keyring = |secret: &str| Arc::new(Keyring::new(&[secret.to_string()]));
     let node2 = format!("127.0.0.2:{}", ports.rpc);
     let from = "127.0.0.3".parse().unwrap();
-    let right = Peers::new("test", from, &rpc_token(Some("right"))).unwrap();
+    let right = Peers::new("test", from, keyring("right"));
     let reply = right
         .hello(&node2)
         .await
@@ -177,7 +179,7 @@ async fn a_node_with_another_secret_is_refused() {
         "{}",
         reply.seen_from
     );
-    let wrong = Peers::new("node3", from, &rpc_token(Some("wrong"))).unwrap();
+    let wrong = Peers::new("node3", from, keyring("wrong"));
     let refused = wrong.hello(&node2).await;
     assert!(refused.is_err());
     assert!(wait_for(Duration::from_secs(5), || {

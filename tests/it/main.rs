@@ -39,6 +39,7 @@ mod plan_cache;
 mod psql;
 mod pushdown;
 mod replication;
+mod security;
 mod shutdown;
 mod snapshot;
 mod threads;

@@ -1,0 +1,238 @@
+//! Security on separate hosts (docs/operations.md, "Security"): the
+//! certificates `stemedb cert` makes, mutual TLS between nodes, the
+//! cluster keyring, the admin port's token, and what a password login
+//! offers and reports.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::support::cluster::{ClusterPorts, listing, members, node_env, start_node, wait_for};
+use crate::support::{BINARY, TestServer, free_port, stemedb_ok};
+
+/// `stemedb cert` into `dir`: a CA, a node certificate for 127.0.0.n per
+/// node, and a client certificate for `alice`.
+fn certificates(dir: &Path, nodes: u8) {
+    let dir = dir.to_str().unwrap();
+    stemedb_ok(["cert", "create-ca", "--certs-dir", dir]);
+    for n in 1..=nodes {
+        let (name, ip) = (format!("node{n}"), format!("127.0.0.{n}"));
+        stemedb_ok(["cert", "create-node", "--certs-dir", dir, &name, &ip, "localhost"]);
+    }
+    stemedb_ok(["cert", "create-client", "--certs-dir", dir, "alice"]);
+}
+
+fn tls_env(certs: &Path, n: u8) -> Vec<(String, String)> {
+    let file = |f: String| certs.join(f).to_str().unwrap().to_string();
+    vec![
+        ("STEMEDB_CLUSTER__TLS".into(), "true".into()),
+        ("STEMEDB_TLS_CERT".into(), file(format!("node{n}.crt"))),
+        ("STEMEDB_TLS_KEY".into(), file(format!("node{n}.key"))),
+        ("STEMEDB_TLS_CA".into(), file("ca.crt".into())),
+    ]
+}
+
+#[test]
+fn cert_writes_keys_for_their_owner_only_and_never_replaces_one() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    certificates(tmp.path(), 1);
+    for key in ["ca.key", "node1.key", "client.alice.key"] {
+        let mode = std::fs::metadata(tmp.path().join(key)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{key}");
+    }
+    let again = Command::new(&*BINARY)
+        .args(["cert", "create-ca", "--certs-dir"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists"));
+    // openssl agrees the certificates chain to the CA (when it is here).
+    if let Ok(out) = Command::new("openssl")
+        .arg("verify")
+        .arg("-CAfile")
+        .arg(tmp.path().join("ca.crt"))
+        .arg(tmp.path().join("node1.crt"))
+        .arg(tmp.path().join("client.alice.crt"))
+        .output()
+    {
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    }
+}
+
+#[test]
+fn nodes_replicate_over_mutual_tls_and_refuse_a_node_of_another_ca() {
+    let tmp = tempfile::tempdir().unwrap();
+    let certs = tmp.path().join("certs");
+    certificates(&certs, 3);
+    // A fourth node with a certificate of its own CA, same secret.
+    let foreign = tmp.path().join("foreign");
+    let f = foreign.to_str().unwrap();
+    stemedb_ok(["cert", "create-ca", "--certs-dir", f]);
+    stemedb_ok(["cert", "create-node", "--certs-dir", f, "node4", "127.0.0.4"]);
+
+    let ports = ClusterPorts::free();
+    let nodes: Vec<TestServer> = (1..=3u8)
+        .map(|n| {
+            let mut env = node_env(n, ports, Some("s3cret"));
+            env.extend(tls_env(&certs, n));
+            start_node(&tmp.path().join(format!("node{n}")), n, &env)
+        })
+        .collect();
+    let everyone = listing(&[("node1", "UP"), ("node2", "UP"), ("node3", "UP")]);
+    for node in &nodes {
+        assert!(
+            wait_for(Duration::from_secs(15), || members(node) == everyone),
+            "{}",
+            members(node)
+        );
+    }
+    crate::support::cluster::wait_ready(&nodes);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let one = nodes[0].connect().await;
+        for i in 0..20 {
+            one.execute(
+                "INSERT INTO assertions (subject, predicate, object, source) VALUES ($1, 'p', 'o', 's')",
+                &[&format!("tls-{i}")],
+            )
+            .await
+            .unwrap();
+        }
+        // Every claim reached two nodes over TLS: the cluster reads all
+        // twenty from the third.
+        let three = nodes[2].connect().await;
+        let n: i64 = three
+            .query_one("SELECT count(*) FROM assertions WHERE subject LIKE 'tls-%'", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 20);
+    });
+
+    let mut env = node_env(4, ports, Some("s3cret"));
+    let file = |f: &str| foreign.join(f).to_str().unwrap().to_string();
+    env.extend([
+        ("STEMEDB_CLUSTER__TLS".into(), "true".into()),
+        ("STEMEDB_TLS_CERT".into(), file("node4.crt")),
+        ("STEMEDB_TLS_KEY".into(), file("node4.key")),
+        ("STEMEDB_TLS_CA".into(), file("ca.crt")),
+    ]);
+    let stranger = start_node(&tmp.path().join("node4"), 4, &env);
+    let refused = "refused a connection without a certificate of this cluster's CA";
+    assert!(
+        wait_for(Duration::from_secs(20), || {
+            nodes.iter().any(|n| !n.log_lines(refused).is_empty())
+                && !stranger.log_lines("TLS to a peer failed").is_empty()
+        }),
+        "no refusal logged"
+    );
+    let line = nodes
+        .iter()
+        .flat_map(|n| n.log_lines(refused))
+        .next()
+        .unwrap();
+    assert!(line.contains("127.0.0.4"), "the refusal names the address: {line}");
+    // It cannot be added: no claim can reach it.
+    rt.block_on(async {
+        let one = nodes[0].connect().await;
+        let error = one
+            .query_one("SELECT stemedb_add_member('node4')", &[])
+            .await
+            .unwrap_err();
+        let message = error.as_db_error().map(|e| e.message().to_string());
+        assert!(
+            message.as_deref().is_some_and(|m| m.contains("certificate")),
+            "{message:?}"
+        );
+    });
+}
+
+#[test]
+fn a_node_with_no_secret_of_the_keyring_never_joins() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ports = ClusterPorts::free();
+    let mut env = node_env(1, ports, None);
+    env.push(("STEMEDB_CLUSTER__SECRETS".into(), "[\"k1\", \"k2\"]".into()));
+    let one = start_node(&tmp.path().join("node1"), 1, &env);
+    let mut env = node_env(2, ports, Some("other"));
+    env.retain(|(k, _)| k != "STEMEDB_CLUSTER__SEEDS");
+    env.push((
+        "STEMEDB_CLUSTER__SEEDS".into(),
+        format!("[\"127.0.0.1:{}\"]", ports.swim),
+    ));
+    let two = start_node(&tmp.path().join("node2"), 2, &env);
+    let refused = "no secret of this node's keyring opens";
+    assert!(
+        wait_for(Duration::from_secs(15), || !one.log_lines(refused).is_empty()),
+        "node1 logged no refusal"
+    );
+    assert!(members(&one).contains("\"node1\""));
+    assert!(!members(&one).contains("node2"), "{}", members(&one));
+    assert!(!members(&two).contains("node1"), "{}", members(&two));
+    // A node in the middle of a rotation — sealing with node1's second
+    // secret, still taking its first — joins.
+    let mut env = node_env(3, ports, None);
+    env.push(("STEMEDB_CLUSTER__SECRETS".into(), "[\"k2\", \"k1\"]".into()));
+    env.retain(|(k, _)| k != "STEMEDB_CLUSTER__SEEDS");
+    env.push((
+        "STEMEDB_CLUSTER__SEEDS".into(),
+        format!("[\"127.0.0.1:{}\"]", ports.swim),
+    ));
+    let three = start_node(&tmp.path().join("node3"), 3, &env);
+    assert!(
+        wait_for(Duration::from_secs(15), || members(&one).contains("node3")
+            && members(&three).contains("node1")),
+        "{} / {}",
+        members(&one),
+        members(&three)
+    );
+}
+
+/// `GET path` with a bearer token: the status code.
+fn get_with_token(server: &TestServer, path: &str, token: Option<&str>) -> u16 {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect((server.ip.as_str(), server.http_port)).unwrap();
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n{auth}\r\n").unwrap();
+    let mut response = String::new();
+    s.read_to_string(&mut response).unwrap();
+    response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn the_admin_port_needs_its_token_except_for_health_checks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let token = tmp.path().join("http.token");
+    std::fs::write(&token, "t0ken-one\n").unwrap();
+    let server = TestServer::start_with(&[("STEMEDB_HTTP_TOKEN_FILE", token.to_str().unwrap())]);
+    assert_eq!(get_with_token(&server, "/health", None), 200);
+    assert_eq!(get_with_token(&server, "/ready", None), 200);
+    for path in ["/metrics", "/cluster/members", "/nothing-here"] {
+        assert_eq!(get_with_token(&server, path, None), 401, "{path}");
+        assert_eq!(get_with_token(&server, path, Some("wrong")), 401, "{path}");
+    }
+    assert_eq!(get_with_token(&server, "/metrics", Some("t0ken-one")), 200);
+    assert_eq!(get_with_token(&server, "/cluster/members", Some("t0ken-one")), 200);
+}
+
+#[test]
+fn refuses_an_open_admin_port_without_a_token() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new(&*BINARY)
+        .args(["serve", "--data-dir"])
+        .arg(tmp.path().join("data"))
+        .args(["--listen", &format!("127.0.0.1:{}", free_port())])
+        .args(["--http-listen", &format!("0.0.0.0:{}", free_port())])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("without a token"), "{stderr}");
+    assert!(stderr.contains("http_token_file"), "{stderr}");
+}
