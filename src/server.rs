@@ -9,7 +9,8 @@ use tokio::sync::watch;
 use crate::cluster::{Cluster, Membership};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::pgwire::{self, WireConfig, tls::TlsFiles};
+use crate::pgwire::tls::{ServerTls, TlsFiles};
+use crate::pgwire::{self, WireConfig};
 use crate::planner::Engine;
 use crate::runtime::THREAD_STACK_BYTES;
 use crate::storage::Store;
@@ -37,10 +38,14 @@ pub async fn run(config: Config) -> Result<()> {
     }
     let shutdown_timeout = config.shutdown_timeout()?;
     let tls = match (&config.tls_cert, &config.tls_key) {
-        (Some(cert), Some(key)) => Some(TlsFiles {
-            cert: cert.clone(),
-            key: key.clone(),
-        }),
+        (Some(cert), Some(key)) => {
+            let files = TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+                ca: config.tls_ca.clone(),
+            };
+            Some((ServerTls::load(files)?, config.tls_ca.is_some()))
+        }
         (None, None) => None,
         _ => return Err(Error::internal("TLS needs both tls_cert and tls_key")),
     };

@@ -6,7 +6,7 @@
 //! by the `[limits]` rates ([`super::admission`]).
 
 use std::fmt::Debug;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use futures::Sink;
@@ -26,6 +26,7 @@ use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use super::admission::Admission;
 use super::audit;
 use super::errors::fatal;
+use super::tls::ServerTls;
 use crate::connections::InFlight;
 use crate::error::sqlstate;
 use crate::monitor;
@@ -71,19 +72,50 @@ impl AuthSource for Credentials {
 
 type Sasl = SASLAuthStartupHandler<DefaultServerParameterProvider>;
 
+/// The SCRAM handler of TLS connections: it also offers
+/// SCRAM-SHA-256-PLUS, bound to the server's certificate — made again
+/// when a reload changed the certificate.
+struct TlsSasl {
+    tls: Arc<ServerTls>,
+    made: Mutex<(u64, Arc<Sasl>)>,
+}
+
 /// How logins are checked.
-pub enum Login {
+enum Login {
     Trust,
-    /// SCRAM-SHA-256; `tls` also offers SCRAM-SHA-256-PLUS (channel
-    /// binding to the server's certificate) and serves TLS connections
-    /// only: offered on a plain connection, libpq refuses to log in.
-    Scram { plain: Sasl, tls: Option<Sasl> },
+    /// SCRAM-SHA-256 on plain connections; `tls` serves TLS connections
+    /// (offered on a plain one, SCRAM-SHA-256-PLUS makes libpq refuse).
+    Scram {
+        credentials: Arc<Credentials>,
+        plain: Arc<Sasl>,
+        tls: Option<TlsSasl>,
+    },
+}
+
+fn sasl(
+    credentials: &Arc<Credentials>,
+    certificate: Option<&[u8]>,
+    manager: &Arc<ConnectionManager>,
+) -> PgWireResult<Arc<Sasl>> {
+    let mut scram = ScramAuth::new(credentials.clone());
+    scram.set_iterations(SCRAM_ITERATIONS);
+    if let Some(cert) = certificate {
+        scram.configure_certificate(cert)?;
+    }
+    Ok(Arc::new(
+        SASLAuthStartupHandler::new(Arc::new(server_parameters()))
+            .with_scram(scram)
+            .with_connection_manager(manager.clone()),
+    ))
 }
 
 /// The startup handler of every connection.
 pub struct Startup {
     engine: Engine,
     login: Login,
+    /// Client certificates are checked (against `tls_ca`): one whose CN
+    /// is the user logs in without a password.
+    certificates: bool,
     manager: Arc<ConnectionManager>,
     keys: RandomPidSecretKeyGenerator,
     active: Arc<InFlight>,
@@ -92,10 +124,11 @@ pub struct Startup {
 }
 
 impl Startup {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         engine: Engine,
         password: Option<(&str, Vec<u8>)>,
-        tls_cert_pem: Option<&[u8]>,
+        tls: Option<(Arc<ServerTls>, bool)>,
         manager: Arc<ConnectionManager>,
         active: Arc<InFlight>,
         max_connections: usize,
@@ -108,31 +141,100 @@ impl Startup {
                     salted_password: gen_salted_password(password, &salt, SCRAM_ITERATIONS),
                     salt,
                 });
-                let handler = |certificate: Option<&[u8]>| -> PgWireResult<Sasl> {
-                    let mut scram = ScramAuth::new(credentials.clone());
-                    scram.set_iterations(SCRAM_ITERATIONS);
-                    if let Some(cert) = certificate {
-                        scram.configure_certificate(cert)?;
+                let plain = sasl(&credentials, None, &manager)?;
+                let tls = match &tls {
+                    Some((tls, _)) => {
+                        let loaded = tls.current();
+                        let made = sasl(&credentials, Some(&loaded.pem), &manager)?;
+                        Some(TlsSasl {
+                            tls: tls.clone(),
+                            made: Mutex::new((loaded.version, made)),
+                        })
                     }
-                    Ok(SASLAuthStartupHandler::new(Arc::new(server_parameters()))
-                        .with_scram(scram)
-                        .with_connection_manager(manager.clone()))
+                    None => None,
                 };
                 Login::Scram {
-                    plain: handler(None)?,
-                    tls: tls_cert_pem.map(|cert| handler(Some(cert))).transpose()?,
+                    credentials,
+                    plain,
+                    tls,
                 }
             }
         };
         Ok(Startup {
             engine,
             login,
+            certificates: tls.is_some_and(|(_, ca)| ca),
             manager,
             keys: RandomPidSecretKeyGenerator::default(),
             active,
             max_connections,
             admission,
         })
+    }
+
+    /// The SCRAM handler for `client`'s connection.
+    fn scram_for<C: ClientInfo>(&self, client: &C) -> PgWireResult<Option<Arc<Sasl>>> {
+        let Login::Scram {
+            credentials,
+            plain,
+            tls,
+        } = &self.login
+        else {
+            return Ok(None);
+        };
+        let Some(tls) = tls.as_ref().filter(|_| client.is_secure()) else {
+            return Ok(Some(plain.clone()));
+        };
+        let mut made = tls.made.lock().unwrap_or_else(|e| e.into_inner());
+        let loaded = tls.tls.current();
+        if made.0 != loaded.version {
+            *made = (loaded.version, sasl(credentials, Some(&loaded.pem), &self.manager)?);
+        }
+        Ok(Some(made.1.clone()))
+    }
+
+    /// The user a verified client certificate logs in: its CN, when it is
+    /// the user the client asks for.
+    fn certified<C: ClientInfo>(&self, client: &C, message: &PgWireFrontendMessage) -> bool {
+        if !self.certificates || !client.is_secure() {
+            return false;
+        }
+        let user = startup_user(message);
+        let cn = client
+            .client_certificates()
+            .and_then(|certs| certs.first())
+            .and_then(super::tls::client_name);
+        cn.is_some_and(|cn| !user.is_empty() && cn == user && user == DEFAULT_USER)
+    }
+
+    /// Logs `client` in without a password (`method` says why).
+    async fn trusted<C>(
+        &self,
+        client: &mut C,
+        message: &PgWireFrontendMessage,
+        method: &'static str,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let PgWireFrontendMessage::Startup(startup) = message else {
+            return Ok(());
+        };
+        protocol_negotiation(client, startup).await?;
+        save_startup_parameters_to_metadata(client, startup);
+        let (pid, key) = self.keys.generate(client);
+        client.set_pid_and_secret_key(pid, key.clone());
+        let (handle, guard) = self.manager.register(pid, key);
+        client
+            .session_extensions()
+            .insert::<Arc<ConnectionHandle>>(handle);
+        client.session_extensions().insert::<ConnectionGuard>(guard);
+        finish_authentication(client, &server_parameters()).await?;
+        audit::login(client.socket_addr(), user_of(client), method);
+        super::logged_in(&self.engine, client);
+        Ok(())
     }
 }
 
@@ -170,52 +272,33 @@ impl StartupHandler for Startup {
                 ));
             }
         }
-        match &self.login {
-            Login::Scram { plain, tls } => {
-                let sasl = match tls {
-                    Some(tls) if client.is_secure() => tls,
-                    _ => plain,
-                };
-                if let Err(e) = sasl.on_startup(client, message).await {
-                    if e.code() != sqlstate::INVALID_PASSWORD {
-                        return Err(e);
-                    }
-                    monitor::auth_failure();
-                    self.admission.login_failed(client.socket_addr().ip());
-                    let user = user_of(client);
-                    audit::failed_login(client.socket_addr(), user, "wrong password");
-                    // Named after the user of the startup message: SCRAM's
-                    // own user name is empty from libpq.
-                    return Err(fatal(
-                        sqlstate::INVALID_PASSWORD,
-                        format!("password authentication failed for user \"{user}\""),
-                    ));
-                }
-                if matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
-                    audit::login(client.socket_addr(), user_of(client), "scram-sha-256");
-                    super::logged_in(&self.engine, client);
-                }
-                Ok(())
-            }
-            Login::Trust => {
-                let PgWireFrontendMessage::Startup(startup) = &message else {
-                    return Ok(());
-                };
-                protocol_negotiation(client, startup).await?;
-                save_startup_parameters_to_metadata(client, startup);
-                let (pid, key) = self.keys.generate(client);
-                client.set_pid_and_secret_key(pid, key.clone());
-                let (handle, guard) = self.manager.register(pid, key);
-                client
-                    .session_extensions()
-                    .insert::<Arc<ConnectionHandle>>(handle);
-                client.session_extensions().insert::<ConnectionGuard>(guard);
-                finish_authentication(client, &server_parameters()).await?;
-                audit::login(client.socket_addr(), user_of(client), "trust");
-                super::logged_in(&self.engine, client);
-                Ok(())
-            }
+        if matches!(message, PgWireFrontendMessage::Startup(_)) && self.certified(client, &message)
+        {
+            return self.trusted(client, &message, "certificate").await;
         }
+        let Some(sasl) = self.scram_for(client)? else {
+            return self.trusted(client, &message, "trust").await;
+        };
+        if let Err(e) = sasl.on_startup(client, message).await {
+            if e.code() != sqlstate::INVALID_PASSWORD {
+                return Err(e);
+            }
+            monitor::auth_failure();
+            self.admission.login_failed(client.socket_addr().ip());
+            let user = user_of(client);
+            audit::failed_login(client.socket_addr(), user, "wrong password");
+            // Named after the user of the startup message: SCRAM's own
+            // user name is empty from libpq.
+            return Err(fatal(
+                sqlstate::INVALID_PASSWORD,
+                format!("password authentication failed for user \"{user}\""),
+            ));
+        }
+        if matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
+            audit::login(client.socket_addr(), user_of(client), "scram-sha-256");
+            super::logged_in(&self.engine, client);
+        }
+        Ok(())
     }
 }
 

@@ -174,7 +174,9 @@ impl PgWireServerHandlers for Handlers {
 /// Wire server settings.
 pub struct WireConfig {
     pub password: Option<String>,
-    pub tls: Option<tls::TlsFiles>,
+    /// The server's TLS (reloadable), and whether it checks client
+    /// certificates (`tls_ca`).
+    pub tls: Option<(Arc<tls::ServerTls>, bool)>,
     pub max_connections: usize,
     /// Threads connections are served on (0: two per core; [`threads`]).
     pub connection_threads: usize,
@@ -194,13 +196,6 @@ pub async fn serve(
     // Every session (the login handler makes them too) runs its plans on
     // this, the server's multi-threaded runtime.
     let engine = engine.with_query_runtime(tokio::runtime::Handle::current());
-    let (acceptor, cert_pem) = match &config.tls {
-        Some(files) => {
-            let (a, pem) = tls::acceptor(files)?;
-            (Some(a), Some(pem))
-        }
-        None => (None, None),
-    };
     let manager = Arc::new(ConnectionManager::new());
     let open = Arc::new(crate::connections::InFlight::default());
     let password = match &config.password {
@@ -221,7 +216,7 @@ pub async fn serve(
     let startup = Startup::new(
         engine.clone(),
         password,
-        cert_pem.as_deref(),
+        config.tls.clone(),
         manager.clone(),
         open.clone(),
         config.max_connections,
@@ -253,8 +248,8 @@ pub async fn serve(
                 let counted = OpenConnection::count(&open);
                 let local = socket.local_addr().unwrap_or(peer);
                 let accepted = activity.accepted(peer, local);
-                let (handlers, acceptor, activity) =
-                    (handlers.clone(), acceptor.clone(), activity.clone());
+                let acceptor = config.tls.as_ref().map(|(tls, _)| tls.current().acceptor);
+                let (handlers, activity) = (handlers.clone(), activity.clone());
                 let shutdown_timeout = config.shutdown_timeout;
                 threads.serve(socket, move |socket| {
                     connection::serve(

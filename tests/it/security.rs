@@ -236,3 +236,84 @@ fn refuses_an_open_admin_port_without_a_token() {
     assert!(stderr.contains("without a token"), "{stderr}");
     assert!(stderr.contains("http_token_file"), "{stderr}");
 }
+
+fn psql(conn: &str, sql: &str, password: Option<&str>) -> (bool, String, String) {
+    let mut cmd = Command::new("psql");
+    cmd.arg(conn)
+        .args(["-X", "-A", "-t", "-w", "-c", sql])
+        .env("PGCONNECT_TIMEOUT", "10")
+        .env_remove("PGPASSWORD");
+    if let Some(p) = password {
+        cmd.env("PGPASSWORD", p);
+    }
+    let out = cmd.output().expect("psql is installed");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+#[test]
+fn clients_log_in_by_certificate_or_password_and_a_refusal_names_the_user() {
+    let tmp = tempfile::tempdir().unwrap();
+    let certs = tmp.path().join("certs");
+    certificates(&certs, 1);
+    let dir = certs.to_str().unwrap();
+    stemedb_ok(["cert", "create-client", "--certs-dir", dir, "stemedb"]);
+    let file = |f: &str| certs.join(f).to_str().unwrap().to_string();
+    let server = TestServer::start_with(&[
+        ("STEMEDB_PASSWORD", "pw-1"),
+        ("STEMEDB_TLS_CERT", &file("node1.crt")),
+        ("STEMEDB_TLS_KEY", &file("node1.key")),
+        ("STEMEDB_TLS_CA", &file("ca.crt")),
+    ]);
+    let port = server.port;
+    // verify-full: the server's certificate is checked against the CA and
+    // the host name; the client's certificate logs in as its CN.
+    let verified = format!(
+        "host=localhost port={port} user=stemedb dbname=stemedb sslmode=verify-full \
+         sslrootcert={} sslcert={} sslkey={}",
+        file("ca.crt"),
+        file("client.stemedb.crt"),
+        file("client.stemedb.key")
+    );
+    let (ok, out, err) = psql(&verified, "SELECT current_user", None);
+    assert!(ok, "{err}");
+    assert_eq!(out, "stemedb");
+    let logins = server.log_lines("stemedb::audit");
+    assert!(
+        logins.iter().any(|l| l.contains("login") && l.contains("certificate")),
+        "{logins:?}"
+    );
+    // A certificate for another user does not log in as stemedb.
+    let alice = format!(
+        "host=localhost port={port} user=stemedb dbname=stemedb sslmode=verify-full \
+         sslrootcert={} sslcert={} sslkey={}",
+        file("ca.crt"),
+        file("client.alice.crt"),
+        file("client.alice.key")
+    );
+    let (ok, _, err) = psql(&alice, "SELECT 1", None);
+    assert!(!ok, "alice's certificate logged in as stemedb");
+    assert!(err.contains("password"), "{err}");
+    // verify-full with a password (no client certificate): SCRAM, with
+    // channel binding offered.
+    let with_password = format!(
+        "host=localhost port={port} user=stemedb dbname=stemedb sslmode=verify-full \
+         sslrootcert={}",
+        file("ca.crt")
+    );
+    let (ok, _, err) = psql(&with_password, "SELECT 1", Some("pw-1"));
+    assert!(ok, "{err}");
+    // Without TLS only SCRAM-SHA-256 is offered, so libpq logs in.
+    let plain = format!("host=127.0.0.1 port={port} user=stemedb dbname=stemedb sslmode=disable");
+    let (ok, _, err) = psql(&plain, "SELECT 1", Some("pw-1"));
+    assert!(ok, "{err}");
+    let (ok, _, err) = psql(&plain, "SELECT 1", Some("wrong"));
+    assert!(!ok);
+    assert!(
+        err.contains("password authentication failed for user \"stemedb\""),
+        "{err}"
+    );
+}
