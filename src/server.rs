@@ -90,6 +90,14 @@ pub async fn run(config: Config) -> Result<()> {
         auth = if config.password.is_some() { "scram-sha-256" } else { "trust (loopback only)" },
         "StemeDB is ready"
     );
+    let reloader = Arc::new(crate::config::reload::Reloader {
+        file: config.file.clone(),
+        keyring: cluster.as_ref().map(|c| c.keyring().clone()),
+        node_tls: cluster.as_ref().and_then(|c| c.tls().cloned()),
+        server_tls: tls.as_ref().map(|(t, _)| t.clone()),
+        http_token: http_token.clone(),
+    });
+    tokio::spawn(reload_on_sighup(reloader.clone()));
     let wire = WireConfig {
         password: config.password.clone(),
         tls,
@@ -100,7 +108,8 @@ pub async fn run(config: Config) -> Result<()> {
     };
     let mut engine = Engine::new(store.clone())
         .with_limits(limits)
-        .with_members(membership.clone());
+        .with_members(membership.clone())
+        .with_reload(Arc::new(move || reloader.reload()));
     if let Some(cluster) = &cluster {
         engine = engine.with_replicas(cluster.replicator());
         cluster.serve_reads(Arc::new(engine.clone()));
@@ -167,6 +176,24 @@ pub async fn run(config: Config) -> Result<()> {
     drop(store);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Reads the configuration's secrets, certificates and token again on
+/// every SIGHUP (what it did, or why not, is logged).
+async fn reload_on_sighup(reloader: Arc<crate::config::reload::Reloader>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            let reloader = reloader.clone();
+            let _ = tokio::task::spawn_blocking(move || reloader.reload()).await;
+        }
+    }
+    #[cfg(not(unix))]
+    drop(reloader);
 }
 
 async fn shutdown_signal() {

@@ -90,7 +90,14 @@ pub struct Engine {
     /// Where DataFusion plans run ([`prepare::offload`]; `None`: where they are
     /// asked for).
     query_runtime: Option<tokio::runtime::Handle>,
+    /// Reads the configuration's secrets, certificates and token again
+    /// (`stemedb_reload_config()`); set by the server.
+    reload: Option<Reload>,
 }
+
+/// What `stemedb_reload_config()` runs: the server's reload, reporting
+/// what it read.
+pub type Reload = Arc<dyn Fn() -> crate::error::Result<String> + Send + Sync>;
 
 impl Engine {
     pub fn new(store: Arc<Store>) -> Engine {
@@ -103,7 +110,16 @@ impl Engine {
             writes: WritePath::new(store.clone(), alone.clone()),
             cluster: alone,
             query_runtime: None,
+            reload: None,
             store,
+        }
+    }
+
+    /// The same engine, reloading the configuration with `reload`.
+    pub fn with_reload(self, reload: Reload) -> Engine {
+        Engine {
+            reload: Some(reload),
+            ..self
         }
     }
 
@@ -178,6 +194,7 @@ impl Engine {
             cluster,
             backend: OnceLock::new(),
             query_runtime: self.query_runtime.clone(),
+            reload: self.reload.clone(),
         })
     }
 }
@@ -205,6 +222,7 @@ pub struct SessionShared {
     backend: OnceLock<Arc<Backend>>,
     /// Where DataFusion plans run ([`prepare::offload`]).
     query_runtime: Option<tokio::runtime::Handle>,
+    reload: Option<Reload>,
 }
 
 impl SessionShared {

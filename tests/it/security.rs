@@ -317,3 +317,50 @@ fn clients_log_in_by_certificate_or_password_and_a_refusal_names_the_user() {
         "{err}"
     );
 }
+
+#[test]
+fn a_reload_reads_the_admin_token_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let token = tmp.path().join("http.token");
+    std::fs::write(&token, "first").unwrap();
+    let config = tmp.path().join("stemedb.toml");
+    std::fs::write(
+        &config,
+        format!("http_token_file = {:?}\n", token.to_str().unwrap()),
+    )
+    .unwrap();
+    let server = TestServer::start_with(&[(crate::support::CONFIG_FILE, config.to_str().unwrap())]);
+    assert_eq!(get_with_token(&server, "/metrics", Some("first")), 200);
+    // SIGHUP
+    std::fs::write(&token, "second").unwrap();
+    Command::new("kill")
+        .args(["-HUP", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(
+        wait_for(Duration::from_secs(10), || get_with_token(&server, "/metrics", Some("second")) == 200),
+        "SIGHUP did not reload the token"
+    );
+    assert_eq!(get_with_token(&server, "/metrics", Some("first")), 401);
+    // SELECT stemedb_reload_config(), and a file that cannot be read
+    // leaves the token in use.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let client = server.connect().await;
+        std::fs::write(&token, "third").unwrap();
+        let report: String = client
+            .query_one("SELECT stemedb_reload_config()", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert!(report.contains("admin token"), "{report}");
+        assert_eq!(get_with_token(&server, "/metrics", Some("third")), 200);
+        std::fs::write(&token, "  \n").unwrap();
+        let error = client
+            .query_one("SELECT stemedb_reload_config()", &[])
+            .await
+            .unwrap_err();
+        assert!(format!("{error:?}").contains("empty"), "{error:?}");
+        assert_eq!(get_with_token(&server, "/metrics", Some("third")), 200);
+    });
+}

@@ -6,7 +6,9 @@
 //! `SELECT stemedb_backup('file:///path')` — an online backup of this node
 //! ([`crate::backup`]) — and `SELECT stemedb_archive('file:///path')` — the
 //! writes accepted since the last archive round, shipped now
-//! ([`crate::backup::archive`]). They run asynchronously inside the statement
+//! ([`crate::backup::archive`]) — and `SELECT stemedb_reload_config()` —
+//! the configuration's keyring, certificates and admin token read again
+//! (the server's reload, as on SIGHUP). They run asynchronously inside the statement
 //! (DataFusion async scalar functions), so the connection waits for them
 //! and other clients do not.
 
@@ -65,8 +67,21 @@ fn admin(name: &'static str, args: usize, session: &Arc<SessionShared>, run: Run
 }
 
 /// The operator functions of a session.
-pub fn udfs(session: &Arc<SessionShared>) -> [ScalarUDF; 5] {
+pub fn udfs(session: &Arc<SessionShared>) -> [ScalarUDF; 6] {
     [
+        admin("stemedb_reload_config", 0, session, |session, _| {
+            Box::pin(async move {
+                let reload = session.reload.clone().ok_or_else(|| {
+                    crate::error::Error::new(
+                        crate::error::sqlstate::OBJECT_NOT_IN_PREREQUISITE_STATE,
+                        "this node was not started from a configuration it can read again",
+                    )
+                })?;
+                crate::runtime::blocking::run(move || reload())
+                    .await
+                    .map_err(|e| crate::error::Error::internal(format!("reload: {e}")))?
+            })
+        }),
         admin("stemedb_sync", 0, session, |session, _| {
             Box::pin(async move { session.cluster.sync().await })
         }),

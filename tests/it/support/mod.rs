@@ -39,6 +39,10 @@ pub fn stemedb_ok<S: AsRef<std::ffi::OsStr>>(
     out
 }
 
+/// A key of a test server's settings that is no variable: the
+/// configuration file it is started with (`serve --config FILE`).
+pub const CONFIG_FILE: &str = "--config";
+
 pub struct TestServer {
     pub child: Child,
     /// Every line the server wrote to stderr so far.
@@ -111,7 +115,10 @@ impl TestServer {
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         for (k, v) in env {
-            cmd.env(k, v);
+            match *k {
+                CONFIG_FILE => drop(cmd.arg("--config").arg(v)),
+                _ => drop(cmd.env(k, v)),
+            }
         }
         let mut child = cmd.spawn().map_err(|e| format!("spawn {}: {e}", *BINARY))?;
         let stderr = child.stderr.take().ok_or("no stderr")?;

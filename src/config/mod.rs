@@ -1,5 +1,8 @@
 //! Configuration: defaults, then the TOML file (`--config`), then
-//! `STEMEDB_*` environment variables, then command-line flags.
+//! `STEMEDB_*` environment variables, then command-line flags. What may
+//! change while the node runs is read again by [`reload`].
+
+pub mod reload;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -71,6 +74,9 @@ pub struct Config {
     pub replication: ReplicationConfig,
     /// Archival of new writes between backups (`[backup]`).
     pub backup: crate::backup::archive::BackupConfig,
+    /// The file this was read from (a reload reads it again).
+    #[serde(skip)]
+    pub file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -180,6 +186,7 @@ impl Default for Config {
             cluster: ClusterConfig::default(),
             replication: ReplicationConfig::default(),
             backup: Default::default(),
+            file: None,
         }
     }
 }
@@ -211,9 +218,11 @@ impl Config {
             }
             known
         }));
-        figment
+        let mut config: Config = figment
             .extract()
-            .map_err(|e| Error::internal(format!("invalid configuration: {e}")))
+            .map_err(|e| Error::internal(format!("invalid configuration: {e}")))?;
+        config.file = file.map(Path::to_path_buf);
+        Ok(config)
     }
 
     pub fn listen_addr(&self) -> Result<SocketAddr> {
@@ -388,7 +397,7 @@ mod tests {
 
     #[test]
     fn env_example_lists_every_key_with_its_default() {
-        let example = include_str!("../.env.example");
+        let example = include_str!("../../.env.example");
         let defaults = serde_json::to_value(Config::default()).unwrap();
         let mut names = Vec::new();
         variables("STEMEDB_", &defaults, &mut names);
