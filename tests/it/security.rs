@@ -433,3 +433,36 @@ async fn the_keyring_rotates_online_under_writes() {
     assert!(!members(&nodes[0]).contains("node4"));
     drop(old);
 }
+
+#[test]
+fn psycopg_and_pgjdbc_verify_the_server_and_log_in_with_a_password() {
+    let tmp = tempfile::tempdir().unwrap();
+    let certs = tmp.path().join("certs");
+    certificates(&certs, 1);
+    let file = |f: &str| certs.join(f).to_str().unwrap().to_string();
+    let server = TestServer::start_with(&[
+        ("STEMEDB_PASSWORD", "pw-2"),
+        ("STEMEDB_TLS_CERT", &file("node1.crt")),
+        ("STEMEDB_TLS_KEY", &file("node1.key")),
+        ("STEMEDB_TLS_CA", &file("ca.crt")),
+    ]);
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients");
+    let port = server.port.to_string();
+    for (program, args) in [
+        ("python3", vec!["tls_psycopg.py"]),
+        ("java", vec!["-cp", "/usr/share/java/postgresql.jar", "TlsJdbc.java"]),
+    ] {
+        let out = Command::new(program)
+            .args(&args)
+            .args([port.as_str(), &file("ca.crt"), "pw-2"])
+            .current_dir(dir)
+            .output()
+            .unwrap_or_else(|e| panic!("{program} (make test installs it): {e}"));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains(": ok"),
+            "{program} {args:?}:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
