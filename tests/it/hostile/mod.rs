@@ -9,6 +9,8 @@
 //!   without line ends, an oversized transaction block).
 //! - `protocol.rs`: malformed, truncated and random protocol messages in
 //!   every connection state, from a seeded generator.
+//! - `tls.rs`: the same against a TLS-enabled node, plus handshake
+//!   garbage, a truncated ClientHello and plain text on the TLS port.
 //!
 //! `STEMEDB_FUZZ_SECS` sets how long the random protocol phase runs
 //! (default 15 s; `make fuzz` runs 10 minutes against the release binary),
@@ -16,6 +18,7 @@
 
 mod protocol;
 mod sql;
+mod tls;
 
 use std::time::{Duration, Instant};
 
@@ -92,4 +95,29 @@ async fn hostile_clients_never_take_the_server_down() {
         .unwrap()
         .get(0);
     assert_eq!(kept, "kept");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_clients_never_take_a_tls_node_down() {
+    let tmp = tempfile::tempdir().unwrap();
+    let certs = tmp.path().join("certs");
+    let dir = certs.to_str().unwrap();
+    crate::support::stemedb_ok(["cert", "create-ca", "--certs-dir", dir]);
+    crate::support::stemedb_ok(["cert", "create-node", "--certs-dir", dir, "node1", "127.0.0.1"]);
+    let file = |f: &str| certs.join(f).to_str().unwrap().to_string();
+    let mut server = TestServer::start_with(&[
+        ("STEMEDB_MAX_CONNECTIONS", "40"),
+        ("STEMEDB_TLS_CERT", &file("node1.crt")),
+        ("STEMEDB_TLS_KEY", &file("node1.key")),
+        ("STEMEDB_TLS_CA", &file("ca.crt")),
+    ]);
+    let bystander = server.connect().await;
+    bystander
+        .batch_execute(
+            "INSERT INTO assertions (subject, predicate, object, source) VALUES ('s0', 'p', 'kept', 'src')",
+        )
+        .await
+        .unwrap();
+    let start_rss = rss_mib(server.child.id());
+    tls::run(&mut server, &bystander, start_rss, &certs.join("ca.crt")).await;
 }

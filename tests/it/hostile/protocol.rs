@@ -20,7 +20,7 @@ fn message(kind: u8, body: &[u8]) -> Vec<u8> {
     m
 }
 
-fn startup() -> Vec<u8> {
+pub fn startup() -> Vec<u8> {
     let mut body = 196_608u32.to_be_bytes().to_vec();
     body.extend(b"user\0stemedb\0database\0stemedb\0\0");
     let mut m = ((body.len() + 4) as u32).to_be_bytes().to_vec();
@@ -95,7 +95,7 @@ fn pre_startup(rng: &mut Rng) -> Vec<u8> {
 }
 
 /// One generated case: the bytes a client sends after (maybe) starting up.
-fn case(rng: &mut Rng) -> (bool, Vec<u8>) {
+pub fn case(rng: &mut Rng) -> (bool, Vec<u8>) {
     let started = rng.below(5) != 0;
     let mut out = Vec::new();
     if !started && rng.below(2) == 0 {
