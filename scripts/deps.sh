@@ -71,6 +71,7 @@ need_test() {
     command -v curl >/dev/null 2>&1 || apt_install "the DR drill and scripts/cluster.sh poll /ready with curl" curl
     command -v nft >/dev/null 2>&1 || apt_install "the partition test cuts links with nftables" nftables
     command -v ip >/dev/null 2>&1 || apt_install "the partition test brings up loopback in its namespace" iproute2
+    command -v tcpdump >/dev/null 2>&1 || apt_install "the security test captures node-to-node traffic" tcpdump
     if ! python3 -c "import psycopg, asyncpg, sqlalchemy, pandas, pexpect, yaml" 2>/dev/null \
         || ! command -v pgcli >/dev/null 2>&1; then
         echo ">> installing Python clients (psycopg, asyncpg, SQLAlchemy, pandas, pgcli, pexpect, PyYAML)"

@@ -112,35 +112,11 @@ async fn a_data_dir_replaced_by_an_older_copy() {
     assert!(report.acknowledged >= 1200, "{report:?}");
 }
 
-/// The test binary's own re-run of `test` inside a private network
-/// namespace (`unshare -n`), loopback up, so nftables rules there cut only
-/// this test's links.
+/// Runs `test` of this module in its own network namespace
+/// ([`crate::support::in_namespace`]).
 fn in_namespace(test: &str) -> bool {
-    if std::env::var_os("STEMEDB_IN_NETNS").is_some() {
-        return true;
-    }
-    let exe = std::env::current_exe().unwrap();
-    // The test's full name in this binary: `faults::<test>`.
-    let test = format!("{}::{test}", module_path!().trim_start_matches("it::"));
-    let test = test.as_str();
-    let status = std::process::Command::new("unshare")
-        .args([
-            "-n",
-            "--",
-            "sh",
-            "-c",
-            "ip link set lo up && exec \"$0\" \"$@\"",
-        ])
-        .arg(exe)
-        .args(["--exact", test, "--nocapture"])
-        .env("STEMEDB_IN_NETNS", "1")
-        .status()
-        .unwrap();
-    assert!(
-        status.success(),
-        "{test} in its network namespace: {status}"
-    );
-    false
+    let module = module_path!().trim_start_matches("it::");
+    crate::support::in_namespace(&format!("{module}::{test}"))
 }
 
 fn nft(script: &str) {

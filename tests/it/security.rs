@@ -466,3 +466,111 @@ fn psycopg_and_pgjdbc_verify_the_server_and_log_in_with_a_password() {
         );
     }
 }
+
+/// Three nodes (TLS between them or not) while a claim carrying `marker`
+/// is written through node1 and read back through node3; every byte on the
+/// cluster's ports as tcpdump saw it on loopback.
+fn capture_cluster_traffic(dir: &Path, tls: bool, marker: &str) -> Vec<u8> {
+    let certs = dir.join("certs");
+    certificates(&certs, 3);
+    let ports = ClusterPorts::free();
+    let pcap = dir.join("cluster.pcap");
+    let filter = format!("tcp port {} or udp port {}", ports.rpc, ports.swim);
+    let mut tcpdump = Command::new("tcpdump")
+        .args(["-i", "lo", "-U", "-s", "0", "-w"])
+        .arg(&pcap)
+        .arg(&filter)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("tcpdump (make test installs it)");
+    // tcpdump says "listening on lo" once it captures.
+    let stderr = tcpdump.stderr.take().unwrap();
+    let (ready, listening) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("listening on") {
+                let _ = ready.send(());
+            }
+        }
+    });
+    listening
+        .recv_timeout(Duration::from_secs(10))
+        .expect("tcpdump started");
+    let nodes: Vec<TestServer> = (1..=3u8)
+        .map(|n| {
+            let mut env = node_env(n, ports, Some("s3cret"));
+            if tls {
+                env.extend(tls_env(&certs, n));
+            }
+            start_node(&dir.join(format!("node{n}")), n, &env)
+        })
+        .collect();
+    crate::support::cluster::wait_ready(&nodes);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let one = nodes[0].connect().await;
+        for subject in ["a", "b", "c", "d", "e", "f"] {
+            one.execute(
+                "INSERT INTO assertions (subject, predicate, object, source) VALUES ($1, 'secret', $2, 'lab')",
+                &[&format!("{marker}-{subject}"), &marker],
+            )
+            .await
+            .unwrap();
+        }
+        // Read back through node3: a remote scan crosses too.
+        let three = nodes[2].connect().await;
+        let n: i64 = three
+            .query_one("SELECT count(*) FROM assertions WHERE object = $1", &[&marker])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 6);
+    });
+    // A few gossip rounds more.
+    std::thread::sleep(Duration::from_secs(2));
+    drop(nodes);
+    let _ = Command::new("kill")
+        .args(["-INT", &tcpdump.id().to_string()])
+        .status();
+    let _ = tcpdump.wait();
+    std::fs::read(&pcap).unwrap()
+}
+
+fn holds(bytes: &[u8], needle: &[u8]) -> bool {
+    bytes.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The capture runs in the test's own network namespace, so it holds this
+/// test's traffic only.
+#[test]
+fn no_claim_crosses_between_nodes_in_clear_text_with_tls() {
+    if !crate::support::in_namespace("security::no_claim_crosses_between_nodes_in_clear_text_with_tls")
+    {
+        return;
+    }
+    let marker = "m4rker-7f3a9c";
+    let tmp = tempfile::tempdir().unwrap();
+    let clear = capture_cluster_traffic(&tmp.path().join("clear"), false, marker);
+    assert!(
+        holds(&clear, marker.as_bytes()),
+        "without TLS the marker should cross in clear ({} bytes captured): the check \
+         could not fail",
+        clear.len()
+    );
+    let sealed = capture_cluster_traffic(&tmp.path().join("tls"), true, marker);
+    assert!(
+        sealed.len() > 20_000,
+        "only {} bytes captured: the capture saw no cluster traffic",
+        sealed.len()
+    );
+    assert!(
+        !holds(&sealed, marker.as_bytes()),
+        "the marker crossed in clear text with TLS on"
+    );
+    println!(
+        "captured {} bytes in clear (marker present), {} bytes with TLS (marker absent)",
+        clear.len(),
+        sealed.len()
+    );
+}

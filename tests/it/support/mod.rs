@@ -401,3 +401,30 @@ pub async fn assert_new_stamp_is_newest(client: &tokio_postgres::Client, when: &
         "{when}: new stamp {stamped} < stored {newest}"
     );
 }
+
+/// Whether this is the run of `test` (its full name in this binary, e.g.
+/// `faults::a_partition`) inside a private network namespace: if not, runs
+/// it there — `unshare -n`, loopback up — and returns `false` (the caller
+/// returns; the inner run's result is asserted here). So nftables rules
+/// and captures there see only this test's traffic.
+pub fn in_namespace(test: &str) -> bool {
+    if std::env::var_os("STEMEDB_IN_NETNS").is_some() {
+        return true;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let status = Command::new("unshare")
+        .args([
+            "-n",
+            "--",
+            "sh",
+            "-c",
+            "ip link set lo up && exec \"$0\" \"$@\"",
+        ])
+        .arg(exe)
+        .args(["--exact", test, "--nocapture"])
+        .env("STEMEDB_IN_NETNS", "1")
+        .status()
+        .unwrap();
+    assert!(status.success(), "{test} in its network namespace: {status}");
+    false
+}
