@@ -94,12 +94,14 @@ impl AntiEntropy {
     /// Compares and repairs every owner set this node shares with `peer`
     /// (at RPC address `addr`).
     pub async fn sync_with(&self, peer: &str, addr: &str) -> Result<Outcome> {
+        // The catalog first: it does not wait for the Merkle trees.
+        let catalog_in_sync = super::catalog::sync_with(&self.store, &self.peers, addr).await?;
         let digests = self
             .digests
             .get()
             .ok_or_else(|| Error::internal("this node's Merkle trees are not built yet"))?;
         let mut outcome = Outcome {
-            in_sync: true,
+            in_sync: catalog_in_sync,
             ..Outcome::default()
         };
         for owners in digests.shared_with(peer) {

@@ -10,7 +10,8 @@
 //! holding hints for owners that are away, which [`handoff`] delivers when
 //! they return. Anti-entropy ([`anti_entropy`]) compares Merkle trees
 //! ([`merkle`], kept current by [`digests`]) and repairs what differs;
-//! [`state`] is what `stemedb.replication` and the lag metric show.
+//! [`state`] is what `stemedb.replication` and the lag metric show;
+//! [`catalog`] spreads the definitions every node holds (roles) to all.
 //!
 //! The SQL layer reaches the cluster only through two traits
 //! ([`replicas`]): it sends writes and remote reads through [`Replicas`],
@@ -23,6 +24,7 @@
 //! cluster of one ([`solo`]), behind the same [`Replicas`] trait.
 
 mod anti_entropy;
+mod catalog;
 pub mod config;
 mod digests;
 mod handoff;

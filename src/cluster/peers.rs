@@ -25,7 +25,7 @@ use super::layout::Layout;
 use super::scan_wire::decode_batches;
 use super::wire::proto::node_client::NodeClient;
 use super::wire::proto::{
-    DigestRequest, FetchRequest, HelloReply, HelloRequest, HintRequest, Item, ItemsRequest,
+    CatalogEntries, CatalogRequest, DigestRequest, FetchRequest, HelloReply, HelloRequest, HintRequest, Item, ItemsRequest,
     LayoutRequest, LocateRequest, MoveRequest, PointRequest, ScanRequest, Writes,
 };
 use super::wire::{MAX_MESSAGE_BYTES, TOKEN_HEADER};
@@ -291,6 +291,36 @@ impl Peers {
 
 impl Peers {
     /// The layout the member at `addr` holds (`None`: it has none yet).
+    /// The catalog digest of the member at `addr`, and its entries when
+    /// `mine` differs.
+    pub async fn catalog(
+        &self,
+        addr: &str,
+        mine: &[u8; 32],
+    ) -> Result<([u8; 32], Vec<crate::storage::CatalogEntry>)> {
+        let request = CatalogRequest {
+            digest: mine.to_vec(),
+        };
+        let reply = self.client(addr)?.catalog(request).await;
+        let reply = reply.map_err(|s| self.failed(addr, &s))?.into_inner();
+        let digest = reply.digest.as_slice().try_into().unwrap_or([0; 32]);
+        Ok((digest, super::catalog::from_proto(reply.entries)))
+    }
+
+    /// Has the member at `addr` keep `entries` (each if newer).
+    pub async fn put_catalog(
+        &self,
+        addr: &str,
+        entries: &[crate::storage::CatalogEntry],
+    ) -> Result<()> {
+        let request = CatalogEntries {
+            digest: Vec::new(),
+            entries: super::catalog::to_proto(entries),
+        };
+        let reply = self.client(addr)?.put_catalog(request).await;
+        reply.map(drop).map_err(|s| self.failed(addr, &s))
+    }
+
     pub async fn layout(&self, addr: &str) -> Result<Option<Layout>> {
         let reply = self.client(addr)?.get_layout(LayoutRequest {}).await;
         Ok(Layout::from_proto(

@@ -16,7 +16,7 @@ use futures::stream::BoxStream;
 use super::readers::{PointRequest, Readers, ScanRequest};
 use crate::error::Result;
 use crate::model::Id;
-use crate::storage::Write;
+use crate::storage::{CatalogEntry, Write};
 
 #[async_trait]
 pub trait Replicas: Send + Sync {
@@ -59,6 +59,10 @@ pub trait Replicas: Send + Sync {
     /// Adds or removes a member of the cluster ([`crate::cluster::layout`]),
     /// moving the subjects whose owners change; what moved.
     async fn change_members(&self, add: Option<String>, remove: Option<String>) -> Result<String>;
+
+    /// Stores catalog `entries` (roles) here and on every member
+    /// ([`crate::cluster::catalog`]).
+    async fn publish_catalog(&self, entries: Vec<CatalogEntry>) -> Result<()>;
 }
 
 /// What answers the reads other nodes send this one: a scan of a table over

@@ -377,6 +377,10 @@ impl Replicas for Replicator {
         self.layouts.change(add, remove).await
     }
 
+    async fn publish_catalog(&self, entries: Vec<crate::storage::CatalogEntry>) -> Result<()> {
+        super::catalog::publish(&self.store, &self.membership, &self.peers, entries).await
+    }
+
     async fn point(&self, node: &str, request: PointRequest) -> Result<RecordBatch> {
         let member = self
             .membership

@@ -18,7 +18,7 @@ use super::scan_wire::{encode_batch, from_proto, point_from_proto};
 use super::wire::proto;
 use super::wire::proto::node_server::Node;
 use super::wire::proto::{
-    DigestReply, DigestRequest, FetchRequest, HelloReply, HelloRequest, HintRequest, ItemsReply,
+    CatalogEntries, CatalogRequest, DigestReply, DigestRequest, FetchRequest, HelloReply, HelloRequest, HintRequest, ItemsReply,
     ItemsRequest, LayoutRequest, LocateReply, LocateRequest, Located, MoveRequest, PointRequest,
     ScanChunk, ScanRequest, Stored, Writes,
 };
@@ -199,6 +199,24 @@ impl Node for Service {
         .map_err(|e| Status::internal(e.to_string()))?
         .map_err(internal)?;
         Ok(Response::new(LocateReply { found }))
+    }
+
+    async fn catalog(&self, request: Request<CatalogRequest>) -> Reply<CatalogEntries> {
+        let digest = self.store.catalog_digest().map_err(internal)?;
+        let entries = match request.get_ref().digest.as_slice() == digest.as_slice() {
+            true => Vec::new(),
+            false => super::catalog::to_proto(&self.store.catalog().map_err(internal)?),
+        };
+        Ok(Response::new(CatalogEntries {
+            digest: digest.to_vec(),
+            entries,
+        }))
+    }
+
+    async fn put_catalog(&self, request: Request<CatalogEntries>) -> Reply<Stored> {
+        let entries = super::catalog::from_proto(request.into_inner().entries);
+        let count = self.store.catalog_put(&entries).map_err(internal)? as u64;
+        Ok(Response::new(Stored { count }))
     }
 
     async fn get_layout(&self, _: Request<LayoutRequest>) -> Reply<proto::Layout> {

@@ -79,6 +79,10 @@ impl Replicas for Solo {
         Ok("single node: no replicas to compare".to_string())
     }
 
+    async fn publish_catalog(&self, entries: Vec<crate::storage::CatalogEntry>) -> Result<()> {
+        self.store.catalog_put(&entries).map(drop)
+    }
+
     async fn change_members(
         &self,
         _add: Option<String>,

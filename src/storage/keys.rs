@@ -17,8 +17,10 @@ pub const CF_META: &str = "meta";
 pub const CF_STAGING: &str = "staging";
 pub const CF_HEADS: &str = "heads";
 pub const CF_HINTS: &str = "hints";
+/// Definitions every node holds in full (roles), [`super::catalog`].
+pub const CF_CATALOG: &str = "catalog";
 
-pub const ALL_CFS: [&str; 9] = [
+pub const ALL_CFS: [&str; 10] = [
     CF_ASSERTIONS,
     CF_BY_SUBJECT,
     CF_BY_PREDICATE,
@@ -28,6 +30,7 @@ pub const ALL_CFS: [&str; 9] = [
     CF_STAGING,
     CF_HEADS,
     CF_HINTS,
+    CF_CATALOG,
 ];
 
 /// Kinds of record in the HLC index.

@@ -25,6 +25,7 @@
 //! the model and the lens rules, nothing above.
 
 mod accepted;
+mod catalog;
 mod checkpoint;
 mod forget;
 mod heads;
@@ -54,6 +55,7 @@ use rocksdb::{ColumnFamilyDescriptor, DB, Options};
 pub use heads::has_heads;
 pub use hints::{HintBatch, decode_write, encode_write};
 pub use inventory::{Inventory, inventory};
+pub use catalog::CatalogEntry;
 pub use keys::ALL_CFS;
 pub use landed::{Landed, LandedSink, retraction_digest};
 pub use scan::ScanRange;
@@ -132,6 +134,10 @@ pub struct Store {
     hints: hints::HintCounter,
     /// Told what each batch stored ([`landed`]).
     landed: landed::LandedSlot,
+    /// One catalog write at a time ([`catalog`]: read, compare, write).
+    catalog_writes: std::sync::Mutex<()>,
+    /// Grows with every catalog change ([`Store::catalog_version`]).
+    catalog_version: std::sync::atomic::AtomicU64,
 }
 
 fn db_options() -> Options {
@@ -312,6 +318,8 @@ impl Store {
             applying,
             hints,
             landed,
+            catalog_writes: std::sync::Mutex::new(()),
+            catalog_version: std::sync::atomic::AtomicU64::new(1),
         }))
     }
 
