@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use futures::Sink;
 use pgwire::api::auth::sasl::SASLAuthStartupHandler;
-use pgwire::api::auth::sasl::scram::{ScramAuth, gen_salted_password};
+use pgwire::api::auth::sasl::scram::{ScramAuth, ScramSecret, gen_salted_password};
 use pgwire::api::auth::{
     AuthSource, DefaultServerParameterProvider, LoginInfo, Password, StartupHandler,
     finish_authentication, protocol_negotiation, save_startup_parameters_to_metadata,
@@ -47,12 +47,19 @@ pub fn server_parameters() -> DefaultServerParameterProvider {
     p
 }
 
-/// The configured password, salted once at startup (PBKDF2 is slow by
-/// design; there is no reason to pay for it on every login).
-#[derive(Debug)]
+/// The bootstrap user's password, salted once at startup (PBKDF2 is slow
+/// by design; there is no reason to pay for it on every login), and the
+/// store whose catalog holds the other roles' SCRAM verifiers.
 struct Credentials {
     salt: Vec<u8>,
     salted_password: Vec<u8>,
+    store: Arc<crate::storage::Store>,
+}
+
+impl Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Credentials")
+    }
 }
 
 #[async_trait]
@@ -66,6 +73,33 @@ impl AuthSource for Credentials {
             other => Err(PgWireError::InvalidPassword(
                 other.unwrap_or_default().to_string(),
             )),
+        }
+    }
+
+    async fn get_scram_secret(&self, login: &LoginInfo) -> PgWireResult<(ScramSecret, Option<()>)> {
+        let user = login.user().unwrap_or_default();
+        if user == DEFAULT_USER {
+            let secret = ScramSecret::SaltedPassword {
+                salt: self.salt.clone(),
+                salted_password: self.salted_password.clone(),
+            };
+            return Ok((secret, None));
+        }
+        let verifier = crate::planner::roles::login_verifier(&self.store, user)
+            .map_err(|e| PgWireError::ApiError(Box::new(e)))?;
+        match verifier {
+            Some(v) => Ok((
+                ScramSecret::Verifier {
+                    salt: v.salt,
+                    iterations: v.iterations,
+                    stored_key: v.stored_key,
+                    server_key: v.server_key,
+                },
+                None,
+            )),
+            // No such role, no LOGIN or no password: refused as a wrong
+            // password (which does not tell a prober which it was).
+            None => Err(PgWireError::InvalidPassword(user.to_string())),
         }
     }
 }
@@ -140,6 +174,7 @@ impl Startup {
                 let credentials = Arc::new(Credentials {
                     salted_password: gen_salted_password(password, &salt, SCRAM_ITERATIONS),
                     salt,
+                    store: engine.store().clone(),
                 });
                 let plain = sasl(&credentials, None, &manager)?;
                 let tls = match &tls {
@@ -204,7 +239,11 @@ impl Startup {
             .client_certificates()
             .and_then(|certs| certs.first())
             .and_then(super::tls::client_name);
-        cn.is_some_and(|cn| !user.is_empty() && cn == user && user == DEFAULT_USER)
+        cn.is_some_and(|cn| {
+            !user.is_empty()
+                && cn == user
+                && crate::planner::roles::may_log_in(self.engine.store(), user)
+        })
     }
 
     /// Logs `client` in without a password (`method` says why).

@@ -9,7 +9,8 @@
 //! whose INSERTs land in sinks that stamp and store claims (`write/`). In a
 //! cluster, point lookups and scans reach other nodes (`distributed/`).
 //! What drivers read about the database is in `catalog/`, StemeDB's own
-//! schema and operator functions in `system/`. A statement leaves as an
+//! schema and operator functions in `system/`, roles and what each may do
+//! in `roles/`. A statement leaves as an
 //! [`Output`] the wire layer encodes.
 //!
 //! Rooms call each other in one direction (tests/layering.rs checks it):
@@ -30,6 +31,7 @@ mod output;
 pub mod pg_types;
 mod prepare;
 mod read;
+pub mod roles;
 mod schema;
 mod session;
 pub mod settings;

@@ -154,7 +154,10 @@ fn signal(name: &'static str, session: Arc<SessionShared>, send: fn(&Backend)) -
                     out.push(Some(false));
                     continue;
                 };
-                if backend.user != session.user {
+                let admin = crate::planner::roles::Privilege::Admin;
+                let may_signal_others =
+                    crate::planner::roles::check(&session.store, &session.user, admin).is_ok();
+                if backend.user != session.user && !may_signal_others {
                     return Err(external(Error::new(
                         sqlstate::INSUFFICIENT_PRIVILEGE,
                         format!(

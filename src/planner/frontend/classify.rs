@@ -63,6 +63,8 @@ pub enum Action {
     },
     /// `DEALLOCATE name`, or `DEALLOCATE ALL` when `None`.
     Deallocate(Option<String>),
+    /// CREATE / ALTER / DROP ROLE, GRANT / REVOKE of a role.
+    Role(crate::planner::roles::statements::RoleStatement),
 }
 
 /// The RETURNING clause of an INSERT.
@@ -90,7 +92,10 @@ fn unsupported(what: &str) -> Error {
             "StemeDB's six tables are fixed (assertions, retractions and the lens views \
              recency, authority, beliefs, conflicts); there is no DDL"
         }
-        "GRANT" | "REVOKE" => "StemeDB has one user, stemedb, and no privileges to change",
+        "GRANT" | "REVOKE" => {
+            "StemeDB grants roles, not privileges on objects: GRANT pg_read_all_data | \
+             pg_write_all_data | stemedb_admin TO a role"
+        }
         "VACUUM" | "ANALYZE" | "REINDEX" | "CLUSTER" | "CHECKPOINT" => {
             "StemeDB maintains its storage itself (RocksDB compaction); there is nothing to run"
         }
@@ -142,6 +147,9 @@ fn show_name(words: &str) -> String {
 }
 
 pub fn classify(sql: Sql) -> Result<Action> {
+    if let Some(role) = crate::planner::roles::statements::from_sql(&sql) {
+        return Ok(Action::Role(role?));
+    }
     Ok(match sql {
         Sql::Query(mut query) => {
             super::column_names::rewrite(&mut query);

@@ -64,6 +64,9 @@ pub(in crate::planner) struct Planned {
     pub(in crate::planner) fast: Option<Fast>,
     /// The RETURNING list, planned over the table's columns.
     pub(in crate::planner) returning: Option<LogicalPlan>,
+    /// It reads StemeDB's data (not only the catalog): a role needs
+    /// `pg_read_all_data` to run it ([`Prepared::needs`]).
+    pub(in crate::planner) reads_data: bool,
 }
 
 /// The fast paths of a planned statement ([`crate::planner::fast`]); each
@@ -90,6 +93,18 @@ impl Prepared {
     pub(in crate::planner) fn fast(&self) -> Option<&Fast> {
         match &self.route {
             Route::Plan(planned) => planned.fast.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// What a role must hold to run it ([`crate::planner::roles`]).
+    pub(in crate::planner) fn needs(&self) -> Option<crate::planner::roles::Privilege> {
+        use crate::planner::roles::Privilege;
+        match (&self.route, &self.action) {
+            (Route::PlainInsert(_), _) => Some(Privilege::Write),
+            (Route::Plan(p), Action::Plan { .. }) if is_insert(&p.plan) => Some(Privilege::Write),
+            (Route::Plan(p), _) => p.reads_data.then_some(Privilege::Read),
+            (Route::Session, Action::CopyIn { .. }) => Some(Privilege::Write),
             _ => None,
         }
     }
@@ -174,6 +189,30 @@ impl Prepared {
             (Route::Session, _) => None,
         }
     }
+}
+
+/// Whether `plan` scans one of StemeDB's data tables (subqueries too).
+pub(in crate::planner) fn reads_data(plan: &LogicalPlan) -> bool {
+    use datafusion::common::tree_node::TreeNodeRecursion;
+    const DATA: [&str; 6] = [
+        "assertions",
+        "retractions",
+        "recency",
+        "authority",
+        "beliefs",
+        "conflicts",
+    ];
+    let mut found = false;
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node
+            && DATA.contains(&scan.table_name.table())
+        {
+            found = true;
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    found
 }
 
 pub(in crate::planner) fn is_insert(plan: &LogicalPlan) -> bool {

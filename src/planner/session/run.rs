@@ -144,6 +144,17 @@ impl Session {
 
     /// Parses `sql` into its statements, without planning them.
     pub fn parse(&self, sql: &str) -> Result<Vec<Action>> {
+        use crate::planner::roles::statements::{Piece, pieces};
+        if let Some(pieces) = pieces(sql) {
+            let mut actions = Vec::new();
+            for piece in pieces {
+                match piece {
+                    Piece::Role(role) => actions.push(Action::Role(role?)),
+                    Piece::Sql(text) => actions.extend(self.parse(&text)?),
+                }
+            }
+            return Ok(actions);
+        }
         let statements = crate::planner::frontend::parse::parse(sql)?;
         statements.into_iter().map(classify).collect()
     }
@@ -228,6 +239,7 @@ impl Session {
         };
         Ok(Prepared {
             route: Route::Plan(Planned {
+                reads_data: crate::planner::prepare::prepared::reads_data(&plan),
                 plan,
                 optimised,
                 fast,
@@ -323,6 +335,10 @@ impl Session {
     }
 
     async fn run(&self, p: &Prepared, params: Vec<ScalarValue>) -> Result<Output> {
+        if let Some(privilege) = p.needs() {
+            let shared = &self.shared;
+            crate::planner::roles::check(&shared.store, &shared.user, privilege)?;
+        }
         match &p.route {
             Route::PlainInsert(i) => {
                 let n = i.execute(&self.shared, &params).await?;
@@ -478,6 +494,19 @@ impl Session {
                 })
             }
             Action::NoOp(tag) => Ok(command(*tag)),
+            Action::Role(statement) => {
+                use crate::planner::roles;
+                roles::check(&shared.store, &shared.user, roles::Privilege::Admin)?;
+                let entries = roles::statements::changes(&shared.store, statement)?;
+                shared.cluster.publish_catalog(entries).await?;
+                tracing::info!(
+                    target: "stemedb::audit",
+                    user = shared.user,
+                    statement = %statement.describe(),
+                    "role changed"
+                );
+                Ok(command(statement.tag()))
+            }
             Action::PrepareSql {
                 name,
                 types,

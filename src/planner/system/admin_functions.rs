@@ -162,7 +162,15 @@ impl AsyncScalarUDFImpl for Admin {
             }
             texts.push(strings.value(0).to_string());
         }
-        let report = (self.run)(self.session.clone(), texts)
+        let session = &self.session;
+        let allowed = crate::planner::roles::check(
+            &session.store,
+            &session.user,
+            crate::planner::roles::Privilege::Admin,
+        );
+        allowed.map_err(|e| DataFusionError::External(Box::new(e)))?;
+        tracing::info!(target: "stemedb::audit", user = session.user, function = self.name, "admin function");
+        let report = (self.run)(session.clone(), texts)
             .await
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
         Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(report))))
