@@ -173,14 +173,22 @@ pub fn create_client(dir: &Path, user: &str) -> Result<Vec<PathBuf>> {
     let cert = params
         .signed_by(&key, &issuer)
         .map_err(|e| failed("client", e))?;
-    write_pair(dir, &format!("client.{user}"), &cert.pem(), &key.serialize_pem())
+    write_pair(
+        dir,
+        &format!("client.{user}"),
+        &cert.pem(),
+        &key.serialize_pem(),
+    )
 }
 
 /// Writes `stem.crt` and `stem.key` (mode 0600) into `dir`, refusing to
 /// replace either.
 fn write_pair(dir: &Path, stem: &str, cert: &str, key: &str) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).map_err(|e| failed(&dir.display().to_string(), e))?;
-    let (crt, pem) = (dir.join(format!("{stem}.crt")), dir.join(format!("{stem}.key")));
+    let (crt, pem) = (
+        dir.join(format!("{stem}.crt")),
+        dir.join(format!("{stem}.key")),
+    );
     for path in [&crt, &pem] {
         if path.exists() {
             return Err(Error::internal(format!(

@@ -9,34 +9,8 @@ use std::sync::Arc;
 
 use super::members::Membership;
 use super::peers::Peers;
-use super::wire::proto;
 use crate::error::Result;
-use crate::model::Hlc;
 use crate::storage::{CatalogEntry, Store};
-
-pub fn to_proto(entries: &[CatalogEntry]) -> Vec<proto::CatalogEntry> {
-    entries
-        .iter()
-        .map(|e| proto::CatalogEntry {
-            key: e.key.clone(),
-            physical: e.hlc.physical,
-            logical: e.hlc.logical,
-            present: e.value.is_some(),
-            value: e.value.clone().unwrap_or_default(),
-        })
-        .collect()
-}
-
-pub fn from_proto(entries: Vec<proto::CatalogEntry>) -> Vec<CatalogEntry> {
-    entries
-        .into_iter()
-        .map(|e| CatalogEntry {
-            key: e.key,
-            hlc: Hlc::new(e.physical, e.logical),
-            value: e.present.then_some(e.value),
-        })
-        .collect()
-}
 
 /// Stores `entries` here and sends them to every live member; a member
 /// that does not take them now catches up by anti-entropy.

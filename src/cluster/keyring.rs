@@ -42,7 +42,11 @@ pub enum Refused {
 
 fn keys(secrets: &[String]) -> Keys {
     let empty = [String::new()];
-    let secrets = if secrets.is_empty() { &empty[..] } else { secrets };
+    let secrets = if secrets.is_empty() {
+        &empty[..]
+    } else {
+        secrets
+    };
     let gossip = secrets
         .iter()
         .map(|s| {
@@ -54,7 +58,12 @@ fn keys(secrets: &[String]) -> Keys {
         .collect();
     let rpc = secrets
         .iter()
-        .map(|s| blake3::Hash::from(blake3::derive_key("stemedb 2026 cluster rpc v1", s.as_bytes())))
+        .map(|s| {
+            blake3::Hash::from(blake3::derive_key(
+                "stemedb 2026 cluster rpc v1",
+                s.as_bytes(),
+            ))
+        })
         .collect();
     Keys { gossip, rpc }
 }
@@ -160,7 +169,7 @@ impl Nonces {
         Nonces { prefix, sent: 0 }
     }
 
-    pub fn next(&mut self) -> [u8; NONCE_LEN] {
+    pub fn fresh(&mut self) -> [u8; NONCE_LEN] {
         self.sent += 1;
         let mut nonce = [0u8; NONCE_LEN];
         nonce[..4].copy_from_slice(&self.prefix);
@@ -181,15 +190,21 @@ mod tests {
     fn packets_open_with_any_key_of_the_ring_and_only_while_fresh() {
         let mut nonces = Nonces::new("node1", 7);
         let old = ring(&["k1"]);
-        let packet = old.seal(nonces.next(), 1_000, b"hello");
+        let packet = old.seal(nonces.fresh(), 1_000, b"hello");
         assert!(!packet.windows(5).any(|w| w == b"hello"), "sealed in clear");
         // A node in the middle of a rotation takes both secrets.
         let both = ring(&["k2", "k1"]);
         assert_eq!(both.open(&packet, 1_010).unwrap(), b"hello");
-        let sealed_new = both.seal(nonces.next(), 1_000, b"again");
-        assert_eq!(ring(&["k1", "k2"]).open(&sealed_new, 1_000).unwrap(), b"again");
+        let sealed_new = both.seal(nonces.fresh(), 1_000, b"again");
+        assert_eq!(
+            ring(&["k1", "k2"]).open(&sealed_new, 1_000).unwrap(),
+            b"again"
+        );
         assert_eq!(old.open(&sealed_new, 1_000), Err(Refused::Unsealed));
-        assert_eq!(ring(&["other"]).open(&packet, 1_000), Err(Refused::Unsealed));
+        assert_eq!(
+            ring(&["other"]).open(&packet, 1_000),
+            Err(Refused::Unsealed)
+        );
         // A replay after the window, or a packet from a clock far off.
         assert_eq!(both.open(&packet, 1_031), Err(Refused::Stale(31)));
         let mut tampered = packet.clone();
@@ -213,7 +228,7 @@ mod tests {
     fn nonces_differ_per_node_start_and_packet() {
         let mut a = Nonces::new("node1", 1);
         let mut b = Nonces::new("node1", 2);
-        let (a1, a2, b1) = (a.next(), a.next(), b.next());
+        let (a1, a2, b1) = (a.fresh(), a.fresh(), b.fresh());
         assert_ne!(a1, a2);
         assert_ne!(a1, b1);
     }

@@ -133,9 +133,8 @@ impl Cluster {
         let membership = Arc::new(Membership::new(me, seeds.len()));
         membership.remember(store.remembered_members()?);
         let keyring = Arc::new(keyring::Keyring::new(&config.keyring()?));
-        let peers = Arc::new(
-            Peers::new(node_id, addrs.rpc.ip(), keyring.clone()).with_tls(tls.clone()),
-        );
+        let peers =
+            Arc::new(Peers::new(node_id, addrs.rpc.ip(), keyring.clone()).with_tls(tls.clone()));
         let layouts = Arc::new(resize::Layouts {
             store: store.clone(),
             membership: membership.clone(),

@@ -20,13 +20,14 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
 use super::keyring::Keyring;
-use super::tls::NodeTls;
 use super::layout::Layout;
 use super::scan_wire::decode_batches;
+use super::tls::NodeTls;
 use super::wire::proto::node_client::NodeClient;
 use super::wire::proto::{
-    CatalogEntries, CatalogRequest, DigestRequest, FetchRequest, HelloReply, HelloRequest, HintRequest, Item, ItemsRequest,
-    LayoutRequest, LocateRequest, MoveRequest, PointRequest, ScanRequest, Writes,
+    CatalogEntries, CatalogRequest, DigestRequest, FetchRequest, HelloReply, HelloRequest,
+    HintRequest, Item, ItemsRequest, LayoutRequest, LocateRequest, MoveRequest, PointRequest,
+    ScanRequest, Writes,
 };
 use super::wire::{MAX_MESSAGE_BYTES, TOKEN_HEADER};
 use crate::error::{Error, Result};
@@ -304,7 +305,7 @@ impl Peers {
         let reply = self.client(addr)?.catalog(request).await;
         let reply = reply.map_err(|s| self.failed(addr, &s))?.into_inner();
         let digest = reply.digest.as_slice().try_into().unwrap_or([0; 32]);
-        Ok((digest, super::catalog::from_proto(reply.entries)))
+        Ok((digest, super::wire::catalog_from_proto(reply.entries)))
     }
 
     /// Has the member at `addr` keep `entries` (each if newer).
@@ -315,7 +316,7 @@ impl Peers {
     ) -> Result<()> {
         let request = CatalogEntries {
             digest: Vec::new(),
-            entries: super::catalog::to_proto(entries),
+            entries: super::wire::catalog_to_proto(entries),
         };
         let reply = self.client(addr)?.put_catalog(request).await;
         reply.map(drop).map_err(|s| self.failed(addr, &s))

@@ -229,7 +229,11 @@ impl Layouts {
     /// where it no longer belongs. Nothing moves when none is left over.
     async fn finish(&self, layout: &Layout, gone: Option<&String>) -> Result<String> {
         let mut involved = layout.all();
-        let alive = |id: &&String| self.membership.find(id).is_some_and(|m| m.status.is_alive());
+        let alive = |id: &&String| {
+            self.membership
+                .find(id)
+                .is_some_and(|m| m.status.is_alive())
+        };
         involved.extend(gone.filter(alive).cloned());
         self.check_alive(&involved)?;
         // A member that missed the last phase adopts it first (simulation

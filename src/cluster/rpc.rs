@@ -13,8 +13,8 @@ use tonic::transport::Server;
 use tonic::{Request, Status};
 
 use super::keyring::Keyring;
-use super::tls::NodeTls;
 use super::service::Service;
+use super::tls::NodeTls;
 use crate::error::{Error, Result};
 use crate::runtime::net::{TcpListener, incoming};
 

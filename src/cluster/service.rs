@@ -18,9 +18,9 @@ use super::scan_wire::{encode_batch, from_proto, point_from_proto};
 use super::wire::proto;
 use super::wire::proto::node_server::Node;
 use super::wire::proto::{
-    CatalogEntries, CatalogRequest, DigestReply, DigestRequest, FetchRequest, HelloReply, HelloRequest, HintRequest, ItemsReply,
-    ItemsRequest, LayoutRequest, LocateReply, LocateRequest, Located, MoveRequest, PointRequest,
-    ScanChunk, ScanRequest, Stored, Writes,
+    CatalogEntries, CatalogRequest, DigestReply, DigestRequest, FetchRequest, HelloReply,
+    HelloRequest, HintRequest, ItemsReply, ItemsRequest, LayoutRequest, LocateReply, LocateRequest,
+    Located, MoveRequest, PointRequest, ScanChunk, ScanRequest, Stored, Writes,
 };
 use crate::error::Error;
 use crate::model::Id;
@@ -205,7 +205,7 @@ impl Node for Service {
         let digest = self.store.catalog_digest().map_err(internal)?;
         let entries = match request.get_ref().digest.as_slice() == digest.as_slice() {
             true => Vec::new(),
-            false => super::catalog::to_proto(&self.store.catalog().map_err(internal)?),
+            false => super::wire::catalog_to_proto(&self.store.catalog().map_err(internal)?),
         };
         Ok(Response::new(CatalogEntries {
             digest: digest.to_vec(),
@@ -214,7 +214,7 @@ impl Node for Service {
     }
 
     async fn put_catalog(&self, request: Request<CatalogEntries>) -> Reply<Stored> {
-        let entries = super::catalog::from_proto(request.into_inner().entries);
+        let entries = super::wire::catalog_from_proto(request.into_inner().entries);
         let count = self.store.catalog_put(&entries).map_err(internal)? as u64;
         Ok(Response::new(Stored { count }))
     }

@@ -213,7 +213,7 @@ impl Gossip {
     async fn flush(&mut self) {
         while let Some((to, data)) = self.runtime.to_send() {
             let now = crate::runtime::clock::since_epoch().as_secs();
-            let packet = self.keyring.seal(self.nonces.next(), now, &data);
+            let packet = self.keyring.seal(self.nonces.fresh(), now, &data);
             if let Err(e) = self.socket.send_to(&packet, to.swim).await {
                 tracing::debug!(to = %to.swim, "cluster: gossip send failed: {e}");
             }

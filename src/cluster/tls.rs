@@ -123,11 +123,19 @@ impl NodeTls {
     }
 
     fn server(&self) -> Arc<ServerConfig> {
-        self.configs.read().unwrap_or_else(|e| e.into_inner()).0.clone()
+        self.configs
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .0
+            .clone()
     }
 
     fn client(&self) -> Arc<ClientConfig> {
-        self.configs.read().unwrap_or_else(|e| e.into_inner()).1.clone()
+        self.configs
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .1
+            .clone()
     }
 
     /// The TLS connections `listener` accepts from peers with a
@@ -168,7 +176,10 @@ impl NodeTls {
                 });
             }
         });
-        futures::stream::unfold(receiver, |mut r| async move { r.recv().await.map(|c| (c, r)) })
+        futures::stream::unfold(
+            receiver,
+            |mut r| async move { r.recv().await.map(|c| (c, r)) },
+        )
     }
 
     /// A channel to `endpoint` (an `http://IP:port` address) over TLS,
@@ -187,7 +198,8 @@ impl NodeTls {
         uri: &Uri,
         from_ip: IpAddr,
     ) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
-        let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, what.to_string());
+        let bad =
+            |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, what.to_string());
         let host = uri.host().ok_or_else(|| bad("no host"))?;
         let ip: IpAddr = host
             .trim_matches(['[', ']'])
@@ -253,10 +265,7 @@ impl AsyncWrite for Accepted {
         Pin::new(&mut self.0).poll_flush(cx)
     }
 
-    fn poll_shutdown(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<std::io::Result<()>> {
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.0).poll_shutdown(cx)
     }
 }

@@ -13,4 +13,31 @@ pub mod proto {
     tonic::include_proto!("stemedb.cluster.v1");
 }
 
+use crate::storage::CatalogEntry;
+
 pub const TOKEN_HEADER: &str = "x-stemedb-cluster";
+
+/// Catalog entries ([`crate::storage::CatalogEntry`]) on the wire.
+pub fn catalog_to_proto(entries: &[CatalogEntry]) -> Vec<proto::CatalogEntry> {
+    entries
+        .iter()
+        .map(|e| proto::CatalogEntry {
+            key: e.key.clone(),
+            physical: e.hlc.physical,
+            logical: e.hlc.logical,
+            present: e.value.is_some(),
+            value: e.value.clone().unwrap_or_default(),
+        })
+        .collect()
+}
+
+pub fn catalog_from_proto(entries: Vec<proto::CatalogEntry>) -> Vec<CatalogEntry> {
+    entries
+        .into_iter()
+        .map(|e| CatalogEntry {
+            key: e.key,
+            hlc: crate::model::Hlc::new(e.physical, e.logical),
+            value: e.present.then_some(e.value),
+        })
+        .collect()
+}

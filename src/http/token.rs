@@ -51,7 +51,9 @@ impl Token {
         match (current.as_deref(), presented) {
             (None, _) => true,
             // Compared in constant time: blake3 hashes compare so.
-            (Some(token), Some(given)) => blake3::hash(token.as_bytes()) == blake3::hash(given.as_bytes()),
+            (Some(token), Some(given)) => {
+                blake3::hash(token.as_bytes()) == blake3::hash(given.as_bytes())
+            }
             (Some(_), None) => false,
         }
     }

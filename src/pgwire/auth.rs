@@ -223,7 +223,10 @@ impl Startup {
         let mut made = tls.made.lock().unwrap_or_else(|e| e.into_inner());
         let loaded = tls.tls.current();
         if made.0 != loaded.version {
-            *made = (loaded.version, sasl(credentials, Some(&loaded.pem), &self.manager)?);
+            *made = (
+                loaded.version,
+                sasl(credentials, Some(&loaded.pem), &self.manager)?,
+            );
         }
         Ok(Some(made.1.clone()))
     }

@@ -12,8 +12,8 @@
 
 use rocksdb::WriteBatch;
 
-use super::keys::CF_CATALOG;
 use super::Store;
+use super::keys::CF_CATALOG;
 use crate::error::{Error, Result};
 use crate::model::Hlc;
 
@@ -87,7 +87,10 @@ impl Store {
     /// Keeps each of `entries` that is newer than the one held, durably;
     /// how many were taken.
     pub fn catalog_put(&self, entries: &[CatalogEntry]) -> Result<usize> {
-        let _one = self.catalog_writes.lock().unwrap_or_else(|e| e.into_inner());
+        let _one = self
+            .catalog_writes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let cf = self.cf(CF_CATALOG)?;
         let mut batch = WriteBatch::default();
         let mut taken = 0;
@@ -163,7 +166,10 @@ mod tests {
         assert_eq!(a.catalog().unwrap(), b.catalog().unwrap());
         assert_eq!(a.catalog_digest().unwrap(), b.catalog_digest().unwrap());
         assert_eq!(a.catalog_entry("role/x").unwrap().unwrap().value, None);
-        assert_eq!(a.catalog_put(&[entry("role/x", 25, Some("late"))]).unwrap(), 0);
+        assert_eq!(
+            a.catalog_put(&[entry("role/x", 25, Some("late"))]).unwrap(),
+            0
+        );
         let before = a.catalog_version();
         assert_eq!(a.catalog_put(&[entry("role/z", 1, Some("z"))]).unwrap(), 1);
         assert!(a.catalog_version() > before);

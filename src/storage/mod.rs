@@ -52,10 +52,10 @@ use std::sync::Arc;
 
 use rocksdb::{ColumnFamilyDescriptor, DB, Options};
 
+pub use catalog::CatalogEntry;
 pub use heads::has_heads;
 pub use hints::{HintBatch, decode_write, encode_write};
 pub use inventory::{Inventory, inventory};
-pub use catalog::CatalogEntry;
 pub use keys::ALL_CFS;
 pub use landed::{Landed, LandedSink, retraction_digest};
 pub use scan::ScanRange;

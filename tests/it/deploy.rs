@@ -121,7 +121,11 @@ fn prometheus_config_rules_and_rule_tests_pass() {
     let config = config.replace("/etc/prometheus/stemedb.token", token.to_str().unwrap());
     std::fs::write(tmp.path().join("prometheus.yml"), config).unwrap();
     std::fs::copy(dir.join("alerts.yml"), tmp.path().join("alerts.yml")).unwrap();
-    check("promtool", &["check", "config", "prometheus.yml"], tmp.path());
+    check(
+        "promtool",
+        &["check", "config", "prometheus.yml"],
+        tmp.path(),
+    );
     check("promtool", &["check", "rules", "alerts.yml"], &dir);
     let out = check("promtool", &["test", "rules", "alerts_test.yml"], &dir);
     assert!(String::from_utf8_lossy(&out.stdout).contains("SUCCESS"));

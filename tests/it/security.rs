@@ -17,7 +17,15 @@ fn certificates(dir: &Path, nodes: u8) {
     stemedb_ok(["cert", "create-ca", "--certs-dir", dir]);
     for n in 1..=nodes {
         let (name, ip) = (format!("node{n}"), format!("127.0.0.{n}"));
-        stemedb_ok(["cert", "create-node", "--certs-dir", dir, &name, &ip, "localhost"]);
+        stemedb_ok([
+            "cert",
+            "create-node",
+            "--certs-dir",
+            dir,
+            &name,
+            &ip,
+            "localhost",
+        ]);
     }
     stemedb_ok(["cert", "create-client", "--certs-dir", dir, "alice"]);
 }
@@ -38,7 +46,10 @@ fn cert_writes_keys_for_their_owner_only_and_never_replaces_one() {
     let tmp = tempfile::tempdir().unwrap();
     certificates(tmp.path(), 1);
     for key in ["ca.key", "node1.key", "client.alice.key"] {
-        let mode = std::fs::metadata(tmp.path().join(key)).unwrap().permissions().mode();
+        let mode = std::fs::metadata(tmp.path().join(key))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600, "{key}");
     }
     let again = Command::new(&*BINARY)
@@ -57,7 +68,11 @@ fn cert_writes_keys_for_their_owner_only_and_never_replaces_one() {
         .arg(tmp.path().join("client.alice.crt"))
         .output()
     {
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
     }
 }
 
@@ -70,7 +85,14 @@ fn nodes_replicate_over_mutual_tls_and_refuse_a_node_of_another_ca() {
     let foreign = tmp.path().join("foreign");
     let f = foreign.to_str().unwrap();
     stemedb_ok(["cert", "create-ca", "--certs-dir", f]);
-    stemedb_ok(["cert", "create-node", "--certs-dir", f, "node4", "127.0.0.4"]);
+    stemedb_ok([
+        "cert",
+        "create-node",
+        "--certs-dir",
+        f,
+        "node4",
+        "127.0.0.4",
+    ]);
 
     let ports = ClusterPorts::free();
     let nodes: Vec<TestServer> = (1..=3u8)
@@ -133,7 +155,10 @@ fn nodes_replicate_over_mutual_tls_and_refuse_a_node_of_another_ca() {
         .flat_map(|n| n.log_lines(refused))
         .next()
         .unwrap();
-    assert!(line.contains("127.0.0.4"), "the refusal names the address: {line}");
+    assert!(
+        line.contains("127.0.0.4"),
+        "the refusal names the address: {line}"
+    );
     // It cannot be added: no claim can reach it.
     rt.block_on(async {
         let one = nodes[0].connect().await;
@@ -143,7 +168,9 @@ fn nodes_replicate_over_mutual_tls_and_refuse_a_node_of_another_ca() {
             .unwrap_err();
         let message = error.as_db_error().map(|e| e.message().to_string());
         assert!(
-            message.as_deref().is_some_and(|m| m.contains("certificate")),
+            message
+                .as_deref()
+                .is_some_and(|m| m.contains("certificate")),
             "{message:?}"
         );
     });
@@ -165,7 +192,9 @@ fn a_node_with_no_secret_of_the_keyring_never_joins() {
     let two = start_node(&tmp.path().join("node2"), 2, &env);
     let refused = "no secret of this node's keyring opens";
     assert!(
-        wait_for(Duration::from_secs(15), || !one.log_lines(refused).is_empty()),
+        wait_for(Duration::from_secs(15), || !one
+            .log_lines(refused)
+            .is_empty()),
         "node1 logged no refusal"
     );
     assert!(members(&one).contains("\"node1\""));
@@ -218,7 +247,10 @@ fn the_admin_port_needs_its_token_except_for_health_checks() {
         assert_eq!(get_with_token(&server, path, Some("wrong")), 401, "{path}");
     }
     assert_eq!(get_with_token(&server, "/metrics", Some("t0ken-one")), 200);
-    assert_eq!(get_with_token(&server, "/cluster/members", Some("t0ken-one")), 200);
+    assert_eq!(
+        get_with_token(&server, "/cluster/members", Some("t0ken-one")),
+        200
+    );
 }
 
 #[test]
@@ -283,7 +315,9 @@ fn clients_log_in_by_certificate_or_password_and_a_refusal_names_the_user() {
     assert_eq!(out, "stemedb");
     let logins = server.log_lines("stemedb::audit");
     assert!(
-        logins.iter().any(|l| l.contains("login") && l.contains("certificate")),
+        logins
+            .iter()
+            .any(|l| l.contains("login") && l.contains("certificate")),
         "{logins:?}"
     );
     // A certificate for another user does not log in as stemedb.
@@ -338,7 +372,11 @@ fn a_reload_reads_the_admin_token_again() {
         .status()
         .unwrap();
     assert!(
-        wait_for(Duration::from_secs(10), || get_with_token(&server, "/metrics", Some("second")) == 200),
+        wait_for(Duration::from_secs(10), || get_with_token(
+            &server,
+            "/metrics",
+            Some("second")
+        ) == 200),
         "SIGHUP did not reload the token"
     );
     assert_eq!(get_with_token(&server, "/metrics", Some("first")), 401);
@@ -369,7 +407,11 @@ fn a_reload_reads_the_admin_token_again() {
 fn keyring_file(dir: &Path, n: u8, secrets: &[&str]) -> std::path::PathBuf {
     let file = dir.join(format!("node{n}.toml"));
     let listed: Vec<String> = secrets.iter().map(|s| format!("{s:?}")).collect();
-    std::fs::write(&file, format!("[cluster]\nsecrets = [{}]\n", listed.join(", "))).unwrap();
+    std::fs::write(
+        &file,
+        format!("[cluster]\nsecrets = [{}]\n", listed.join(", ")),
+    )
+    .unwrap();
     file
 }
 
@@ -384,7 +426,10 @@ async fn the_keyring_rotates_online_under_writes() {
             let file = keyring_file(tmp.path(), n, &["k1"]);
             let mut env = node_env(n, ports, None);
             env.push(("STEMEDB_REPLICATION__SYNC_INTERVAL".into(), "2s".into()));
-            env.push((crate::support::CONFIG_FILE.into(), file.to_str().unwrap().into()));
+            env.push((
+                crate::support::CONFIG_FILE.into(),
+                file.to_str().unwrap().into(),
+            ));
             start_node(&tmp.path().join(format!("node{n}")), n, &env)
         })
         .collect();
@@ -415,7 +460,10 @@ async fn the_keyring_rotates_online_under_writes() {
     }
     let report = load.check(&nodes).await;
     assert_eq!(report.lost, 0, "{report:?}");
-    assert_eq!(report.refused, 0, "a write was refused while rotating: {report:?}");
+    assert_eq!(
+        report.refused, 0,
+        "a write was refused while rotating: {report:?}"
+    );
     // The old secret is gone: a node holding only it is refused.
     let mut env = node_env(4, ports, Some("k1"));
     env.retain(|(k, _)| k != "STEMEDB_CLUSTER__SEEDS");
@@ -450,7 +498,10 @@ fn psycopg_and_pgjdbc_verify_the_server_and_log_in_with_a_password() {
     let port = server.port.to_string();
     for (program, args) in [
         ("python3", vec!["tls_psycopg.py"]),
-        ("java", vec!["-cp", "/usr/share/java/postgresql.jar", "TlsJdbc.java"]),
+        (
+            "java",
+            vec!["-cp", "/usr/share/java/postgresql.jar", "TlsJdbc.java"],
+        ),
     ] {
         let out = Command::new(program)
             .args(&args)
@@ -488,7 +539,10 @@ fn capture_cluster_traffic(dir: &Path, tls: bool, marker: &str) -> Vec<u8> {
     let (ready, listening) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         use std::io::BufRead;
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
             if line.contains("listening on") {
                 let _ = ready.send(());
             }
@@ -545,8 +599,9 @@ fn holds(bytes: &[u8], needle: &[u8]) -> bool {
 /// test's traffic only.
 #[test]
 fn no_claim_crosses_between_nodes_in_clear_text_with_tls() {
-    if !crate::support::in_namespace("security::no_claim_crosses_between_nodes_in_clear_text_with_tls")
-    {
+    if !crate::support::in_namespace(
+        "security::no_claim_crosses_between_nodes_in_clear_text_with_tls",
+    ) {
         return;
     }
     let marker = "m4rker-7f3a9c";
@@ -629,8 +684,15 @@ async fn roles_made_on_one_node_log_in_everywhere_and_may_do_only_what_they_hold
             Err(e) => panic!("analyst cannot log in on node3: {e:?}"),
         }
     };
-    println!("a role made on node1 logged in on node3 after {:?}", made.elapsed());
-    assert!(made.elapsed() < Duration::from_secs(2), "{:?}", made.elapsed());
+    println!(
+        "a role made on node1 logged in on node3 after {:?}",
+        made.elapsed()
+    );
+    assert!(
+        made.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        made.elapsed()
+    );
     let n: i64 = analyst
         .query_one("SELECT count(*) FROM assertions", &[])
         .await
@@ -638,7 +700,10 @@ async fn roles_made_on_one_node_log_in_everywhere_and_may_do_only_what_they_hold
         .get(0);
     assert_eq!(n, 1);
     // The catalog stays readable (psql's \d), data writes do not.
-    analyst.query("SELECT rolname FROM pg_catalog.pg_roles", &[]).await.unwrap();
+    analyst
+        .query("SELECT rolname FROM pg_catalog.pg_roles", &[])
+        .await
+        .unwrap();
     for refused in [
         "INSERT INTO assertions (subject, predicate, object, source) VALUES ('x', 'p', 'o', 's')",
         "COPY assertions (subject, predicate, object, source) FROM STDIN",
@@ -661,17 +726,27 @@ async fn roles_made_on_one_node_log_in_everywhere_and_may_do_only_what_they_hold
         )
         .await
         .unwrap();
-    let e = ingest.query("SELECT * FROM recency", &[]).await.unwrap_err();
+    let e = ingest
+        .query("SELECT * FROM recency", &[])
+        .await
+        .unwrap_err();
     assert_eq!(code(&e), "42501");
     let ops = login(&nodes[2], "ops", "o-pw").await.unwrap();
-    let report: String = ops.query_one("SELECT stemedb_sync()", &[]).await.unwrap().get(0);
+    let report: String = ops
+        .query_one("SELECT stemedb_sync()", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert!(report.contains("node"), "{report}");
 
     // Wrong passwords, roles without LOGIN, roles that do not exist.
     for (user, password) in [("analyst", "wrong"), ("nologin", "n-pw"), ("nobody", "x")] {
         let e = login(&nodes[2], user, password).await.unwrap_err();
         assert_eq!(code(&e), "28P01", "{user}: {e:?}");
-        let message = e.as_db_error().map(|d| d.message().to_string()).unwrap_or_default();
+        let message = e
+            .as_db_error()
+            .map(|d| d.message().to_string())
+            .unwrap_or_default();
         assert!(message.contains(&format!("\"{user}\"")), "{message}");
     }
     // A new password, and a dropped role, hold everywhere.
@@ -701,11 +776,25 @@ async fn roles_made_on_one_node_log_in_everywhere_and_may_do_only_what_they_hold
     nodes[2] = start(3);
     login(&nodes[2], "analyst", "a-pw-2").await.unwrap();
     assert!(login(&nodes[2], "analyst", "a-pw").await.is_err());
+    // psql's \du lists them.
+    let conn = format!(
+        "host={} port={} user=stemedb dbname=stemedb",
+        nodes[0].ip, nodes[0].port
+    );
+    let (ok, out, err) = psql(&conn, "\\du", Some("boot"));
+    assert!(ok, "{err}");
+    assert!(out.contains("analyst") && out.contains("ops"), "{out}");
+    assert!(!out.contains("ingest"), "a dropped role is listed: {out}");
     // The audit log names the user of each login and role change.
     let audit = nodes[0].log_lines("stemedb::audit");
     assert!(
-        audit.iter().any(|l| l.contains("role changed") && l.contains("CREATE ROLE analyst")),
+        audit
+            .iter()
+            .any(|l| l.contains("role changed") && l.contains("CREATE ROLE analyst")),
         "{audit:?}"
     );
-    assert!(!audit.iter().any(|l| l.contains("a-pw")), "a password in the log");
+    assert!(
+        !audit.iter().any(|l| l.contains("a-pw")),
+        "a password in the log"
+    );
 }

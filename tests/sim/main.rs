@@ -212,9 +212,18 @@ fn every_seed_keeps_every_acknowledged_write() {
 /// cluster is tested"): every run includes them.
 const REGRESSIONS: &[(u64, &str)] = &[
     (1, "two nodes retracting one claim at once never converged"),
-    (2, "a node that reached neither owner held both hints and acknowledged"),
-    (3, "a gRPC channel whose packets stopped failed every later call"),
-    (11, "a retraction before its claim in one batch missed the Merkle tree"),
+    (
+        2,
+        "a node that reached neither owner held both hints and acknowledged",
+    ),
+    (
+        3,
+        "a gRPC channel whose packets stopped failed every later call",
+    ),
+    (
+        11,
+        "a retraction before its claim in one batch missed the Merkle tree",
+    ),
     (
         102,
         "every node declared down at once rejoined and no node spoke first again, so an added \

@@ -68,7 +68,14 @@ pub fn read_one(world: &World, replicas: &dyn Replicas, node: &str, subject: &st
                 .collect()
         }
     };
-    tracing::info!(node, subject, reader, claims = held.len(), missing = missing.len(), "read");
+    tracing::info!(
+        node,
+        subject,
+        reader,
+        claims = held.len(),
+        missing = missing.len(),
+        "read"
+    );
     if let Some((number, id)) = missing.first() {
         world.read_problems.borrow_mut().push(format!(
             "a read of {subject} through {node} was placed on {reader} (members {:?}), which \

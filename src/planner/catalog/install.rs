@@ -11,7 +11,6 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
 use datafusion::prelude::SessionContext;
-use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 
 use crate::planner::SessionShared;
 use crate::planner::errors::external;
@@ -31,7 +30,8 @@ const CATALOG: &str = "stemedb";
 
 /// Installs `pg_catalog` and the catalog functions in a session.
 pub fn install(ctx: &SessionContext, session: &Arc<SessionShared>) {
-    if let Err(e) = datafusion_pg_catalog::setup_pg_catalog(ctx, CATALOG, EmptyContextProvider) {
+    let roles = super::roles_provider::Roles(session.store.clone());
+    if let Err(e) = datafusion_pg_catalog::setup_pg_catalog(ctx, CATALOG, roles) {
         tracing::warn!("pg_catalog unavailable in this session: {e}");
     }
     if let Some(catalog) = ctx.catalog(CATALOG)

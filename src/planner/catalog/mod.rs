@@ -4,9 +4,11 @@
 //! relations StemeDB serves itself (with [`arrays`] for the crate's array
 //! columns), [`information_schema`] describes columns in PostgreSQL's
 //! terms, [`pg_stat_activity`] lists connections, [`pg_functions`] and
-//! [`json_build_object`] are the PostgreSQL functions drivers call.
+//! [`json_build_object`] are the PostgreSQL functions drivers call;
+//! [`roles_provider`] lists the roles in `pg_roles`.
 //!
-//! It may call `system` (the `stemedb` schema it installs) and `read`.
+//! It may call `system` (the `stemedb` schema it installs), `read` and
+//! `roles`.
 
 pub(super) mod arrays;
 pub(super) mod information_schema;
@@ -15,3 +17,4 @@ pub(super) mod json_build_object;
 pub(super) mod overlay;
 pub(super) mod pg_functions;
 pub(super) mod pg_stat_activity;
+pub(super) mod roles_provider;

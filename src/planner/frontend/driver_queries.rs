@@ -21,9 +21,38 @@ const ASYNCPG_TYPES: &str = "SELECT t.oid AS oid, 'pg_catalog' AS ns, t.typname 
     FROM pg_catalog.pg_type t LEFT JOIN pg_catalog.pg_type e ON t.typelem = e.oid \
     WHERE CAST(t.oid AS INT UNSIGNED) = ANY($1::INT UNSIGNED[])";
 
+/// psql's `\du` lists each role's memberships with an `ARRAY(SELECT …)`
+/// over `pg_auth_members`, which DataFusion cannot plan: the column is
+/// answered empty (the roles themselves are listed).
+const PSQL_MEMBER_OF: &str = "ARRAY(SELECT b.rolname";
+
+/// `sql` with psql's member-of subquery replaced, if it has one.
+fn psql_roles(sql: &str) -> Option<String> {
+    let start = sql.find(PSQL_MEMBER_OF)?;
+    let mut depth = 0;
+    for (i, c) in sql[start..].char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' if depth == 1 => {
+                let end = start + i + 1;
+                return Some(format!(
+                    "{}CAST(NULL AS TEXT[]){}",
+                    &sql[..start],
+                    &sql[end..]
+                ));
+            }
+            ')' => depth -= 1,
+            _ => {}
+        }
+    }
+    None
+}
+
 /// The statement to run instead of `sql`, if it is one of those queries.
-pub fn substitute(sql: &str) -> Option<&'static str> {
+pub fn substitute(sql: &str) -> Option<std::borrow::Cow<'static, str>> {
     let head = sql.trim_start();
-    (head.starts_with("WITH RECURSIVE typeinfo_tree(") && head.contains("elemdelim"))
-        .then_some(ASYNCPG_TYPES)
+    if head.starts_with("WITH RECURSIVE typeinfo_tree(") && head.contains("elemdelim") {
+        return Some(ASYNCPG_TYPES.into());
+    }
+    psql_roles(sql).map(Into::into)
 }

@@ -28,7 +28,8 @@ static PARSER: LazyLock<PostgresCompatibilityParser> =
 /// rejects statements nested too deeply to plan (`54001`, see
 /// [`super::limits`]) and applies StemeDB's rewrites.
 pub fn parse(sql: &str) -> Result<Vec<Statement>> {
-    let sql = super::driver_queries::substitute(sql).unwrap_or(sql);
+    let substituted = super::driver_queries::substitute(sql);
+    let sql = substituted.as_deref().unwrap_or(sql);
     super::limits::on_stack_for(sql, || {
         let strict = strict_array_literals(sql)?;
         let sql = strict.as_deref().unwrap_or(sql);

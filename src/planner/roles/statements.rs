@@ -50,10 +50,18 @@ impl RoleStatement {
             RoleStatement::Create { name, login, .. } => {
                 format!("CREATE ROLE {name}{}", if *login { " LOGIN" } else { "" })
             }
-            RoleStatement::Alter { name, login, password } => format!(
+            RoleStatement::Alter {
+                name,
+                login,
+                password,
+            } => format!(
                 "ALTER ROLE {name}{}{}",
                 login.map_or("", |l| if l { " LOGIN" } else { " NOLOGIN" }),
-                if password.is_some() { " PASSWORD …" } else { "" }
+                if password.is_some() {
+                    " PASSWORD …"
+                } else {
+                    ""
+                }
             ),
             RoleStatement::Drop { names, .. } => format!("DROP ROLE {}", names.join(", ")),
             RoleStatement::Grant { roles, to } => {
@@ -86,7 +94,9 @@ fn password_text(password: &Password) -> Result<Option<String>> {
         Password::NullPassword => Ok(None),
         Password::Password(Expr::Value(v)) => match &v.value {
             Value::SingleQuotedString(s) => Ok(Some(s.clone())),
-            other => Err(syntax(format!("PASSWORD takes a quoted string, not {other}"))),
+            other => Err(syntax(format!(
+                "PASSWORD takes a quoted string, not {other}"
+            ))),
         },
         Password::Password(other) => Err(syntax(format!(
             "PASSWORD takes a quoted string, not {other}"
@@ -103,7 +113,9 @@ pub fn from_sql(sql: &Sql) -> Option<Result<RoleStatement>> {
             let AlterRoleOperation::WithOptions { options } = operation else {
                 return Some(Err(Error::new(
                     sqlstate::FEATURE_NOT_SUPPORTED,
-                    format!("ALTER ROLE {operation} is not supported: only LOGIN, NOLOGIN and PASSWORD"),
+                    format!(
+                        "ALTER ROLE {operation} is not supported: only LOGIN, NOLOGIN and PASSWORD"
+                    ),
                 )));
             };
             let mut login = None;
@@ -118,7 +130,9 @@ pub fn from_sql(sql: &Sql) -> Option<Result<RoleStatement>> {
                     other => {
                         return Some(Err(Error::new(
                             sqlstate::FEATURE_NOT_SUPPORTED,
-                            format!("ALTER ROLE … {other} is not supported: only LOGIN, NOLOGIN and PASSWORD"),
+                            format!(
+                                "ALTER ROLE … {other} is not supported: only LOGIN, NOLOGIN and PASSWORD"
+                            ),
                         )));
                     }
                 }
@@ -135,7 +149,10 @@ pub fn from_sql(sql: &Sql) -> Option<Result<RoleStatement>> {
             if_exists,
             ..
         } => Ok(RoleStatement::Drop {
-            names: names.iter().map(|n| n.to_string().trim_matches('"').to_string()).collect(),
+            names: names
+                .iter()
+                .map(|n| n.to_string().trim_matches('"').to_string())
+                .collect(),
             if_exists: *if_exists,
         }),
         _ => return None,
@@ -200,10 +217,7 @@ pub fn membership(sql: &str) -> Option<Result<RoleStatement>> {
     }
     Some(Ok(match grant {
         true => RoleStatement::Grant { roles, to: users },
-        false => RoleStatement::Revoke {
-            roles,
-            from: users,
-        },
+        false => RoleStatement::Revoke { roles, from: users },
     }))
 }
 
@@ -245,7 +259,10 @@ pub fn pieces(sql: &str) -> Option<Vec<Piece>> {
         }
     }
     statements.push(&sql[start..]);
-    let statements: Vec<&str> = statements.into_iter().filter(|s| !s.trim().is_empty()).collect();
+    let statements: Vec<&str> = statements
+        .into_iter()
+        .filter(|s| !s.trim().is_empty())
+        .collect();
     let pieces: Vec<Piece> = statements
         .iter()
         .map(|s| match membership(s) {
@@ -285,7 +302,8 @@ pub fn changes(store: &Store, statement: &RoleStatement) -> Result<Vec<CatalogEn
         hlc: now,
         value: Some(role.encode()),
     };
-    let is_reserved = |n: &str| n == BOOTSTRAP_USER || PREDEFINED.contains(&n) || n.starts_with("pg_");
+    let is_reserved =
+        |n: &str| n == BOOTSTRAP_USER || PREDEFINED.contains(&n) || n.starts_with("pg_");
     match statement {
         RoleStatement::Create {
             name,
@@ -348,7 +366,8 @@ pub fn changes(store: &Store, statement: &RoleStatement) -> Result<Vec<CatalogEn
             }
             Ok(out)
         }
-        RoleStatement::Grant { roles, to: users } | RoleStatement::Revoke { roles, from: users } => {
+        RoleStatement::Grant { roles, to: users }
+        | RoleStatement::Revoke { roles, from: users } => {
             let grant = matches!(statement, RoleStatement::Grant { .. });
             if let Some(unknown) = roles.iter().find(|r| !PREDEFINED.contains(&r.as_str())) {
                 return Err(Error::new(
@@ -386,14 +405,18 @@ mod tests {
     #[test]
     fn grants_and_revokes_of_roles_are_read_and_object_grants_are_not() {
         assert_eq!(
-            membership("GRANT pg_read_all_data, stemedb_admin TO alice, \"bob\";").unwrap().unwrap(),
+            membership("GRANT pg_read_all_data, stemedb_admin TO alice, \"bob\";")
+                .unwrap()
+                .unwrap(),
             RoleStatement::Grant {
                 roles: vec!["pg_read_all_data".into(), "stemedb_admin".into()],
                 to: vec!["alice".into(), "bob".into()],
             }
         );
         assert_eq!(
-            membership("revoke pg_write_all_data from carol").unwrap().unwrap(),
+            membership("revoke pg_write_all_data from carol")
+                .unwrap()
+                .unwrap(),
             RoleStatement::Revoke {
                 roles: vec!["pg_write_all_data".into()],
                 from: vec!["carol".into()],

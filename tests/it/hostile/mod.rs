@@ -103,7 +103,14 @@ async fn hostile_clients_never_take_a_tls_node_down() {
     let certs = tmp.path().join("certs");
     let dir = certs.to_str().unwrap();
     crate::support::stemedb_ok(["cert", "create-ca", "--certs-dir", dir]);
-    crate::support::stemedb_ok(["cert", "create-node", "--certs-dir", dir, "node1", "127.0.0.1"]);
+    crate::support::stemedb_ok([
+        "cert",
+        "create-node",
+        "--certs-dir",
+        dir,
+        "node1",
+        "127.0.0.1",
+    ]);
     let file = |f: &str| certs.join(f).to_str().unwrap().to_string();
     let mut server = TestServer::start_with(&[
         ("STEMEDB_MAX_CONNECTIONS", "40"),

@@ -68,7 +68,9 @@ pub async fn run(server: &mut TestServer, bystander: &Client, start_rss: u64, ca
     // A ClientHello cut short: a record header promising more than comes.
     for cut in [3usize, 5, 40, 150] {
         if let Some(mut s) = ssl_requested(port).await {
-            let mut hello = vec![0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03];
+            let mut hello = vec![
+                0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03,
+            ];
             hello.extend(rng.bytes(200));
             hello.truncate(cut);
             let _ = s.write_all(&hello).await;
@@ -81,10 +83,18 @@ pub async fn run(server: &mut TestServer, bystander: &Client, start_rss: u64, ca
     // Plain text where TLS was offered: a startup after 'S', and the
     // protocol without asking for TLS at all.
     if let Some(mut s) = ssl_requested(port).await {
-        let _ = s.write_all(b"\0\0\0\x21\0\x03\0\0user\0stemedb\0database\0stemedb\0\0").await;
+        let _ = s
+            .write_all(b"\0\0\0\x21\0\x03\0\0user\0stemedb\0database\0stemedb\0\0")
+            .await;
         drain(&mut s).await;
     }
-    assert_healthy(server, bystander, start_rss, "plain text after the TLS answer").await;
+    assert_healthy(
+        server,
+        bystander,
+        start_rss,
+        "plain text after the TLS answer",
+    )
+    .await;
     // The fuzzer's cases inside real TLS sessions.
     let tls = connector(ca);
     let end = Instant::now() + Duration::from_secs(5);

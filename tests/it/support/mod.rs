@@ -425,6 +425,9 @@ pub fn in_namespace(test: &str) -> bool {
         .env("STEMEDB_IN_NETNS", "1")
         .status()
         .unwrap();
-    assert!(status.success(), "{test} in its network namespace: {status}");
+    assert!(
+        status.success(),
+        "{test} in its network namespace: {status}"
+    );
     false
 }
