@@ -798,3 +798,31 @@ async fn roles_made_on_one_node_log_in_everywhere_and_may_do_only_what_they_hold
         "a password in the log"
     );
 }
+
+/// A backup carries the roles: restored elsewhere, a role logs in with its
+/// password and keeps its grants.
+#[tokio::test(flavor = "multi_thread")]
+async fn roles_survive_a_backup_and_restore() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = TestServer::start_with(&[("STEMEDB_PASSWORD", "boot")]);
+    let admin = login(&server, "stemedb", "boot").await.unwrap();
+    admin
+        .batch_execute(
+            "CREATE ROLE analyst LOGIN PASSWORD 'a-pw'; GRANT pg_read_all_data TO analyst",
+        )
+        .await
+        .unwrap();
+    let url = format!("file://{}", tmp.path().join("backups").display());
+    let conn = format!("{} password=boot", server.conn_str());
+    stemedb_ok(["backup", "create", "--to", &url, "--connect", &conn]);
+    let dir = tmp.path().join("restored");
+    stemedb_ok(["backup", "restore", "--from", &url, "--data-dir", dir.to_str().unwrap()]);
+    let copy = TestServer::start_in(&dir, &[("STEMEDB_PASSWORD", "boot")]).unwrap();
+    let analyst = login(&copy, "analyst", "a-pw").await.unwrap();
+    analyst.query_one("SELECT count(*) FROM assertions", &[]).await.unwrap();
+    let e = analyst
+        .simple_query("INSERT INTO assertions (subject, predicate, object, source) VALUES ('a', 'b', 'c', 'd')")
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "42501");
+}
