@@ -197,6 +197,7 @@ impl Engine {
             backend: OnceLock::new(),
             query_runtime: self.query_runtime.clone(),
             reload: self.reload.clone(),
+            role: roles::Cached::default(),
         })
     }
 }
@@ -225,6 +226,8 @@ pub struct SessionShared {
     /// Where DataFusion plans run ([`prepare::offload`]).
     query_runtime: Option<tokio::runtime::Handle>,
     reload: Option<Reload>,
+    /// The session user's role, while the catalog is unchanged.
+    role: roles::Cached,
 }
 
 impl SessionShared {

@@ -816,10 +816,20 @@ async fn roles_survive_a_backup_and_restore() {
     let conn = format!("{} password=boot", server.conn_str());
     stemedb_ok(["backup", "create", "--to", &url, "--connect", &conn]);
     let dir = tmp.path().join("restored");
-    stemedb_ok(["backup", "restore", "--from", &url, "--data-dir", dir.to_str().unwrap()]);
+    stemedb_ok([
+        "backup",
+        "restore",
+        "--from",
+        &url,
+        "--data-dir",
+        dir.to_str().unwrap(),
+    ]);
     let copy = TestServer::start_in(&dir, &[("STEMEDB_PASSWORD", "boot")]).unwrap();
     let analyst = login(&copy, "analyst", "a-pw").await.unwrap();
-    analyst.query_one("SELECT count(*) FROM assertions", &[]).await.unwrap();
+    analyst
+        .query_one("SELECT count(*) FROM assertions", &[])
+        .await
+        .unwrap();
     let e = analyst
         .simple_query("INSERT INTO assertions (subject, predicate, object, source) VALUES ('a', 'b', 'c', 'd')")
         .await

@@ -121,12 +121,37 @@ pub fn all(store: &Store) -> Result<Vec<Role>> {
     Ok(roles)
 }
 
+/// A session's copy of its role, kept while the catalog does not change
+/// (a statement's check then reads no catalog entry).
+#[derive(Default)]
+pub struct Cached(std::sync::Mutex<Option<(u64, Option<Role>)>>);
+
+impl Cached {
+    fn role(&self, store: &Store, user: &str) -> Result<Option<Role>> {
+        let version = store.catalog_version();
+        let mut cached = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match &*cached {
+            Some((v, role)) if *v == version => Ok(role.clone()),
+            _ => {
+                let role = find(store, user)?;
+                *cached = Some((version, role.clone()));
+                Ok(role)
+            }
+        }
+    }
+}
+
 /// Refuses (`42501`) unless `user` may do what `privilege` covers.
 pub fn check(store: &Store, user: &str, privilege: Privilege) -> Result<()> {
+    check_cached(store, user, privilege, &Cached::default())
+}
+
+/// [`check`], with the role read through `cache`.
+pub fn check_cached(store: &Store, user: &str, privilege: Privilege, cache: &Cached) -> Result<()> {
     if user == BOOTSTRAP_USER {
         return Ok(());
     }
-    match find(store, user)? {
+    match cache.role(store, user)? {
         // No role: a trust login (loopback, no password) reads and writes
         // as before roles; administration is the bootstrap user's.
         None if privilege != Privilege::Admin => Ok(()),

@@ -337,7 +337,12 @@ impl Session {
     async fn run(&self, p: &Prepared, params: Vec<ScalarValue>) -> Result<Output> {
         if let Some(privilege) = p.needs() {
             let shared = &self.shared;
-            crate::planner::roles::check(&shared.store, &shared.user, privilege)?;
+            crate::planner::roles::check_cached(
+                &shared.store,
+                &shared.user,
+                privilege,
+                &shared.role,
+            )?;
         }
         match &p.route {
             Route::PlainInsert(i) => {
