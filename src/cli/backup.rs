@@ -118,7 +118,7 @@ async fn run(command: BackupCommand) -> Result<String> {
                     _ = tick => shown = show_progress(&watcher, shown).await,
                 }
             };
-            let row = row.map_err(|e| Error::internal(e.to_string()))?;
+            let row = row.map_err(super::server_error)?;
             Ok(row.get(0))
         }
         BackupCommand::List { url } => {

@@ -31,6 +31,16 @@ use crate::error::{Error, Result};
 /// node `make run` starts.
 pub const DEFAULT_CONNECT: &str = "host=127.0.0.1 port=18180 user=stemedb dbname=stemedb";
 
+/// A statement's failure as the server reported it: its message and
+/// SQLSTATE (tokio-postgres alone prints only "db error").
+pub fn server_error(e: tokio_postgres::Error) -> Error {
+    let text = match e.as_db_error() {
+        Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
+        None => e.to_string(),
+    };
+    Error::internal(text)
+}
+
 /// A client of the server at `conn`.
 pub async fn connect(conn: &str) -> Result<Client> {
     let (client, connection) = tokio_postgres::connect(conn, tokio_postgres::NoTls)

@@ -82,7 +82,7 @@ fn on_node(name: &str, sql: &str, arg: Option<String>, connect: String) -> ExitC
                 let row = client
                     .query_one(sql, &params)
                     .await
-                    .map_err(|e| Error::internal(e.to_string()))?;
+                    .map_err(super::server_error)?;
                 Ok::<String, Error>(row.get(0))
             })
         });

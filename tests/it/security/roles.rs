@@ -137,6 +137,19 @@ async fn roles_made_on_one_node_log_in_everywhere_and_may_do_only_what_they_hold
     nodes[2] = start(3);
     login(&nodes[2], "analyst", "a-pw-2").await.unwrap();
     assert!(login(&nodes[2], "analyst", "a-pw").await.is_err());
+    // The CLI reports the server's refusal, not "db error".
+    let url = format!("file://{}", tmp.path().join("backups").display());
+    let conn = format!(
+        "host={} port={} user=analyst password=a-pw-2 dbname=stemedb",
+        nodes[0].ip, nodes[0].port
+    );
+    let out = std::process::Command::new(&*crate::support::BINARY)
+        .args(["backup", "create", "--to", &url, "--connect", &conn])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("permission denied") && stderr.contains("42501"), "{stderr}");
     // psql's \du lists them.
     let conn = format!(
         "host={} port={} user=stemedb dbname=stemedb",
