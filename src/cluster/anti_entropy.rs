@@ -257,6 +257,11 @@ impl AntiEntropy {
             if let Ok(o) = &result {
                 self.membership
                     .record_sync(&m.identity.id, o.in_sync, o.repaired);
+                // The other side shows it too (it did not start the round).
+                let told = self.peers.synced(&m.identity.rpc, o.in_sync, o.repaired);
+                if let Err(e) = told.await {
+                    tracing::debug!(peer = m.identity.id, "anti-entropy report: {}", e.message);
+                }
             }
             tracing::debug!(peer = m.identity.id, elapsed = ?started.elapsed(), ?result, "anti-entropy");
             out.push((m.identity.id, result));

@@ -322,6 +322,17 @@ impl Peers {
         reply.map(drop).map_err(|s| self.failed(addr, &s))
     }
 
+    /// Tells the member at `addr` what an exchange with it found.
+    pub async fn synced(&self, addr: &str, in_sync: bool, repaired: u64) -> Result<()> {
+        let report = super::wire::proto::SyncedReport {
+            from: self.me.clone(),
+            in_sync,
+            repaired,
+        };
+        let reply = self.client(addr)?.synced(report).await;
+        reply.map(drop).map_err(|s| self.failed(addr, &s))
+    }
+
     pub async fn layout(&self, addr: &str) -> Result<Option<Layout>> {
         let reply = self.client(addr)?.get_layout(LayoutRequest {}).await;
         Ok(Layout::from_proto(

@@ -219,6 +219,13 @@ impl Node for Service {
         Ok(Response::new(Stored { count }))
     }
 
+    async fn synced(&self, request: Request<proto::SyncedReport>) -> Reply<Stored> {
+        let report = request.into_inner();
+        self.membership
+            .record_sync(&report.from, report.in_sync, report.repaired);
+        Ok(Response::new(Stored { count: 0 }))
+    }
+
     async fn get_layout(&self, _: Request<LayoutRequest>) -> Reply<proto::Layout> {
         let held = self.membership.layout();
         Ok(Response::new(

@@ -133,6 +133,16 @@ async fn a_wiped_node_gets_its_share_back_from_its_peers() {
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
+    // Every node shows every peer's state, including the peers whose
+    // rounds it did not start (scheduled rounds run from the lower id).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for node in &nodes {
+        let seen = "SELECT count(in_sync) FROM stemedb.replication";
+        while rows(&node.connect().await, seen).await[0][0].as_deref() != Some("2") {
+            assert!(Instant::now() < deadline, "{} shows a peer's in_sync NULL", node.ip);
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
     // node3 may have pulled its share itself; then its peers repaired
     // nothing, and node3 reports it.
     let own = rows(
