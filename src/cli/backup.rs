@@ -28,6 +28,10 @@ pub enum BackupCommand {
         /// The backup's id (default: the newest).
         #[arg(long)]
         backup: Option<String>,
+        /// Verify every backup at URL, oldest first (exit 1 if any fails,
+        /// naming each).
+        #[arg(long, conflicts_with = "backup")]
+        all: bool,
     },
     /// Restore a backup into a new data dir, checking it.
     Restore {
@@ -138,10 +142,39 @@ async fn run(command: BackupCommand) -> Result<String> {
                 .collect();
             Ok(lines.join("\n"))
         }
-        BackupCommand::Verify { url, backup } => {
-            let manifest = crate::backup::manifest(&url, backup.as_deref()).await?;
-            crate::backup::verify(&url, &manifest, step).await?;
-            Ok(format!("backup {} verified", manifest.id))
+        BackupCommand::Verify { url, backup, all } => {
+            let listed = crate::backup::list(&url).await?;
+            let which: Vec<_> = match (all, backup.as_deref()) {
+                (true, _) => listed.clone(),
+                (false, id) => vec![crate::backup::manifest(&url, id).await?],
+            };
+            let mut lines = Vec::new();
+            let mut failed = Vec::new();
+            for manifest in &which {
+                match crate::backup::verify(&url, manifest, step).await {
+                    Ok(()) => lines.push(format!("backup {} verified", manifest.id)),
+                    Err(e) => {
+                        lines.push(format!("backup {} FAILED: {}", manifest.id, e.message));
+                        failed.push(manifest.id.clone());
+                    }
+                }
+            }
+            if !all && backup.is_none() {
+                lines.push(format!(
+                    "(the newest of {} backups; --all verifies every one)",
+                    listed.len()
+                ));
+            }
+            match failed.is_empty() {
+                true => Ok(lines.join("\n")),
+                false => Err(Error::internal(format!(
+                    "{}\n{} of {} backups failed: {}",
+                    lines.join("\n"),
+                    failed.len(),
+                    which.len(),
+                    failed.join(", ")
+                ))),
+            }
         }
         BackupCommand::Restore {
             from,
