@@ -275,17 +275,27 @@ impl Membership {
     /// Whether this node sees more than half of the cluster alive.
     /// (Checked on every write: counts under the lock, copies nothing.)
     pub fn has_majority(&self) -> bool {
+        let (alive, counted) = self.quorum();
+        alive * 2 > counted
+    }
+
+    /// The members this node counts alive and the number the majority is
+    /// taken of: the current layout's members (before and after a change)
+    /// once there is one, else every member known (at least itself and its
+    /// seeds). `stemedb_quorum{state}` exports both, so an alert sees what
+    /// the node sees.
+    pub fn quorum(&self) -> (usize, usize) {
         if let Some(layout) = &*self.layout.read().unwrap_or_else(|e| e.into_inner()) {
-            return self.majority_of(&layout.all());
+            return self.alive_of(&layout.all());
         }
         let known = self.known.read().unwrap_or_else(|e| e.into_inner()).len();
         let others = self.others.read().unwrap_or_else(|e| e.into_inner());
         let alive = 1 + others.iter().filter(|m| m.status.is_alive()).count();
-        alive * 2 > (1 + others.len()).max(self.configured).max(known)
+        (alive, (1 + others.len()).max(self.configured).max(known))
     }
 
-    /// Whether more than half of `ids` are alive (this node is).
-    fn majority_of(&self, ids: &[String]) -> bool {
+    /// How many of `ids` are alive (this node is), and how many there are.
+    fn alive_of(&self, ids: &[String]) -> (usize, usize) {
         let others = self.others.read().unwrap_or_else(|e| e.into_inner());
         let alive = ids
             .iter()
@@ -296,7 +306,7 @@ impl Membership {
                         .any(|m| m.identity.id == **id && m.status.is_alive())
             })
             .count();
-        alive * 2 > ids.len()
+        (alive, ids.len())
     }
 
     /// The ids of the members this node sees alive.

@@ -17,8 +17,14 @@ pub fn render(members: &Membership, store: &Store) -> String {
     crate::monitor::render()
 }
 
-/// `stemedb_members{status}`: the members as this node sees them.
+/// `stemedb_members{status}`: the members as this node sees them; and
+/// `stemedb_quorum{state}`: the members it counts alive and the number its
+/// majority is taken of (the current layout's members), so the quorum
+/// alert sees what the node's own write check sees.
 fn member_gauges(members: &Membership) {
+    let (alive, counted) = members.quorum();
+    gauge!("stemedb_quorum", "state" => "alive").set(alive as f64);
+    gauge!("stemedb_quorum", "state" => "counted").set(counted as f64);
     let list = members.members();
     for status in [Status::Up, Status::Suspect, Status::Down] {
         let n = list.iter().filter(|m| m.status == status).count();
