@@ -127,6 +127,7 @@ fn prometheus_config_rules_and_rule_tests_pass() {
     std::fs::write(&token, "a-token\n").unwrap();
     let config = std::fs::read_to_string(dir.join("prometheus.yml")).unwrap();
     assert!(config.contains("credentials_file: /etc/prometheus/stemedb.token"));
+    assert!(config.contains("alertmanagers:"), "alerts reach no one");
     let config = config.replace("/etc/prometheus/stemedb.token", token.to_str().unwrap());
     std::fs::write(tmp.path().join("prometheus.yml"), config).unwrap();
     std::fs::copy(dir.join("alerts.yml"), tmp.path().join("alerts.yml")).unwrap();
