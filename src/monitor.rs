@@ -252,6 +252,11 @@ const HELP: &[(&str, &str)] = &[
         "Cluster members this node sees, by status (a single node: itself, UP).",
     ),
     (
+        "stemedb_quorum",
+        "This node's majority view: members it counts alive (state=alive) of those the \
+         majority is taken of (state=counted, the current layout's members).",
+    ),
+    (
         "stemedb_hints_pending",
         "Writes held for a member that is down (none on a single node).",
     ),
