@@ -139,7 +139,11 @@ async fn a_wiped_node_gets_its_share_back_from_its_peers() {
     for node in &nodes {
         let seen = "SELECT count(in_sync) FROM stemedb.replication";
         while rows(&node.connect().await, seen).await[0][0].as_deref() != Some("2") {
-            assert!(Instant::now() < deadline, "{} shows a peer's in_sync NULL", node.ip);
+            assert!(
+                Instant::now() < deadline,
+                "{} shows a peer's in_sync NULL",
+                node.ip
+            );
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }

@@ -263,10 +263,19 @@ async fn a_backup_under_load_restores_verifies_and_detects_corruption() {
     // Plain `verify` says which backup it checked; `--all` checks each.
     let newest = stemedb(&["backup", "verify", &url]);
     assert!(newest.status.success(), "{}", text(&newest));
-    assert!(text(&newest).contains("the newest of 2 backups"), "{}", text(&newest));
+    assert!(
+        text(&newest).contains("the newest of 2 backups"),
+        "{}",
+        text(&newest)
+    );
     let every = stemedb(&["backup", "verify", &url, "--all"]);
     assert!(every.status.success(), "{}", text(&every));
-    assert_eq!(text(&every).matches(" verified").count(), 2, "{}", text(&every));
+    assert_eq!(
+        text(&every).matches(" verified").count(),
+        2,
+        "{}",
+        text(&every)
+    );
 
     // One corrupt byte in one of the first backup's files.
     let manifest: serde_json::Value = serde_json::from_slice(
@@ -294,7 +303,10 @@ async fn a_backup_under_load_restores_verifies_and_detects_corruption() {
     let every = stemedb(&["backup", "verify", &url, "--all"]);
     assert!(!every.status.success());
     let every = text(&every);
-    assert!(every.contains(&format!("backup {first_id} FAILED")), "{every}");
+    assert!(
+        every.contains(&format!("backup {first_id} FAILED")),
+        "{every}"
+    );
     assert!(every.contains("of 2 backups failed"), "{every}");
     let again = restored.path().join("again");
     let refused = stemedb(&[

@@ -57,7 +57,10 @@ fn systemd_units_verify() {
     // The timers' jobs never start a node that was stopped on purpose.
     for job in ["stemedb-archive.service", "stemedb-backup.service"] {
         let unit = std::fs::read_to_string(deploy(&format!("systemd/{job}"))).unwrap();
-        assert!(!unit.contains("Requires=stemedb.service"), "{job} starts the node");
+        assert!(
+            !unit.contains("Requires=stemedb.service"),
+            "{job} starts the node"
+        );
         assert!(
             unit.contains("ExecCondition=/bin/systemctl is-active --quiet stemedb.service"),
             "{job} runs while the node is stopped"

@@ -194,14 +194,7 @@ impl Prepared {
 /// Whether `plan` scans one of StemeDB's data tables (subqueries too).
 pub(in crate::planner) fn reads_data(plan: &LogicalPlan) -> bool {
     use datafusion::common::tree_node::TreeNodeRecursion;
-    const DATA: [&str; 6] = [
-        "assertions",
-        "retractions",
-        "recency",
-        "authority",
-        "beliefs",
-        "conflicts",
-    ];
+    const DATA: [&str; 6] = crate::planner::read::tables::TABLE_NAMES;
     let mut found = false;
     let _ = plan.apply_with_subqueries(|node| {
         if let LogicalPlan::TableScan(scan) = node

@@ -74,11 +74,9 @@ pub async fn assert_healthy(
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hostile_clients_never_take_the_server_down() {
-    // Few connection slots, so that a slot leaked by a connection that
-    // ended badly shows up as 53300 within a short run.
-    let mut server = TestServer::start_with(&[("STEMEDB_MAX_CONNECTIONS", "40")]);
+/// The well-behaved connection every case must leave working, with the
+/// claim it wrote first.
+async fn bystander(server: &TestServer) -> tokio_postgres::Client {
     let bystander = server.connect().await;
     bystander
         .batch_execute(
@@ -86,6 +84,15 @@ async fn hostile_clients_never_take_the_server_down() {
         )
         .await
         .unwrap();
+    bystander
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_clients_never_take_the_server_down() {
+    // Few connection slots, so that a slot leaked by a connection that
+    // ended badly shows up as 53300 within a short run.
+    let mut server = TestServer::start_with(&[("STEMEDB_MAX_CONNECTIONS", "40")]);
+    let bystander = bystander(&server).await;
     let start_rss = rss_mib(server.child.id());
     sql::run(&mut server, &bystander, start_rss).await;
     protocol::run(&mut server, &bystander, start_rss).await;
@@ -118,13 +125,7 @@ async fn hostile_clients_never_take_a_tls_node_down() {
         ("STEMEDB_TLS_KEY", &file("node1.key")),
         ("STEMEDB_TLS_CA", &file("ca.crt")),
     ]);
-    let bystander = server.connect().await;
-    bystander
-        .batch_execute(
-            "INSERT INTO assertions (subject, predicate, object, source) VALUES ('s0', 'p', 'kept', 'src')",
-        )
-        .await
-        .unwrap();
+    let bystander = bystander(&server).await;
     let start_rss = rss_mib(server.child.id());
     tls::run(&mut server, &bystander, start_rss, &certs.join("ca.crt")).await;
 }

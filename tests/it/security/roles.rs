@@ -149,7 +149,10 @@ async fn roles_made_on_one_node_log_in_everywhere_and_may_do_only_what_they_hold
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(stderr.contains("permission denied") && stderr.contains("42501"), "{stderr}");
+    assert!(
+        stderr.contains("permission denied") && stderr.contains("42501"),
+        "{stderr}"
+    );
     // psql's \du lists them.
     let conn = format!(
         "host={} port={} user=stemedb dbname=stemedb",
