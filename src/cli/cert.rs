@@ -127,7 +127,6 @@ fn issuer(dir: &Path) -> Result<Issuer<'static, KeyPair>> {
 }
 
 pub fn create_node(dir: &Path, name: &str, hosts: &[String]) -> Result<Vec<PathBuf>> {
-    let issuer = issuer(dir)?;
     let mut params = CertificateParams::new(Vec::new()).map_err(|e| failed("node", e))?;
     for host in hosts {
         params.subject_alt_names.push(match host.parse::<IpAddr>() {
@@ -152,33 +151,28 @@ pub fn create_node(dir: &Path, name: &str, hosts: &[String]) -> Result<Vec<PathB
         ExtendedKeyUsagePurpose::ServerAuth,
         ExtendedKeyUsagePurpose::ClientAuth,
     ];
-    params.use_authority_key_identifier_extension = true;
-    validity(&mut params, LEAF_YEARS);
-    let key = KeyPair::generate().map_err(|e| failed("node key", e))?;
-    let cert = params
-        .signed_by(&key, &issuer)
-        .map_err(|e| failed("node", e))?;
-    write_pair(dir, name, &cert.pem(), &key.serialize_pem())
+    sign(dir, name, params)
 }
 
 pub fn create_client(dir: &Path, user: &str) -> Result<Vec<PathBuf>> {
-    let issuer = issuer(dir)?;
     let mut params = CertificateParams::new(Vec::new()).map_err(|e| failed("client", e))?;
     params.distinguished_name.push(DnType::CommonName, user);
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    sign(dir, &format!("client.{user}"), params)
+}
+
+/// Signs a leaf certificate of `params` with a fresh key by the CA of
+/// `dir`, valid [`LEAF_YEARS`], and writes `stem.crt` and `stem.key`.
+fn sign(dir: &Path, stem: &str, mut params: CertificateParams) -> Result<Vec<PathBuf>> {
+    let issuer = issuer(dir)?;
     params.use_authority_key_identifier_extension = true;
     validity(&mut params, LEAF_YEARS);
-    let key = KeyPair::generate().map_err(|e| failed("client key", e))?;
+    let key = KeyPair::generate().map_err(|e| failed(&format!("{stem} key"), e))?;
     let cert = params
         .signed_by(&key, &issuer)
-        .map_err(|e| failed("client", e))?;
-    write_pair(
-        dir,
-        &format!("client.{user}"),
-        &cert.pem(),
-        &key.serialize_pem(),
-    )
+        .map_err(|e| failed(stem, e))?;
+    write_pair(dir, stem, &cert.pem(), &key.serialize_pem())
 }
 
 /// Writes `stem.crt` and `stem.key` (mode 0600) into `dir`, refusing to

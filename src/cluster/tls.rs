@@ -16,14 +16,11 @@ use std::fs::File;
 use std::io::BufReader;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::sync::{Arc, RwLock};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::Stream;
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::mpsc;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -165,7 +162,9 @@ impl NodeTls {
                 let sender = sender.clone();
                 tokio::spawn(async move {
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(tls)) => drop(sender.send(Ok(Accepted(tls))).await),
+                        Ok(Ok(tls)) => {
+                            drop(sender.send(Ok(crate::runtime::net::Accepted(tls))).await)
+                        }
                         Ok(Err(e)) => tracing::warn!(
                             %from,
                             "cluster: refused a connection without a certificate of this \
@@ -228,7 +227,7 @@ impl NodeTls {
 }
 
 /// A peer's TLS connection, as tonic's server takes it.
-pub struct Accepted(tokio_rustls::server::TlsStream<TcpStream>);
+pub type Accepted = crate::runtime::net::Accepted<tokio_rustls::server::TlsStream<TcpStream>>;
 
 impl Connected for Accepted {
     type ConnectInfo = TcpConnectInfo;
@@ -239,33 +238,5 @@ impl Connected for Accepted {
             local_addr: tcp.local_addr().ok(),
             remote_addr: tcp.peer_addr().ok(),
         }
-    }
-}
-
-impl AsyncRead for Accepted {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for Accepted {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
     }
 }

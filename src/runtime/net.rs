@@ -40,23 +40,59 @@ pub fn channel(endpoint: Endpoint) -> Channel {
 #[cfg(feature = "sim")]
 pub use simulated::{channel, incoming};
 
+/// A connection a server accepted (a simulated TCP stream, a node-to-node
+/// TLS stream), read and written as the stream itself; each kind says
+/// where it comes from by implementing tonic's `Connected` for it.
+pub struct Accepted<S>(pub S);
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Accepted<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Accepted<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
 #[cfg(feature = "sim")]
 mod simulated {
     use std::io;
-    use std::pin::Pin;
-    use std::task::{Context, Poll};
 
     use futures::Stream;
     use hyper_util::rt::TokioIo;
-    use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
     use tonic::transport::server::{Connected, TcpConnectInfo};
+
+    use super::Accepted;
     use tonic::transport::{Channel, Endpoint, Uri};
     use turmoil::net::{TcpListener, TcpStream};
 
     /// A simulated connection as tonic's server takes it.
-    pub struct Accepted(TcpStream);
-
-    impl Connected for Accepted {
+    impl Connected for Accepted<TcpStream> {
         type ConnectInfo = TcpConnectInfo;
 
         fn connect_info(&self) -> TcpConnectInfo {
@@ -67,35 +103,7 @@ mod simulated {
         }
     }
 
-    impl AsyncRead for Accepted {
-        fn poll_read(
-            mut self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            buf: &mut ReadBuf<'_>,
-        ) -> Poll<io::Result<()>> {
-            Pin::new(&mut self.0).poll_read(cx, buf)
-        }
-    }
-
-    impl AsyncWrite for Accepted {
-        fn poll_write(
-            mut self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            buf: &[u8],
-        ) -> Poll<io::Result<usize>> {
-            Pin::new(&mut self.0).poll_write(cx, buf)
-        }
-
-        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Pin::new(&mut self.0).poll_flush(cx)
-        }
-
-        fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Pin::new(&mut self.0).poll_shutdown(cx)
-        }
-    }
-
-    pub fn incoming(listener: TcpListener) -> impl Stream<Item = io::Result<Accepted>> {
+    pub fn incoming(listener: TcpListener) -> impl Stream<Item = io::Result<Accepted<TcpStream>>> {
         futures::stream::unfold(listener, |listener| async move {
             let accepted = listener.accept().await.map(|(s, _)| Accepted(s));
             Some((accepted, listener))

@@ -7,6 +7,15 @@ use std::time::Duration;
 use crate::support::TestServer;
 use crate::support::cluster::{ClusterPorts, listing, members, node_env, start_node, wait_for};
 
+/// `env` with node1 as the only seed (a node joining a running cluster).
+fn seeded_by_node1(env: &mut Vec<(String, String)>, ports: ClusterPorts) {
+    env.retain(|(k, _)| k != "STEMEDB_CLUSTER__SEEDS");
+    env.push((
+        "STEMEDB_CLUSTER__SEEDS".into(),
+        format!("[\"127.0.0.1:{}\"]", ports.swim),
+    ));
+}
+
 #[test]
 fn a_node_with_no_secret_of_the_keyring_never_joins() {
     let tmp = tempfile::tempdir().unwrap();
@@ -15,11 +24,7 @@ fn a_node_with_no_secret_of_the_keyring_never_joins() {
     env.push(("STEMEDB_CLUSTER__SECRETS".into(), "[\"k1\", \"k2\"]".into()));
     let one = start_node(&tmp.path().join("node1"), 1, &env);
     let mut env = node_env(2, ports, Some("other"));
-    env.retain(|(k, _)| k != "STEMEDB_CLUSTER__SEEDS");
-    env.push((
-        "STEMEDB_CLUSTER__SEEDS".into(),
-        format!("[\"127.0.0.1:{}\"]", ports.swim),
-    ));
+    seeded_by_node1(&mut env, ports);
     let two = start_node(&tmp.path().join("node2"), 2, &env);
     let refused = "no secret of this node's keyring opens";
     assert!(
@@ -35,11 +40,7 @@ fn a_node_with_no_secret_of_the_keyring_never_joins() {
     // secret, still taking its first — joins.
     let mut env = node_env(3, ports, None);
     env.push(("STEMEDB_CLUSTER__SECRETS".into(), "[\"k2\", \"k1\"]".into()));
-    env.retain(|(k, _)| k != "STEMEDB_CLUSTER__SEEDS");
-    env.push((
-        "STEMEDB_CLUSTER__SEEDS".into(),
-        format!("[\"127.0.0.1:{}\"]", ports.swim),
-    ));
+    seeded_by_node1(&mut env, ports);
     let three = start_node(&tmp.path().join("node3"), 3, &env);
     assert!(
         wait_for(Duration::from_secs(15), || members(&one).contains("node3")
@@ -113,11 +114,7 @@ async fn the_keyring_rotates_online_under_writes() {
     );
     // The old secret is gone: a node holding only it is refused.
     let mut env = node_env(4, ports, Some("k1"));
-    env.retain(|(k, _)| k != "STEMEDB_CLUSTER__SEEDS");
-    env.push((
-        "STEMEDB_CLUSTER__SEEDS".into(),
-        format!("[\"127.0.0.1:{}\"]", ports.swim),
-    ));
+    seeded_by_node1(&mut env, ports);
     let old = start_node(&tmp.path().join("node4"), 4, &env);
     assert!(
         wait_for(Duration::from_secs(15), || !nodes[0]
