@@ -8,7 +8,7 @@
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/stemedb-target
 CARGO ?= cargo
 
-.PHONY: run test sim build deps test-deps bench bench-cluster bench-deps fuzz fmt lint clean-data cluster cluster-stop dr-drill
+.PHONY: run test sim build deb deps test-deps bench bench-cluster bench-deps fuzz fmt lint clean-data cluster cluster-stop dr-drill
 
 ## Prerequisites, checked and installed by scripts/deps.sh (fails at once,
 ## with the reason, when something cannot be installed).
@@ -20,6 +20,11 @@ test-deps:
 
 build: deps
 	$(CARGO) build --release --bin stemedb
+
+## The Debian package of the release binary: dist/stemedb_<version>_amd64.deb
+## (the units, /etc/stemedb/stemedb.toml, the stemedb user; docs/deploy.md).
+deb: build
+	bash scripts/deb.sh $(CARGO_TARGET_DIR)/release/stemedb dist
 
 run: build
 	$(CARGO_TARGET_DIR)/release/stemedb serve $(ARGS)

@@ -6,7 +6,8 @@
 #   scripts/deps.sh build   libclang (RocksDB's bindgen), a C++ compiler
 #   scripts/deps.sh test    + psql, pgbench, openssl, pgjdbc, a JDK, pgbouncer,
 #                             promtool, nginx (stream), haproxy, psycopg,
-#                             asyncpg, SQLAlchemy, pandas, PyYAML, node-postgres
+#                             asyncpg, SQLAlchemy, pandas, PyYAML, node-postgres,
+#                             lintian (the .deb)
 #   scripts/deps.sh bench   + a PostgreSQL server, pgbench, psycopg, pgjdbc and a JDK
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -72,6 +73,7 @@ need_test() {
     command -v nft >/dev/null 2>&1 || apt_install "the partition test cuts links with nftables" nftables
     command -v ip >/dev/null 2>&1 || apt_install "the partition test brings up loopback in its namespace" iproute2
     command -v tcpdump >/dev/null 2>&1 || apt_install "the security test captures node-to-node traffic" tcpdump
+    command -v lintian >/dev/null 2>&1 || apt_install "the package test checks the .deb with lintian" lintian
     if ! python3 -c "import psycopg, asyncpg, sqlalchemy, pandas, pexpect, yaml" 2>/dev/null \
         || ! command -v pgcli >/dev/null 2>&1; then
         echo ">> installing Python clients (psycopg, asyncpg, SQLAlchemy, pandas, pgcli, pexpect, PyYAML)"

@@ -35,6 +35,7 @@ mod limits;
 mod logs;
 mod membership;
 mod metrics;
+mod pilot;
 mod plan_cache;
 mod psql;
 mod pushdown;

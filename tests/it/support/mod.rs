@@ -408,18 +408,19 @@ pub async fn assert_new_stamp_is_newest(client: &tokio_postgres::Client, when: &
 /// returns; the inner run's result is asserted here). So nftables rules
 /// and captures there see only this test's traffic.
 pub fn in_namespace(test: &str) -> bool {
+    in_namespaces(test, &["-n"])
+}
+
+/// [`in_namespace`] with other `unshare` flags too (`-m`: a private mount
+/// namespace, where the test may mount what it likes).
+pub fn in_namespaces(test: &str, flags: &[&str]) -> bool {
     if std::env::var_os("STEMEDB_IN_NETNS").is_some() {
         return true;
     }
     let exe = std::env::current_exe().unwrap();
     let status = Command::new("unshare")
-        .args([
-            "-n",
-            "--",
-            "sh",
-            "-c",
-            "ip link set lo up && exec \"$0\" \"$@\"",
-        ])
+        .args(flags)
+        .args(["--", "sh", "-c", "ip link set lo up && exec \"$0\" \"$@\""])
         .arg(exe)
         .args(["--exact", test, "--nocapture"])
         .env("STEMEDB_IN_NETNS", "1")
