@@ -320,12 +320,17 @@ impl Membership {
 
     /// `{"members":[{"id":"node1","status":"UP"},…]}` (docs/cluster.md).
     pub fn to_json(&self) -> String {
+        self.to_json_value().to_string()
+    }
+
+    /// `{"members": [{"id", "status"}…]}`.
+    pub fn to_json_value(&self) -> serde_json::Value {
         let members: Vec<serde_json::Value> = self
             .members()
             .iter()
             .map(|m| serde_json::json!({"id": m.identity.id, "status": m.status.as_str()}))
             .collect();
-        serde_json::json!({ "members": members }).to_string()
+        serde_json::json!({ "members": members })
     }
 }
 

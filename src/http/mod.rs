@@ -41,16 +41,27 @@ async fn health(State(node): State<Node>) -> (StatusCode, String) {
     )
 }
 
-async fn ready(State(node): State<Node>) -> (StatusCode, String) {
-    let (code, status) = if node.activity.is_draining() {
-        (StatusCode::SERVICE_UNAVAILABLE, "SHUTTING_DOWN")
+/// What a client meets at this node: `READY` (reads and writes), or why
+/// not — `SHUTTING_DOWN`, `NO_QUORUM` (reads only), `JOINING` (members not
+/// settled yet: reads only).
+fn state(node: &Node) -> &'static str {
+    if node.activity.is_draining() {
+        "SHUTTING_DOWN"
     } else if !node.members.has_majority() {
-        (StatusCode::SERVICE_UNAVAILABLE, "NO_QUORUM")
+        "NO_QUORUM"
     } else if !node.members.knows_all() {
-        // A cluster node that has not settled its members yet.
-        (StatusCode::SERVICE_UNAVAILABLE, "JOINING")
+        "JOINING"
     } else {
-        (StatusCode::OK, "READY")
+        "READY"
+    }
+}
+
+async fn ready(State(node): State<Node>) -> (StatusCode, String) {
+    let status = state(&node);
+    let code = if status == "READY" {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
     };
     (
         code,
@@ -61,10 +72,16 @@ async fn ready(State(node): State<Node>) -> (StatusCode, String) {
     )
 }
 
+/// The members as this node sees them, and the state a client meets here
+/// (`READY` only once writes are taken: members shown `UP` before the
+/// layout is settled still refuse writes).
 async fn cluster_members(State(node): State<Node>) -> impl IntoResponse {
+    let mut json = node.members.to_json_value();
+    json["node"] = node.store.node_id().into();
+    json["state"] = state(&node).into();
     (
         [(header::CONTENT_TYPE, "application/json")],
-        node.members.to_json() + "\n",
+        json.to_string() + "\n",
     )
 }
 

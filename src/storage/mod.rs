@@ -249,7 +249,13 @@ impl Store {
             .ok_or_else(|| Error::internal("no meta cf"))?;
         if let Some(v) = db.get_cf(&meta, META_FORMAT)? {
             if v.as_slice() == [1] {
-                tracing::info!("building lens heads for a data dir of format 1");
+                tracing::warn!(
+                    "upgrading data dir {} in place from format 1 to {FORMAT_VERSION} (building \
+                     lens heads); an older stemedb cannot open it afterwards, so keep a backup \
+                     taken before the upgrade (stemedb backup create) until this version has \
+                     proven itself",
+                    dir.display()
+                );
                 let pairs = heads::rebuild(&db)?;
                 let mut o = rocksdb::WriteOptions::default();
                 o.set_sync(true);
@@ -257,7 +263,9 @@ impl Store {
                 tracing::info!(pairs, "lens heads built");
             } else if v.as_slice() != [FORMAT_VERSION] {
                 return Err(Error::internal(format!(
-                    "data dir {} has format version {:?}; this build reads {FORMAT_VERSION}",
+                    "data dir {} has format version {:?}, newer than this build's \
+                     {FORMAT_VERSION}: it was written by a newer stemedb. Run that version, or \
+                     restore a backup taken before the upgrade",
                     dir.display(),
                     v
                 )));
@@ -266,10 +274,27 @@ impl Store {
         let stored_id = db
             .get_cf(&meta, META_NODE_ID)?
             .map(|v| String::from_utf8_lossy(&v).into_owned());
+        let never_a_member =
+            db.get_cf(&meta, META_LAYOUT)?.is_none() && db.get_cf(&meta, META_MEMBERS)?.is_none();
         let node_id = match (stored_id, node_id) {
+            (Some(stored), Some(wanted)) if stored != wanted && never_a_member => {
+                // A single node becoming the first member of a cluster: it
+                // takes the configured name (claims it stamped keep the old
+                // one as their origin, which only breaks ties).
+                tracing::warn!(
+                    "data dir {} was the single node \"{stored}\" and was never a cluster \
+                     member: it is node \"{wanted}\" from now on",
+                    dir.display()
+                );
+                let mut o = rocksdb::WriteOptions::default();
+                o.set_sync(true);
+                db.put_cf_opt(&meta, META_NODE_ID, wanted.as_bytes(), &o)?;
+                wanted.to_string()
+            }
             (Some(stored), Some(wanted)) if stored != wanted => {
                 return Err(Error::internal(format!(
-                    "data dir {} belongs to node \"{stored}\", not \"{wanted}\"",
+                    "data dir {} belongs to cluster member \"{stored}\", not \"{wanted}\": \
+                     a member keeps its name (set node_id = \"{stored}\")",
                     dir.display()
                 )));
             }

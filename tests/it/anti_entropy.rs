@@ -182,40 +182,80 @@ async fn a_wiped_node_gets_its_share_back_from_its_peers() {
 async fn a_single_node_with_data_becomes_a_three_node_cluster() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = |n: u8| tmp.path().join(format!("node{n}"));
+    // docs/deploy.md, "From a single node to a cluster": the single node
+    // (a generated name) restarted with node1's cluster configuration, two
+    // new nodes, `stemedb cluster sync` until both peers are in sync.
     let mut single = crate::support::TestServer::start_in(&dir(1), &[]).unwrap();
-    let health = single.http("/health").1;
-    let id = health
-        .split("\"node\":\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_string();
     let client = single.connect().await;
     write_claims(&client).await;
-    let expected = answers(&client).await;
+    let mut expected = answers(&client).await;
+    assert!(!single.http("/health").1.contains("\"node1\""));
     assert!(single.terminate().success());
 
-    // The same data dir (and node id) next to two empty nodes.
     let ports = ClusterPorts::free();
     let env = |n: u8| {
         let mut env = node_env(n, ports, None);
-        if n == 1 {
-            env.retain(|(k, _)| k != "STEMEDB_CLUSTER__NODE_ID");
-            env.push(("STEMEDB_CLUSTER__NODE_ID".into(), id.clone()));
-        }
         env.push(("STEMEDB_REPLICATION__SYNC_INTERVAL".into(), "1s".into()));
         env
     };
     let mut nodes: Vec<_> = (1..=3).map(|n| start_node(&dir(n), n, &env(n))).collect();
+    // Once node1 says READY with all three UP, a write through it is taken
+    // at once (members used to be shown UP while writes were refused).
+    let all_ready = || {
+        members(&nodes[0]) == listing(&[("node1", "UP"), ("node2", "UP"), ("node3", "UP")])
+            && node_state(&nodes[0]) == "READY"
+    };
+    assert!(
+        wait_for(Duration::from_secs(30), all_ready),
+        "{}",
+        members(&nodes[0])
+    );
+    nodes[0]
+        .connect()
+        .await
+        .batch_execute(
+            "INSERT INTO assertions (subject, predicate, object, source) \
+             VALUES ('zz-probe', 'p', 'o', 'src')",
+        )
+        .await
+        .expect("a write once READY");
+    let last = expected.len() - 1;
+    expected.insert(
+        last,
+        ["zz-probe", "p", "o", "1"]
+            .map(|v| Some(v.to_string()))
+            .to_vec(),
+    );
     wait_ready(&nodes);
-    let whole = || stored(&nodes) == 2.0 * CLAIMS as f64;
+    // It kept its data and took the configured name.
+    assert!(nodes[0].http("/health").1.contains("\"node\":\"node1\""));
+    assert!(
+        !nodes[0]
+            .log_lines("is node \"node1\" from now on")
+            .is_empty()
+    );
+    let in_sync = || {
+        let out = std::process::Command::new(&*crate::support::BINARY)
+            .args(["cluster", "sync", "--connect"])
+            .arg(nodes[0].conn_str())
+            .output()
+            .unwrap();
+        let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+        out.status.success()
+            && ["node2", "node3"]
+                .iter()
+                .all(|p| printed.contains(&format!("{p}: in sync")))
+    };
+    assert!(
+        wait_for(Duration::from_secs(60), in_sync),
+        "node1 never in sync"
+    );
+    let whole = || stored(&nodes) == 2.0 * (CLAIMS + 1) as f64;
     assert!(
         wait_for(Duration::from_secs(60), whole),
         "{} of {} claims stored after 60 s; node1 logged: {:?}",
         stored(&nodes),
-        2 * CLAIMS,
+        2 * (CLAIMS + 1),
         nodes[0]
             .log
             .lock()

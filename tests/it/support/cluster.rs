@@ -96,9 +96,23 @@ pub fn wait_for(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
     }
 }
 
-/// `/cluster/members` as `node` sees it.
+/// The member list of `/cluster/members` as `node` sees it (without the
+/// node's own name and state: [`node_state`]).
 pub fn members(node: &TestServer) -> String {
-    node.http("/cluster/members").1
+    let body = node.http("/cluster/members").1;
+    let list = body.split(",\"node\":").next().unwrap_or(&body);
+    format!("{}}}\n", list.trim_end().trim_end_matches('}'))
+}
+
+/// The state `/cluster/members` says a client meets at `node` (`READY`,
+/// `JOINING`, `NO_QUORUM`, `SHUTTING_DOWN`).
+pub fn node_state(node: &TestServer) -> String {
+    let body = node.http("/cluster/members").1;
+    body.split("\"state\":\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or("")
+        .to_string()
 }
 
 /// The `/cluster/members` body listing `ids`, with their statuses.
