@@ -257,6 +257,12 @@ const HELP: &[(&str, &str)] = &[
          majority is taken of (state=counted, the current layout's members).",
     ),
     (
+        "stemedb_replication_bytes_total",
+        "Bytes of claims and retractions moved between this node and a member, by peer (its \
+         RPC address) and direction (sent: replicated writes and hints; received: scans, \
+         lookups, anti-entropy).",
+    ),
+    (
         "stemedb_hints_pending",
         "Writes held for a member that is down (none on a single node).",
     ),

@@ -178,6 +178,7 @@ impl Peers {
             from: self.me.clone(),
             writes,
         };
+        meter(addr, SENT, request.encoded_len());
         let reply = self.client(addr)?.replicate(request).await;
         reply.map(drop).map_err(|s| self.failed(addr, &s))
     }
@@ -189,6 +190,7 @@ impl Peers {
             target: target.to_string(),
             writes: encode(writes)?,
         };
+        meter(addr, SENT, request.encoded_len());
         let reply = self.client(addr)?.hint(request).await;
         reply.map(drop).map_err(|s| self.failed(addr, &s))
     }
@@ -218,6 +220,7 @@ impl Peers {
         let batches = chunks
             .map(move |chunk| {
                 let chunk = chunk.map_err(|s| failed(&addr, &s))?;
+                meter(&addr, RECEIVED, chunk.ipc.len());
                 decode_batches(&chunk.ipc)
             })
             .map_ok(|batches| futures::stream::iter(batches.into_iter().map(Ok)))
@@ -229,6 +232,7 @@ impl Peers {
     pub async fn point(&self, addr: &str, request: PointRequest) -> Result<RecordBatch> {
         let reply = self.client(addr)?.point(request).await;
         let chunk = reply.map_err(|s| self.failed(addr, &s))?.into_inner();
+        meter(addr, RECEIVED, chunk.ipc.len());
         let mut batches = decode_batches(&chunk.ipc)?;
         match batches.len() {
             1 => Ok(batches.remove(0)),
@@ -256,6 +260,8 @@ impl Peers {
         let sent = request.encoded_len();
         let reply = self.client(addr)?.digest(request).await;
         let reply = reply.map_err(|s| self.failed(addr, &s))?.into_inner();
+        meter(addr, SENT, sent);
+        meter(addr, RECEIVED, reply.encoded_len());
         Ok((reply.hashes.clone(), sent + reply.encoded_len()))
     }
 
@@ -267,7 +273,9 @@ impl Peers {
             leaves: leaves.to_vec(),
         };
         let reply = self.client(addr)?.items(request).await;
-        Ok(reply.map_err(|s| self.failed(addr, &s))?.into_inner().items)
+        let reply = reply.map_err(|s| self.failed(addr, &s))?.into_inner();
+        meter(addr, RECEIVED, reply.encoded_len());
+        Ok(reply.items)
     }
 
     /// The writes behind records the member at `addr` holds.
@@ -282,10 +290,9 @@ impl Peers {
             retractions,
         };
         let reply = self.client(addr)?.fetch(request).await;
-        let writes = reply
-            .map_err(|s| self.failed(addr, &s))?
-            .into_inner()
-            .writes;
+        let reply = reply.map_err(|s| self.failed(addr, &s))?.into_inner();
+        meter(addr, RECEIVED, reply.encoded_len());
+        let writes = reply.writes;
         writes.iter().map(|w| decode_write(w)).collect()
     }
 }
@@ -356,6 +363,22 @@ impl Peers {
         let reply = client.clone().r#move(MoveRequest { epoch }).await;
         Ok(reply.map_err(|s| self.failed(addr, &s))?.into_inner().count)
     }
+}
+
+const SENT: &str = "sent";
+const RECEIVED: &str = "received";
+
+/// `stemedb_replication_bytes_total{peer, direction}`: the bytes of claims
+/// and retractions this node sent to the member at `peer` (its RPC
+/// address) — replicated writes and hints — and received from it — scans,
+/// point lookups, anti-entropy's digests, records and repairs.
+fn meter(peer: &str, direction: &'static str, bytes: usize) {
+    metrics::counter!(
+        "stemedb_replication_bytes_total",
+        "peer" => peer.to_string(),
+        "direction" => direction
+    )
+    .increment(bytes as u64);
 }
 
 fn encode(writes: &[Write]) -> Result<Vec<Vec<u8>>> {

@@ -227,6 +227,17 @@ async fn a_single_node_with_data_becomes_a_three_node_cluster() {
             .to_vec(),
     );
     wait_ready(&nodes);
+    // The probe went to its owners: node1 counts the bytes it sent, by peer.
+    let metrics = nodes[0].http("/metrics").1;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("stemedb_replication_bytes_total{")
+                && l.contains("direction=\"sent\"")
+                && l.contains("peer=\"127.0.0."))
+            && crate::support::metric_sum(&metrics, "stemedb_replication_bytes_total") > 0.0,
+        "{metrics}"
+    );
     // It kept its data and took the configured name.
     assert!(nodes[0].http("/health").1.contains("\"node\":\"node1\""));
     assert!(
