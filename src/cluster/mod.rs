@@ -6,7 +6,8 @@
 //! The [`replicator`] sends each write to its owners over gRPC ([`peers`]
 //! calls, [`service`] answers, [`rpc`] serves and authenticates, [`wire`]
 //! holds the messages; [`keyring`] seals gossip and signs calls with the
-//! cluster's secrets; [`outbox`] batches calls per peer),
+//! cluster's secrets; [`protocol`] versions both, so a rolling upgrade
+//! knows whom it may talk to; [`outbox`] batches calls per peer),
 //! holding hints for owners that are away, which [`handoff`] delivers when
 //! they return. Anti-entropy ([`anti_entropy`]) compares Merkle trees
 //! ([`merkle`], kept current by [`digests`]) and repairs what differs;
@@ -35,6 +36,7 @@ mod merkle;
 mod outbox;
 mod peers;
 pub mod placement;
+pub mod protocol;
 pub mod readers;
 mod rebalance;
 mod replicas;

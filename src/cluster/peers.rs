@@ -70,6 +70,9 @@ impl Interceptor for AddToken {
             .parse()
             .map_err(|_| tonic::Status::internal("the cluster token is not ASCII"))?;
         request.metadata_mut().insert(TOKEN_HEADER, token);
+        request
+            .metadata_mut()
+            .insert(super::protocol::HEADER, super::protocol::spoken().into());
         Ok(request)
     }
 }

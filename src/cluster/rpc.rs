@@ -1,7 +1,9 @@
 //! Serving node-to-node gRPC (tonic) on `[cluster] rpc_addr`. Every call
 //! carries the cluster's token ([`super::keyring`], in the
 //! `x-stemedb-cluster` metadata) and a call without one of the keyring's
-//! is refused (`UNAUTHENTICATED`) before any service sees it. Outgoing calls
+//! is refused (`UNAUTHENTICATED`) before any service sees it; so is one from
+//! a peer whose protocol version is outside this node's window
+//! (`FAILED_PRECONDITION`, [`super::protocol`]). Outgoing calls
 //! leave from the node's own IP (`Endpoint::local_address`), so firewall
 //! rules by node address hold ([`super::peers`]). The service itself is
 //! [`super::service`].
@@ -13,6 +15,7 @@ use tonic::transport::Server;
 use tonic::{Request, Status};
 
 use super::keyring::Keyring;
+use super::protocol;
 use super::service::Service;
 use super::tls::NodeTls;
 use crate::error::{Error, Result};
@@ -30,6 +33,17 @@ fn authentic<T>(request: &Request<T>, keyring: &Keyring) -> bool {
         .is_some_and(|given| keyring.accepts(given))
 }
 
+/// The protocol version a call says it speaks (none: the first version,
+/// which had no header).
+fn peer_protocol<T>(request: &Request<T>) -> u32 {
+    request
+        .metadata()
+        .get(protocol::HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+}
+
 /// Serves the node's RPC on `listener` until `stop` turns true.
 pub async fn serve(
     listener: TcpListener,
@@ -38,17 +52,25 @@ pub async fn serve(
     mut stop: watch::Receiver<bool>,
 ) -> Result<()> {
     let check = move |request: Request<()>| {
-        if authentic(&request, &keyring) {
-            Ok(request)
-        } else {
+        if !authentic(&request, &keyring) {
             tracing::warn!(
                 from = ?request.remote_addr(),
                 "cluster: refused an RPC not signed with this cluster's secret"
             );
-            Err(Status::unauthenticated(
+            return Err(Status::unauthenticated(
                 "not signed with this cluster's secret",
-            ))
+            ));
         }
+        let version = peer_protocol(&request);
+        if !protocol::accepts(version) {
+            let from = request.remote_addr().map(|a| a.ip().to_string());
+            protocol::log_refused(from.as_deref().unwrap_or("?"), version);
+            return Err(Status::failed_precondition(format!(
+                "the caller {}",
+                protocol::refusal(version)
+            )));
+        }
+        Ok(request)
     };
     let service = NodeServer::new(service)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)

@@ -167,7 +167,11 @@ impl Gossip {
             Ok(payload) => payload,
             Err(refused) => return self.refused(from, refused),
         };
-        if let Err(e) = self.foca.handle_data(&payload, &mut self.runtime) {
+        let payload = match super::protocol::unframe(&payload) {
+            Ok(payload) => payload,
+            Err(version) => return super::protocol::log_refused(&from.to_string(), version),
+        };
+        if let Err(e) = self.foca.handle_data(payload, &mut self.runtime) {
             tracing::debug!(%from, "cluster: gossip packet not understood: {e}");
         }
     }
@@ -213,7 +217,8 @@ impl Gossip {
     async fn flush(&mut self) {
         while let Some((to, data)) = self.runtime.to_send() {
             let now = crate::runtime::clock::since_epoch().as_secs();
-            let packet = self.keyring.seal(self.nonces.fresh(), now, &data);
+            let framed = super::protocol::frame(&data);
+            let packet = self.keyring.seal(self.nonces.fresh(), now, &framed);
             if let Err(e) = self.socket.send_to(&packet, to.swim).await {
                 tracing::debug!(to = %to.swim, "cluster: gossip send failed: {e}");
             }

@@ -206,6 +206,10 @@ impl Config {
             figment = figment.merge(Toml::file(file));
         }
         figment = figment.merge(Env::prefixed("STEMEDB_").split("__").filter(|key| {
+            // The protocol test switch (crate::cluster::protocol) is no key.
+            if key.as_str().eq_ignore_ascii_case("test_protocol") {
+                return false;
+            }
             let known = is_known_key(key.as_str());
             if !known {
                 // Scripts export their own STEMEDB_* variables (STEMEDB_BIN,

@@ -6,8 +6,9 @@
 //! command"), then the socket closes — not a reset. On shutdown a running
 //! statement may finish (and its rows stream) for up to `shutdown_timeout`;
 //! then it is cancelled (`57014`). A statement the client sends once the
-//! server drains gets the FATAL from the query handler
-//! ([`super::Backend`]); an idle connection gets it here.
+//! server drains waits in the query handler ([`super::Backend`]) and gets
+//! the FATAL from here, as an idle connection does (over TLS, where this
+//! cannot write, from the handler).
 //!
 //! pgwire owns the socket while it serves it, so the goodbye goes out on a
 //! duplicate of the socket's descriptor, written after pgwire's task is

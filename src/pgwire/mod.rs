@@ -120,6 +120,15 @@ impl Backend {
     /// PostgreSQL; one over the client's rate gets `53400`.
     async fn admit<C: ClientInfo>(&self, client: &C) -> pgwire::error::PgWireResult<()> {
         if self.engine.activity().is_draining() {
+            if !client.is_secure() {
+                // The connection's task ends it with the FATAL itself once
+                // running statements are done ([`connection`]), reading
+                // what the client still sends, so the FATAL arrives whole
+                // (pgwire's own close after a FATAL resets a socket with
+                // unread input, and a proxy in between may drop the FATAL
+                // with the reset). So this statement waits for it.
+                std::future::pending::<()>().await;
+            }
             return Err(errors::fatal(
                 connection::ADMIN_SHUTDOWN,
                 connection::ADMIN_SHUTDOWN_MESSAGE,

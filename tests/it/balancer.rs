@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::support::cluster::*;
 use crate::support::{TestServer, free_port};
 
-struct Haproxy(Child);
+pub struct Haproxy(Child);
 
 impl Drop for Haproxy {
     fn drop(&mut self) {
@@ -65,7 +65,7 @@ async fn landing(front: u16) -> Option<String> {
 
 /// HAProxy with the shipped config in front of `nodes`, once it listens;
 /// and its port.
-fn start_haproxy(dir: &std::path::Path, nodes: &[TestServer]) -> (u16, Haproxy) {
+pub fn start_haproxy(dir: &std::path::Path, nodes: &[TestServer]) -> (u16, Haproxy) {
     let front = free_port();
     let cfg = dir.join("haproxy.cfg");
     std::fs::write(&cfg, config(front, nodes)).unwrap();

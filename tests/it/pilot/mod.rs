@@ -1,5 +1,6 @@
 //! What an operator standing up a pilot does, done for real: the Debian
 //! package installed into a scratch root and the DR runbook run there as
-//! written (`package`).
+//! written (`package`); a rolling upgrade under writes (`upgrade`).
 
 mod package;
+mod upgrade;

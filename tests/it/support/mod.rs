@@ -89,16 +89,26 @@ impl TestServer {
     pub fn start_at(dir: &Path, ip: &str, env: &[(&str, &str)]) -> Result<TestServer, String> {
         let mut attempt = 0;
         loop {
-            match Self::start_once(dir, ip, env) {
+            match Self::start_once(dir, ip, (free_port(), free_port()), env) {
                 Err(e) if e.contains("Address already in use") && attempt < 5 => attempt += 1,
                 other => return other,
             }
         }
     }
 
-    fn start_once(dir: &Path, ip: &str, env: &[(&str, &str)]) -> Result<TestServer, String> {
-        let port = free_port();
-        let http_port = free_port();
+    /// This server started again on its data dir, address and ports (as a
+    /// restart under systemd is: a balancer in front still finds it), with
+    /// `env`.
+    pub fn restart_with(&mut self, env: &[(&str, &str)]) -> Result<TestServer, String> {
+        Self::start_once(&self.data_dir, &self.ip, (self.port, self.http_port), env)
+    }
+
+    fn start_once(
+        dir: &Path,
+        ip: &str,
+        (port, http_port): (u16, u16),
+        env: &[(&str, &str)],
+    ) -> Result<TestServer, String> {
         let mut cmd = Command::new(&*BINARY);
         cmd.arg("serve")
             .arg("--data-dir")
