@@ -41,18 +41,22 @@ pub fn server_error(e: tokio_postgres::Error) -> Error {
     Error::internal(text)
 }
 
-/// A client of the server at `conn`.
+/// A client of the server at `conn` (with the password of the environment:
+/// [`with_password`]; errors name `conn` as given, never the password).
 pub async fn connect(conn: &str) -> Result<Client> {
-    let (client, connection) = tokio_postgres::connect(conn, tokio_postgres::NoTls)
+    let full = with_password(conn.to_string());
+    let (client, connection) = tokio_postgres::connect(&full, tokio_postgres::NoTls)
         .await
         .map_err(|e| Error::internal(format!("cannot connect ({conn}): {e}")))?;
     tokio::spawn(connection);
     Ok(client)
 }
 
-/// `connect` with `STEMEDB_PASSWORD` added, if set and not given.
+/// `connect` with `STEMEDB_PASSWORD` (or libpq's `PGPASSWORD`) added, if
+/// set and not given.
 pub fn with_password(mut connect: String) -> String {
-    if let Ok(password) = std::env::var("STEMEDB_PASSWORD")
+    let password = std::env::var("STEMEDB_PASSWORD").or_else(|_| std::env::var("PGPASSWORD"));
+    if let Ok(password) = password
         && !connect.contains("password=")
     {
         connect.push_str(&format!(" password='{}'", password.replace('\'', "\\'")));

@@ -7,128 +7,16 @@
 //! running node, and the DR runbook of docs/operations.md, run as written,
 //! brings every claim back.
 
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
+use super::scratch::{ScratchRoot, build_deb, repo, run, stdout};
 use crate::support::cluster::wait_for;
 
 const SQL: &str = "host=127.0.0.1 port=18180 user=stemedb dbname=stemedb";
 
-fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
-}
-
-/// Runs a command; fails the test with its output unless it succeeds.
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// The scratch root: `/` seen through an overlay whose writes land in a
-/// tmpfs, with /proc, /dev and /run of its own. The node started in it is
-/// killed when the test ends, whatever happens.
-struct ScratchRoot {
-    root: PathBuf,
-    _tmp: tempfile::TempDir,
-}
-
-impl ScratchRoot {
-    fn new() -> ScratchRoot {
-        let tmp = tempfile::tempdir().unwrap();
-        let layers = tmp.path().join("layers");
-        std::fs::create_dir(&layers).unwrap();
-        run(Command::new("mount")
-            .args(["-t", "tmpfs", "scratch"])
-            .arg(&layers));
-        for dir in ["upper", "work", "root"] {
-            std::fs::create_dir(layers.join(dir)).unwrap();
-        }
-        let root = layers.join("root");
-        let options = format!(
-            "lowerdir=/,upperdir={},workdir={}",
-            layers.join("upper").display(),
-            layers.join("work").display()
-        );
-        run(Command::new("mount")
-            .args(["-t", "overlay", "overlay", "-o", &options])
-            .arg(&root));
-        run(Command::new("mount")
-            .args(["-t", "proc", "proc"])
-            .arg(root.join("proc")));
-        run(Command::new("mount")
-            .arg("--rbind")
-            .arg("/dev")
-            .arg(root.join("dev")));
-        run(Command::new("mount")
-            .args(["-t", "tmpfs", "run"])
-            .arg(root.join("run")));
-        ScratchRoot { root, _tmp: tmp }
-    }
-
-    fn path(&self, inside: &str) -> PathBuf {
-        self.root.join(inside.trim_start_matches('/'))
-    }
-
-    /// Runs `args` chrooted into the scratch root.
-    fn chroot(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new("chroot");
-        cmd.arg(&self.root).args(args).env(
-            "PATH",
-            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        );
-        cmd
-    }
-
-    fn node_pid(&self) -> Option<i32> {
-        std::fs::read_to_string(self.path("/run/stemedb.standin.pid"))
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-    }
-
-    /// Owner name, group name and permission bits of a path inside.
-    fn owner_and_mode(&self, inside: &str) -> (String, String, u32) {
-        let meta = std::fs::metadata(self.path(inside)).unwrap_or_else(|e| panic!("{inside}: {e}"));
-        let name = |file: &str, id: u32| {
-            std::fs::read_to_string(self.path(file))
-                .unwrap()
-                .lines()
-                .find_map(|line| {
-                    let f: Vec<&str> = line.split(':').collect();
-                    (f[2] == id.to_string()).then(|| f[0].to_string())
-                })
-                .unwrap_or_else(|| id.to_string())
-        };
-        (
-            name("/etc/passwd", meta.uid()),
-            name("/etc/group", meta.gid()),
-            meta.permissions().mode() & 0o7777,
-        )
-    }
-}
-
-impl Drop for ScratchRoot {
-    fn drop(&mut self) {
-        if let Some(pid) = self.node_pid() {
-            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-        }
-    }
-}
-
-/// `/ready` answers 200 (a node starting or stopping may reset the
-/// connection: not yet).
 fn serving() -> bool {
     use std::io::{Read, Write};
     let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", 18181)) else {
@@ -165,13 +53,7 @@ async fn the_package_installs_into_a_scratch_root_and_its_dr_runbook_works() {
         return;
     }
     let out_dir = tempfile::tempdir().unwrap();
-    let built = run(Command::new("bash")
-        .arg(repo("scripts/deb.sh"))
-        .arg(&*crate::support::BINARY)
-        .arg(out_dir.path())
-        .arg("fast"));
-    let deb = stdout(&built).lines().last().unwrap().to_string();
-    assert!(deb.ends_with("_amd64.deb"), "{deb}");
+    let deb = build_deb(out_dir.path());
 
     // lintian: no error (warnings are printed for the reader).
     let lint = Command::new("lintian")
@@ -184,9 +66,7 @@ async fn the_package_installs_into_a_scratch_root_and_its_dr_runbook_works() {
     assert!(!report.lines().any(|l| l.starts_with("E:")), "{report}");
 
     let scratch = ScratchRoot::new();
-    run(Command::new("dpkg")
-        .arg(format!("--root={}", scratch.root.display()))
-        .args(["-i", &deb]));
+    scratch.install(&deb);
     assert!(
         !Path::new("/usr/bin/stemedb").exists() && !Path::new("/etc/stemedb").exists(),
         "the package leaked onto this machine"
@@ -257,12 +137,11 @@ async fn the_package_installs_into_a_scratch_root_and_its_dr_runbook_works() {
 
     // The node, as the installed unit runs it (systemctl's stand-in reads
     // the unit: no systemd runs in the scratch root).
-    let standin = scratch.path("/usr/local/sbin/systemctl");
-    std::fs::copy(repo("tests/it/pilot/systemctl.sh"), &standin).unwrap();
-    std::fs::set_permissions(&standin, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::write(
         scratch.path("/etc/stemedb/backup.env"),
-        format!("STEMEDB_BACKUP_URL=file:///var/backups/stemedb\nSTEMEDB_BACKUP_CONNECT={SQL}\n"),
+        format!(
+            "STEMEDB_BACKUP_URL=file:///var/backups/stemedb\nSTEMEDB_BACKUP_CONNECT=\"{SQL}\"\n"
+        ),
     )
     .unwrap();
     run(&mut scratch.chroot(&["systemctl", "start", "stemedb"]));

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Stands in for systemctl in the package test's scratch root, where no
 # systemd runs: `start`, `stop`, `restart` and `is-active` of
-# stemedb.service do what the *installed* unit says — its User, Group,
+# stemedb.service (and `enable --now`) do what the *installed* unit says — its User, Group,
 # EnvironmentFile, Environment, StateDirectory, ExecStartPre and ExecStart
 # lines — and a SIGTERM stop waits for the process to exit. Timers are
 # recorded (start/stop), since nothing fires them here.
@@ -45,6 +45,12 @@ stop() {
 }
 
 verb="$1"; shift
+now=""
+for arg in "$@"; do [ "$arg" = --now ] && now=1; done
+# `enable --now` starts too; `enable` alone only marks it for the next boot.
+if [ "$verb" = enable ]; then
+    if [ -n "$now" ]; then verb=start; else verb=enabled; fi
+fi
 for name in "$@"; do
     case "$name" in
         --*) ;;
@@ -54,6 +60,7 @@ for name in "$@"; do
                 stop) stop ;;
                 restart) stop; start ;;
                 is-active) running ;;
+                enabled|daemon-reload) ;;
                 *) echo "systemctl stand-in: $verb not supported" >&2; exit 2 ;;
             esac ;;
         *.timer) echo "$verb $name" >> /run/stemedb.standin.timers ;;
