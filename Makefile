@@ -8,7 +8,7 @@
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/stemedb-target
 CARGO ?= cargo
 
-.PHONY: run test sim build deb deps test-deps bench bench-cluster bench-deps fuzz fmt lint clean-data cluster cluster-stop dr-drill
+.PHONY: run test sim build deb deps test-deps bench bench-cluster bench-deps fuzz fmt lint clean-data cluster cluster-stop dr-drill pilot
 
 ## Prerequisites, checked and installed by scripts/deps.sh (fails at once,
 ## with the reason, when something cannot be installed).
@@ -83,6 +83,15 @@ dr-drill: test-deps build
 
 cluster: build
 	bash scripts/cluster.sh start
+
+## The pilot's success criteria (bench/pilot.py) against the local cluster
+## (started if it is not running): 1 000 writes/s and 1 000 lens queries/s
+## for PILOT_SECONDS, a node killed and restarted midway; a pass/fail table.
+## Against other nodes: python3 bench/pilot.py --nodes … --kill-cmd … --start-cmd …
+PILOT_SECONDS ?= 60
+pilot: test-deps build
+	bash scripts/cluster.sh start
+	PILOT_SECONDS=$(PILOT_SECONDS) python3 bench/pilot.py
 
 cluster-stop:
 	bash scripts/cluster.sh stop
