@@ -34,6 +34,8 @@ mod inventory;
 mod keys;
 mod landed;
 #[cfg(test)]
+mod open_tests;
+#[cfg(test)]
 mod replica_order_tests;
 mod scan;
 mod sorted_puts;
@@ -232,8 +234,19 @@ pub(crate) fn open_db(dir: &Path) -> Result<(DB, Options)> {
         .iter()
         .map(|name| ColumnFamilyDescriptor::new(*name, cf_options(name)));
     let options = db_options();
-    let db = DB::open_cf_descriptors(&options, dir, cfs)
-        .map_err(|e| Error::internal(format!("cannot open data dir {}: {e}", dir.display())))?;
+    let db = DB::open_cf_descriptors(&options, dir, cfs).map_err(|e| {
+        let e = e.to_string();
+        // Column families this build does not know: a newer version's.
+        if e.contains("Column families not opened") {
+            Error::internal(format!(
+                "cannot open data dir {}: it was written by a newer stemedb ({e}); run that \
+                 version, or restore a backup taken before the upgrade",
+                dir.display()
+            ))
+        } else {
+            Error::internal(format!("cannot open data dir {}: {e}", dir.display()))
+        }
+    })?;
     Ok((db, options))
 }
 
