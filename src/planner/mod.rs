@@ -37,6 +37,7 @@ mod session;
 pub mod settings;
 mod system;
 mod udf_args;
+mod views;
 mod write;
 
 use std::sync::{Arc, Mutex, OnceLock, RwLock};

@@ -65,6 +65,8 @@ pub enum Action {
     Deallocate(Option<String>),
     /// CREATE / ALTER / DROP ROLE, GRANT / REVOKE of a role.
     Role(crate::planner::roles::statements::RoleStatement),
+    /// CREATE / DROP / ALTER of a schema or a view.
+    Definition(crate::planner::views::statements::DefinitionStatement),
 }
 
 /// The RETURNING clause of an INSERT.
@@ -88,9 +90,16 @@ fn unsupported(what: &str) -> Error {
         .unwrap_or("")
         .to_ascii_uppercase();
     let reason = match first.as_str() {
+        "CREATE" | "DROP" | "ALTER" | "COMMENT" | "RENAME"
+            if what.to_ascii_uppercase().contains("TABLE") =>
+        {
+            "claims are the only stored rows (insert them into assertions); for a named \
+             query use CREATE VIEW (in dbt: materialized='view' or 'ephemeral')"
+        }
         "CREATE" | "DROP" | "ALTER" | "COMMENT" | "RENAME" => {
             "StemeDB's six tables are fixed (assertions, retractions and the lens views \
-             recency, authority, beliefs, conflicts); there is no DDL"
+             recency, authority, beliefs, conflicts); besides them there are only schemas \
+             and views (CREATE SCHEMA, CREATE VIEW)"
         }
         "GRANT" | "REVOKE" => {
             "StemeDB grants roles, not privileges on objects: GRANT pg_read_all_data | \
@@ -149,6 +158,9 @@ fn show_name(words: &str) -> String {
 pub fn classify(sql: Sql) -> Result<Action> {
     if let Some(role) = crate::planner::roles::statements::from_sql(&sql) {
         return Ok(Action::Role(role?));
+    }
+    if let Some(definition) = crate::planner::views::statements::from_sql(&sql) {
+        return Ok(Action::Definition(definition?));
     }
     Ok(match sql {
         Sql::Query(mut query) => {

@@ -30,6 +30,8 @@ static PARSER: LazyLock<PostgresCompatibilityParser> =
 pub fn parse(sql: &str) -> Result<Vec<Statement>> {
     let substituted = super::driver_queries::substitute(sql);
     let sql = substituted.as_deref().unwrap_or(sql);
+    let renamed = alter_view_rename(sql);
+    let sql = renamed.as_deref().unwrap_or(sql);
     super::limits::on_stack_for(sql, || {
         let strict = strict_array_literals(sql)?;
         let sql = strict.as_deref().unwrap_or(sql);
@@ -43,6 +45,28 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
         }
         Ok(statements)
     })
+}
+
+/// `ALTER VIEW v RENAME TO w` as `ALTER TABLE v RENAME TO w` (which
+/// PostgreSQL also takes for a view, and sqlparser parses; its ALTER VIEW
+/// knows only `AS query`); `None` when `sql` has none.
+fn alter_view_rename(sql: &str) -> Option<String> {
+    const ALTER_VIEW: &str = "alter view";
+    let lower = sql.to_ascii_lowercase();
+    let mut from = 0;
+    while let Some(at) = lower[from..].find(ALTER_VIEW) {
+        let start = from + at;
+        let before = lower[..start].trim_end();
+        let rest = &lower[start..];
+        let statement = &rest[..rest.find(';').unwrap_or(rest.len())];
+        if (before.is_empty() || before.ends_with(';')) && statement.contains(" rename to ") {
+            let mut text = sql.to_string();
+            text.replace_range(start..start + ALTER_VIEW.len(), "ALTER TABLE");
+            return Some(alter_view_rename(&text).unwrap_or(text));
+        }
+        from = start + ALTER_VIEW.len();
+    }
+    None
 }
 
 /// `sql` with every `'{a,"b c",NULL}'::text[]` written as `ARRAY['a', 'b c',

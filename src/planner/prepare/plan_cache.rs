@@ -67,6 +67,11 @@ impl PlanCache {
         self.lock().get(key).cloned()
     }
 
+    /// Forgets every plan (the views they read may have changed).
+    pub(in crate::planner) fn clear(&self) {
+        self.lock().clear();
+    }
+
     fn put(&self, key: String, entry: Entry) {
         if key.len() <= MAX_KEY {
             self.lock().put(key, entry);

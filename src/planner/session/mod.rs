@@ -10,11 +10,14 @@
 //! budget ([`memory`]); COPY FROM STDIN arrives between statements and
 //! ends in one write ([`copy_in`]); SQL-level `PREPARE` / `EXECUTE` ([`prepared_sql`])
 //! is a session's named store of the same prepared statements the
-//! extended protocol uses.
+//! extended protocol uses; [`definitions`] runs the statements that
+//! define schemas and views and keeps the session's catalog in step with
+//! the cluster's definitions.
 //!
 //! It may call every other room of the planner; no room calls it.
 
 pub(super) mod copy_in;
+pub(super) mod definitions;
 pub(super) mod lifetime;
 pub(super) mod memory;
 pub(super) mod prepared_sql;

@@ -53,6 +53,8 @@ pub struct Session {
     named: std::sync::Mutex<std::collections::HashMap<String, Prepared>>,
     /// Plans of statements sent before ([`crate::planner::prepare::plan_cache`]).
     plans: PlanCache,
+    /// The schemas and views registered in `ctx` ([`super::definitions`]).
+    pub(super) definitions: std::sync::Mutex<super::definitions::Registered>,
 }
 
 impl Drop for Session {
@@ -76,6 +78,7 @@ impl Session {
             memory,
             named: Default::default(),
             plans: Default::default(),
+            definitions: Default::default(),
         }
     }
 
@@ -85,6 +88,10 @@ impl Session {
 
     pub(in crate::planner) fn context(&self) -> &SessionContext {
         &self.ctx
+    }
+
+    pub(super) fn plans(&self) -> &PlanCache {
+        &self.plans
     }
 
     pub(in crate::planner) fn named(
@@ -170,6 +177,7 @@ impl Session {
     }
 
     pub(in crate::planner) async fn plan(&self, action: Action) -> Result<Prepared> {
+        self.refresh_definitions().await?;
         let (statement, returning) = match &action {
             Action::Plan {
                 statement,
@@ -184,6 +192,7 @@ impl Session {
                 return Ok(Prepared::unplanned(action, target));
             }
         };
+        self.refuse_write_to_view(statement)?;
         let insert = match (statement, returning) {
             (DfStatement::Statement(s), None) => crate::planner::fast::plain_insert::recognise(s),
             _ => None,
@@ -499,6 +508,7 @@ impl Session {
                 })
             }
             Action::NoOp(tag) => Ok(command(*tag)),
+            Action::Definition(statement) => self.define(statement).await,
             Action::Role(statement) => {
                 use crate::planner::roles;
                 roles::check(&shared.store, &shared.user, roles::Privilege::Admin)?;

@@ -1,0 +1,378 @@
+//! The statements that define schemas and views, and the catalog changes
+//! each makes ([`changes`]): checked against the definitions as they are
+//! (a view needs its schema; a schema with views drops only with CASCADE;
+//! no name is taken twice; the six tables are not views).
+
+use datafusion::sql::sqlparser::ast::{
+    AlterSchemaOperation, AlterTableOperation, Ident, ObjectName, ObjectNamePart, ObjectType,
+    Query, SchemaName, Statement as Sql,
+};
+
+use super::{DATABASE, Definitions, PUBLIC, View, entry, schema_key, view_key};
+use crate::error::{Error, Result, sqlstate};
+use crate::planner::read::tables::TABLE_NAMES;
+use crate::storage::{CatalogEntry, Store};
+
+/// A name as PostgreSQL folds it: unquoted identifiers in lower case.
+fn ident(i: &Ident) -> String {
+    if i.quote_style.is_some() {
+        i.value.clone()
+    } else {
+        i.value.to_lowercase()
+    }
+}
+
+fn parts(name: &ObjectName) -> Vec<String> {
+    name.0
+        .iter()
+        .map(|p| match p {
+            ObjectNamePart::Identifier(i) => ident(i),
+            other => other.to_string(),
+        })
+        .collect()
+}
+
+fn other_database(database: &str) -> Error {
+    Error::new(
+        sqlstate::FEATURE_NOT_SUPPORTED,
+        format!("cross-database references are not implemented: \"{database}\""),
+    )
+}
+
+fn improper(name: &ObjectName) -> Error {
+    Error::new(
+        "42601",
+        format!("improper qualified name (too many dotted names): {name}"),
+    )
+}
+
+/// `[stemedb.][schema.]name` → (schema, name); `public` when unqualified.
+pub fn qualified(name: &ObjectName) -> Result<(String, String)> {
+    match parts(name).as_slice() {
+        [name] => Ok((PUBLIC.into(), name.clone())),
+        [schema, name] => Ok((schema.clone(), name.clone())),
+        [database, schema, name] if database == DATABASE => Ok((schema.clone(), name.clone())),
+        [database, _, _] => Err(other_database(database)),
+        _ => Err(improper(name)),
+    }
+}
+
+/// A schema's name: `s` or `stemedb.s`.
+fn schema_name_of(name: &ObjectName) -> Result<String> {
+    match parts(name).as_slice() {
+        [schema] => Ok(schema.clone()),
+        [database, schema] if database == DATABASE => Ok(schema.clone()),
+        [database, _] => Err(other_database(database)),
+        _ => Err(improper(name)),
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum DefinitionStatement {
+    CreateSchema {
+        name: String,
+        if_not_exists: bool,
+    },
+    DropSchemas {
+        names: Vec<String>,
+        if_exists: bool,
+        cascade: bool,
+    },
+    RenameSchema {
+        from: String,
+        to: String,
+    },
+    CreateView {
+        schema: String,
+        name: String,
+        or_replace: bool,
+        columns: Vec<String>,
+        query: Box<Query>,
+    },
+    DropViews {
+        names: Vec<(String, String)>,
+        if_exists: bool,
+    },
+    /// `ALTER VIEW … RENAME TO` (or `ALTER TABLE`, as dbt writes it).
+    RenameView {
+        schema: String,
+        from: String,
+        to: String,
+    },
+}
+
+impl DefinitionStatement {
+    /// The command tag PostgreSQL answers with.
+    pub fn tag(&self) -> &'static str {
+        match self {
+            Self::CreateSchema { .. } => "CREATE SCHEMA",
+            Self::DropSchemas { .. } => "DROP SCHEMA",
+            Self::RenameSchema { .. } => "ALTER SCHEMA",
+            Self::CreateView { .. } => "CREATE VIEW",
+            Self::DropViews { .. } => "DROP VIEW",
+            Self::RenameView { .. } => "ALTER VIEW",
+        }
+    }
+
+    /// The schema whose privileges the statement needs.
+    pub fn schema(&self) -> &str {
+        match self {
+            Self::CreateSchema { name, .. } | Self::RenameSchema { from: name, .. } => name,
+            Self::DropSchemas { names, .. } => names.first().map_or(PUBLIC, String::as_str),
+            Self::CreateView { schema, .. } | Self::RenameView { schema, .. } => schema,
+            Self::DropViews { names, .. } => names.first().map_or(PUBLIC, |(s, _)| s.as_str()),
+        }
+    }
+}
+
+/// The statement, if it defines schemas or views; `None` for any other.
+pub fn from_sql(sql: &Sql) -> Option<Result<DefinitionStatement>> {
+    Some(match sql {
+        Sql::CreateSchema {
+            schema_name,
+            if_not_exists,
+            ..
+        } => match schema_name {
+            SchemaName::Simple(name) | SchemaName::NamedAuthorization(name, _) => {
+                schema_name_of(name).map(|name| DefinitionStatement::CreateSchema {
+                    name,
+                    if_not_exists: *if_not_exists,
+                })
+            }
+            SchemaName::UnnamedAuthorization(user) => Ok(DefinitionStatement::CreateSchema {
+                name: ident(user),
+                if_not_exists: *if_not_exists,
+            }),
+        },
+        Sql::CreateView(view) => {
+            if view.materialized {
+                return Some(Err(Error::new(
+                    sqlstate::FEATURE_NOT_SUPPORTED,
+                    "CREATE MATERIALIZED VIEW is not supported: a view is planned over the \
+                     lenses each time it is read (use CREATE VIEW; dbt: materialized='view')",
+                )));
+            }
+            qualified(&view.name).map(|(schema, name)| DefinitionStatement::CreateView {
+                schema,
+                name,
+                or_replace: view.or_replace,
+                columns: view.columns.iter().map(|c| ident(&c.name)).collect(),
+                query: view.query.clone(),
+            })
+        }
+        Sql::Drop {
+            object_type: object_type @ (ObjectType::Schema | ObjectType::View),
+            if_exists,
+            names,
+            cascade,
+            ..
+        } => {
+            if *object_type == ObjectType::Schema {
+                names
+                    .iter()
+                    .map(schema_name_of)
+                    .collect::<Result<Vec<_>>>()
+                    .map(|names| DefinitionStatement::DropSchemas {
+                        names,
+                        if_exists: *if_exists,
+                        cascade: *cascade,
+                    })
+            } else {
+                names
+                    .iter()
+                    .map(qualified)
+                    .collect::<Result<Vec<_>>>()
+                    .map(|names| DefinitionStatement::DropViews {
+                        names,
+                        if_exists: *if_exists,
+                    })
+            }
+        }
+        Sql::AlterSchema(alter) => match alter.operations.as_slice() {
+            [AlterSchemaOperation::Rename { name }] => {
+                schema_name_of(&alter.name).and_then(|from| {
+                    schema_name_of(name).map(|to| DefinitionStatement::RenameSchema { from, to })
+                })
+            }
+            _ => Err(Error::new(
+                sqlstate::FEATURE_NOT_SUPPORTED,
+                "ALTER SCHEMA supports only RENAME TO",
+            )),
+        },
+        Sql::AlterTable(alter) => match alter.operations.as_slice() {
+            [AlterTableOperation::RenameTable { table_name }] => {
+                let to = match table_name {
+                    datafusion::sql::sqlparser::ast::RenameTableNameKind::As(n)
+                    | datafusion::sql::sqlparser::ast::RenameTableNameKind::To(n) => n,
+                };
+                qualified(&alter.name).and_then(|(schema, from)| {
+                    qualified(to).map(|(_, to)| DefinitionStatement::RenameView {
+                        schema,
+                        from,
+                        to,
+                    })
+                })
+            }
+            _ => return None,
+        },
+        _ => return None,
+    })
+}
+
+fn exists(what: &str, name: &str) -> Error {
+    Error::new("42P06", format!("{what} \"{name}\" already exists"))
+}
+
+fn no_schema(name: &str) -> Error {
+    Error::new("3F000", format!("schema \"{name}\" does not exist"))
+}
+
+fn no_view(schema: &str, name: &str) -> Error {
+    Error::new(
+        "42P01",
+        format!("view \"{}\" does not exist", display(schema, name)),
+    )
+}
+
+fn display(schema: &str, name: &str) -> String {
+    if schema == PUBLIC {
+        name.to_string()
+    } else {
+        format!("{schema}.{name}")
+    }
+}
+
+/// The six tables' names are not free in `public`.
+fn check_free(schema: &str, name: &str) -> Result<()> {
+    if schema == PUBLIC && TABLE_NAMES.contains(&name) {
+        return Err(Error::new(
+            "42809",
+            format!("\"{name}\" is one of StemeDB's tables, not a view: choose another name"),
+        ));
+    }
+    Ok(())
+}
+
+/// The catalog entries `statement` makes. `query` is the view's query as
+/// text (the caller has planned it: it reads only what exists).
+pub fn changes(
+    store: &Store,
+    defs: &Definitions,
+    statement: &DefinitionStatement,
+    owner: &str,
+) -> Result<Vec<CatalogEntry>> {
+    let put_view = |schema: &str, name: &str, view: &View| {
+        let json = serde_json::to_vec(view).map_err(|e| Error::internal(e.to_string()))?;
+        Ok::<_, Error>(entry(store, view_key(schema, name), Some(json)))
+    };
+    let mut out = Vec::new();
+    match statement {
+        DefinitionStatement::CreateSchema {
+            name,
+            if_not_exists,
+        } => {
+            if defs.has_schema(name) || name == "pg_catalog" || name == "information_schema" {
+                if *if_not_exists {
+                    return Ok(out);
+                }
+                return Err(exists("schema", name));
+            }
+            out.push(entry(store, schema_key(name), Some(b"{}".to_vec())));
+        }
+        DefinitionStatement::DropSchemas {
+            names,
+            if_exists,
+            cascade,
+        } => {
+            for name in names {
+                if name == PUBLIC {
+                    return Err(Error::new(
+                        "2BP01",
+                        "cannot drop schema public: it holds StemeDB's tables",
+                    ));
+                }
+                if !defs.schemas.contains(name) {
+                    if *if_exists {
+                        continue;
+                    }
+                    return Err(no_schema(name));
+                }
+                let views: Vec<&str> = defs.views_in(name).map(|(n, _)| n).collect();
+                if !views.is_empty() && !cascade {
+                    return Err(Error::new(
+                        "2BP01",
+                        format!(
+                            "cannot drop schema {name} because other objects depend on it: \
+                             views {}; use DROP SCHEMA … CASCADE to drop them too",
+                            views.join(", ")
+                        ),
+                    ));
+                }
+                for view in views {
+                    out.push(entry(store, view_key(name, view), None));
+                }
+                out.push(entry(store, schema_key(name), None));
+            }
+        }
+        DefinitionStatement::RenameSchema { from, to } => {
+            if from == PUBLIC || !defs.schemas.contains(from) {
+                return Err(no_schema(from));
+            }
+            if defs.has_schema(to) {
+                return Err(exists("schema", to));
+            }
+            for (name, view) in defs.views_in(from) {
+                out.push(entry(store, view_key(from, name), None));
+                out.push(put_view(to, name, view)?);
+            }
+            out.push(entry(store, schema_key(from), None));
+            out.push(entry(store, schema_key(to), Some(b"{}".to_vec())));
+        }
+        DefinitionStatement::CreateView {
+            schema,
+            name,
+            or_replace,
+            columns,
+            query,
+        } => {
+            if !defs.has_schema(schema) {
+                return Err(no_schema(schema));
+            }
+            check_free(schema, name)?;
+            if defs.view(schema, name).is_some() && !or_replace {
+                return Err(exists("relation", &display(schema, name)));
+            }
+            let view = View {
+                query: query.to_string(),
+                columns: columns.clone(),
+                owner: owner.to_string(),
+            };
+            out.push(put_view(schema, name, &view)?);
+        }
+        DefinitionStatement::DropViews { names, if_exists } => {
+            for (schema, name) in names {
+                if defs.view(schema, name).is_none() {
+                    if *if_exists {
+                        continue;
+                    }
+                    check_free(schema, name)?;
+                    return Err(no_view(schema, name));
+                }
+                out.push(entry(store, view_key(schema, name), None));
+            }
+        }
+        DefinitionStatement::RenameView { schema, from, to } => {
+            let Some(view) = defs.view(schema, from) else {
+                check_free(schema, from)?;
+                return Err(no_view(schema, from));
+            };
+            check_free(schema, to)?;
+            if defs.view(schema, to).is_some() {
+                return Err(exists("relation", &display(schema, to)));
+            }
+            out.push(entry(store, view_key(schema, from), None));
+            out.push(put_view(schema, to, view)?);
+        }
+    }
+    Ok(out)
+}
