@@ -45,3 +45,4 @@ mod shutdown;
 mod snapshot;
 mod threads;
 mod verify;
+mod views;

@@ -1,4 +1,4 @@
-//! `information_schema.columns` in PostgreSQL's terms.
+//! `information_schema.columns` and `.views` in PostgreSQL's terms.
 //!
 //! DataFusion's information schema describes columns with Arrow type names
 //! (`Int64`, `Timestamp(µs, "UTC")`) and counts positions from 0; tools
@@ -7,6 +7,9 @@
 //! `information_schema.columns` is replaced by a derived table over
 //! DataFusion's that translates those columns; every other column passes
 //! through, so `SELECT *` and qualified references keep working.
+//! `information_schema.views` names its text `definition`; PostgreSQL's
+//! (which dbt and SQLAlchemy read) is `view_definition`, with the
+//! updatability columns beside it: a view is never updatable here.
 
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -32,7 +35,15 @@ const COLUMNS: &str = "SELECT table_catalog, table_schema, table_name, column_na
     'pg_catalog' AS udt_schema, stemedb_pg_type_name(data_type, true) AS udt_name \
     FROM information_schema.columns";
 
-/// Rewrites references to `information_schema.columns` in `statement`.
+/// The derived table standing in for `information_schema.views`.
+const VIEWS: &str = "SELECT table_catalog, table_schema, table_name, \
+    definition AS view_definition, 'NONE' AS check_option, 'NO' AS is_updatable, \
+    'NO' AS is_insertable_into, 'NO' AS is_trigger_updatable, \
+    'NO' AS is_trigger_deletable, 'NO' AS is_trigger_insertable_into \
+    FROM information_schema.views WHERE definition IS NOT NULL";
+
+/// Rewrites references to `information_schema.columns` and `.views` in
+/// `statement`.
 pub fn rewrite(statement: &mut Statement) {
     struct Columns;
     impl VisitorMut for Columns {
@@ -40,13 +51,13 @@ pub fn rewrite(statement: &mut Statement) {
         // Post-order: the derived table inserted here is not visited again.
         fn post_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
             if let TableFactor::Table { name, alias, .. } = factor
-                && is_columns(name)
-                && let Some(subquery) = derived()
+                && let Some((table, sql)) = replaced(name)
+                && let Some(subquery) = derived(sql)
             {
                 let alias = alias.clone().unwrap_or_else(|| TableAlias {
                     explicit: true,
                     at: None,
-                    name: Ident::new("columns"),
+                    name: Ident::new(table),
                     columns: vec![],
                 });
                 *factor = TableFactor::Derived {
@@ -62,19 +73,28 @@ pub fn rewrite(statement: &mut Statement) {
     let _ = statement.visit(&mut Columns);
 }
 
-fn is_columns(name: &ObjectName) -> bool {
+/// The table `name` names and the query standing in for it, if it is
+/// one this module translates.
+fn replaced(name: &ObjectName) -> Option<(&'static str, &'static str)> {
     let parts: Vec<String> = name
         .0
         .iter()
         .filter_map(|p| p.as_ident())
         .map(|i| i.value.to_lowercase())
         .collect();
-    matches!(parts.as_slice(), [.., schema, table] if schema == "information_schema" && table == "columns")
+    match parts.as_slice() {
+        [.., schema, table] if schema == "information_schema" => match table.as_str() {
+            "columns" => Some(("columns", COLUMNS)),
+            "views" => Some(("views", VIEWS)),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
-fn derived() -> Option<Box<datafusion::sql::sqlparser::ast::Query>> {
+fn derived(sql: &str) -> Option<Box<datafusion::sql::sqlparser::ast::Query>> {
     Parser::new(&PostgreSqlDialect {})
-        .try_with_sql(COLUMNS)
+        .try_with_sql(sql)
         .ok()?
         .parse_query()
         .ok()

@@ -37,7 +37,8 @@ pub fn install(ctx: &SessionContext, session: &Arc<SessionShared>) {
     if let Some(catalog) = ctx.catalog(CATALOG)
         && let Some(inner) = catalog.schema("pg_catalog")
     {
-        let overlay = super::overlay::Overlay::new(inner, session.activity.clone());
+        let overlay =
+            super::overlay::Overlay::new(inner, session.activity.clone(), session.store.clone());
         if let Err(e) = catalog.register_schema("pg_catalog", Arc::new(overlay)) {
             tracing::warn!("pg_catalog overlay unavailable in this session: {e}");
         }

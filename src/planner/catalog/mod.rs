@@ -7,8 +7,8 @@
 //! [`json_build_object`] are the PostgreSQL functions drivers call;
 //! [`roles_provider`] lists the roles in `pg_roles`.
 //!
-//! It may call `system` (the `stemedb` schema it installs), `read` and
-//! `roles`.
+//! It may call `system` (the `stemedb` schema it installs), `read`,
+//! `roles` and `views` (the views `pg_views` lists).
 
 pub(super) mod arrays;
 pub(super) mod information_schema;

@@ -7,7 +7,10 @@
 //!   arrays ([`super::arrays`]), so `unnest(indkey)` and
 //!   `proargtypes::regtype[]` work as in PostgreSQL (SQLAlchemy's reflection
 //!   and pgcli's completion use them);
-//! - `pg_class`: plus `reloptions`, always NULL.
+//! - `pg_class`: plus `reloptions`, always NULL;
+//! - `pg_views`: the views defined with CREATE VIEW, read when the
+//!   statement runs, and `pg_get_viewdef(view)` their text (rewritten into
+//!   a lookup in it, [`viewdef`]).
 //!
 //! The crate qualifies the unqualified names of its own relations while
 //! parsing; [`rewrite`] does the same for `pg_stat_activity`.
@@ -34,6 +37,7 @@ use datafusion::sql::sqlparser::parser::Parser;
 
 use super::arrays::{array_columns, with_arrays};
 use crate::connections::Activity;
+use crate::storage::Store;
 
 const STAT_ACTIVITY: &str = "pg_stat_activity";
 
@@ -64,11 +68,65 @@ fn generate_subscripts(expr: &mut SqlExpr) {
     }
 }
 
+/// `pg_get_viewdef(view [, pretty])` as a lookup of the view's text in
+/// `pg_views`: by name for a name (`'v'`, `'s.v'::regclass`), by OID for
+/// an OID (what psql's `\d+` passes).
+fn viewdef(expr: &mut SqlExpr) {
+    let SqlExpr::Function(f) = expr else { return };
+    let name = f.name.to_string().to_ascii_lowercase();
+    if name != "pg_get_viewdef" && name != "pg_catalog.pg_get_viewdef" {
+        return;
+    }
+    let FunctionArguments::List(list) = &f.args else {
+        return;
+    };
+    let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(view))) = list.args.first() else {
+        return;
+    };
+    let mut named = view;
+    if let SqlExpr::Cast { expr, .. } = named {
+        named = expr;
+    }
+    let condition = match named {
+        SqlExpr::Value(v) => match &v.value {
+            datafusion::sql::sqlparser::ast::Value::SingleQuotedString(text)
+                if text.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                format!("c.oid = {text}")
+            }
+            datafusion::sql::sqlparser::ast::Value::SingleQuotedString(text) => {
+                let text = text.replace('\'', "''");
+                match text.split_once('.') {
+                    Some((schema, view)) => {
+                        format!("v.schemaname = '{schema}' AND v.viewname = '{view}'")
+                    }
+                    None => format!("v.viewname = '{text}'"),
+                }
+            }
+            _ => format!("c.oid = {view}"),
+        },
+        _ => format!("c.oid = {view}"),
+    };
+    let sql = format!(
+        "(SELECT v.definition FROM pg_catalog.pg_views v \
+         JOIN pg_catalog.pg_namespace n ON n.nspname = v.schemaname \
+         JOIN pg_catalog.pg_class c ON c.relname = v.viewname AND c.relnamespace = n.oid \
+         WHERE {condition} LIMIT 1)"
+    );
+    if let Ok(replacement) = Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(&sql)
+        .and_then(|mut p| p.parse_expr())
+    {
+        *expr = replacement;
+    }
+}
+
 /// Qualifies unqualified references to `pg_stat_activity` and rewrites
-/// `generate_subscripts`.
+/// `generate_subscripts` and `pg_get_viewdef`.
 pub fn rewrite(statement: &mut Statement) {
     let _ = visit_expressions_mut(statement, |e| {
         generate_subscripts(e);
+        viewdef(e);
         ControlFlow::<()>::Continue(())
     });
     struct Qualify;
@@ -95,12 +153,52 @@ pub fn rewrite(statement: &mut Statement) {
 pub struct Overlay {
     inner: Arc<dyn SchemaProvider>,
     activity: Arc<Activity>,
+    store: Arc<Store>,
 }
 
 impl Overlay {
-    pub fn new(inner: Arc<dyn SchemaProvider>, activity: Arc<Activity>) -> Overlay {
-        Overlay { inner, activity }
+    pub fn new(
+        inner: Arc<dyn SchemaProvider>,
+        activity: Arc<Activity>,
+        store: Arc<Store>,
+    ) -> Overlay {
+        Overlay {
+            inner,
+            activity,
+            store,
+        }
     }
+}
+
+/// `pg_views`: every view defined now, with its owner and text.
+fn pg_views(store: &Store) -> Result<Arc<dyn TableProvider>> {
+    use datafusion::arrow::array::StringArray;
+    let definitions = crate::planner::views::Definitions::load(store)
+        .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
+    let schema = Arc::new(Schema::new(
+        ["schemaname", "viewname", "viewowner", "definition"]
+            .map(|name| Field::new(name, DataType::Utf8, true))
+            .to_vec(),
+    ));
+    let views = &definitions.views;
+    let column = |pick: &dyn Fn(&(String, String), &crate::planner::views::View) -> String| {
+        Arc::new(StringArray::from_iter_values(
+            views.iter().map(|(k, v)| pick(k, v)),
+        )) as datafusion::arrow::array::ArrayRef
+    };
+    let batch = datafusion::arrow::record_batch::RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            column(&|(s, _), _| s.clone()),
+            column(&|(_, n), _| n.clone()),
+            column(&|_, v| v.owner.clone()),
+            column(&|_, v| v.query.clone()),
+        ],
+    )?;
+    Ok(Arc::new(datafusion::catalog::MemTable::try_new(
+        schema,
+        vec![vec![batch]],
+    )?))
 }
 
 impl fmt::Debug for Overlay {
@@ -119,6 +217,7 @@ impl SchemaProvider for Overlay {
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
         match name.to_ascii_lowercase().as_str() {
+            "pg_views" => Ok(Some(pg_views(&self.store)?)),
             STAT_ACTIVITY => Ok(Some(Arc::new(super::pg_stat_activity::table(
                 self.activity.clone(),
             )))),

@@ -59,6 +59,16 @@ pub fn install(ctx: &SessionContext, session: &Arc<SessionShared>) {
         ),
         // StemeDB's tables have no SQL-level indexes to describe.
         ScalarUDF::new_from_impl(Nothing::new("pg_get_indexdef")),
+        // Nor comments on columns.
+        ScalarUDF::new_from_impl(Nothing::new("col_description")),
+        // No session has temporary schemas.
+        create_udf(
+            "pg_is_other_temp_schema",
+            vec![DataType::Int64],
+            DataType::Boolean,
+            Volatility::Immutable,
+            Arc::new(|_| scalar(ScalarValue::Boolean(Some(false)))),
+        ),
         create_udf(
             "localtimestamp",
             vec![],

@@ -48,11 +48,20 @@ fn psql_roles(sql: &str) -> Option<String> {
     None
 }
 
+/// psql's `\d+` adds the TOAST table's storage options to the relation's
+/// with an `array(select …)` DataFusion cannot plan; StemeDB's relations
+/// have neither, so the relation's own (NULL) stand for both.
+const PSQL_TOAST_OPTIONS: &str =
+    "c.reloptions || array(select 'toast.' || x from pg_catalog.unnest(tc.reloptions) x)";
+
 /// The statement to run instead of `sql`, if it is one of those queries.
 pub fn substitute(sql: &str) -> Option<std::borrow::Cow<'static, str>> {
     let head = sql.trim_start();
     if head.starts_with("WITH RECURSIVE typeinfo_tree(") && head.contains("elemdelim") {
         return Some(ASYNCPG_TYPES.into());
+    }
+    if sql.contains(PSQL_TOAST_OPTIONS) {
+        return Some(sql.replace(PSQL_TOAST_OPTIONS, "c.reloptions").into());
     }
     psql_roles(sql).map(Into::into)
 }

@@ -16,16 +16,9 @@ use super::run::{Session, df};
 use crate::error::{Error, Result, sqlstate};
 use crate::planner::output::{Output, command};
 use crate::planner::roles;
-use crate::planner::views::register::view_table;
+use crate::planner::views::register::{Registered, view_table};
 use crate::planner::views::statements::{DefinitionStatement, changes, qualified};
 use crate::planner::views::{DATABASE, Definitions, PUBLIC, View};
-
-/// What a session has registered: the definitions as of a catalog version.
-#[derive(Default)]
-pub(in crate::planner) struct Registered {
-    version: Option<u64>,
-    definitions: Definitions,
-}
 
 impl Session {
     /// Registers the schemas and views the catalog holds now, if it moved
@@ -50,6 +43,16 @@ impl Session {
         registered.version = Some(version);
         registered.definitions = new;
         Ok(())
+    }
+
+    /// Forgets the session's plans when the catalog moved since its views
+    /// were registered: a plan holds the views it read as they were. (The
+    /// next statement planned registers them again.)
+    pub(in crate::planner) fn forget_plans_if_definitions_moved(&self) {
+        let version = self.shared.store.catalog_version();
+        if self.registered().version != Some(version) {
+            self.plans().clear();
+        }
     }
 
     async fn register(&self, old: &Definitions, new: &Definitions) -> Result<()> {

@@ -54,7 +54,7 @@ pub struct Session {
     /// Plans of statements sent before ([`crate::planner::prepare::plan_cache`]).
     plans: PlanCache,
     /// The schemas and views registered in `ctx` ([`super::definitions`]).
-    pub(super) definitions: std::sync::Mutex<super::definitions::Registered>,
+    pub(super) definitions: std::sync::Mutex<crate::planner::views::register::Registered>,
 }
 
 impl Drop for Session {
@@ -103,6 +103,7 @@ impl Session {
     /// The plan of an extended-protocol Parse of `sql`, if the session
     /// planned the same text before ([`crate::planner::prepare::plan_cache`]).
     pub fn planned(&self, sql: &str) -> Option<Arc<Prepared>> {
+        self.forget_plans_if_definitions_moved();
         self.plans.planned(sql)
     }
 
@@ -118,6 +119,7 @@ impl Session {
         &self,
         action: Action,
     ) -> Result<(Arc<Prepared>, Vec<ScalarValue>)> {
+        self.forget_plans_if_definitions_moved();
         let mut found = self.plans.lookup(&action);
         if let Lookup::Miss(miss) = found {
             // Not `prepare`: a failure here is not the statement's.

@@ -8,8 +8,15 @@ use datafusion::catalog::TableProvider;
 use datafusion::catalog::view::ViewTable;
 use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder, col};
 
-use super::View;
+use super::{Definitions, View};
 use crate::error::{Error, Result};
+
+/// What a session has registered: the definitions as of a catalog version.
+#[derive(Default)]
+pub struct Registered {
+    pub version: Option<u64>,
+    pub definitions: Definitions,
+}
 
 /// `plan` (the view's query, planned in the reading session) as a table,
 /// its columns renamed to the view's own names where it gave them.
