@@ -7,7 +7,7 @@
 #   scripts/deps.sh test    + psql, pgbench, openssl, pgjdbc, a JDK, pgbouncer,
 #                             promtool, nginx (stream), haproxy, psycopg,
 #                             asyncpg, SQLAlchemy, pandas, PyYAML, node-postgres,
-#                             lintian (the .deb)
+#                             lintian (the .deb), dbt-postgres 1.9
 #   scripts/deps.sh bench   + a PostgreSQL server, pgbench, psycopg, pgjdbc and a JDK
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -74,6 +74,13 @@ need_test() {
     command -v ip >/dev/null 2>&1 || apt_install "the partition test brings up loopback in its namespace" iproute2
     command -v tcpdump >/dev/null 2>&1 || apt_install "the security test captures node-to-node traffic" tcpdump
     command -v lintian >/dev/null 2>&1 || apt_install "the package test checks the .deb with lintian" lintian
+    # dbt-core 1.9 (1.10+ fetch a parser from outside the package registries).
+    if ! command -v dbt >/dev/null 2>&1 || ! dbt --version 2>/dev/null | grep -q "installed: 1.9" \
+        || ! python3 -c "import dbt.adapters.postgres" 2>/dev/null; then
+        echo ">> installing dbt-postgres 1.9 (the dbt test)"
+        python3 -m pip install -q "dbt-postgres==1.9.0" "dbt-core~=1.9.0" \
+            || fail "pip install of dbt-postgres failed"
+    fi
     if ! python3 -c "import psycopg, asyncpg, sqlalchemy, pandas, pexpect, yaml" 2>/dev/null \
         || ! command -v pgcli >/dev/null 2>&1; then
         echo ">> installing Python clients (psycopg, asyncpg, SQLAlchemy, pandas, pgcli, pexpect, PyYAML)"

@@ -22,6 +22,7 @@ mod cluster;
 mod cluster_backup;
 mod copy;
 mod crash;
+mod dbt;
 mod deploy;
 mod dr_drill;
 mod extended;

@@ -42,8 +42,17 @@ const VIEWS: &str = "SELECT table_catalog, table_schema, table_name, \
     'NO' AS is_trigger_deletable, 'NO' AS is_trigger_insertable_into \
     FROM information_schema.views WHERE definition IS NOT NULL";
 
-/// Rewrites references to `information_schema.columns` and `.views` in
-/// `statement`.
+/// The derived table standing in for `pg_catalog.pg_tables`, which
+/// `datafusion-pg-catalog` fills with every relation: only tables (dbt
+/// reads a relation's kind from whether `pg_tables` or `pg_views` lists
+/// it, and a view listed in both is taken for either).
+const PG_TABLES: &str = "SELECT t.* FROM pg_catalog.pg_tables t \
+    JOIN pg_catalog.pg_namespace n ON n.nspname = t.schemaname \
+    JOIN pg_catalog.pg_class c ON c.relname = t.tablename AND c.relnamespace = n.oid \
+    WHERE c.relkind = 'r'";
+
+/// Rewrites references to `information_schema.columns` and `.views`, and
+/// to `pg_tables`, in `statement`.
 pub fn rewrite(statement: &mut Statement) {
     struct Columns;
     impl VisitorMut for Columns {
@@ -88,6 +97,10 @@ fn replaced(name: &ObjectName) -> Option<(&'static str, &'static str)> {
             "views" => Some(("views", VIEWS)),
             _ => None,
         },
+        [.., schema, table] if schema == "pg_catalog" && table == "pg_tables" => {
+            Some(("pg_tables", PG_TABLES))
+        }
+        [table] if table == "pg_tables" => Some(("pg_tables", PG_TABLES)),
         _ => None,
     }
 }

@@ -93,6 +93,13 @@ pub enum DefinitionStatement {
         names: Vec<(String, String)>,
         if_exists: bool,
     },
+    /// `DROP TABLE IF EXISTS` of what is not there (dbt clears away a
+    /// backup that may have been a table): nothing to do; of a view or one
+    /// of the six tables, refused.
+    DropTables {
+        names: Vec<(String, String)>,
+        if_exists: bool,
+    },
     /// `ALTER VIEW … RENAME TO` (or `ALTER TABLE`, as dbt writes it).
     RenameView {
         schema: String,
@@ -110,6 +117,7 @@ impl DefinitionStatement {
             Self::RenameSchema { .. } => "ALTER SCHEMA",
             Self::CreateView { .. } => "CREATE VIEW",
             Self::DropViews { .. } => "DROP VIEW",
+            Self::DropTables { .. } => "DROP TABLE",
             Self::RenameView { .. } => "ALTER VIEW",
         }
     }
@@ -120,7 +128,9 @@ impl DefinitionStatement {
             Self::CreateSchema { name, .. } | Self::RenameSchema { from: name, .. } => name,
             Self::DropSchemas { names, .. } => names.first().map_or(PUBLIC, String::as_str),
             Self::CreateView { schema, .. } | Self::RenameView { schema, .. } => schema,
-            Self::DropViews { names, .. } => names.first().map_or(PUBLIC, |(s, _)| s.as_str()),
+            Self::DropViews { names, .. } | Self::DropTables { names, .. } => {
+                names.first().map_or(PUBLIC, |(s, _)| s.as_str())
+            }
         }
     }
 }
@@ -160,6 +170,19 @@ pub fn from_sql(sql: &Sql) -> Option<Result<DefinitionStatement>> {
                 query: view.query.clone(),
             })
         }
+        Sql::Drop {
+            object_type: ObjectType::Table,
+            if_exists,
+            names,
+            ..
+        } => names
+            .iter()
+            .map(qualified)
+            .collect::<Result<Vec<_>>>()
+            .map(|names| DefinitionStatement::DropTables {
+                names,
+                if_exists: *if_exists,
+            }),
         Sql::Drop {
             object_type: object_type @ (ObjectType::Schema | ObjectType::View),
             if_exists,
@@ -359,6 +382,33 @@ pub fn changes(
                     return Err(no_view(schema, name));
                 }
                 out.push(entry(store, view_key(schema, name), None));
+            }
+        }
+        DefinitionStatement::DropTables { names, if_exists } => {
+            for (schema, name) in names {
+                if schema == PUBLIC && TABLE_NAMES.contains(&name.as_str()) {
+                    return Err(Error::new(
+                        sqlstate::FEATURE_NOT_SUPPORTED,
+                        format!(
+                            "cannot drop \"{name}\": StemeDB's tables are fixed, and claims are never deleted"
+                        ),
+                    ));
+                }
+                if defs.view(schema, name).is_some() {
+                    return Err(Error::new(
+                        "42809",
+                        format!(
+                            "\"{}\" is not a table: use DROP VIEW",
+                            display(schema, name)
+                        ),
+                    ));
+                }
+                if !if_exists {
+                    return Err(Error::new(
+                        "42P01",
+                        format!("table \"{}\" does not exist", display(schema, name)),
+                    ));
+                }
             }
         }
         DefinitionStatement::RenameView { schema, from, to } => {
