@@ -1,5 +1,6 @@
 """SQLAlchemy 2 (psycopg driver) and pandas.read_sql against StemeDB:
-engine, inspect() tables and views, text() with parameters.
+engine, inspect() tables and views (a view of one's own with its
+definition), text() with parameters.
 Usage: python3 sqlalchemy_client.py PORT"""
 import sys
 
@@ -52,6 +53,22 @@ assert "contested" in lens_table.columns and len(lens_table) >= 1, lens_table
 with engine.connect() as conn:
     obj = conn.execute(sa.text("SELECT object FROM authority WHERE subject = :s"), {"s": "ip:1"}).scalar_one()
     assert obj == "true", obj
+
+# A view of one's own, in a schema: listed, its definition and columns
+# reflected (what DBeaver and SQLAlchemy-based tools show).
+with engine.begin() as conn:
+    conn.execute(sa.text("CREATE SCHEMA IF NOT EXISTS reports"))
+    conn.execute(sa.text(
+        "CREATE OR REPLACE VIEW reports.verdicts AS SELECT subject, object AS verdict FROM authority"))
+insp = sa.inspect(engine)
+assert "reports" in insp.get_schema_names(), insp.get_schema_names()
+assert insp.get_view_names(schema="reports") == ["verdicts"], insp.get_view_names(schema="reports")
+definition = insp.get_view_definition("verdicts", schema="reports")
+assert "FROM authority" in definition, definition
+assert [c["name"] for c in insp.get_columns("verdicts", schema="reports")] == ["subject", "verdict"]
+assert "verdicts" not in insp.get_table_names(schema="reports")
+verdicts = pd.read_sql("SELECT verdict FROM reports.verdicts WHERE subject = 'ip:1'", engine)
+assert list(verdicts["verdict"]) == ["true"], verdicts
 
 frame = pd.read_sql("SELECT subject, object, tier FROM assertions ORDER BY tier", engine)
 assert list(frame["tier"]) == [0, 3], frame

@@ -108,10 +108,10 @@ fn viewdef(expr: &mut SqlExpr) {
         _ => format!("c.oid = {view}"),
     };
     let sql = format!(
-        "(SELECT v.definition FROM pg_catalog.pg_views v \
+        "(SELECT max(v.definition) FROM pg_catalog.pg_views v \
          JOIN pg_catalog.pg_namespace n ON n.nspname = v.schemaname \
          JOIN pg_catalog.pg_class c ON c.relname = v.viewname AND c.relnamespace = n.oid \
-         WHERE {condition} LIMIT 1)"
+         WHERE {condition})"
     );
     if let Ok(replacement) = Parser::new(&PostgreSqlDialect {})
         .try_with_sql(&sql)

@@ -41,6 +41,7 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
         for statement in &mut statements {
             crate::planner::catalog::overlay::rewrite(statement);
             super::subqueries::rewrite(statement);
+            super::like_escape::rewrite(statement);
             crate::planner::catalog::information_schema::rewrite(statement);
         }
         Ok(statements)
