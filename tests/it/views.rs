@@ -262,3 +262,57 @@ async fn a_view_made_on_one_node_answers_on_every_node_and_survives_backups() {
     let views = rows(&client, "SELECT schemaname, viewname FROM pg_views").await;
     assert_eq!(views, [row(&["analytics", "doses"])]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_role_granted_create_on_a_schema_defines_views_there_only() {
+    let server = TestServer::start_with(&[("STEMEDB_PASSWORD", "boot")]);
+    let login = |user: &'static str, password: &'static str| {
+        let conn = format!(
+            "host={} port={} user={user} password={password} dbname=stemedb",
+            server.ip, server.port
+        );
+        async move { crate::support::connect(&conn).await.unwrap() }
+    };
+    let admin = login("stemedb", "boot").await;
+    admin
+        .batch_execute(
+            "CREATE SCHEMA analytics; CREATE SCHEMA finance;
+             CREATE ROLE modeler LOGIN PASSWORD 'm-pw';
+             GRANT pg_read_all_data TO modeler;
+             GRANT CREATE ON SCHEMA analytics TO modeler",
+        )
+        .await
+        .unwrap();
+    let modeler = login("modeler", "m-pw").await;
+    modeler
+        .batch_execute(
+            "CREATE VIEW analytics.mine AS SELECT subject FROM recency;
+             ALTER VIEW analytics.mine RENAME TO ours;
+             DROP VIEW analytics.ours",
+        )
+        .await
+        .unwrap();
+    for sql in [
+        "CREATE VIEW finance.mine AS SELECT subject FROM recency",
+        "CREATE VIEW mine AS SELECT subject FROM recency",
+        "CREATE SCHEMA sandbox",
+        "DROP SCHEMA analytics",
+    ] {
+        let e = modeler.batch_execute(sql).await.expect_err(sql);
+        assert_eq!(sqlstate(&e), "42501", "{sql}: {e:?}");
+    }
+    admin
+        .batch_execute("REVOKE CREATE ON SCHEMA analytics FROM modeler")
+        .await
+        .unwrap();
+    let e = modeler
+        .batch_execute("CREATE VIEW analytics.mine AS SELECT subject FROM recency")
+        .await
+        .expect_err("revoked");
+    assert_eq!(sqlstate(&e), "42501");
+    let said = crate::support::describe_error(&e);
+    assert!(
+        said.contains("GRANT CREATE ON SCHEMA analytics TO modeler"),
+        "{said}"
+    );
+}

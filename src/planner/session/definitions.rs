@@ -131,8 +131,8 @@ impl Session {
         statement: &DefinitionStatement,
     ) -> Result<Output> {
         let shared = &self.shared;
-        roles::check(&shared.store, &shared.user, roles::Privilege::Admin)?;
         self.refresh_definitions().await?;
+        self.may_define(statement)?;
         if let DefinitionStatement::CreateView { query, columns, .. } = statement {
             // It must plan here and now (what it reads exists, its types
             // agree), and name no more columns than it has.
@@ -162,6 +162,38 @@ impl Session {
             "definition changed"
         );
         Ok(command(statement.tag()))
+    }
+
+    /// Whether the session's user may run `statement`: `stemedb_admin`
+    /// may run every one; a role granted `CREATE ON SCHEMA s` may define,
+    /// rename and drop the views of `s`.
+    fn may_define(&self, statement: &DefinitionStatement) -> Result<()> {
+        let shared = &self.shared;
+        let admin = roles::check(&shared.store, &shared.user, roles::Privilege::Admin);
+        let in_schema = matches!(
+            statement,
+            DefinitionStatement::CreateView { .. }
+                | DefinitionStatement::DropViews { .. }
+                | DefinitionStatement::RenameView { .. }
+        );
+        let schema = statement.schema().to_string();
+        let granted = self
+            .registered()
+            .definitions
+            .creators
+            .contains(&(schema.clone(), shared.user.clone()));
+        match admin {
+            Err(_) if in_schema && granted => Ok(()),
+            Err(_) if in_schema => Err(Error::new(
+                sqlstate::INSUFFICIENT_PRIVILEGE,
+                format!(
+                    "permission denied for schema {schema}: role \"{}\" may not define views \
+                     there (GRANT CREATE ON SCHEMA {schema} TO {})",
+                    shared.user, shared.user
+                ),
+            )),
+            other => other,
+        }
     }
 
     /// An INSERT into a view: `0A000`, saying what to do instead.

@@ -35,6 +35,8 @@ pub const DATABASE: &str = "stemedb";
 
 const SCHEMA_KEY: &str = "schema/";
 const VIEW_KEY: &str = "view/";
+/// `schema_create/SCHEMA/ROLE`: the role may define views in the schema.
+const CREATOR_KEY: &str = "schema_create/";
 
 /// A view as stored: its query's text and the column names it was given.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,6 +55,9 @@ pub struct Definitions {
     pub schemas: BTreeSet<String>,
     /// (schema, name) → view.
     pub views: BTreeMap<(String, String), View>,
+    /// (schema, role): the role may define views in the schema (`GRANT
+    /// CREATE ON SCHEMA`).
+    pub creators: BTreeSet<(String, String)>,
 }
 
 impl Definitions {
@@ -63,6 +68,10 @@ impl Definitions {
             let Some(value) = entry.value else { continue };
             if let Some(name) = entry.key.strip_prefix(SCHEMA_KEY) {
                 out.schemas.insert(name.to_string());
+            } else if let Some(pair) = entry.key.strip_prefix(CREATOR_KEY)
+                && let Some((schema, role)) = pair.split_once('/')
+            {
+                out.creators.insert((schema.to_string(), role.to_string()));
             } else if let Some(qualified) = entry.key.strip_prefix(VIEW_KEY)
                 && let Some((schema, name)) = qualified.split_once('.')
             {
@@ -94,6 +103,10 @@ impl Definitions {
 
 fn schema_key(name: &str) -> String {
     format!("{SCHEMA_KEY}{name}")
+}
+
+fn creator_key(schema: &str, role: &str) -> String {
+    format!("{CREATOR_KEY}{schema}/{role}")
 }
 
 fn view_key(schema: &str, name: &str) -> String {

@@ -4,11 +4,11 @@
 //! no name is taken twice; the six tables are not views).
 
 use datafusion::sql::sqlparser::ast::{
-    AlterSchemaOperation, AlterTableOperation, Ident, ObjectName, ObjectNamePart, ObjectType,
-    Query, SchemaName, Statement as Sql,
+    Action, AlterSchemaOperation, AlterTableOperation, GrantObjects, Grantee, GranteeName, Ident,
+    ObjectName, ObjectNamePart, ObjectType, Privileges, Query, SchemaName, Statement as Sql,
 };
 
-use super::{DATABASE, Definitions, PUBLIC, View, entry, schema_key, view_key};
+use super::{DATABASE, Definitions, PUBLIC, View, creator_key, entry, schema_key, view_key};
 use crate::error::{Error, Result, sqlstate};
 use crate::planner::read::tables::TABLE_NAMES;
 use crate::storage::{CatalogEntry, Store};
@@ -100,6 +100,13 @@ pub enum DefinitionStatement {
         names: Vec<(String, String)>,
         if_exists: bool,
     },
+    /// `GRANT` / `REVOKE CREATE ON SCHEMA s TO|FROM roles`: who may
+    /// define views there besides `stemedb_admin`.
+    SchemaCreate {
+        schema: String,
+        roles: Vec<String>,
+        grant: bool,
+    },
     /// `ALTER VIEW … RENAME TO` (or `ALTER TABLE`, as dbt writes it).
     RenameView {
         schema: String,
@@ -118,6 +125,8 @@ impl DefinitionStatement {
             Self::CreateView { .. } => "CREATE VIEW",
             Self::DropViews { .. } => "DROP VIEW",
             Self::DropTables { .. } => "DROP TABLE",
+            Self::SchemaCreate { grant: true, .. } => "GRANT",
+            Self::SchemaCreate { grant: false, .. } => "REVOKE",
             Self::RenameView { .. } => "ALTER VIEW",
         }
     }
@@ -126,6 +135,7 @@ impl DefinitionStatement {
     pub fn schema(&self) -> &str {
         match self {
             Self::CreateSchema { name, .. } | Self::RenameSchema { from: name, .. } => name,
+            Self::SchemaCreate { schema, .. } => schema,
             Self::DropSchemas { names, .. } => names.first().map_or(PUBLIC, String::as_str),
             Self::CreateView { schema, .. } | Self::RenameView { schema, .. } => schema,
             Self::DropViews { names, .. } | Self::DropTables { names, .. } => {
@@ -211,6 +221,22 @@ pub fn from_sql(sql: &Sql) -> Option<Result<DefinitionStatement>> {
                     })
             }
         }
+        Sql::Grant(grant) => {
+            return schema_create(
+                &grant.privileges,
+                grant.objects.as_ref(),
+                &grant.grantees,
+                true,
+            );
+        }
+        Sql::Revoke(revoke) => {
+            return schema_create(
+                &revoke.privileges,
+                revoke.objects.as_ref(),
+                &revoke.grantees,
+                false,
+            );
+        }
         Sql::AlterSchema(alter) => match alter.operations.as_slice() {
             [AlterSchemaOperation::Rename { name }] => {
                 schema_name_of(&alter.name).and_then(|from| {
@@ -240,6 +266,45 @@ pub fn from_sql(sql: &Sql) -> Option<Result<DefinitionStatement>> {
         },
         _ => return None,
     })
+}
+
+/// `CREATE ON SCHEMA s` granted to or revoked from roles; `None` for any
+/// other privilege (refused elsewhere, saying what StemeDB grants).
+fn schema_create(
+    privileges: &Privileges,
+    objects: Option<&GrantObjects>,
+    grantees: &[Grantee],
+    grant: bool,
+) -> Option<Result<DefinitionStatement>> {
+    let Privileges::Actions(actions) = privileges else {
+        return None;
+    };
+    let [Action::Create { obj_type: None }] = actions.as_slice() else {
+        return None;
+    };
+    let Some(GrantObjects::Schemas(schemas)) = objects else {
+        return None;
+    };
+    let [schema] = schemas.as_slice() else {
+        return Some(Err(Error::new(
+            sqlstate::FEATURE_NOT_SUPPORTED,
+            "GRANT CREATE takes one schema at a time",
+        )));
+    };
+    let roles = grantees
+        .iter()
+        .filter_map(|g| match &g.name {
+            Some(GranteeName::ObjectName(name)) => parts(name).pop(),
+            _ => None,
+        })
+        .collect();
+    Some(
+        schema_name_of(schema).map(|schema| DefinitionStatement::SchemaCreate {
+            schema,
+            roles,
+            grant,
+        }),
+    )
 }
 
 fn exists(what: &str, name: &str) -> Error {
@@ -334,6 +399,9 @@ pub fn changes(
                 for view in views {
                     out.push(entry(store, view_key(name, view), None));
                 }
+                for (_, role) in defs.creators.iter().filter(|(s, _)| s == name) {
+                    out.push(entry(store, creator_key(name, role), None));
+                }
                 out.push(entry(store, schema_key(name), None));
             }
         }
@@ -382,6 +450,25 @@ pub fn changes(
                     return Err(no_view(schema, name));
                 }
                 out.push(entry(store, view_key(schema, name), None));
+            }
+        }
+        DefinitionStatement::SchemaCreate {
+            schema,
+            roles,
+            grant,
+        } => {
+            if !defs.has_schema(schema) {
+                return Err(no_schema(schema));
+            }
+            for role in roles {
+                if crate::planner::roles::find(store, role)?.is_none() {
+                    return Err(Error::new(
+                        "42704",
+                        format!("role \"{role}\" does not exist"),
+                    ));
+                }
+                let value = grant.then(|| b"{}".to_vec());
+                out.push(entry(store, creator_key(schema, role), value));
             }
         }
         DefinitionStatement::DropTables { names, if_exists } => {
