@@ -74,6 +74,27 @@ async fn a_view_is_its_query_read_through_the_lens_of_the_reader() {
     assert_eq!(then, [row(&["4 g"])]);
     client.batch_execute("RESET stemedb.as_of").await.unwrap();
 
+    // A lookup by subject through two views is a point lookup on the lens
+    // underneath (the statement metrics count it as one).
+    let points = || {
+        let metrics = server.http("/metrics").1;
+        metrics
+            .lines()
+            .filter(|l| l.starts_with("stemedb_statements_total{") && l.contains("kind=\"point\""))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    let before_points = points();
+    let lookup = client
+        .prepare("SELECT dose FROM analytics.dose_names WHERE drug = $1")
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let found = client.query(&lookup, &[&"aspirin"]).await.unwrap();
+        assert_eq!(found.len(), 1);
+    }
+    assert!(points() - before_points >= 3.0, "not point lookups");
+
     // Listed where psql, dbt and SQLAlchemy look.
     let views = rows(
         &client,

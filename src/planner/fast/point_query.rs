@@ -58,50 +58,65 @@ fn lens_of(scan: &TableScan) -> Option<Option<Lens>> {
     }
 }
 
-/// Recognises a point lookup in an optimised plan.
+/// The lens columns a plan over one lens scan returns (as indexes of the
+/// lens), the filters on the scan, and the scan: for a scan under any
+/// number of column-only projections (a view's select list, the query's
+/// own, with their aliases) and subquery aliases (a view's name), and one
+/// filter right above the scan. `None` for any other shape.
+fn lens_scan(plan: &LogicalPlan) -> Option<(Vec<usize>, Vec<Expr>, &TableScan)> {
+    match plan {
+        LogicalPlan::TableScan(scan) => {
+            if scan.fetch.is_some() {
+                return None;
+            }
+            let scanned = match &scan.projection {
+                Some(p) => p.clone(),
+                None => (0..LENS.fields().len()).collect(),
+            };
+            Some((scanned, scan.filters.clone(), scan))
+        }
+        LogicalPlan::SubqueryAlias(a) => lens_scan(&a.input),
+        LogicalPlan::Filter(f) => {
+            let mut below = f.input.as_ref();
+            while let LogicalPlan::SubqueryAlias(a) = below {
+                below = a.input.as_ref();
+            }
+            let LogicalPlan::TableScan(_) = below else {
+                return None;
+            };
+            let (columns, mut filters, scan) = lens_scan(below)?;
+            filters.extend(split_conjunction(&f.predicate).into_iter().cloned());
+            Some((columns, filters, scan))
+        }
+        LogicalPlan::Projection(p) => {
+            let (below, filters, scan) = lens_scan(&p.input)?;
+            let columns = p
+                .expr
+                .iter()
+                .map(|e| {
+                    let Expr::Column(c) = unalias(e) else {
+                        return None;
+                    };
+                    below
+                        .get(p.input.schema().index_of_column(c).ok()?)
+                        .copied()
+                })
+                .collect::<Option<Vec<_>>>()?;
+            Some((columns, filters, scan))
+        }
+        _ => None,
+    }
+}
+
+/// Recognises a point lookup in an optimised plan — on a lens, or on a
+/// view over one (inlined into the plan, [`lens_scan`]).
 pub fn recognise(plan: &LogicalPlan) -> Option<PointQuery> {
-    let (exprs, input) = match plan {
-        LogicalPlan::Projection(p) => (Some(&p.expr), p.input.as_ref()),
-        other => (None, other),
-    };
-    let (predicate, mut input) = match input {
-        LogicalPlan::Filter(f) => (Some(&f.predicate), f.input.as_ref()),
-        other => (None, other),
-    };
-    while let LogicalPlan::SubqueryAlias(a) = input {
-        input = a.input.as_ref();
-    }
-    let LogicalPlan::TableScan(scan) = input else {
-        return None;
-    };
-    if scan.fetch.is_some() {
-        return None;
-    }
+    let (columns, filters, scan) = lens_scan(plan)?;
     let lens = lens_of(scan)?;
-    let mut filters: Vec<Expr> = scan.filters.clone();
-    if let Some(p) = predicate {
-        filters.extend(split_conjunction(p).into_iter().cloned());
-    }
     let support = pushdown_support(&filters.iter().collect::<Vec<_>>());
     if filters.is_empty() || support.contains(&TableProviderFilterPushDown::Unsupported) {
         return None;
     }
-    let scanned: Vec<usize> = match &scan.projection {
-        Some(p) => p.clone(),
-        None => (0..LENS.fields().len()).collect(),
-    };
-    let columns = match exprs {
-        None => scanned,
-        Some(exprs) => exprs
-            .iter()
-            .map(|e| {
-                let Expr::Column(c) = unalias(e) else {
-                    return None;
-                };
-                LENS.index_of(&c.name).ok()
-            })
-            .collect::<Option<Vec<_>>>()?,
-    };
     Some(PointQuery {
         lens,
         columns,
