@@ -1,5 +1,5 @@
-//! Definitions every node holds in full — roles now (docs/operations.md,
-//! Security), more kinds later — as a last-writer-wins map: key → (HLC,
+//! Definitions every node holds in full — roles (docs/operations.md,
+//! Security), schemas and views (docs/sql.md) — as a last-writer-wins map: key → (HLC,
 //! value or deletion). A definition written anywhere is sent to every
 //! member and compared at every anti-entropy round ([`Store::catalog_digest`]),
 //! so all nodes converge on the newest of each key whatever order the
