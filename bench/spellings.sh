@@ -55,6 +55,6 @@ echo
 echo "| spelling | tps (mean of $TURNS turns) | / best |"
 echo "|---|---|---|"
 for s in "${SPELLINGS[@]}"; do
-  text=$(grep -v '^\\' "$SQL/$s.sql" | sed 's/.*WHERE //; s/;$//')
+  text=$(grep -v '^\\' "$SQL/$s.sql" | sed 's/.* FROM //; s/;$//')
   echo "| \`$text\` | ${TPS[$s]} | $(python3 -c "print(f'{${TPS[$s]} / $best:.2f}')") |"
 done
