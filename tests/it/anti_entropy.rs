@@ -77,10 +77,18 @@ async fn a_wiped_node_gets_its_share_back_from_its_peers() {
     assert_eq!(stored(&nodes), 2.0 * CLAIMS as f64);
 
     // On demand, an exchange finds every replica in sync, comparing one
-    // root each way.
-    let report = rows(&client, "SELECT stemedb_sync()").await[0][0]
-        .clone()
-        .unwrap();
+    // root each way (once every node has built its Merkle trees, which a
+    // node does in the background after it starts).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let report = loop {
+        let report = rows(&client, "SELECT stemedb_sync()").await[0][0]
+            .clone()
+            .unwrap();
+        if !report.contains("Merkle trees are not built yet") || Instant::now() > deadline {
+            break report;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     for peer in ["node2", "node3"] {
         let line = report
             .lines()
