@@ -188,6 +188,19 @@ async fn the_package_installs_into_a_scratch_root_and_its_dr_runbook_works() {
     // The disk is gone; systemd (Restart=on-failure) brings the node back
     // on an empty, recreated data dir.
     run(Command::new("kill").args(["-9", &pid.to_string()]));
+    // Gone (or a zombie waiting to be reaped) before anything goes on.
+    let gone = || {
+        std::fs::read_to_string(format!("/proc/{pid}/status")).map_or(true, |status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("State:"))
+                .is_some_and(|state| matches!(state.trim().chars().next(), Some('Z' | 'X')))
+        })
+    };
+    assert!(
+        wait_for(Duration::from_secs(30), gone),
+        "the killed node lives on"
+    );
     std::fs::remove_dir_all(scratch.path("/var/lib/stemedb")).unwrap();
     run(&mut scratch.chroot(&["systemctl", "start", "stemedb"]));
     assert!(

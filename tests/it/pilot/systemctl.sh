@@ -13,7 +13,7 @@ key() { sed -n "s/^$1=//p" "$unit" | head -1; }
 running() {
     [ -f "$pidfile" ] || return 1
     state="$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$(cat "$pidfile")/status" 2>/dev/null)"
-    [ -n "$state" ] && [ "$state" != Z ]
+    [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
 }
 
 start() {
