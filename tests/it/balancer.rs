@@ -12,6 +12,25 @@ use crate::support::{TestServer, free_port};
 
 pub struct Haproxy(Child);
 
+impl Haproxy {
+    /// HAProxy running `config` (written to `dir/haproxy.cfg`).
+    pub fn run(dir: &std::path::Path, config: &str) -> Haproxy {
+        let cfg = dir.join("haproxy.cfg");
+        std::fs::write(&cfg, config).unwrap();
+        Haproxy(
+            Command::new("haproxy")
+                .arg("-db")
+                .arg("-f")
+                .arg(&cfg)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("haproxy runs"),
+        )
+    }
+}
+
 impl Drop for Haproxy {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -67,19 +86,7 @@ async fn landing(front: u16) -> Option<String> {
 /// and its port.
 pub fn start_haproxy(dir: &std::path::Path, nodes: &[TestServer]) -> (u16, Haproxy) {
     let front = free_port();
-    let cfg = dir.join("haproxy.cfg");
-    std::fs::write(&cfg, config(front, nodes)).unwrap();
-    let haproxy = Haproxy(
-        Command::new("haproxy")
-            .arg("-db")
-            .arg("-f")
-            .arg(&cfg)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("haproxy runs"),
-    );
+    let haproxy = Haproxy::run(dir, &config(front, nodes));
     let listening = wait_for(Duration::from_secs(10), || {
         std::net::TcpStream::connect(("127.0.0.1", front)).is_ok()
     });

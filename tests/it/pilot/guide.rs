@@ -12,10 +12,11 @@
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use super::scratch::{ScratchRoot, build_deb, repo, run, stdout};
+use crate::balancer::Haproxy;
 
 /// A labelled block of the guide.
 struct Block {
@@ -126,15 +127,6 @@ fn retry<T>(limit: Duration, what: &str, mut attempt: impl FnMut() -> Result<T, 
     }
 }
 
-struct Haproxy(Child);
-
-impl Drop for Haproxy {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// deploy/haproxy/haproxy.cfg with its server lines replaced by the
 /// guide's.
 fn haproxy(dir: &Path, servers: &str) -> Haproxy {
@@ -144,19 +136,7 @@ fn haproxy(dir: &Path, servers: &str) -> Haproxy {
         .filter(|l| !l.trim_start().starts_with("server "))
         .collect();
     config.extend(servers.lines());
-    let cfg = dir.join("haproxy.cfg");
-    std::fs::write(&cfg, config.join("\n") + "\n").unwrap();
-    Haproxy(
-        Command::new("haproxy")
-            .arg("-db")
-            .arg("-f")
-            .arg(&cfg)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("haproxy runs"),
-    )
+    Haproxy::run(dir, &(config.join("\n") + "\n"))
 }
 
 fn output_of(out: &Output) -> Result<String, String> {
