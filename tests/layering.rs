@@ -99,8 +99,8 @@ fn code_only(text: &str) -> String {
             // A char literal such as '"' or '{' (lifetimes pass through).
             '\'' => {
                 let rest: String = chars.clone().take(3).collect();
-                let close = if rest.starts_with('\\') {
-                    rest[1..].find('\'').map(|i| i + 2)
+                let close = if let Some(escaped) = rest.strip_prefix('\\') {
+                    escaped.find('\'').map(|i| i + 2)
                 } else {
                     (rest.chars().nth(1) == Some('\'')).then_some(2)
                 };

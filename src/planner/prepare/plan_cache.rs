@@ -80,6 +80,8 @@ impl PlanCache {
 }
 
 /// What the cache holds for a simple-protocol statement.
+// A Miss lives for one statement's planning: boxing it buys nothing.
+#[allow(clippy::large_enum_variant)]
 pub(in crate::planner) enum Lookup {
     /// A plan of its shape, and the values to run it with.
     Hit(Arc<Prepared>, Vec<ScalarValue>),

@@ -38,6 +38,9 @@ pub struct Prepared {
 }
 
 /// The one way a prepared statement runs, chosen when it is prepared.
+// Most prepared statements are plans: boxing the large variant would add
+// an allocation to the common case.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub(in crate::planner) enum Route {
     /// The session runs it itself (SET, BEGIN, COPY FROM STDIN, PREPARE, …).

@@ -60,7 +60,7 @@ impl Session {
             .context()
             .catalog(DATABASE)
             .ok_or_else(|| Error::internal("the session has no stemedb catalog"))?;
-        for ((schema, name), _) in &old.views {
+        for (schema, name) in old.views.keys() {
             if let Some(provider) = catalog.schema(schema) {
                 provider.deregister_table(name).map_err(df)?;
             }

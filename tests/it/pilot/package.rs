@@ -17,6 +17,8 @@ use crate::support::cluster::wait_for;
 
 const SQL: &str = "host=127.0.0.1 port=18180 user=stemedb dbname=stemedb";
 
+/// `/ready` answers 200 (a node starting or stopping may reset the
+/// connection: not yet).
 fn serving() -> bool {
     use std::io::{Read, Write};
     let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", 18181)) else {

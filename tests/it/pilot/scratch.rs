@@ -120,9 +120,6 @@ impl Drop for ScratchRoot {
     }
 }
 
-/// `/ready` answers 200 (a node starting or stopping may reset the
-/// connection: not yet).
-
 /// The package of this build's binary (gzip, for speed); its path.
 pub fn build_deb(out_dir: &Path) -> String {
     let built = run(Command::new("bash")
