@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use crate::support::cluster::*;
-use crate::support::{TestServer, sqlstate, stemedb_ok, text_rows};
+use crate::support::{TestServer, sqlstate, text_rows};
 
 async fn seed(client: &tokio_postgres::Client) {
     client
@@ -261,23 +261,8 @@ async fn a_view_made_on_one_node_answers_on_every_node_and_survives_backups() {
     // A backup of node1 restored elsewhere has the schema and the view.
     let backups = tmp.path().join("backups");
     let url = format!("file://{}", backups.display());
-    stemedb_ok([
-        "backup",
-        "create",
-        "--to",
-        &url,
-        "--connect",
-        &nodes[0].conn_str(),
-    ]);
     let restored = tmp.path().join("restored");
-    stemedb_ok([
-        "backup",
-        "restore",
-        "--from",
-        &url,
-        "--data-dir",
-        restored.to_str().unwrap(),
-    ]);
+    crate::support::backup_and_restore(&nodes[0].conn_str(), &url, &restored);
     let alone = TestServer::start_in(&restored, &[]).unwrap();
     let client = alone.connect().await;
     let views = rows(&client, "SELECT schemaname, viewname FROM pg_views").await;

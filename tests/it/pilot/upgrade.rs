@@ -28,15 +28,7 @@ fn everyone_up(nodes: &[TestServer]) -> bool {
 
 /// The writers' claims a node answers with.
 async fn written(node: &TestServer) -> BTreeSet<String> {
-    let client = node.connect().await;
-    let rows = client
-        .query(
-            "SELECT subject FROM assertions WHERE predicate = 'fault'",
-            &[],
-        )
-        .await
-        .unwrap();
-    rows.iter().map(|r| r.get(0)).collect()
+    crate::support::faults::written(node).await.0
 }
 
 /// Waits until the writers have `more` further claims on `node`.

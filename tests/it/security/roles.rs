@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use super::{code, login, psql};
+use crate::support::TestServer;
 use crate::support::cluster::{ClusterPorts, node_env, start_node, wait_for};
-use crate::support::{TestServer, stemedb_ok};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn roles_made_on_one_node_log_in_everywhere_and_may_do_only_what_they_hold() {
@@ -191,16 +191,8 @@ async fn roles_survive_a_backup_and_restore() {
         .unwrap();
     let url = format!("file://{}", tmp.path().join("backups").display());
     let conn = format!("{} password=boot", server.conn_str());
-    stemedb_ok(["backup", "create", "--to", &url, "--connect", &conn]);
     let dir = tmp.path().join("restored");
-    stemedb_ok([
-        "backup",
-        "restore",
-        "--from",
-        &url,
-        "--data-dir",
-        dir.to_str().unwrap(),
-    ]);
+    crate::support::backup_and_restore(&conn, &url, &dir);
     let copy = TestServer::start_in(&dir, &[("STEMEDB_PASSWORD", "boot")]).unwrap();
     let analyst = login(&copy, "analyst", "a-pw").await.unwrap();
     analyst

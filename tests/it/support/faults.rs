@@ -122,21 +122,8 @@ impl Load {
         converge(nodes).await;
         let mut answers = Vec::new();
         for node in nodes {
-            let client = node.connect().await;
-            let rows = client
-                .query(
-                    "SELECT subject FROM assertions WHERE predicate = 'fault'",
-                    &[],
-                )
-                .await
-                .unwrap();
-            let present: BTreeSet<String> = rows.iter().map(|r| r.get(0)).collect();
-            assert_eq!(
-                present.len(),
-                rows.len(),
-                "a claim listed twice on {}",
-                node.ip
-            );
+            let (present, listed) = written(node).await;
+            assert_eq!(present.len(), listed, "a claim listed twice on {}", node.ip);
             answers.push(present);
         }
         let present = &answers[0];
@@ -163,6 +150,19 @@ impl Load {
         );
         report
     }
+}
+
+/// The writers' claims `node` answers with, and how many rows listed them.
+pub async fn written(node: &TestServer) -> (BTreeSet<String>, usize) {
+    let client = node.connect().await;
+    let rows = client
+        .query(
+            "SELECT subject FROM assertions WHERE predicate = 'fault'",
+            &[],
+        )
+        .await
+        .unwrap();
+    (rows.iter().map(|r| r.get(0)).collect(), rows.len())
 }
 
 impl Shared {

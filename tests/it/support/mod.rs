@@ -39,6 +39,20 @@ pub fn stemedb_ok<S: AsRef<std::ffi::OsStr>>(
     out
 }
 
+/// `stemedb backup create` of the node at `conn` to `url`, then `backup
+/// restore` of it into `dir` (which must not exist).
+pub fn backup_and_restore(conn: &str, url: &str, dir: &Path) {
+    stemedb_ok(["backup", "create", "--to", url, "--connect", conn]);
+    stemedb_ok([
+        "backup",
+        "restore",
+        "--from",
+        url,
+        "--data-dir",
+        dir.to_str().unwrap(),
+    ]);
+}
+
 /// A key of a test server's settings that is no variable: the
 /// configuration file it is started with (`serve --config FILE`).
 pub const CONFIG_FILE: &str = "--config";
