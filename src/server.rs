@@ -97,7 +97,11 @@ pub async fn run(config: Config) -> Result<()> {
         server_tls: tls.as_ref().map(|(t, _)| t.clone()),
         http_token: http_token.clone(),
     });
-    tokio::spawn(reload_on_sighup(reloader.clone()));
+    // Signals are taken before any port answers: a SIGHUP or SIGTERM that
+    // arrives once a client could see the node must never meet the default
+    // action (which ends the process).
+    reload_on_sighup(reloader.clone());
+    let stop_requested = shutdown_signal();
     let wire = WireConfig {
         password: config.password.clone(),
         tls,
@@ -140,7 +144,7 @@ pub async fn run(config: Config) -> Result<()> {
         http_token,
         http_stopped,
     ));
-    shutdown_signal().await;
+    stop_requested.await;
     // /ready turns 503 at once (the SQL server drains as it stops), so a
     // load balancer stops sending clients while statements finish.
     tracing::info!(
@@ -179,40 +183,52 @@ pub async fn run(config: Config) -> Result<()> {
 }
 
 /// Reads the configuration's secrets, certificates and token again on
-/// every SIGHUP (what it did, or why not, is logged).
-async fn reload_on_sighup(reloader: Arc<crate::config::reload::Reloader>) {
+/// every SIGHUP (what it did, or why not, is logged). The handler is in
+/// place when this returns.
+fn reload_on_sighup(reloader: Arc<crate::config::reload::Reloader>) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
         let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            tracing::warn!("SIGHUP cannot be handled: reload with stemedb_reload_config()");
             return;
         };
-        while hangups.recv().await.is_some() {
-            let reloader = reloader.clone();
-            let _ = tokio::task::spawn_blocking(move || reloader.reload()).await;
-        }
+        tokio::spawn(async move {
+            while hangups.recv().await.is_some() {
+                let reloader = reloader.clone();
+                let _ = tokio::task::spawn_blocking(move || reloader.reload()).await;
+            }
+        });
     }
     #[cfg(not(unix))]
     drop(reloader);
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Resolves on SIGTERM or Ctrl-C; both handlers are in place when this
+/// returns (not when the future is first polled).
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
+        use tokio::signal::unix::{SignalKind, signal};
+        let term = signal(SignalKind::terminate()).ok();
+        let interrupt = signal(SignalKind::interrupt()).ok();
+        async move {
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending().await,
                 }
             };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+            tokio::select! {
+                _ = wait(term) => {}
+                _ = wait(interrupt) => {}
+            }
         }
     }
     #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
