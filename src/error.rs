@@ -12,6 +12,8 @@ pub mod sqlstate {
     pub const CHECK_VIOLATION: &str = "23514";
     pub const INVALID_TEXT_REPRESENTATION: &str = "22P02";
     pub const FOREIGN_KEY_VIOLATION: &str = "23503";
+    pub const UNIQUE_VIOLATION: &str = "23505";
+    pub const CARDINALITY_VIOLATION: &str = "21000";
     pub const INVALID_PARAMETER_VALUE: &str = "22023";
     pub const INVALID_PASSWORD: &str = "28P01";
     pub const TOO_MANY_CONNECTIONS: &str = "53300";

@@ -18,6 +18,25 @@ const TIME_UNITS: &[(&str, u64)] = &[
     ("d", 86_400_000_000),
 ];
 
+/// How PostgreSQL's intervals spell the time units too (`'30 days'`).
+const TIME_UNIT_WORDS: &[(&str, &str)] = &[
+    ("microsecond", "us"),
+    ("microseconds", "us"),
+    ("millisecond", "ms"),
+    ("milliseconds", "ms"),
+    ("sec", "s"),
+    ("secs", "s"),
+    ("second", "s"),
+    ("seconds", "s"),
+    ("mins", "min"),
+    ("minute", "min"),
+    ("minutes", "min"),
+    ("hour", "h"),
+    ("hours", "h"),
+    ("day", "d"),
+    ("days", "d"),
+];
+
 /// Memory units (PostgreSQL's, powers of 1024), smallest first.
 const SIZE_UNITS: &[(&str, u64)] = &[
     ("B", 1),
@@ -55,6 +74,10 @@ fn parse_in_units(
     };
     let (number, unit) = number_and_unit(text).ok_or_else(invalid)?;
     let unit = if unit.is_empty() { bare_unit } else { unit };
+    let unit = TIME_UNIT_WORDS
+        .iter()
+        .find(|(word, _)| word.eq_ignore_ascii_case(unit))
+        .map_or(unit, |(_, short)| short);
     let size = units
         .iter()
         .find(|(u, _)| u.eq_ignore_ascii_case(unit))
@@ -71,7 +94,7 @@ fn parse_in_units(
 }
 
 /// A duration setting: a number with a unit (`us`, `ms`, `s`, `min`, `h`,
-/// `d`), or a bare number of `bare_unit`. `0` (or less) means "off".
+/// `d`, or their words: `'30 days'`), or a bare number of `bare_unit`. `0` (or less) means "off".
 pub fn parse_duration(name: &str, text: &str, bare_unit: &str) -> Result<Option<Duration>> {
     let example = "a duration such as '100ms', '5s' or '1min'; 0 turns it off";
     let micros = parse_in_units(name, text, TIME_UNITS, bare_unit, example)?;

@@ -59,7 +59,7 @@ use tokio::task::JoinHandle;
 pub use config::{ClusterConfig, ReplicationConfig};
 pub use members::{Member, Membership, NodeIdentity, Status};
 pub use peers::Peers;
-pub use readers::{PointRequest, Readers, ScanRequest, Share};
+pub use readers::{PointRequest, Readers, ScanRequest, Share, Weighed};
 pub use replicas::{ReadService, Replicas};
 pub use replicator::Replicator;
 pub use solo::Solo;

@@ -76,6 +76,8 @@ pub struct ScanRequest {
     /// The session's lens (`beliefs` resolves with it).
     pub lens: Lens,
     pub as_of: Option<Micros>,
+    /// The consensus lens's decay and the time it ages from.
+    pub weighing: Weighed,
     pub readers: Readers,
     /// Read the subjects of this node instead (it did not answer).
     pub instead_of: Option<String>,
@@ -90,6 +92,17 @@ pub struct PointRequest {
     pub columns: Vec<usize>,
     pub ranges: Vec<ScanRange>,
     pub as_of: Option<Micros>,
+    pub weighing: Weighed,
+}
+
+/// What a node reading for a coordinator needs to weigh claims as the
+/// coordinator does (source trust is the cluster's, held by every node).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Weighed {
+    /// `stemedb.half_life`, µs.
+    pub half_life: Option<Micros>,
+    /// The coordinator's read time, µs since the epoch.
+    pub read_at: Micros,
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use datafusion::arrow::ipc::reader::StreamReader;
 use datafusion::arrow::ipc::writer::StreamWriter;
 use datafusion::arrow::record_batch::RecordBatch;
 
-use super::readers::{PointRequest, Readers, ScanRequest};
+use super::readers::{PointRequest, Readers, ScanRequest, Weighed};
 use super::wire::proto;
 use crate::error::{Error, Result};
 use crate::lens::Lens;
@@ -22,6 +22,8 @@ pub fn to_proto(r: &ScanRequest) -> proto::ScanRequest {
         filters: r.filters.clone(),
         lens: r.lens.as_str().to_string(),
         as_of: r.as_of,
+        half_life: r.weighing.half_life,
+        read_at: r.weighing.read_at,
         coordinator: r.readers.coordinator.clone(),
         members: r.readers.members.clone(),
         alive: r.readers.alive.clone(),
@@ -37,6 +39,10 @@ pub fn from_proto(r: proto::ScanRequest) -> Result<ScanRequest> {
         filters: r.filters,
         lens: Lens::parse(&r.lens)?,
         as_of: r.as_of,
+        weighing: Weighed {
+            half_life: r.half_life,
+            read_at: r.read_at,
+        },
         readers: Readers {
             coordinator: r.coordinator,
             members: r.members,
@@ -68,6 +74,8 @@ pub fn point_to_proto(r: &PointRequest) -> Result<proto::PointRequest> {
         columns: r.columns.iter().map(|&c| c as u32).collect(),
         as_of: r.as_of,
         ranges,
+        half_life: r.weighing.half_life,
+        read_at: r.weighing.read_at,
     })
 }
 
@@ -76,6 +84,10 @@ pub fn point_from_proto(r: proto::PointRequest) -> Result<PointRequest> {
         lens: Lens::parse(&r.lens)?,
         columns: r.columns.iter().map(|&c| c as usize).collect(),
         as_of: r.as_of,
+        weighing: Weighed {
+            half_life: r.half_life,
+            read_at: r.read_at,
+        },
         ranges: r
             .ranges
             .into_iter()

@@ -32,7 +32,12 @@ const WEIGHT_SCALE: f64 = (1u64 << 48) as f64;
 
 /// A claim's weight in fixed-point units.
 pub fn weight_units(a: &Assertion) -> i128 {
-    (a.weight() * WEIGHT_SCALE).round() as i128
+    weight_units_of(a.weight())
+}
+
+/// A weight in fixed-point units.
+pub fn weight_units_of(weight: f64) -> i128 {
+    (weight * WEIGHT_SCALE).round() as i128
 }
 
 /// What one distinct object of a pair has: its claims' total weight (in

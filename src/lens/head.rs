@@ -78,12 +78,14 @@ impl Head {
         add_to_tallies(&mut self.objects, a);
     }
 
-    /// The pair as `lens` resolves it.
+    /// The pair as `lens` resolves it, for the lenses a head keeps
+    /// ([`Lens::in_heads`]; readers resolve `consensus` from the claims).
     pub fn resolution(&self, lens: Lens) -> Resolution<'_> {
+        debug_assert!(lens.in_heads(), "{lens:?} is not kept in heads");
         Resolution {
             winner: match lens {
-                Lens::Recency => &self.recency,
                 Lens::Authority => &self.authority,
+                Lens::Recency | Lens::Consensus => &self.recency,
             },
             claims: self.claims as usize,
             distinct_objects: self.objects.len(),

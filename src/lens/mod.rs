@@ -5,13 +5,18 @@
 //!
 //! The planner gathers the live claims of a pair (not retracted, visible at
 //! `as_of`), then calls [`resolve`] for a lens table or [`conflict`] for the
-//! `conflicts` table.
+//! `conflicts` table; [`explain`] orders every claim of a pair the way a
+//! lens does and says which rule step placed each.
 
 mod conflict;
+mod consensus;
+mod explain;
 mod head;
 mod rules;
 
 pub use conflict::{Conflict, Tally, conflict};
+pub use consensus::{SourceTrust, Weighing, consensus};
+pub use explain::{Explained, explain};
 pub use head::{Head, LensRow};
 pub use rules::{authority_order, recency_order};
 
@@ -28,6 +33,9 @@ pub enum Lens {
     Recency,
     /// The most authoritative source wins.
     Authority,
+    /// The object whose claims weigh most in total wins (per-source trust,
+    /// optional decay: [`Weighing`]).
+    Consensus,
 }
 
 impl Lens {
@@ -35,10 +43,11 @@ impl Lens {
         match s.trim().to_ascii_lowercase().as_str() {
             "recency" => Ok(Lens::Recency),
             "authority" => Ok(Lens::Authority),
+            "consensus" => Ok(Lens::Consensus),
             other => Err(Error::new(
                 sqlstate::INVALID_PARAMETER_VALUE,
                 format!(
-                    "invalid value for parameter \"stemedb.lens\": \"{other}\" (expected recency or authority)"
+                    "invalid value for parameter \"stemedb.lens\": \"{other}\" (expected recency, authority or consensus)"
                 ),
             )),
         }
@@ -48,7 +57,15 @@ impl Lens {
         match self {
             Lens::Recency => "recency",
             Lens::Authority => "authority",
+            Lens::Consensus => "consensus",
         }
+    }
+
+    /// Whether a pair's stored head holds this lens's winner (the
+    /// consensus winner depends on trust and read time, so it is resolved
+    /// from the pair's claims).
+    pub fn in_heads(self) -> bool {
+        self != Lens::Consensus
     }
 }
 
@@ -69,10 +86,16 @@ impl Resolution<'_> {
 }
 
 /// Resolves the live claims of one pair; `None` when there are none.
-pub fn resolve<'a>(lens: Lens, claims: &[&'a Assertion]) -> Option<Resolution<'a>> {
+/// `weighing` matters to `consensus` only.
+pub fn resolve<'a>(
+    lens: Lens,
+    claims: &[&'a Assertion],
+    weighing: &Weighing,
+) -> Option<Resolution<'a>> {
     let order = match lens {
         Lens::Recency => recency_order,
         Lens::Authority => authority_order,
+        Lens::Consensus => return consensus(claims, weighing),
     };
     let winner = claims.iter().copied().max_by(|a, b| order(a, b))?;
     Some(Resolution {

@@ -44,7 +44,7 @@ mod tests {
 
     fn winner(lens: Lens, claims: &[Assertion]) -> String {
         let refs: Vec<&Assertion> = claims.iter().collect();
-        resolve(lens, &refs).unwrap().winner.object.clone()
+        resolve(lens, &refs, &Default::default()).unwrap().winner.object.clone()
     }
 
     #[test]
@@ -80,10 +80,10 @@ mod tests {
         let a = claim("x", 0, 1.0, 1, 1);
         let b = claim("x", 1, 1.0, 2, 2);
         let c = claim("y", 1, 1.0, 3, 3);
-        let r = resolve(Lens::Recency, &[&a, &b]).unwrap();
+        let r = resolve(Lens::Recency, &[&a, &b], &Default::default()).unwrap();
         assert_eq!((r.claims, r.distinct_objects, r.contested()), (2, 1, false));
-        let r = resolve(Lens::Recency, &[&a, &b, &c]).unwrap();
+        let r = resolve(Lens::Recency, &[&a, &b, &c], &Default::default()).unwrap();
         assert_eq!((r.claims, r.distinct_objects, r.contested()), (3, 2, true));
-        assert!(resolve(Lens::Recency, &[]).is_none());
+        assert!(resolve(Lens::Recency, &[], &Default::default()).is_none());
     }
 }

@@ -14,6 +14,8 @@ use crate::units;
 
 pub const LENS: &str = "stemedb.lens";
 pub const AS_OF: &str = "stemedb.as_of";
+/// The `consensus` lens's decay: a claim's weight halves every this long.
+pub const HALF_LIFE: &str = "stemedb.half_life";
 pub const STATEMENT_TIMEOUT: &str = "statement_timeout";
 pub const QUERY_MEMORY_LIMIT: &str = "stemedb.query_memory_limit";
 pub const LOG_MIN_DURATION: &str = "log_min_duration_statement";
@@ -48,6 +50,12 @@ pub struct Settings {
     pub lens: Lens,
     /// Time travel: only writes accepted at or before this instant are visible.
     pub as_of: Option<Micros>,
+    /// `stemedb.half_life` in microseconds (`None`: no decay).
+    pub half_life: Option<Micros>,
+    /// The time a coordinator's statement reads at, for the scans and
+    /// lookups it asks other nodes for (decay ages from it); not a
+    /// parameter clients set.
+    pub read_at: Option<Micros>,
     pub limits: StatementLimits,
     /// The limits `RESET` returns to (the server's configuration).
     configured: StatementLimits,
@@ -128,6 +136,13 @@ impl Settings {
         match name.as_str() {
             LENS => self.lens = Lens::parse(value)?,
             AS_OF => self.as_of = Some(parse_timestamptz(value)?),
+            HALF_LIFE => {
+                self.half_life = match value.trim().to_ascii_lowercase().as_str() {
+                    "" | "none" | "off" => None,
+                    _ => units::parse_duration(&name, value, "d")?
+                        .map(|d| d.as_micros().min(i64::MAX as u128) as Micros),
+                }
+            }
             STATEMENT_TIMEOUT => {
                 self.limits.statement_timeout = units::parse_duration(&name, value, "ms")?
             }
@@ -137,7 +152,7 @@ impl Settings {
                     sqlstate::UNDEFINED_OBJECT,
                     format!(
                         "unrecognized configuration parameter \"{name}\" \
-                         (StemeDB has {LENS}, {AS_OF} and {QUERY_MEMORY_LIMIT})"
+                         (StemeDB has {LENS}, {AS_OF}, {HALF_LIFE} and {QUERY_MEMORY_LIMIT})"
                     ),
                 ));
             }
@@ -154,6 +169,7 @@ impl Settings {
             None => *self = Settings::new(self.configured),
             Some(LENS) => self.lens = Lens::default(),
             Some(AS_OF) => self.as_of = None,
+            Some(HALF_LIFE) => self.half_life = None,
             Some(STATEMENT_TIMEOUT) => {
                 self.limits.statement_timeout = self.configured.statement_timeout
             }
@@ -172,7 +188,7 @@ impl Settings {
     /// `SHOW ALL`: every parameter and its value, by name.
     pub fn all(&self) -> Vec<(String, String)> {
         let mut names: Vec<String> = DEFAULTS.iter().map(|n| n.to_string()).collect();
-        names.extend([LENS, AS_OF, QUERY_MEMORY_LIMIT, LOG_MIN_DURATION].map(str::to_string));
+        names.extend([LENS, AS_OF, HALF_LIFE, QUERY_MEMORY_LIMIT, LOG_MIN_DURATION].map(str::to_string));
         names.extend(self.other.keys().cloned());
         names.sort();
         names.dedup();
@@ -188,6 +204,10 @@ impl Settings {
         match name.as_str() {
             LENS => Ok(self.lens.as_str().to_string()),
             AS_OF => Ok(self.as_of.map(format_timestamptz).unwrap_or_default()),
+            HALF_LIFE => Ok(match self.half_life {
+                None => "none".to_string(),
+                Some(h) => units::format_duration(Some(std::time::Duration::from_micros(h as u64))),
+            }),
             STATEMENT_TIMEOUT => Ok(units::format_duration(self.limits.statement_timeout)),
             QUERY_MEMORY_LIMIT => Ok(units::format_size(self.limits.query_memory_limit)),
             LOG_MIN_DURATION => Ok(units::format_log_min_duration(

@@ -44,6 +44,7 @@ mod staging;
 mod stats;
 mod syncer;
 mod truncate;
+mod trust;
 mod verify;
 mod view;
 mod visibility;
@@ -140,6 +141,8 @@ pub struct Store {
     catalog_writes: std::sync::Mutex<()>,
     /// Grows with every catalog change ([`Store::catalog_version`]).
     catalog_version: std::sync::atomic::AtomicU64,
+    /// `stemedb.source_trust`, parsed once per catalog version ([`trust`]).
+    trust: trust::TrustCache,
 }
 
 fn db_options() -> Options {
@@ -358,6 +361,7 @@ impl Store {
             landed,
             catalog_writes: std::sync::Mutex::new(()),
             catalog_version: std::sync::atomic::AtomicU64::new(1),
+            trust: trust::TrustCache::default(),
         }))
     }
 

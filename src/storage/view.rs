@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use super::{ReadPoint, ScanRange, Store, has_heads};
 use crate::error::Result;
-use crate::lens::{Head, Lens, LensRow, Resolution};
+use crate::lens::{Head, Lens, LensRow, Resolution, Weighing, resolve};
 use crate::model::{Assertion, Hlc, Id, Micros, Strings};
 
 /// How many retractions per point range a point scan loads up front
@@ -30,6 +30,8 @@ pub struct View {
     /// For full scans: every retraction, loaded once (retractions are few
     /// next to assertions), instead of one lookup per claim.
     retracted_at: Option<Arc<HashMap<Id, Hlc>>>,
+    /// How the `consensus` lens weighs this statement's claims.
+    weighing: Arc<Weighing>,
 }
 
 impl View {
@@ -39,15 +41,30 @@ impl View {
             store,
             as_of,
             retracted_at: None,
+            weighing: Arc::default(),
         }
+    }
+
+    /// The same view, weighing claims for `consensus` by `weighing`.
+    pub fn weighed(self, weighing: Weighing) -> View {
+        View {
+            weighing: Arc::new(weighing),
+            ..self
+        }
+    }
+
+    /// How the `consensus` lens weighs this view's claims.
+    pub fn weighing(&self) -> &Weighing {
+        &self.weighing
     }
 
     /// Prepares the view for a scan of `range`: a full scan loads the
     /// retractions up front, and so does a point scan when there are few
     /// retractions next to the claims it will check (a map lookup per
     /// claim instead of a RocksDB get; an empty store loads nothing).
-    /// `pairs`: the scan reads pairs, which need no retractions when they
-    /// come from their heads ([`View::reads_heads`]).
+    /// `pairs`: the scan reads pairs from their heads when it can, which
+    /// needs no retractions ([`View::reads_heads`]); false for claims, and
+    /// for a lens heads do not keep.
     pub fn for_range(mut self, range: &ScanRange, pairs: bool) -> Result<View> {
         if pairs && self.reads_heads(range) {
             return Ok(self);
@@ -126,7 +143,10 @@ impl View {
 
     /// Visits every pair in `range` with live claims as `lens` resolves it
     /// — from its stored head (decoding only that lens's winner and the
-    /// counts), or from the claims this view sees.
+    /// counts), or from the claims this view sees (always for
+    /// `consensus`, whose weights depend on trust and read time: a pair's
+    /// claims are one prefix of `by_subject`, so a point lookup stays one
+    /// short range read).
     pub fn for_each_resolution(
         &self,
         range: &ScanRange,
@@ -134,6 +154,15 @@ impl View {
         strings: Strings,
         mut visit: impl FnMut(&Resolution<'_>) -> Result<bool>,
     ) -> Result<()> {
+        if !lens.in_heads() {
+            return self.read.for_each_pair(range, |claims| {
+                let live = self.live(&claims)?;
+                match resolve(lens, &live, &self.weighing) {
+                    Some(r) => visit(&r),
+                    None => Ok(true),
+                }
+            });
+        }
         if self.reads_heads(range) {
             let mut row = LensRow::blank();
             let mut visit_stored = |v: &[u8]| {

@@ -43,12 +43,7 @@ pub fn install(ctx: &SessionContext, session: &Arc<SessionShared>) {
             tracing::warn!("pg_catalog overlay unavailable in this session: {e}");
         }
     }
-    if let Err(e) = crate::planner::system::stemedb_schema::install(
-        ctx,
-        CATALOG,
-        &session.members,
-        &session.store,
-    ) {
+    if let Err(e) = crate::planner::system::stemedb_schema::install(ctx, CATALOG, session) {
         tracing::warn!("the stemedb schema is unavailable in this session: {e}");
     }
     super::pg_functions::install(ctx, session);

@@ -51,6 +51,7 @@ pub(in crate::planner) async fn read(
         by_reader.entry(reader).or_default().push(point);
     }
     let (lens, as_of) = (q.lens_in(shared), shared.settings().as_of);
+    let weighing = shared.weighed();
     let me = readers.coordinator.as_str();
     let reads = by_reader.into_iter().map(|(node, ranges)| async move {
         if node == me {
@@ -62,6 +63,7 @@ pub(in crate::planner) async fn read(
             columns: q.columns().to_vec(),
             ranges,
             as_of,
+            weighing,
         };
         match cluster.point(node, request).await {
             Ok(batch) => RecordBatch::try_new(q.schema(), batch.columns().to_vec())
@@ -89,11 +91,7 @@ impl Engine {
     /// Answers another node's point lookup from this node's store.
     pub(in crate::planner) fn answer_point(&self, request: PointRequest) -> Result<RecordBatch> {
         let shared = self.shared_alone("stemedb");
-        shared
-            .settings
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_of = request.as_of;
+        shared.read_for_coordinator(request.as_of, request.weighing);
         let schema = LENS.project(&request.columns).map_err(Error::internal)?;
         let q = PointQuery::of_columns(request.lens, request.columns, Schema::clone(&schema));
         q.execute(&shared, shared.view(), &ScanRange::of(request.ranges))

@@ -57,8 +57,8 @@ impl Engine {
         {
             let mut settings = shared.settings.write().unwrap_or_else(|e| e.into_inner());
             settings.lens = request.lens;
-            settings.as_of = request.as_of;
         }
+        shared.read_for_coordinator(request.as_of, request.weighing);
         let table = local_table(&request.table, &shared)
             .ok_or_else(|| Error::internal(format!("no table {} to scan", request.table)))?;
         let schema = table.schema();

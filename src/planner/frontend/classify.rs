@@ -97,8 +97,8 @@ fn unsupported(what: &str) -> Error {
              query use CREATE VIEW (in dbt: materialized='view' or 'ephemeral')"
         }
         "CREATE" | "DROP" | "ALTER" | "COMMENT" | "RENAME" => {
-            "StemeDB's six tables are fixed (assertions, retractions and the lens views \
-             recency, authority, beliefs, conflicts); besides them there are only schemas \
+            "StemeDB's seven tables are fixed (assertions, retractions and the lens views \
+             recency, authority, consensus, beliefs, conflicts); besides them there are only schemas \
              and views (CREATE SCHEMA, CREATE VIEW)"
         }
         "GRANT" | "REVOKE" => {
@@ -175,6 +175,13 @@ pub fn classify(sql: Sql) -> Result<Action> {
             returning: None,
         },
         Sql::Insert(mut insert) => {
+            if let Some(upsert) = super::trust_writes::insert(&mut insert) {
+                upsert?;
+                return Ok(Action::Plan {
+                    statement: DfStatement::Statement(Box::new(Sql::Insert(insert))),
+                    returning: None,
+                });
+            }
             let returning = check_insert(&mut insert)?;
             Action::Plan {
                 statement: DfStatement::Statement(Box::new(Sql::Insert(insert))),
@@ -254,6 +261,10 @@ pub fn classify(sql: Sql) -> Result<Action> {
             CopyOptions::parse(&options, &legacy_options)?,
         )?,
         Sql::Update(_) => return Err(immutable("UPDATE")),
+        Sql::Delete(d) if super::trust_writes::is_trust_delete(&d) => Action::Plan {
+            statement: DfStatement::Statement(Box::new(Sql::Delete(d))),
+            returning: None,
+        },
         Sql::Delete(_) => return Err(immutable("DELETE")),
         Sql::Truncate(_) => return Err(immutable("TRUNCATE")),
         Sql::AlterTable(_) => return Err(immutable("ALTER TABLE")),
@@ -366,7 +377,7 @@ fn check_insert(insert: &mut Insert) -> Result<Option<Returning>> {
             &GENERATED_RETRACTION_COLUMNS,
             &["assertion_id"],
         ),
-        "recency" | "authority" | "beliefs" | "conflicts" => {
+        "recency" | "authority" | "consensus" | "beliefs" | "conflicts" => {
             return Err(Error::new(
                 sqlstate::FEATURE_NOT_SUPPORTED,
                 format!(

@@ -5,10 +5,13 @@
 //! ([`limits`]), drivers' unplannable catalog queries substituted
 //! ([`driver_queries`]), correlated subqueries rewritten
 //! ([`subqueries`]) and LIKE's other escape characters translated
-//! ([`like_escape`]). [`classify`] then says what a statement is: a query or
-//! INSERT for DataFusion, a session statement, COPY, or something refused
-//! with its SQLSTATE. [`parameters`] infers the `$n` types DataFusion leaves
-//! open, [`column_names`] names result columns as PostgreSQL does.
+//! ([`like_escape`]), `stemedb.explain(…)` calls turned into reads of the
+//! `stemedb.explain` table ([`explain_call`]). [`classify`] then says what
+//! a statement is: a query or INSERT for DataFusion, a session statement,
+//! COPY, or something refused with its SQLSTATE; writes to
+//! `stemedb.source_trust` become plans DataFusion can run
+//! ([`trust_writes`]). [`parameters`] infers the `$n` types DataFusion
+//! leaves open, [`column_names`] names result columns as PostgreSQL does.
 //!
 //! It may call `catalog` (whose rewrites it applies), `write` and `read`
 //! (the shapes of COPY and INSERT), `roles` and `views` (the statements
@@ -19,8 +22,10 @@ pub(super) mod balance;
 pub(super) mod classify;
 pub(super) mod column_names;
 pub(super) mod driver_queries;
+pub(super) mod explain_call;
 pub(super) mod like_escape;
 pub(super) mod limits;
 pub(super) mod parameters;
 pub(super) mod parse;
 pub(super) mod subqueries;
+pub(super) mod trust_writes;

@@ -39,6 +39,7 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
         statements.iter_mut().for_each(super::balance::rebalance);
         super::limits::check(&statements)?;
         for statement in &mut statements {
+            super::explain_call::rewrite(statement)?;
             crate::planner::catalog::overlay::rewrite(statement);
             super::subqueries::rewrite(statement);
             super::like_escape::rewrite(statement);

@@ -105,7 +105,8 @@ impl Prepared {
         use crate::planner::roles::Privilege;
         match (&self.route, &self.action) {
             (Route::PlainInsert(_), _) => Some(Privilege::Write),
-            (Route::Plan(p), Action::Plan { .. }) if is_insert(&p.plan) => Some(Privilege::Write),
+            (Route::Plan(p), Action::Plan { .. }) if writes_trust(&p.plan) => Some(Privilege::Admin),
+            (Route::Plan(p), Action::Plan { .. }) if changes_rows(&p.plan) => Some(Privilege::Write),
             (Route::Plan(p), _) => p.reads_data.then_some(Privilege::Read),
             (Route::Session, Action::CopyIn { .. }) => Some(Privilege::Write),
             _ => None,
@@ -124,7 +125,7 @@ impl Prepared {
             ) => Kind::Point,
             (Route::PlainInsert(_), _) => Kind::Write,
             (Route::Execute(target), _) => target.kind(),
-            (Route::Plan(p), Action::Plan { .. }) if is_insert(&p.plan) => Kind::Write,
+            (Route::Plan(p), Action::Plan { .. }) if changes_rows(&p.plan) => Kind::Write,
             (Route::Plan(_), _) => Kind::Scan,
             (Route::Session, Action::Commit) => Kind::Write,
             (Route::Session, Action::CopyIn { .. }) => Kind::Copy,
@@ -185,7 +186,7 @@ impl Prepared {
                 }),
                 _,
             ) => schema(r),
-            (Route::Plan(p), _) if is_insert(&p.plan) => None,
+            (Route::Plan(p), _) if changes_rows(&p.plan) => None,
             (Route::Plan(p), _) => schema(&p.plan),
             (Route::Session, Action::Show(name)) if name == "all" => Some(show_all_schema()),
             (Route::Session, Action::Show(name)) => Some(show_schema(name)),
@@ -197,7 +198,7 @@ impl Prepared {
 /// Whether `plan` scans one of StemeDB's data tables (subqueries too).
 pub(in crate::planner) fn reads_data(plan: &LogicalPlan) -> bool {
     use datafusion::common::tree_node::TreeNodeRecursion;
-    const DATA: [&str; 6] = crate::planner::read::tables::TABLE_NAMES;
+    const DATA: [&str; 7] = crate::planner::read::tables::TABLE_NAMES;
     let mut found = false;
     let _ = plan.apply_with_subqueries(|node| {
         if let LogicalPlan::TableScan(scan) = node
@@ -211,14 +212,31 @@ pub(in crate::planner) fn reads_data(plan: &LogicalPlan) -> bool {
     found
 }
 
-pub(in crate::planner) fn is_insert(plan: &LogicalPlan) -> bool {
-    matches!(
-        plan,
+/// Whether the plan inserts or deletes rows.
+pub(in crate::planner) fn changes_rows(plan: &LogicalPlan) -> bool {
+    dml_tag(plan).is_some()
+}
+
+/// Whether the plan writes `stemedb.source_trust` (administrators only).
+fn writes_trust(plan: &LogicalPlan) -> bool {
+    matches!(plan, LogicalPlan::Dml(d) if d.table_name.table() == "source_trust"
+        && d.table_name.schema() == Some("stemedb"))
+}
+
+/// For a plan that changes rows, its command tag without the count
+/// (`INSERT 0`, `DELETE`).
+pub(in crate::planner) fn dml_tag(plan: &LogicalPlan) -> Option<&'static str> {
+    match plan {
         LogicalPlan::Dml(DmlStatement {
             op: WriteOp::Insert(_),
             ..
-        })
-    )
+        }) => Some("INSERT 0"),
+        LogicalPlan::Dml(DmlStatement {
+            op: WriteOp::Delete,
+            ..
+        }) => Some("DELETE"),
+        _ => None,
+    }
 }
 
 /// `SHOW ALL`'s columns, as PostgreSQL names them.

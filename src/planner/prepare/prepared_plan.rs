@@ -13,7 +13,7 @@ use datafusion::logical_expr::{Expr, LogicalPlan, WriteOp};
 use datafusion::physical_plan::execute_stream;
 use datafusion::prelude::SessionContext;
 
-use super::prepared::{Planned, is_insert};
+use super::prepared::{Planned, dml_tag};
 use crate::error::Result;
 use crate::planner::errors::from_datafusion;
 
@@ -94,7 +94,7 @@ pub async fn start(
     runtime: Option<&tokio::runtime::Handle>,
     planned: &Planned,
     params: Vec<ScalarValue>,
-) -> Result<(SendableRecordBatchStream, bool)> {
+) -> Result<(SendableRecordBatchStream, Option<&'static str>)> {
     let df = |e| from_datafusion(&e);
     let ctx = ctx.clone();
     match &planned.optimised {
@@ -102,11 +102,11 @@ pub async fn start(
             let plan = optimised.clone();
             let run = async move { run(&ctx, &plan, params).await };
             let stream = super::offload::run_plan(runtime, run).await?;
-            Ok((stream, is_insert(optimised)))
+            Ok((stream, dml_tag(optimised)))
         }
         None => {
             let plan = planned.plan.clone().with_param_values(params).map_err(df)?;
-            let insert = is_insert(&plan);
+            let insert = dml_tag(&plan);
             let run = async move {
                 let frame = ctx.execute_logical_plan(plan).await.map_err(df)?;
                 frame.execute_stream().await.map_err(df)

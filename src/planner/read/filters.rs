@@ -215,6 +215,21 @@ fn pushable(expr: &Expr) -> Option<&str> {
     (pushable(right)? == col).then_some(col)
 }
 
+/// The one value a pushed-down filter gives `column` (`column = 'a'`, or
+/// a parameter bound since); `None` without such a filter, or for a
+/// filter allowing several values.
+pub fn only_value<'a>(filters: &'a [Expr], column: &str) -> Option<&'a str> {
+    filters.iter().find_map(|f| match column_values(f) {
+        Some((c, values)) if c == column && values.len() == 1 => Some(values[0]),
+        _ => None,
+    })
+}
+
+/// Whether a filter compares `column` with constants or parameters only.
+pub fn constrains(expr: &Expr, column: &str) -> bool {
+    pushable(expr) == Some(column)
+}
+
 /// Which filters the scan applies exactly.
 pub fn pushdown_support(filters: &[&Expr]) -> Vec<TableProviderFilterPushDown> {
     let (mut subject, mut predicate) = (false, false);

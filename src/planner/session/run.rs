@@ -417,12 +417,12 @@ impl Session {
                 options: options.clone(),
             }),
             Action::Plan { returning, .. } => {
-                if !insert {
+                let Some(tag) = insert else {
                     return Ok(Output::Rows(first_batch_ready(stream).await?));
-                }
+                };
                 let count = drain_count(stream).await?;
                 match returning {
-                    None => Ok(command(format!("INSERT 0 {count}"))),
+                    None => Ok(command(format!("{tag} {count}"))),
                     Some(r) => self.returning(r).await,
                 }
             }

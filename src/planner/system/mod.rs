@@ -11,4 +11,5 @@ pub(super) mod admin_functions;
 pub(super) mod backup_progress_view;
 pub(super) mod owners_function;
 pub(super) mod replication_view;
+pub(super) mod source_trust;
 pub(super) mod stemedb_schema;

@@ -12,8 +12,9 @@ use datafusion::common::Result;
 use datafusion::prelude::SessionContext;
 
 use crate::cluster::Membership;
+use crate::planner::SessionShared;
 use crate::planner::read::live_table::LiveTable;
-use crate::storage::Store;
+use crate::planner::read::tables;
 
 /// The schema StemeDB's own views live in.
 const SCHEMA_NAME: &str = "stemedb";
@@ -52,14 +53,11 @@ fn batch(members: &Membership) -> Result<RecordBatch> {
     Ok(RecordBatch::try_new(SCHEMA.clone(), columns)?)
 }
 
-/// Adds the `stemedb` schema and its views (`cluster_members`,
-/// `replication`, `backup_progress`) to a session.
-pub fn install(
-    ctx: &SessionContext,
-    catalog: &str,
-    members: &Arc<Membership>,
-    store: &Arc<Store>,
-) -> Result<()> {
+/// Adds the `stemedb` schema and its tables (`cluster_members`,
+/// `replication`, `backup_progress`, `source_trust`, `explain`) to a
+/// session.
+pub fn install(ctx: &SessionContext, catalog: &str, session: &Arc<SessionShared>) -> Result<()> {
+    let (members, store) = (&session.members, &session.store);
     let Some(catalog) = ctx.catalog(catalog) else {
         return Ok(());
     };
@@ -73,6 +71,10 @@ pub fn install(
     schema.register_table("replication".into(), Arc::new(replication))?;
     let backups = super::backup_progress_view::table();
     schema.register_table("backup_progress".into(), Arc::new(backups))?;
+    let trust = super::source_trust::SourceTrustTable::new(session.clone());
+    schema.register_table("source_trust".into(), Arc::new(trust))?;
+    let explain = crate::planner::read::tables::EXPLAIN_TABLE;
+    schema.register_table("explain".into(), tables::table(explain, session))?;
     catalog.register_schema(SCHEMA_NAME, Arc::new(schema))?;
     Ok(())
 }

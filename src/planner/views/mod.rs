@@ -13,7 +13,7 @@
 //! [`statements`] turns `CREATE SCHEMA`, `DROP SCHEMA`, `CREATE [OR
 //! REPLACE] VIEW`, `DROP VIEW` and the renames into catalog changes;
 //! [`register`] keeps a session's DataFusion catalog in step with them.
-//! `public` always exists and holds StemeDB's six tables, which no view
+//! `public` always exists and holds StemeDB's seven tables, which no view
 //! may shadow.
 //!
 //! It may call storage, `read` (the table names) and the planner's errors.
@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::storage::{CatalogEntry, Store};
 
-/// The schema every session starts in, holding the six tables.
+/// The schema every session starts in, holding the seven tables.
 pub const PUBLIC: &str = "public";
 /// The database (DataFusion catalog) name: three-part names start with it.
 pub const DATABASE: &str = "stemedb";

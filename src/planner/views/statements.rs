@@ -1,7 +1,7 @@
 //! The statements that define schemas and views, and the catalog changes
 //! each makes ([`changes`]): checked against the definitions as they are
 //! (a view needs its schema; a schema with views drops only with CASCADE;
-//! no name is taken twice; the six tables are not views).
+//! no name is taken twice; the seven tables are not views).
 
 use datafusion::sql::sqlparser::ast::{
     Action, AlterSchemaOperation, AlterTableOperation, GrantObjects, Grantee, GranteeName, Ident,
@@ -95,7 +95,7 @@ pub enum DefinitionStatement {
     },
     /// `DROP TABLE IF EXISTS` of what is not there (dbt clears away a
     /// backup that may have been a table): nothing to do; of a view or one
-    /// of the six tables, refused.
+    /// of the seven tables, refused.
     DropTables {
         names: Vec<(String, String)>,
         if_exists: bool,
@@ -330,7 +330,7 @@ fn display(schema: &str, name: &str) -> String {
     }
 }
 
-/// The six tables' names are not free in `public`.
+/// The seven tables' names are not free in `public`.
 fn check_free(schema: &str, name: &str) -> Result<()> {
     if schema == PUBLIC && TABLE_NAMES.contains(&name) {
         return Err(Error::new(

@@ -295,6 +295,7 @@ impl TableProvider for ClusterTable {
                 filters: filters.iter().map(filter_bytes).collect::<DfResult<_>>()?,
                 lens: settings.lens,
                 as_of: settings.as_of,
+                weighing: self.session.weighed(),
                 readers: readers.clone(),
                 instead_of: None,
             };

@@ -105,11 +105,15 @@ impl TableProvider for PairTable {
         let split = limit
             .is_none()
             .then(|| state.config_options().execution.target_partitions);
-        let (view, slices) = view_for_scan(&self.session, scan_range(filters), split, true).await?;
+        let lens = match self.kind {
+            PairKind::Lens(lens) => Some(lens.unwrap_or(self.session.settings().lens)),
+            PairKind::Conflicts => None,
+        };
+        let heads = lens.is_none_or(Lens::in_heads);
+        let (view, slices) = view_for_scan(&self.session, scan_range(filters), split, heads).await?;
         let n = slices.len();
-        match self.kind {
-            PairKind::Lens(lens) => {
-                let lens = lens.unwrap_or(self.session.settings().lens);
+        match (self.kind, lens) {
+            (PairKind::Lens(_), Some(lens)) => {
                 let wanted = Wanted::of(projection);
                 partitioned_scan(LENS.clone(), projection, limit, n, move |i, out| {
                     let mut rows = LensRows::only(wanted);
@@ -120,7 +124,7 @@ impl TableProvider for PairTable {
                     out.flush(&mut rows, 0).map(|_| ())
                 })
             }
-            PairKind::Conflicts => {
+            _ => {
                 partitioned_scan(CONFLICTS.clone(), projection, limit, n, move |i, out| {
                     let rows = ConflictRows::default();
                     scan_heads(&view, &slices[i], out, rows, |rows, head| {

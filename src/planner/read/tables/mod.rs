@@ -5,6 +5,7 @@
 
 mod assertions;
 mod cluster_scan;
+pub mod explain;
 mod lens;
 mod retractions;
 
@@ -25,14 +26,18 @@ use crate::planner::errors::external;
 use crate::storage::{ScanRange, View};
 
 /// Table names, as clients see them.
-pub const TABLE_NAMES: [&str; 6] = [
+pub const TABLE_NAMES: [&str; 7] = [
     "assertions",
     "retractions",
     "recency",
     "authority",
+    "consensus",
     "beliefs",
     "conflicts",
 ];
+
+/// `stemedb.explain`'s name among the tables a cluster scan may ask for.
+pub const EXPLAIN_TABLE: &str = "stemedb.explain";
 
 /// The table `name` of this node's own store.
 pub fn local_table(name: &str, session: &Arc<SessionShared>) -> Option<Arc<dyn TableProvider>> {
@@ -43,8 +48,10 @@ pub fn local_table(name: &str, session: &Arc<SessionShared>) -> Option<Arc<dyn T
         "retractions" => Some(Arc::new(RetractionsTable::new(session.clone()))),
         "recency" => pair(PairKind::Lens(Some(Lens::Recency))),
         "authority" => pair(PairKind::Lens(Some(Lens::Authority))),
+        "consensus" => pair(PairKind::Lens(Some(Lens::Consensus))),
         "beliefs" => pair(PairKind::Lens(None)),
         "conflicts" => pair(PairKind::Conflicts),
+        EXPLAIN_TABLE => Some(Arc::new(explain::ExplainTable::new(session.clone()))),
         _ => None,
     }
 }
@@ -56,20 +63,24 @@ pub fn register(
     session: &Arc<SessionShared>,
 ) -> datafusion::error::Result<()> {
     for name in TABLE_NAMES {
-        let table = local_table(name, session).expect("every table name has a table");
-        let table = if session.cluster.alone() {
-            table
-        } else {
-            Arc::new(ClusterTable::new(
-                name,
-                table,
-                session.clone(),
-                session.cluster.clone(),
-            ))
-        };
-        ctx.register_table(name, table)?;
+        ctx.register_table(name, table(name, session))?;
     }
     Ok(())
+}
+
+/// The table `name` (one of [`TABLE_NAMES`] or [`EXPLAIN_TABLE`]) as a
+/// session reads it: this node's own, or in a cluster read over it.
+pub fn table(name: &'static str, session: &Arc<SessionShared>) -> Arc<dyn TableProvider> {
+    let table = local_table(name, session).expect("every table name has a table");
+    if session.cluster.alone() {
+        return table;
+    }
+    Arc::new(ClusterTable::new(
+        name,
+        table,
+        session.clone(),
+        session.cluster.clone(),
+    ))
 }
 
 /// The session's [`View`], prepared for a scan of `range` ([`View::for_range`])
