@@ -32,6 +32,7 @@ mod hlc;
 mod hostile;
 mod import;
 mod large_copy;
+mod lens_model;
 mod limits;
 mod logs;
 mod membership;
