@@ -47,7 +47,10 @@ impl SourceTrust {
         // Every prefix of `source` sorts at or before it; walk back from
         // there, and the first that is a prefix is the longest.
         self.by_prefix
-            .range::<str, _>((std::ops::Bound::Unbounded, std::ops::Bound::Included(source)))
+            .range::<str, _>((
+                std::ops::Bound::Unbounded,
+                std::ops::Bound::Included(source),
+            ))
             .rev()
             .find(|(p, _)| source.starts_with(p.as_str()))
             .map_or(1.0, |(_, w)| *w)
@@ -197,7 +200,10 @@ mod tests {
     #[test]
     fn decay_lets_new_evidence_win() {
         let day = 86_400_000_000;
-        let c = [claim("old", "a", 0, 1.0, 0), claim("new", "b", 2, 1.0, 30 * day)];
+        let c = [
+            claim("old", "a", 0, 1.0, 0),
+            claim("new", "b", 2, 1.0, 30 * day),
+        ];
         let none = Weighing {
             at: 30 * day,
             ..Weighing::default()

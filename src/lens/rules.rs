@@ -44,7 +44,11 @@ mod tests {
 
     fn winner(lens: Lens, claims: &[Assertion]) -> String {
         let refs: Vec<&Assertion> = claims.iter().collect();
-        resolve(lens, &refs, &Default::default()).unwrap().winner.object.clone()
+        resolve(lens, &refs, &Default::default())
+            .unwrap()
+            .winner
+            .object
+            .clone()
     }
 
     #[test]

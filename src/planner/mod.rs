@@ -282,7 +282,11 @@ impl SessionShared {
 
     /// Reads as the coordinator of a scan or lookup does: at its `as_of`,
     /// with its decay, ageing claims from its read time.
-    fn read_for_coordinator(&self, as_of: Option<crate::model::Micros>, weighed: crate::cluster::Weighed) {
+    fn read_for_coordinator(
+        &self,
+        as_of: Option<crate::model::Micros>,
+        weighed: crate::cluster::Weighed,
+    ) {
         let mut settings = self.settings.write().unwrap_or_else(|e| e.into_inner());
         settings.as_of = as_of;
         settings.half_life = weighed.half_life;

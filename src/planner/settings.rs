@@ -188,7 +188,9 @@ impl Settings {
     /// `SHOW ALL`: every parameter and its value, by name.
     pub fn all(&self) -> Vec<(String, String)> {
         let mut names: Vec<String> = DEFAULTS.iter().map(|n| n.to_string()).collect();
-        names.extend([LENS, AS_OF, HALF_LIFE, QUERY_MEMORY_LIMIT, LOG_MIN_DURATION].map(str::to_string));
+        names.extend(
+            [LENS, AS_OF, HALF_LIFE, QUERY_MEMORY_LIMIT, LOG_MIN_DURATION].map(str::to_string),
+        );
         names.extend(self.other.keys().cloned());
         names.sort();
         names.dedup();

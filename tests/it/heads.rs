@@ -70,7 +70,10 @@ fn check(store: &Store, seed: u64, round: usize) {
         let live: Vec<&Assertion> = live.iter().collect();
         assert_eq!(Some(head), Head::of(&live).as_ref(), "{at}");
         for lens in [Lens::Recency, Lens::Authority] {
-            let (h, r) = (head.resolution(lens), resolve(lens, &live, &Default::default()).unwrap());
+            let (h, r) = (
+                head.resolution(lens),
+                resolve(lens, &live, &Default::default()).unwrap(),
+            );
             assert_eq!(h.winner.id, r.winner.id, "{lens:?} winner, {at}");
             assert_eq!(
                 (h.claims, h.distinct_objects),

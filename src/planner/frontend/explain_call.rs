@@ -44,10 +44,16 @@ impl VisitorMut for Calls {
         else {
             return ControlFlow::Continue(());
         };
-        let parts: Vec<String> = name.0.iter().map(|p| p.to_string().to_ascii_lowercase()).collect();
+        let parts: Vec<String> = name
+            .0
+            .iter()
+            .map(|p| p.to_string().to_ascii_lowercase())
+            .collect();
         // The parser has dropped the schema of table functions by now
         // (DataFusion resolves them by bare name): `explain(…)` is ours.
-        if !matches!(parts.as_slice(), [f] | [.., _, f] if f == "explain") || !(parts.len() == 1 || parts[parts.len() - 2] == "stemedb") {
+        if !matches!(parts.as_slice(), [f] | [.., _, f] if f == "explain")
+            || !(parts.len() == 1 || parts[parts.len() - 2] == "stemedb")
+        {
             return ControlFlow::Continue(());
         }
         match read_of(&args.args, alias.as_ref().map(ToString::to_string)) {

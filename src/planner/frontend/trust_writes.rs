@@ -82,7 +82,9 @@ fn upsert(insert: &mut Insert) -> Result<()> {
                 && p[0].value.eq_ignore_ascii_case("excluded")
                 && p[1].value.eq_ignore_ascii_case("weight"));
     if !sets_weight_to_excluded {
-        return Err(unsupported("DO UPDATE other than SET weight = EXCLUDED.weight"));
+        return Err(unsupported(
+            "DO UPDATE other than SET weight = EXCLUDED.weight",
+        ));
     }
     insert.or = Some(SqliteOnConflict::Replace);
     Ok(())

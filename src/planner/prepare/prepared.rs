@@ -105,8 +105,12 @@ impl Prepared {
         use crate::planner::roles::Privilege;
         match (&self.route, &self.action) {
             (Route::PlainInsert(_), _) => Some(Privilege::Write),
-            (Route::Plan(p), Action::Plan { .. }) if writes_trust(&p.plan) => Some(Privilege::Admin),
-            (Route::Plan(p), Action::Plan { .. }) if changes_rows(&p.plan) => Some(Privilege::Write),
+            (Route::Plan(p), Action::Plan { .. }) if writes_trust(&p.plan) => {
+                Some(Privilege::Admin)
+            }
+            (Route::Plan(p), Action::Plan { .. }) if changes_rows(&p.plan) => {
+                Some(Privilege::Write)
+            }
             (Route::Plan(p), _) => p.reads_data.then_some(Privilege::Read),
             (Route::Session, Action::CopyIn { .. }) => Some(Privilege::Write),
             _ => None,

@@ -127,7 +127,12 @@ fn rows(view: &View, subject: &str, predicate: &str, lens: Lens) -> Result<Recor
     let n = explained.len();
     let repeat = |s: &str| -> ArrayRef { Arc::new(StringArray::from(vec![s; n])) };
     let texts = |f: &dyn Fn(&Assertion) -> &str| -> ArrayRef {
-        Arc::new(explained.iter().map(|e| Some(f(e.claim))).collect::<StringArray>())
+        Arc::new(
+            explained
+                .iter()
+                .map(|e| Some(f(e.claim)))
+                .collect::<StringArray>(),
+        )
     };
     let times = |f: &dyn Fn(&Assertion) -> i64| -> ArrayRef {
         Arc::new(
@@ -214,7 +219,10 @@ impl TableProvider for ExplainTable {
         let (subject, predicate, lens) = arguments(filters, &self.session).map_err(external)?;
         let view = self.session.view();
         let batch = tokio::task::spawn_blocking(move || {
-            let view = view.for_range(&ScanRange::SubjectPredicate(subject.clone(), predicate.clone()), false)?;
+            let view = view.for_range(
+                &ScanRange::SubjectPredicate(subject.clone(), predicate.clone()),
+                false,
+            )?;
             rows(&view, &subject, &predicate, lens)
         })
         .await

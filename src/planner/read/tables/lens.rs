@@ -110,7 +110,8 @@ impl TableProvider for PairTable {
             PairKind::Conflicts => None,
         };
         let heads = lens.is_none_or(Lens::in_heads);
-        let (view, slices) = view_for_scan(&self.session, scan_range(filters), split, heads).await?;
+        let (view, slices) =
+            view_for_scan(&self.session, scan_range(filters), split, heads).await?;
         let n = slices.len();
         match (self.kind, lens) {
             (PairKind::Lens(_), Some(lens)) => {
@@ -124,18 +125,16 @@ impl TableProvider for PairTable {
                     out.flush(&mut rows, 0).map(|_| ())
                 })
             }
-            _ => {
-                partitioned_scan(CONFLICTS.clone(), projection, limit, n, move |i, out| {
-                    let rows = ConflictRows::default();
-                    scan_heads(&view, &slices[i], out, rows, |rows, head| {
-                        if head.objects.len() >= 2
-                            && let Some(c) = head.conflict()
-                        {
-                            rows.push(&head.recency.subject, &head.recency.predicate, &c);
-                        }
-                    })
+            _ => partitioned_scan(CONFLICTS.clone(), projection, limit, n, move |i, out| {
+                let rows = ConflictRows::default();
+                scan_heads(&view, &slices[i], out, rows, |rows, head| {
+                    if head.objects.len() >= 2
+                        && let Some(c) = head.conflict()
+                    {
+                        rows.push(&head.recency.subject, &head.recency.predicate, &c);
+                    }
                 })
-            }
+            }),
         }
     }
 }
