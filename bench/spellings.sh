@@ -36,7 +36,13 @@ psql "$CONN" -qX -c "CREATE SCHEMA bench_views" \
   -c "CREATE VIEW bench_views.recent AS SELECT subject, predicate, object, source, tier FROM recency" \
   -c "CREATE VIEW bench_views.trusted AS SELECT subject, predicate, object, source, tier FROM authority"
 
-SPELLINGS=(recency recency_text recency_varchar recency_in recency_in_plain recency_array recency_any_array recency_view authority authority_view)
+# The consensus lens weighs each source by the longest matching prefix of
+# stemedb.source_trust: a few prefixes, as a pilot would set them. With
+# decay (SET stemedb.half_life) a lookup is two statements: compare it
+# with authority behind the same SET.
+psql "$CONN" -qX -c "INSERT INTO stemedb.source_trust VALUES ('src-1', 0.5), ('src-2', 2), ('src-3', 0.1)"
+
+SPELLINGS=(recency recency_text recency_varchar recency_in recency_in_plain recency_array recency_any_array recency_view authority authority_view consensus authority_set consensus_decay)
 declare -A TPS
 for t in $(seq 1 "$TURNS"); do
   for s in "${SPELLINGS[@]}"; do
@@ -55,6 +61,6 @@ echo
 echo "| spelling | tps (mean of $TURNS turns) | / best |"
 echo "|---|---|---|"
 for s in "${SPELLINGS[@]}"; do
-  text=$(grep -v '^\\' "$SQL/$s.sql" | sed 's/.* FROM //; s/;$//')
+  text=$(grep -v '^\\' "$SQL/$s.sql" | sed 's/^SELECT .* FROM //; s/;$//' | paste -sd ';' | sed 's/;/; /g')
   echo "| \`$text\` | ${TPS[$s]} | $(python3 -c "print(f'{${TPS[$s]} / $best:.2f}')") |"
 done

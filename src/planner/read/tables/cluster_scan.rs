@@ -267,6 +267,11 @@ impl TableProvider for ClusterTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        if self.name == super::EXPLAIN_TABLE {
+            // A call without its arguments fails here, with its SQLSTATE,
+            // not on the owner it would be sent to.
+            super::explain::arguments(filters, &self.session).map_err(external)?;
+        }
         let readers = self.replicas.readers();
         let table = self.inner.schema();
         let schema = match projection {

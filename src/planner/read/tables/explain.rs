@@ -91,7 +91,7 @@ impl fmt::Debug for ExplainTable {
 }
 
 /// What a call asks: the pair and the lens.
-fn arguments(filters: &[Expr], session: &SessionShared) -> Result<(String, String, Lens)> {
+pub fn arguments(filters: &[Expr], session: &SessionShared) -> Result<(String, String, Lens)> {
     let (Some(subject), Some(predicate)) = (
         only_value(filters, "subject"),
         only_value(filters, "predicate"),

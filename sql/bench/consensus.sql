@@ -1,0 +1,2 @@
+\set s random(0, :subjects - 1)
+SELECT object, source, tier FROM consensus WHERE subject = :s;
