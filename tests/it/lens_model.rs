@@ -436,3 +436,59 @@ async fn explain_and_consensus_match_the_model() {
         );
     }
 }
+
+async fn winner(client: &tokio_postgres::Client) -> String {
+    client
+        .query_one("SELECT object FROM consensus WHERE subject = 's'", &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// Source trust is the cluster's to set: only `stemedb_admin` writes it,
+/// everyone reads it, and what an administrator sets changes what another
+/// role's `consensus` shows.
+#[tokio::test(flavor = "multi_thread")]
+async fn only_administrators_set_source_trust() {
+    let server = TestServer::start_with(&[("STEMEDB_PASSWORD", "boot")]);
+    let login = |user: &'static str, password: &'static str| {
+        let conn = format!(
+            "host={} port={} user={user} password={password} dbname=stemedb",
+            server.ip, server.port
+        );
+        async move { crate::support::connect(&conn).await.unwrap() }
+    };
+    let admin = login("stemedb", "boot").await;
+    admin
+        .batch_execute(
+            "CREATE ROLE analyst LOGIN PASSWORD 'a-pw';
+             GRANT pg_read_all_data TO analyst; GRANT pg_write_all_data TO analyst;
+             INSERT INTO assertions (subject, predicate, object, source, tier) VALUES
+               ('s', 'p', 'many', 'forum:1', 4), ('s', 'p', 'many', 'forum:2', 4),
+               ('s', 'p', 'one', 'lab:1', 2)",
+        )
+        .await
+        .unwrap();
+    let analyst = login("analyst", "a-pw").await;
+    assert_eq!(winner(&analyst).await, "one"); // 0.6 against 2 × 0.2
+    for sql in [
+        "INSERT INTO stemedb.source_trust VALUES ('forum:', 2)",
+        "INSERT INTO stemedb.source_trust VALUES ('forum:', 2) \
+         ON CONFLICT (source_prefix) DO UPDATE SET weight = EXCLUDED.weight",
+        "DELETE FROM stemedb.source_trust",
+    ] {
+        let e = analyst.batch_execute(sql).await.expect_err(sql);
+        assert_eq!(crate::support::sqlstate(&e), "42501", "{sql}: {e:?}");
+    }
+    admin
+        .batch_execute("INSERT INTO stemedb.source_trust VALUES ('forum:', 2)")
+        .await
+        .unwrap();
+    let seen = analyst
+        .query_one("SELECT weight FROM stemedb.source_trust WHERE source_prefix = 'forum:'", &[])
+        .await
+        .unwrap()
+        .get::<_, f64>(0);
+    assert_eq!(seen, 2.0);
+    assert_eq!(winner(&analyst).await, "many"); // 2 × 0.4 against 0.6
+}

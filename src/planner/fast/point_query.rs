@@ -196,9 +196,8 @@ impl PointQuery {
         view: View,
         range: &ScanRange,
     ) -> Result<RecordBatch> {
-        let lens = self.lens_in(session);
-        let view = view.for_range(range, lens.in_heads())?;
-        self.read(&view, lens, range)
+        let view = view.for_range(range, true)?;
+        self.read(&view, self.lens_in(session), range)
     }
 
     /// Streams the lens rows of a long list of subjects from blocking
@@ -214,7 +213,7 @@ impl PointQuery {
         view: View,
         range: ScanRange,
     ) -> Result<SendableRecordBatchStream> {
-        let view = view.for_range(&range, self.lens_in(session).in_heads())?;
+        let view = view.for_range(&range, true)?;
         let ranges = Arc::new(match range {
             ScanRange::Each(ranges) => ranges,
             one => vec![one],

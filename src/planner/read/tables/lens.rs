@@ -109,9 +109,7 @@ impl TableProvider for PairTable {
             PairKind::Lens(lens) => Some(lens.unwrap_or(self.session.settings().lens)),
             PairKind::Conflicts => None,
         };
-        let heads = lens.is_none_or(Lens::in_heads);
-        let (view, slices) =
-            view_for_scan(&self.session, scan_range(filters), split, heads).await?;
+        let (view, slices) = view_for_scan(&self.session, scan_range(filters), split, true).await?;
         let n = slices.len();
         match (self.kind, lens) {
             (PairKind::Lens(_), Some(lens)) => {
