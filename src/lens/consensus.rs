@@ -18,7 +18,8 @@ use std::sync::Arc;
 
 use super::Resolution;
 use super::conflict::weight_units_of;
-use crate::model::{Assertion, Hlc, Id, Micros, ObjectType};
+use super::rules::recency_order;
+use crate::model::{Assertion, Micros, ObjectType};
 
 /// Per-source trust: weights by source prefix, the longest matching prefix
 /// winning; a source no prefix matches weighs 1.
@@ -69,61 +70,24 @@ pub struct Weighing {
 impl Weighing {
     /// What one claim weighs.
     pub fn weight(&self, a: &Assertion) -> f64 {
-        self.weight_parts(a.weight(), &a.source, a.observed_at)
-    }
-
-    /// What a claim of base weight `base` (`confidence × w[tier]`) from
-    /// `source`, observed at `observed_at`, weighs.
-    fn weight_parts(&self, base: f64, source: &str, observed_at: Micros) -> f64 {
-        let mut w = base * self.trust.of(source);
+        let mut w = a.weight() * self.trust.of(&a.source);
         if let Some(half_life) = self.half_life.filter(|h| *h > 0) {
-            let age = self.at.saturating_sub(observed_at).max(0);
+            let age = self.at.saturating_sub(a.observed_at).max(0);
             w *= 0.5f64.powf(age as f64 / half_life as f64);
         }
         w
     }
-}
 
-/// What the lens needs of one live claim — from the claim itself, or from
-/// the summary a pair's head keeps ([`super::head::Weighed`]).
-#[derive(Debug, Clone, Copy)]
-pub struct Candidate<'a, T> {
-    pub object: (&'a str, ObjectType),
-    /// `confidence × w[tier]` ([`Assertion::weight`]).
-    pub base: f64,
-    pub source: &'a str,
-    pub observed_at: Micros,
-    pub hlc: Hlc,
-    pub id: Id,
-    /// What the caller wants back for the winner.
-    pub item: T,
-}
-
-impl<'a> Candidate<'a, &'a Assertion> {
-    pub fn of(a: &'a Assertion) -> Self {
-        Candidate {
-            object: (a.object.as_str(), a.object_type),
-            base: a.weight(),
-            source: &a.source,
-            observed_at: a.observed_at,
-            hlc: a.hlc,
-            id: a.id,
-            item: a,
-        }
+    /// [`Weighing::weight`] in fixed-point units.
+    pub fn units(&self, a: &Assertion) -> i128 {
+        weight_units_of(self.weight(a))
     }
 }
 
-impl Weighing {
-    /// What a candidate weighs, in fixed-point units.
-    fn units_of<T>(&self, c: &Candidate<'_, T>) -> i128 {
-        weight_units_of(self.weight_parts(c.base, c.source, c.observed_at))
-    }
-}
-
-/// One object's candidates and their summed weight.
-struct Side<'a, T> {
+/// One object's claims and their summed weight.
+struct Side<'a> {
     units: i128,
-    claims: Vec<(i128, Candidate<'a, T>)>,
+    claims: Vec<(i128, &'a Assertion)>,
 }
 
 /// The objects of a pair, each with its claims heaviest first, the
@@ -132,32 +96,20 @@ pub fn objects_in_order<'a>(
     claims: &[&'a Assertion],
     weighing: &Weighing,
 ) -> Vec<(i128, Vec<(i128, &'a Assertion)>)> {
-    let candidates = claims.iter().map(|a| Candidate::of(a)).collect();
-    ordered(candidates, weighing)
-        .into_iter()
-        .map(|(units, side)| (units, side.into_iter().map(|(u, c)| (u, c.item)).collect()))
-        .collect()
-}
-
-/// Candidates grouped by object, the winning object first, each object's
-/// heaviest (then newest) candidate first.
-#[allow(clippy::type_complexity)]
-fn ordered<'a, T: Copy>(
-    candidates: Vec<Candidate<'a, T>>,
-    weighing: &Weighing,
-) -> Vec<(i128, Vec<(i128, Candidate<'a, T>)>)> {
-    let mut sides: BTreeMap<(&str, ObjectType), Side<'a, T>> = BTreeMap::new();
-    for c in candidates {
-        let units = weighing.units_of(&c);
-        let side = sides.entry(c.object).or_insert(Side {
-            units: 0,
-            claims: Vec::new(),
-        });
+    let mut sides: BTreeMap<(&str, ObjectType), Side<'a>> = BTreeMap::new();
+    for a in claims {
+        let units = weighing.units(a);
+        let side = sides
+            .entry((a.object.as_str(), a.object_type))
+            .or_insert(Side {
+                units: 0,
+                claims: Vec::new(),
+            });
         side.units += units;
-        side.claims.push((units, c));
+        side.claims.push((units, a));
     }
     let by_count = sides.values().all(|s| s.units == 0);
-    let mut ordered: Vec<Side<'a, T>> = sides.into_values().collect();
+    let mut ordered: Vec<Side<'a>> = sides.into_values().collect();
     // A stable sort keeps (text, type) order among equals: the first wins.
     ordered.sort_by(|x, y| match by_count {
         true => y.claims.len().cmp(&x.claims.len()),
@@ -166,37 +118,25 @@ fn ordered<'a, T: Copy>(
     ordered
         .into_iter()
         .map(|mut side| {
-            side.claims.sort_by(|x, y| claim_order(y, x));
+            side.claims.sort_by(|x, y| claim_order(*y, *x));
             (side.units, side.claims)
         })
         .collect()
 }
 
-/// Within one object: heavier first, then the newest (the recency order:
-/// observed_at, HLC, id).
-fn claim_order<T>(a: &(i128, Candidate<'_, T>), b: &(i128, Candidate<'_, T>)) -> Ordering {
-    a.0.cmp(&b.0)
-        .then_with(|| a.1.observed_at.cmp(&b.1.observed_at))
-        .then_with(|| a.1.hlc.cmp(&b.1.hlc))
-        .then_with(|| a.1.id.cmp(&b.1.id))
-}
-
-/// The winner among `candidates`: its item, and how many distinct objects
-/// there are.
-pub fn winner<T: Copy>(candidates: Vec<Candidate<'_, T>>, weighing: &Weighing) -> Option<(T, usize)> {
-    let objects = ordered(candidates, weighing);
-    let item = objects.first()?.1.first()?.1.item;
-    Some((item, objects.len()))
+/// Within one object: heavier first, then the newest.
+pub fn claim_order(a: (i128, &Assertion), b: (i128, &Assertion)) -> Ordering {
+    a.0.cmp(&b.0).then_with(|| recency_order(a.1, b.1))
 }
 
 /// Resolves a pair's live claims under `consensus`.
 pub fn consensus<'a>(claims: &[&'a Assertion], weighing: &Weighing) -> Option<Resolution<'a>> {
-    let candidates = claims.iter().map(|a| Candidate::of(a)).collect();
-    let (winner, distinct_objects) = winner(candidates, weighing)?;
+    let objects = objects_in_order(claims, weighing);
+    let winner = objects.first()?.1.first()?.1;
     Some(Resolution {
         winner,
         claims: claims.len(),
-        distinct_objects,
+        distinct_objects: objects.len(),
     })
 }
 

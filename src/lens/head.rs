@@ -1,9 +1,8 @@
 //! A pair's *head*: everything the lens views need about the live claims
 //! of one (subject, predicate), kept up to date as claims arrive instead of
 //! resolved from every claim at each read — the recency and authority
-//! winners, the number of live claims, a [`Tally`] per distinct object
-//! (from which `conflicts` scores the pair) and, for `consensus`, what it
-//! weighs of each live claim ([`super::weighed`]). Adding a claim updates a head
+//! winners, the number of live claims and a [`Tally`] per distinct object
+//! (from which `conflicts` scores the pair). Adding a claim updates a head
 //! in place; a retraction needs the pair's claims ([`Head::of`]).
 //!
 //! [`Head::resolution`] and [`Head::conflict`] give exactly what
@@ -11,7 +10,6 @@
 //! claims (property-tested in `tests/it/heads.rs`).
 
 use super::conflict::{Tally, add_to_tallies, conflict_of, tallies};
-use super::weighed::{self, Weighed};
 use super::{Conflict, Lens, Resolution, authority_order, recency_order};
 use crate::error::{Error, Result};
 use crate::model::{Assertion, Id, ObjectType, Strings};
@@ -53,9 +51,6 @@ pub struct Head {
     pub claims: u64,
     /// One per distinct object, sorted by object, then type.
     pub objects: Vec<Tally>,
-    /// The consensus inputs of each live claim, by id (`None`: too many
-    /// claims, or a head of format 2).
-    pub weighed: Option<Vec<Weighed>>,
 }
 
 impl Head {
@@ -63,13 +58,11 @@ impl Head {
     pub fn of(live: &[&Assertion]) -> Option<Head> {
         let recency = live.iter().copied().max_by(|a, b| recency_order(a, b))?;
         let authority = live.iter().copied().max_by(|a, b| authority_order(a, b))?;
-        let objects = tallies(live);
         Some(Head {
             recency: recency.clone(),
             authority: authority.clone(),
             claims: live.len() as u64,
-            weighed: weighed::summarize(live, &objects),
-            objects,
+            objects: tallies(live),
         })
     }
 
@@ -82,15 +75,13 @@ impl Head {
             self.authority = a.clone();
         }
         self.claims += 1;
-        let before = self.objects.len();
         add_to_tallies(&mut self.objects, a);
-        weighed::add(&mut self.weighed, a, &self.objects, before);
     }
 
-    /// The pair as `lens` resolves it, for the lenses whose winner a head
-    /// keeps (`consensus` weighs at read time: [`Head::decode_consensus`]).
+    /// The pair as `lens` resolves it, for the lenses a head keeps
+    /// ([`Lens::in_heads`]; readers resolve `consensus` from the claims).
     pub fn resolution(&self, lens: Lens) -> Resolution<'_> {
-        debug_assert!(lens != Lens::Consensus, "consensus is weighed at read time");
+        debug_assert!(lens.in_heads(), "{lens:?} is not kept in heads");
         Resolution {
             winner: match lens {
                 Lens::Authority => &self.authority,
@@ -129,46 +120,7 @@ impl Head {
             w.bytes(&t.weight.to_be_bytes());
             w.i64(t.claims as i64);
         }
-        weighed::encode(&mut w, &self.weighed);
         w.buf
-    }
-
-    /// The consensus winner's id, the live claims and the distinct objects
-    /// of a stored head, weighed by `weighing`; `None` when the head keeps
-    /// no consensus inputs (read the pair's claims instead).
-    pub fn decode_consensus(bytes: &[u8], weighing: &super::Weighing) -> Result<Option<(Id, u64, usize)>> {
-        let mut r = Reader::versioned(bytes)?;
-        Self::raw_winner(&mut r)?;
-        if r.u8()? != 0 {
-            Self::raw_winner(&mut r)?;
-        }
-        let claims = r.i64()? as u64;
-        let objects = Self::decode_tallies(&mut r)?;
-        let Some(list) = weighed::decode(&mut r, objects.len())? else {
-            return Ok(None);
-        };
-        Ok(weighed::consensus_winner(&objects, &list, weighing)
-            .map(|(id, distinct)| (id, claims, distinct)))
-    }
-
-    fn decode_tallies(r: &mut Reader<'_>) -> Result<Vec<Tally>> {
-        let n = r.u32()? as usize;
-        let mut objects = Vec::with_capacity(n.min(1024));
-        for _ in 0..n {
-            let tag = r.u8()?;
-            let object_type = ObjectType::from_tag(tag)
-                .ok_or_else(|| Error::corrupted(format!("unknown object type tag {tag}")))?;
-            let object = r.str()?;
-            let weight = i128::from_be_bytes(r.bytes(16)?.try_into().unwrap_or_default());
-            let claims = r.i64()? as u64;
-            objects.push(Tally {
-                object,
-                object_type,
-                weight,
-                claims,
-            });
-        }
-        Ok(objects)
     }
 
     /// Decodes only what `lens` shows of a stored head: one winner and the
@@ -224,15 +176,28 @@ impl Head {
             _ => winner(&mut r)?,
         };
         let claims = r.i64()? as u64;
-        let objects = Self::decode_tallies(&mut r)?;
-        let weighed = weighed::decode(&mut r, objects.len())?;
+        let n = r.u32()? as usize;
+        let mut objects = Vec::with_capacity(n.min(1024));
+        for _ in 0..n {
+            let tag = r.u8()?;
+            let object_type = ObjectType::from_tag(tag)
+                .ok_or_else(|| Error::corrupted(format!("unknown object type tag {tag}")))?;
+            let object = r.str()?;
+            let weight = i128::from_be_bytes(r.bytes(16)?.try_into().unwrap_or_default());
+            let claims = r.i64()? as u64;
+            objects.push(Tally {
+                object,
+                object_type,
+                weight,
+                claims,
+            });
+        }
         r.finish()?;
         Ok(Head {
             recency,
             authority,
             claims,
             objects,
-            weighed,
         })
     }
 }

@@ -13,7 +13,6 @@ mod consensus;
 mod explain;
 mod head;
 mod rules;
-mod weighed;
 
 pub use conflict::{Conflict, Tally, conflict};
 pub use consensus::{SourceTrust, Weighing, consensus};
@@ -62,6 +61,12 @@ impl Lens {
         }
     }
 
+    /// Whether a pair's stored head holds this lens's winner (the
+    /// consensus winner depends on trust and read time, so it is resolved
+    /// from the pair's claims).
+    pub fn in_heads(self) -> bool {
+        self != Lens::Consensus
+    }
 }
 
 /// The outcome of resolving one pair under a lens.

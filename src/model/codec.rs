@@ -168,10 +168,6 @@ impl<'a> Reader<'a> {
     pub fn bytes(&mut self, n: usize) -> Result<&'a [u8]> {
         self.take(n)
     }
-    /// Whether everything has been read.
-    pub fn is_empty(&self) -> bool {
-        self.buf.is_empty()
-    }
     pub fn finish(self) -> Result<()> {
         if self.buf.is_empty() {
             Ok(())

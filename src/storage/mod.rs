@@ -81,7 +81,7 @@ use keys::*;
 
 /// Version of the on-disk layout, stored in `meta`. Version 2 added the
 /// `heads` column family; a version 1 data dir gets its heads built at open.
-const FORMAT_VERSION: u8 = 3;
+const FORMAT_VERSION: u8 = 2;
 
 /// One record to write.
 #[derive(Debug, Clone)]
@@ -264,14 +264,13 @@ impl Store {
             .cf_handle(CF_META)
             .ok_or_else(|| Error::internal("no meta cf"))?;
         if let Some(v) = db.get_cf(&meta, META_FORMAT)? {
-            if matches!(v.as_slice(), [1] | [2]) {
+            if v.as_slice() == [1] {
                 tracing::warn!(
-                    "upgrading data dir {} in place from format {} to {FORMAT_VERSION} (building \
-                     lens heads: format 3 keeps the consensus lens's inputs in them); an older \
-                     stemedb cannot open it afterwards, so keep a backup taken before the upgrade \
-                     (stemedb backup create) until this version has proven itself",
-                    dir.display(),
-                    v[0]
+                    "upgrading data dir {} in place from format 1 to {FORMAT_VERSION} (building \
+                     lens heads); an older stemedb cannot open it afterwards, so keep a backup \
+                     taken before the upgrade (stemedb backup create) until this version has \
+                     proven itself",
+                    dir.display()
                 );
                 let pairs = heads::rebuild(&db)?;
                 let mut o = rocksdb::WriteOptions::default();

@@ -143,8 +143,10 @@ impl View {
 
     /// Visits every pair in `range` with live claims as `lens` resolves it
     /// — from its stored head (decoding only that lens's winner and the
-    /// counts; for `consensus`, weighing the inputs the head keeps and
-    /// reading the winning claim), or from the claims this view sees.
+    /// counts), or from the claims this view sees (always for
+    /// `consensus`, whose weights depend on trust and read time: a pair's
+    /// claims are one prefix of `by_subject`, so a point lookup stays one
+    /// short range read).
     pub fn for_each_resolution(
         &self,
         range: &ScanRange,
@@ -152,8 +154,14 @@ impl View {
         strings: Strings,
         mut visit: impl FnMut(&Resolution<'_>) -> Result<bool>,
     ) -> Result<()> {
-        if lens == Lens::Consensus {
-            return self.for_each_consensus(range, &mut visit);
+        if !lens.in_heads() {
+            return self.read.for_each_pair(range, |claims| {
+                let live = self.live(&claims)?;
+                match resolve(lens, &live, &self.weighing) {
+                    Some(r) => visit(&r),
+                    None => Ok(true),
+                }
+            });
         }
         if self.reads_heads(range) {
             let mut row = LensRow::blank();
@@ -167,55 +175,6 @@ impl View {
                 .map(|_| ());
         }
         self.for_each_head(range, |head| visit(&head.resolution(lens)))
-    }
-
-    /// [`View::for_each_resolution`] for `consensus`.
-    fn for_each_consensus(
-        &self,
-        range: &ScanRange,
-        visit: &mut dyn FnMut(&Resolution<'_>) -> Result<bool>,
-    ) -> Result<()> {
-        let from_claims =
-            |range: &ScanRange, visit: &mut dyn FnMut(&Resolution<'_>) -> Result<bool>| {
-                self.read.for_each_pair(range, |claims| {
-                    let live = self.live(&claims)?;
-                    match resolve(Lens::Consensus, &live, &self.weighing) {
-                        Some(r) => visit(&r),
-                        None => Ok(true),
-                    }
-                })
-            };
-        if !self.reads_heads(range) {
-            return from_claims(range, visit);
-        }
-        let mut from_head = |v: &[u8]| {
-            let Some((id, claims, distinct_objects)) = Head::decode_consensus(v, &self.weighing)?
-            else {
-                // No inputs kept (a crowded pair, or an older head).
-                let head = Head::decode(v)?;
-                let pair = ScanRange::SubjectPredicate(
-                    head.recency.subject.clone(),
-                    head.recency.predicate.clone(),
-                );
-                let mut going = true;
-                from_claims(&pair, &mut |r| {
-                    going = visit(r)?;
-                    Ok(going)
-                })?;
-                return Ok(going);
-            };
-            let winner = self.read.get_assertion(&id)?.ok_or_else(|| {
-                crate::error::Error::corrupted(format!("a head names a missing claim {id}"))
-            })?;
-            visit(&Resolution {
-                winner: &winner,
-                claims: claims as usize,
-                distinct_objects,
-            })
-        };
-        self.read
-            .for_each_stored_head(range, &mut from_head)
-            .map(|_| ())
     }
 
     /// The live claims among one pair's claims.

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use crate::support::Rng;
-use stemedb::lens::{Head, Lens, Weighing, conflict, resolve};
+use stemedb::lens::{Head, Lens, conflict, resolve};
 use stemedb::model::{Assertion, Id, NewAssertion, Retraction};
 use stemedb::storage::{Durability, ScanRange, Store, Write};
 
@@ -88,21 +88,6 @@ fn check(store: &Store, seed: u64, round: usize) {
     let mut lens_rows = 0;
     read.for_each_stored_head(&ScanRange::All, &mut |v| {
         let head = Head::decode(v)?;
-        // The consensus inputs a head keeps give the winner its live
-        // claims give.
-        let live: Vec<&Assertion> = pairs[lens_rows].iter().collect();
-        let weighing = Weighing::default();
-        match Head::decode_consensus(v, &weighing)? {
-            Some((id, claims, distinct)) => {
-                let r = resolve(Lens::Consensus, &live, &weighing).unwrap();
-                assert_eq!(
-                    (id, claims as usize, distinct),
-                    (r.winner.id, r.claims, r.distinct_objects),
-                    "consensus, {at}"
-                );
-            }
-            None => assert!(live.len() > 64, "a head of {} claims keeps no inputs", live.len()),
-        }
         for lens in [Lens::Recency, Lens::Authority] {
             let row = Head::decode_lens(v, lens)?;
             let (a, b) = (row.resolution(), head.resolution(lens));

@@ -485,7 +485,10 @@ async fn only_administrators_set_source_trust() {
         .await
         .unwrap();
     let seen = analyst
-        .query_one("SELECT weight FROM stemedb.source_trust WHERE source_prefix = 'forum:'", &[])
+        .query_one(
+            "SELECT weight FROM stemedb.source_trust WHERE source_prefix = 'forum:'",
+            &[],
+        )
         .await
         .unwrap()
         .get::<_, f64>(0);

@@ -196,8 +196,9 @@ impl PointQuery {
         view: View,
         range: &ScanRange,
     ) -> Result<RecordBatch> {
-        let view = view.for_range(range, true)?;
-        self.read(&view, self.lens_in(session), range)
+        let lens = self.lens_in(session);
+        let view = view.for_range(range, lens.in_heads())?;
+        self.read(&view, lens, range)
     }
 
     /// Streams the lens rows of a long list of subjects from blocking
@@ -213,7 +214,7 @@ impl PointQuery {
         view: View,
         range: ScanRange,
     ) -> Result<SendableRecordBatchStream> {
-        let view = view.for_range(&range, true)?;
+        let view = view.for_range(&range, self.lens_in(session).in_heads())?;
         let ranges = Arc::new(match range {
             ScanRange::Each(ranges) => ranges,
             one => vec![one],

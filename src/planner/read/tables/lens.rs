@@ -109,7 +109,9 @@ impl TableProvider for PairTable {
             PairKind::Lens(lens) => Some(lens.unwrap_or(self.session.settings().lens)),
             PairKind::Conflicts => None,
         };
-        let (view, slices) = view_for_scan(&self.session, scan_range(filters), split, true).await?;
+        let heads = lens.is_none_or(Lens::in_heads);
+        let (view, slices) =
+            view_for_scan(&self.session, scan_range(filters), split, heads).await?;
         let n = slices.len();
         match (self.kind, lens) {
             (PairKind::Lens(_), Some(lens)) => {
