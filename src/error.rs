@@ -49,6 +49,57 @@ pub mod sqlstate {
     pub const ADMIN_SHUTDOWN: &str = "57P01";
     pub const INTERNAL: &str = "XX000";
     pub const DATA_CORRUPTED: &str = "XX001";
+
+    /// The code `code` names, if it is one of these.
+    pub fn known(code: &str) -> Option<&'static str> {
+        [
+            FEATURE_NOT_SUPPORTED,
+            GENERATED_ALWAYS,
+            NOT_NULL_VIOLATION,
+            CHECK_VIOLATION,
+            INVALID_TEXT_REPRESENTATION,
+            FOREIGN_KEY_VIOLATION,
+            UNIQUE_VIOLATION,
+            CARDINALITY_VIOLATION,
+            INVALID_PARAMETER_VALUE,
+            INVALID_PASSWORD,
+            TOO_MANY_CONNECTIONS,
+            SYNTAX_ERROR,
+            UNDEFINED_TABLE,
+            UNDEFINED_COLUMN,
+            UNDEFINED_OBJECT,
+            DATATYPE_MISMATCH,
+            IN_FAILED_TRANSACTION,
+            READ_ONLY_SQL_TRANSACTION,
+            ACTIVE_TRANSACTION,
+            NO_ACTIVE_TRANSACTION,
+            INVALID_DATETIME_FORMAT,
+            DATA_EXCEPTION,
+            DIVISION_BY_ZERO,
+            QUERY_CANCELED,
+            OUT_OF_MEMORY,
+            INSUFFICIENT_PRIVILEGE,
+            INVALID_SQL_STATEMENT_NAME,
+            DUPLICATE_PREPARED_STATEMENT,
+            PROGRAM_LIMIT_EXCEEDED,
+            STATEMENT_TOO_COMPLEX,
+            UNDEFINED_PARAMETER,
+            OBJECT_NOT_IN_PREREQUISITE_STATE,
+            AMBIGUOUS_COLUMN,
+            INVALID_TABLE_DEFINITION,
+            UNDEFINED_FUNCTION,
+            SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION,
+            NUMERIC_VALUE_OUT_OF_RANGE,
+            INVALID_SAVEPOINT_SPECIFICATION,
+            PROTOCOL_VIOLATION,
+            CONFIGURATION_LIMIT_EXCEEDED,
+            ADMIN_SHUTDOWN,
+            INTERNAL,
+            DATA_CORRUPTED,
+        ]
+        .into_iter()
+        .find(|c| *c == code)
+    }
 }
 
 /// An error with the SQLSTATE a client should receive.

@@ -388,8 +388,14 @@ fn encode(writes: &[Write]) -> Result<Vec<Vec<u8>>> {
     writes.iter().map(encode_write).collect()
 }
 
-fn failed(addr: &str, status: &tonic::Status) -> Error {
-    Error::internal(format!("RPC to {addr}: {}", status.message()))
+/// A failed call's error: what the peer said with its SQLSTATE when it
+/// sent one (a statement's own error — a bad argument, a limit — stays the
+/// client's to see as it is), else an internal error naming the peer.
+pub(super) fn failed(addr: &str, status: &tonic::Status) -> Error {
+    match super::protocol::sqlstate_of(status) {
+        Some(code) => Error::new(code, status.message()),
+        None => Error::internal(format!("RPC to {addr}: {}", status.message())),
+    }
 }
 
 impl Peers {

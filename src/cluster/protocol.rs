@@ -10,6 +10,10 @@
 //! way old nodes ignore (protobuf's rules) needs no bump. The test switch
 //! `STEMEDB_TEST_PROTOCOL` makes this build speak another version, which
 //! is how `tests/it/pilot/upgrade.rs` upgrades a running cluster.
+//!
+//! An RPC's error carries the statement's SQLSTATE (`x-stemedb-sqlstate`,
+//! [`status_of`]) so a client whose scan failed on an owner — a bad
+//! argument, a memory limit — sees that error, not an internal one.
 
 use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};
@@ -97,6 +101,27 @@ pub fn log_refused(who: &str, version: u32) {
     );
 }
 
+/// The metadata key a statement's SQLSTATE travels in, on an RPC's error.
+const SQLSTATE: &str = "x-stemedb-sqlstate";
+
+/// `e` as an RPC's error, carrying its SQLSTATE unless it is internal.
+pub fn status_of(e: crate::error::Error) -> tonic::Status {
+    let mut status = tonic::Status::internal(e.message);
+    if e.code != crate::error::sqlstate::INTERNAL
+        && let Ok(code) = e.code.parse()
+    {
+        status.metadata_mut().insert(SQLSTATE, code);
+    }
+    status
+}
+
+/// The SQLSTATE a peer's error carries (one of the codes this build
+/// knows: anything else stays an internal error).
+pub fn sqlstate_of(status: &tonic::Status) -> Option<&'static str> {
+    let code = status.metadata().get(SQLSTATE)?.to_str().ok()?;
+    crate::error::sqlstate::known(code)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,5 +136,23 @@ mod tests {
         far[..4].copy_from_slice(&(PROTOCOL + 2).to_le_bytes());
         assert_eq!(unframe(&far), Err(PROTOCOL + 2));
         assert!(refusal(PROTOCOL + 2).contains("one version at a time"));
+    }
+
+    #[test]
+    fn a_statement_error_keeps_its_sqlstate_across_a_call() {
+        use crate::error::{Error, sqlstate};
+        let status = status_of(Error::new(sqlstate::INVALID_PARAMETER_VALUE, "bad lens"));
+        assert_eq!(sqlstate_of(&status), Some("22023"));
+        assert_eq!(status.message(), "bad lens");
+        // An internal error, or a code this build does not know, stays
+        // internal.
+        assert_eq!(
+            sqlstate_of(&status_of(Error::internal("disk on fire"))),
+            None
+        );
+        let mut odd = tonic::Status::internal("?");
+        odd.metadata_mut()
+            .insert(SQLSTATE, "ZZ999".parse().unwrap());
+        assert_eq!(sqlstate_of(&odd), None);
     }
 }

@@ -73,7 +73,7 @@ pub trait ReadService: Send + Sync {
     async fn serve_scan(
         &self,
         request: ScanRequest,
-    ) -> Result<BoxStream<'static, datafusion::error::Result<RecordBatch>>>;
+    ) -> Result<BoxStream<'static, Result<RecordBatch>>>;
 
     /// The lens rows of `request`'s ranges, read from this node's store.
     fn serve_point(&self, request: PointRequest) -> Result<RecordBatch>;

@@ -47,8 +47,10 @@ fn decode(writes: &[Vec<u8>]) -> std::result::Result<Vec<Write>, Status> {
         .collect()
 }
 
+/// An error of this node's, carrying its SQLSTATE to the caller (who sees
+/// the statement's own error, not an internal one).
 fn internal(e: Error) -> Status {
-    Status::internal(e.message)
+    super::protocol::status_of(e)
 }
 
 impl Service {
@@ -76,7 +78,7 @@ impl Node for Service {
             from_proto(request.into_inner()).map_err(|e| Status::invalid_argument(e.message))?;
         let rows = reads.serve_scan(request).await.map_err(internal)?;
         let chunks = rows.map(|batch| {
-            let batch = batch.map_err(|e| Status::internal(e.to_string()))?;
+            let batch = batch.map_err(internal)?;
             let ipc = encode_batch(&batch).map_err(internal)?;
             Ok(ScanChunk { ipc })
         });

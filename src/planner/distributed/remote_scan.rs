@@ -37,12 +37,13 @@ impl ReadService for Engine {
     async fn serve_scan(
         &self,
         request: ScanRequest,
-    ) -> Result<BoxStream<'static, datafusion::error::Result<RecordBatch>>> {
+    ) -> Result<BoxStream<'static, Result<RecordBatch>>> {
         // Through the one runner every DataFusion run takes: on the query
         // runtime if this were a connection thread, in place otherwise.
         let engine = self.clone();
         let run = async move { engine.answer_scan(request).await };
-        Ok(run_plan(self.query_runtime.as_ref(), run).await?.boxed())
+        let rows = run_plan(self.query_runtime.as_ref(), run).await?;
+        Ok(rows.map(|r| r.map_err(|e| from_datafusion(&e))).boxed())
     }
 
     fn serve_point(&self, request: PointRequest) -> Result<RecordBatch> {
