@@ -136,22 +136,7 @@ fn ordered<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Hlc, NewAssertion};
-
-    fn claim(object: &str, tier: i64, confidence: f64, observed: i64, hlc: i64) -> Assertion {
-        NewAssertion {
-            subject: Some("s".into()),
-            predicate: Some("p".into()),
-            object: Some(object.into()),
-            source: Some(format!("src-{object}")),
-            tier: Some(tier),
-            confidence: Some(confidence),
-            observed_at: Some(observed),
-            ..Default::default()
-        }
-        .into_assertion("t", Hlc::new(hlc, 0), "n1")
-        .unwrap()
-    }
+    use crate::lens::rules::tests::claim;
 
     fn steps(lens: Lens, claims: &[(&Assertion, bool)]) -> Vec<(String, &'static str)> {
         explain(lens, claims, &Weighing::default())

@@ -23,11 +23,18 @@ pub fn authority_order(a: &Assertion, b: &Assertion) -> Ordering {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::super::{Lens, resolve};
     use crate::model::{Assertion, Hlc, NewAssertion};
 
-    fn claim(object: &str, tier: i64, confidence: f64, observed: i64, hlc: i64) -> Assertion {
+    /// A claim of the pair (s, p) from `src-OBJECT`, accepted at `hlc`.
+    pub(in crate::lens) fn claim(
+        object: &str,
+        tier: i64,
+        confidence: f64,
+        observed: i64,
+        hlc: i64,
+    ) -> Assertion {
         NewAssertion {
             subject: Some("s".into()),
             predicate: Some("p".into()),

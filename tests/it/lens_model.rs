@@ -451,14 +451,8 @@ async fn winner(client: &tokio_postgres::Client) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn only_administrators_set_source_trust() {
     let server = TestServer::start_with(&[("STEMEDB_PASSWORD", "boot")]);
-    let login = |user: &'static str, password: &'static str| {
-        let conn = format!(
-            "host={} port={} user={user} password={password} dbname=stemedb",
-            server.ip, server.port
-        );
-        async move { crate::support::connect(&conn).await.unwrap() }
-    };
-    let admin = login("stemedb", "boot").await;
+    let login = |user, password| crate::security::login(&server, user, password);
+    let admin = login("stemedb", "boot").await.unwrap();
     admin
         .batch_execute(
             "CREATE ROLE analyst LOGIN PASSWORD 'a-pw';
@@ -469,7 +463,7 @@ async fn only_administrators_set_source_trust() {
         )
         .await
         .unwrap();
-    let analyst = login("analyst", "a-pw").await;
+    let analyst = login("analyst", "a-pw").await.unwrap();
     assert_eq!(winner(&analyst).await, "one"); // 0.6 against 2 × 0.2
     for sql in [
         "INSERT INTO stemedb.source_trust VALUES ('forum:', 2)",
