@@ -268,7 +268,8 @@ impl SessionShared {
                 .clone()
         });
         let settings = self.settings();
-        View::new(self.store.clone(), read, settings.as_of).weighed(self.weighing(&settings))
+        View::new(self.store.clone(), read, settings.as_of)
+            .weighed(settings.half_life, settings.read_at)
     }
 
     /// What another node needs to weigh claims as this statement does.
@@ -276,7 +277,7 @@ impl SessionShared {
         let settings = self.settings();
         crate::cluster::Weighed {
             half_life: settings.half_life,
-            read_at: self.weighing(&settings).at,
+            read_at: crate::storage::read_time(settings.as_of, settings.read_at),
         }
     }
 
@@ -291,23 +292,6 @@ impl SessionShared {
         settings.as_of = as_of;
         settings.half_life = weighed.half_life;
         settings.read_at = Some(weighed.read_at);
-    }
-
-    /// How `consensus` weighs claims for a statement under `settings`:
-    /// the cluster's source trust, the session's half-life, and ages
-    /// measured from `stemedb.as_of`, or the time a coordinator read at,
-    /// or now.
-    fn weighing(&self, settings: &Settings) -> crate::lens::Weighing {
-        let trust = self.store.source_trust().unwrap_or_else(|e| {
-            tracing::warn!("stemedb.source_trust cannot be read: {}", e.message);
-            Arc::default()
-        });
-        let now = || crate::runtime::clock::since_epoch().as_micros() as i64;
-        crate::lens::Weighing {
-            trust,
-            half_life: settings.half_life,
-            at: settings.as_of.or(settings.read_at).unwrap_or_else(now),
-        }
     }
 
     /// Refuses a write (`25006`) while this node sees no majority of its

@@ -64,7 +64,7 @@ pub use landed::{Landed, LandedSink, retraction_digest};
 pub use scan::ScanRange;
 pub use stats::{FamilyStats, StorageStats};
 pub use verify::{VerifyReport, verify};
-pub use view::View;
+pub use view::{View, read_time};
 pub use visibility::ReadPoint;
 pub use writer::{Durability, GroupCommit};
 

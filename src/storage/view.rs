@@ -7,12 +7,20 @@
 //! layer scans reads through one.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use super::{ReadPoint, ScanRange, Store, has_heads};
 use crate::error::Result;
 use crate::lens::{Head, Lens, LensRow, Resolution, Weighing, resolve};
 use crate::model::{Assertion, Hlc, Id, Micros, Strings};
+
+/// The time a statement reads at: its `as_of`, or the time its
+/// coordinator read at, or now.
+pub fn read_time(as_of: Option<Micros>, read_at: Option<Micros>) -> Micros {
+    as_of
+        .or(read_at)
+        .unwrap_or_else(|| crate::runtime::clock::since_epoch().as_micros() as Micros)
+}
 
 /// How many retractions per point range a point scan loads up front
 /// rather than looking each claim's up (a subject has a few claims per
@@ -30,8 +38,13 @@ pub struct View {
     /// For full scans: every retraction, loaded once (retractions are few
     /// next to assertions), instead of one lookup per claim.
     retracted_at: Option<Arc<HashMap<Id, Hlc>>>,
-    /// How the `consensus` lens weighs this statement's claims.
-    weighing: Arc<Weighing>,
+    /// The session's `stemedb.half_life`, and the time a coordinator read
+    /// at (for a node reading on its behalf).
+    half_life: Option<Micros>,
+    read_at: Option<Micros>,
+    /// How the `consensus` lens weighs this statement's claims, worked out
+    /// when a consensus read first needs it (other reads never do).
+    weighing: Arc<OnceLock<Weighing>>,
 }
 
 impl View {
@@ -41,21 +54,38 @@ impl View {
             store,
             as_of,
             retracted_at: None,
+            half_life: None,
+            read_at: None,
             weighing: Arc::default(),
         }
     }
 
-    /// The same view, weighing claims for `consensus` by `weighing`.
-    pub fn weighed(self, weighing: Weighing) -> View {
+    /// The same view, decaying `consensus` weights with `half_life` and
+    /// (reading for a coordinator) ageing claims from `read_at`.
+    pub fn weighed(self, half_life: Option<Micros>, read_at: Option<Micros>) -> View {
         View {
-            weighing: Arc::new(weighing),
+            half_life,
+            read_at,
+            weighing: Arc::default(),
             ..self
         }
     }
 
-    /// How the `consensus` lens weighs this view's claims.
+    /// How the `consensus` lens weighs this view's claims: the cluster's
+    /// source trust, the half-life, and ages measured from `as_of`, or the
+    /// coordinator's read time, or now.
     pub fn weighing(&self) -> &Weighing {
-        &self.weighing
+        self.weighing.get_or_init(|| {
+            let trust = self.store.source_trust().unwrap_or_else(|e| {
+                tracing::warn!("stemedb.source_trust cannot be read: {}", e.message);
+                Arc::default()
+            });
+            Weighing {
+                trust,
+                half_life: self.half_life,
+                at: read_time(self.as_of, self.read_at),
+            }
+        })
     }
 
     /// Prepares the view for a scan of `range`: a full scan loads the
@@ -157,7 +187,7 @@ impl View {
         if !lens.in_heads() {
             return self.read.for_each_pair(range, |claims| {
                 let live = self.live(&claims)?;
-                match resolve(lens, &live, &self.weighing) {
+                match resolve(lens, &live, self.weighing()) {
                     Some(r) => visit(&r),
                     None => Ok(true),
                 }
