@@ -267,6 +267,12 @@ const HELP: &[(&str, &str)] = &[
         "Writes held for a member that is down (none on a single node).",
     ),
     (
+        "stemedb_resolved_frontier_lag_seconds",
+        "How far the change feed's resolved frontier is behind this node's clock: changes \
+         newer than that are not in stemedb.changes yet (it grows while a member is down or \
+         a write, transaction block or hint is pending).",
+    ),
+    (
         "stemedb_plan_cache_total",
         "Statements looked up in their session's plan cache, by outcome (hit, miss, as_written).",
     ),
@@ -345,6 +351,11 @@ pub fn commit_batch(statements: usize) {
 /// down when they were made.
 pub fn hints_pending(n: u64) {
     gauge!("stemedb_hints_pending").set(n as f64);
+}
+
+/// `stemedb_resolved_frontier_lag_seconds`: now minus the frontier.
+pub fn frontier_lag(seconds: f64) {
+    gauge!("stemedb_resolved_frontier_lag_seconds").set(seconds);
 }
 
 /// One anti-entropy exchange, and the records it moved.

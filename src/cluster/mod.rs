@@ -12,7 +12,9 @@
 //! they return. Anti-entropy ([`anti_entropy`]) compares Merkle trees
 //! ([`merkle`], kept current by [`digests`]) and repairs what differs;
 //! [`state`] is what `stemedb.replication` and the lag metric show;
-//! [`catalog`] spreads the definitions every node holds (roles) to all.
+//! [`catalog`] spreads the definitions every node holds (roles) to all;
+//! [`frontier`] works out the change feed's resolved frontier from every
+//! member's closed timestamp.
 //!
 //! The SQL layer reaches the cluster only through two traits
 //! ([`replicas`]): it sends writes and remote reads through [`Replicas`],
@@ -28,6 +30,7 @@ mod anti_entropy;
 mod catalog;
 pub mod config;
 mod digests;
+pub mod frontier;
 mod handoff;
 pub mod keyring;
 pub mod layout;
@@ -181,6 +184,14 @@ impl Cluster {
             peers.clone(),
             stopped.clone(),
         ));
+        let (resolved_tx, resolved) = watch::channel(frontier::Resolved::default());
+        tokio::spawn(frontier::run(
+            store.clone(),
+            membership.clone(),
+            peers.clone(),
+            resolved_tx,
+            stopped.clone(),
+        ));
         let rpc_task = tokio::spawn(rpc::serve(
             rpc_listener,
             service,
@@ -193,6 +204,7 @@ impl Cluster {
             peers,
             (anti_entropy, layouts),
             replication.factor,
+            resolved,
         ));
         tracing::info!(
             node = node_id,

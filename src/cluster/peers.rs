@@ -31,7 +31,7 @@ use super::wire::proto::{
 };
 use super::wire::{MAX_MESSAGE_BYTES, TOKEN_HEADER};
 use crate::error::{Error, Result};
-use crate::model::Id;
+use crate::model::{Hlc, Id};
 use crate::storage::{Write, decode_write, encode_write};
 
 /// How long one call may take before the peer is treated as unreachable.
@@ -341,6 +341,24 @@ impl Peers {
         };
         let reply = self.client(addr)?.synced(report).await;
         reply.map(drop).map_err(|s| self.failed(addr, &s))
+    }
+
+    /// The member at `addr`'s closed timestamp, and its newest change
+    /// stamped below `bound`.
+    pub async fn closed(
+        &self,
+        addr: &str,
+        bound: Option<Hlc>,
+        timeout: Duration,
+    ) -> Result<(Hlc, Option<String>)> {
+        let request = super::wire::proto::ClosedRequest {
+            bound: bound.map(|b| b.to_key().to_vec()).unwrap_or_default(),
+        };
+        let reply = self.client_with(addr, timeout)?.closed(request).await;
+        let reply = reply.map_err(|s| self.failed(addr, &s))?.into_inner();
+        let closed = Hlc::from_key(&reply.closed)
+            .ok_or_else(|| Error::internal(format!("{addr} answered no closed timestamp")))?;
+        Ok((closed, Some(reply.newest).filter(|n| !n.is_empty())))
     }
 
     pub async fn layout(&self, addr: &str) -> Result<Option<Layout>> {

@@ -15,7 +15,10 @@ use futures::stream::BoxStream;
 
 use super::readers::{PointRequest, Readers, ScanRequest};
 use crate::error::Result;
-use crate::model::Id;
+use tokio::sync::watch;
+
+use super::frontier::Resolved;
+use crate::model::{Hlc, Id};
 use crate::storage::{CatalogEntry, Write};
 
 #[async_trait]
@@ -63,6 +66,13 @@ pub trait Replicas: Send + Sync {
     /// Stores catalog `entries` (roles) here and on every member
     /// ([`crate::cluster::catalog`]).
     async fn publish_catalog(&self, entries: Vec<CatalogEntry>) -> Result<()>;
+
+    /// The change feed's resolved frontier as a reader on this node uses
+    /// it now ([`super::frontier`]); `None` while it is not known yet.
+    fn frontier(&self) -> Option<Hlc>;
+
+    /// Follows the frontier and the newest change below it (for `LISTEN`).
+    fn resolved(&self) -> watch::Receiver<Resolved>;
 }
 
 /// What answers the reads other nodes send this one: a scan of a table over

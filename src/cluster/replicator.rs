@@ -17,7 +17,10 @@ use datafusion::arrow::record_batch::RecordBatch;
 use futures::future::join_all;
 use futures::stream::BoxStream;
 
+use tokio::sync::watch;
+
 use super::anti_entropy::AntiEntropy;
+use super::frontier::{self, Resolved};
 use super::members::Membership;
 use super::outbox::Outbox;
 use super::peers::Peers;
@@ -27,12 +30,13 @@ use super::replicas::Replicas;
 use super::resize::Layouts;
 use super::scan_wire::{point_to_proto, to_proto};
 use crate::error::{Error, Result, sqlstate};
-use crate::model::Id;
+use crate::model::{Hlc, Id};
 use crate::runtime::planted::{Bug, planted};
 use crate::storage::{Store, Write};
 
 pub struct Replicator {
     store: Arc<Store>,
+    resolved: watch::Receiver<Resolved>,
     membership: Arc<Membership>,
     peers: Arc<Peers>,
     outbox: Outbox,
@@ -54,9 +58,11 @@ impl Replicator {
         peers: Arc<Peers>,
         (anti_entropy, layouts): (Arc<AntiEntropy>, Arc<Layouts>),
         factor: usize,
+        resolved: watch::Receiver<Resolved>,
     ) -> Replicator {
         Replicator {
             store,
+            resolved,
             membership,
             outbox: Outbox::new(peers.clone()),
             peers,
@@ -371,6 +377,14 @@ impl Replicas for Replicator {
             return Err(Error::internal("no live peer to compare with"));
         }
         Ok(lines.join("\n"))
+    }
+
+    fn frontier(&self) -> Option<Hlc> {
+        frontier::of(&self.resolved)
+    }
+
+    fn resolved(&self) -> watch::Receiver<Resolved> {
+        self.resolved.clone()
     }
 
     async fn change_members(&self, add: Option<String>, remove: Option<String>) -> Result<String> {

@@ -23,7 +23,7 @@ use super::wire::proto::{
     Located, MoveRequest, PointRequest, ScanChunk, ScanRequest, Stored, Writes,
 };
 use crate::error::Error;
-use crate::model::Id;
+use crate::model::{Hlc, Id};
 use crate::storage::{Store, Write, decode_write};
 
 pub struct Service {
@@ -226,6 +226,25 @@ impl Node for Service {
         self.membership
             .record_sync(&report.from, report.in_sync, report.repaired);
         Ok(Response::new(Stored { count: 0 }))
+    }
+
+    async fn closed(&self, request: Request<proto::ClosedRequest>) -> Reply<proto::ClosedReply> {
+        let bound = Hlc::from_key(&request.into_inner().bound);
+        let store = self.store.clone();
+        let (closed, newest) = crate::runtime::blocking::run(move || {
+            let newest = match bound {
+                Some(bound) => store.read_point().newest_change(bound)?,
+                None => None,
+            };
+            Ok::<_, Error>((store.closed(), newest))
+        })
+        .await
+        .map_err(|e| Status::internal(e.to_string()))?
+        .map_err(internal)?;
+        Ok(Response::new(proto::ClosedReply {
+            closed: closed.to_key().to_vec(),
+            newest: newest.unwrap_or_default(),
+        }))
     }
 
     async fn get_layout(&self, _: Request<LayoutRequest>) -> Reply<proto::Layout> {

@@ -12,20 +12,30 @@ use async_trait::async_trait;
 use datafusion::arrow::record_batch::RecordBatch;
 use futures::stream::BoxStream;
 
+use tokio::sync::watch;
+
+use super::frontier::{self, Resolved};
 use super::readers::{PointRequest, Readers, ScanRequest};
 use super::replicas::Replicas;
 use crate::error::{Error, Result, sqlstate};
-use crate::model::Id;
+use crate::model::{Hlc, Id};
 use crate::storage::{Store, Write};
 
 /// This node's store as a cluster of one member.
 pub struct Solo {
     store: Arc<Store>,
+    resolved: watch::Receiver<Resolved>,
 }
 
 impl Solo {
+    /// A cluster of one; its listeners are told of new changes by a task
+    /// of the runtime it is made in (none outside one).
     pub fn new(store: Arc<Store>) -> Solo {
-        Solo { store }
+        let (tx, resolved) = watch::channel(Resolved::default());
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(frontier::run_alone(store.clone(), tx));
+        }
+        Solo { store, resolved }
     }
 
     fn elsewhere(&self, node: &str) -> Error {
@@ -73,6 +83,14 @@ impl Replicas for Solo {
 
     async fn point(&self, node: &str, _request: PointRequest) -> Result<RecordBatch> {
         Err(self.elsewhere(node))
+    }
+
+    fn frontier(&self) -> Option<Hlc> {
+        Some(frontier::alone(&self.store))
+    }
+
+    fn resolved(&self) -> watch::Receiver<Resolved> {
+        self.resolved.clone()
     }
 
     async fn sync(&self) -> Result<String> {

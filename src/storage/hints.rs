@@ -19,23 +19,44 @@ use super::{Store, Write, cf};
 use crate::error::{Error, Result};
 use crate::model::{Assertion, Hlc, Retraction};
 
-/// Hints waiting on this node (in all, and per member), and the next
-/// sequence number.
+/// Hints waiting on this node (in all, and per member), the stamps they
+/// carry (the oldest holds back the closed timestamp, [`super::frontier`]),
+/// and the next sequence number.
 #[derive(Default)]
 pub(super) struct HintCounter {
     pending: AtomicU64,
     next: AtomicU64,
     per_target: Mutex<BTreeMap<String, u64>>,
+    stamps: Mutex<BTreeMap<Hlc, u64>>,
 }
 
 impl HintCounter {
-    fn add(&self, target: &str, n: u64) {
+    fn add<'a>(&self, target: &str, writes: impl Iterator<Item = &'a Write>) {
+        let mut stamps = self.stamps.lock().unwrap_or_else(|e| e.into_inner());
+        let mut n = 0;
+        for w in writes {
+            *stamps.entry(stamp_of(w)).or_default() += 1;
+            n += 1;
+        }
+        drop(stamps);
         self.pending.fetch_add(n, Ordering::Relaxed);
         let mut per = self.per_target.lock().unwrap_or_else(|e| e.into_inner());
         *per.entry(target.to_string()).or_default() += n;
     }
 
-    fn remove(&self, target: &str, n: u64) {
+    fn remove(&self, target: &str, writes: &[Write]) {
+        let mut stamps = self.stamps.lock().unwrap_or_else(|e| e.into_inner());
+        for w in writes {
+            let stamp = stamp_of(w);
+            if let Some(count) = stamps.get_mut(&stamp) {
+                *count -= 1;
+                if *count == 0 {
+                    stamps.remove(&stamp);
+                }
+            }
+        }
+        drop(stamps);
+        let n = writes.len() as u64;
         self.pending.fetch_sub(n, Ordering::Relaxed);
         let mut per = self.per_target.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(count) = per.get_mut(target) {
@@ -44,6 +65,15 @@ impl HintCounter {
                 per.remove(target);
             }
         }
+    }
+}
+
+/// The stamp a hinted write carries.
+fn stamp_of(write: &Write) -> Hlc {
+    match write {
+        Write::Assertion(a) => a.hlc,
+        Write::Retraction(r) | Write::Retract(r) => r.hlc,
+        Write::Claim(c) => c.fields().hlc,
     }
 }
 
@@ -59,10 +89,10 @@ impl HintCounter {
         let counter = HintCounter::default();
         let mut next = 0;
         for item in db.iterator_cf(cf(db, CF_HINTS)?, IteratorMode::Start) {
-            let (key, _) = item?;
+            let (key, value) = item?;
             if let Some((target, seq)) = take_part(&key) {
                 next = next.max(sequence(seq) + 1);
-                counter.add(&target, 1);
+                counter.add(&target, std::iter::once(&decode_write(&value)?));
             }
         }
         counter.next.store(next, Ordering::Relaxed);
@@ -127,8 +157,13 @@ impl Store {
         }
         let mut sync = WriteOptions::default();
         sync.set_sync(true);
-        self.db().write_opt(batch, &sync)?;
-        self.hints.add(target, writes.len() as u64);
+        // Counted before the write returns, so the hint holds the closed
+        // timestamp back before the write that needed it is settled.
+        self.hints.add(target, writes.iter());
+        if let Err(e) = self.db().write_opt(batch, &sync) {
+            self.hints.remove(target, writes);
+            return Err(e.into());
+        }
         crate::monitor::hints_pending(self.hints_pending());
         Ok(())
     }
@@ -164,7 +199,7 @@ impl Store {
             delete.delete_cf(hints, key);
         }
         self.db().write(delete)?;
-        self.hints.remove(&batch.target, batch.keys.len() as u64);
+        self.hints.remove(&batch.target, &batch.writes);
         crate::monitor::hints_pending(self.hints_pending());
         Ok(())
     }
@@ -186,12 +221,14 @@ impl Store {
         if count == 0 {
             return Ok((0, None));
         }
-        let oldest = self.hints_for(target, 1)?.writes.first().map(|w| match w {
-            Write::Assertion(a) => a.hlc,
-            Write::Retraction(r) | Write::Retract(r) => r.hlc,
-            Write::Claim(c) => c.fields().hlc,
-        });
+        let oldest = self.hints_for(target, 1)?.writes.first().map(stamp_of);
         Ok((count, oldest))
+    }
+
+    /// The oldest stamp of any hint held here.
+    pub(super) fn oldest_hint(&self) -> Option<Hlc> {
+        let stamps = self.hints.stamps.lock().unwrap_or_else(|e| e.into_inner());
+        stamps.keys().next().copied()
     }
 }
 

@@ -26,8 +26,10 @@
 
 mod accepted;
 mod catalog;
+mod changes;
 mod checkpoint;
 mod forget;
+mod frontier;
 mod heads;
 mod hints;
 mod inventory;
@@ -56,6 +58,8 @@ use std::sync::Arc;
 use rocksdb::{ColumnFamilyDescriptor, DB, Options};
 
 pub use catalog::CatalogEntry;
+pub use changes::{After, CHANGE_ID_LEN, Change, next_stamp, stamp_bound, stamp_of};
+pub use frontier::Unsettled;
 pub use heads::has_heads;
 pub use hints::{HintBatch, decode_write, encode_write};
 pub use inventory::{Inventory, inventory};
@@ -135,6 +139,8 @@ pub struct Store {
     applying: Arc<visibility::Applying>,
     /// Hints held for other cluster members ([`hints`]).
     hints: hints::HintCounter,
+    /// Writes not settled yet, holding back [`Store::closed`] ([`frontier`]).
+    unsettling: Arc<frontier::Unsettling>,
     /// Told what each batch stored ([`landed`]).
     landed: landed::LandedSlot,
     /// One catalog write at a time ([`catalog`]: read, compare, write).
@@ -358,6 +364,7 @@ impl Store {
             stamper,
             applying,
             hints,
+            unsettling: Arc::default(),
             landed,
             catalog_writes: std::sync::Mutex::new(()),
             catalog_version: std::sync::atomic::AtomicU64::new(1),

@@ -33,6 +33,7 @@ pub fn install(ctx: &SessionContext, session: &Arc<SessionShared>) {
     let udfs = [
         set_config(session.clone()),
         crate::planner::system::owners_function::udf(session),
+        crate::planner::system::frontier_function::udf(session),
         backend_info("pg_backend_pid", DataType::Int32, session, |b| {
             ScalarValue::Int32(b.map(|b| b.pid))
         }),

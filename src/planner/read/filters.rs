@@ -230,6 +230,69 @@ pub fn constrains(expr: &Expr, column: &str) -> bool {
     pushable(expr) == Some(column)
 }
 
+/// One end of a range on a text column: the value, and whether it is
+/// included.
+pub type End = (String, bool);
+
+/// `column` compared with a text constant by `<`, `<=`, `>`, `>=` or `=`
+/// (either way round): the lower and upper ends it gives (`=` gives both).
+fn text_comparison(expr: &Expr, column: &str) -> Option<(Option<End>, Option<End>)> {
+    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = expr else {
+        return None;
+    };
+    let (op, value) = match (self::column(left), self::column(right)) {
+        (Some(c), None) if c == column => (*op, text(right)?),
+        (None, Some(c)) if c == column => (op.swap()?, text(left)?),
+        _ => return None,
+    };
+    let v = || Some((value.to_string(), matches!(op, Operator::GtEq | Operator::LtEq | Operator::Eq)));
+    Some(match op {
+        Operator::Gt | Operator::GtEq => (v(), None),
+        Operator::Lt | Operator::LtEq => (None, v()),
+        Operator::Eq => (v(), v()),
+        _ => return None,
+    })
+}
+
+/// The tightest range the filters comparing `column` with text constants
+/// give it: (lower end, upper end).
+pub fn text_range(filters: &[Expr], column: &str) -> (Option<End>, Option<End>) {
+    let (mut lower, mut upper): (Option<End>, Option<End>) = (None, None);
+    for (lo, hi) in filters.iter().filter_map(|f| text_comparison(f, column)) {
+        if let Some(lo) = lo
+            && lower.as_ref().is_none_or(|l| (&lo.0, !lo.1) > (&l.0, !l.1))
+        {
+            lower = Some(lo);
+        }
+        if let Some(hi) = hi
+            && upper.as_ref().is_none_or(|u| (&hi.0, hi.1) < (&u.0, u.1))
+        {
+            upper = Some(hi);
+        }
+    }
+    (lower, upper)
+}
+
+/// Whether a filter compares `column` with a text constant or a
+/// parameter by `<`, `<=`, `>`, `>=` or `=` ([`text_range`] reads it once
+/// the parameter is bound).
+pub fn compares_text(expr: &Expr, column: &str) -> bool {
+    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = expr else {
+        return false;
+    };
+    let value = |e: &Expr| text(e).is_some() || matches!(uncast(e), Expr::Placeholder(_));
+    let ordered = matches!(
+        op,
+        Operator::Gt | Operator::GtEq | Operator::Lt | Operator::LtEq | Operator::Eq
+    );
+    ordered
+        && match (self::column(left), self::column(right)) {
+            (Some(c), None) => c == column && value(right),
+            (None, Some(c)) => c == column && value(left),
+            _ => false,
+        }
+}
+
 /// Which filters the scan applies exactly.
 pub fn pushdown_support(filters: &[&Expr]) -> Vec<TableProviderFilterPushDown> {
     let (mut subject, mut predicate) = (false, false);

@@ -10,6 +10,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_expr::LexOrdering;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
@@ -105,6 +106,19 @@ pub fn blocking_scan(
     partitioned_scan(schema, projection, limit, 1, move |_, out| produce(out))
 }
 
+/// [`blocking_scan`] of rows `produce` sends in the order `ordering`
+/// (over the projected columns) states, so a query ordered so needs no
+/// sort.
+pub fn ordered_scan(
+    schema: SchemaRef,
+    projection: Option<&Vec<usize>>,
+    ordering: Option<LexOrdering>,
+    produce: impl Fn(&BatchSender) -> Result<()> + Send + Sync + 'static,
+) -> DfResult<Arc<dyn ExecutionPlan>> {
+    let produce: Arc<Produce> = Arc::new(move |_, out: &BatchSender| produce(out));
+    streaming(schema, projection, None, 1, ordering, produce)
+}
+
 /// An execution plan of `partitions` partitions, each running
 /// `produce(i, …)` on its own blocking thread.
 pub fn partitioned_scan(
@@ -114,7 +128,17 @@ pub fn partitioned_scan(
     partitions: usize,
     produce: impl Fn(usize, &BatchSender) -> Result<()> + Send + Sync + 'static,
 ) -> DfResult<Arc<dyn ExecutionPlan>> {
-    let produce: Arc<Produce> = Arc::new(produce);
+    streaming(schema, projection, limit, partitions, None, Arc::new(produce))
+}
+
+fn streaming(
+    schema: SchemaRef,
+    projection: Option<&Vec<usize>>,
+    limit: Option<usize>,
+    partitions: usize,
+    ordering: Option<LexOrdering>,
+    produce: Arc<Produce>,
+) -> DfResult<Arc<dyn ExecutionPlan>> {
     let partitions = (0..partitions.max(1))
         .map(|index| {
             Arc::new(BlockingPartition {
@@ -128,7 +152,7 @@ pub fn partitioned_scan(
         schema,
         partitions,
         projection,
-        vec![],
+        ordering,
         false,
         limit,
     )?))

@@ -54,7 +54,7 @@ fn batch(members: &Membership) -> Result<RecordBatch> {
 }
 
 /// Adds the `stemedb` schema and its tables (`cluster_members`,
-/// `replication`, `backup_progress`, `source_trust`, `explain`) to a
+/// `replication`, `backup_progress`, `source_trust`, `explain`, `changes`) to a
 /// session.
 pub fn install(ctx: &SessionContext, catalog: &str, session: &Arc<SessionShared>) -> Result<()> {
     let (members, store) = (&session.members, &session.store);
@@ -75,6 +75,7 @@ pub fn install(ctx: &SessionContext, catalog: &str, session: &Arc<SessionShared>
     schema.register_table("source_trust".into(), Arc::new(trust))?;
     let explain = crate::planner::read::tables::EXPLAIN_TABLE;
     schema.register_table("explain".into(), tables::table(explain, session))?;
+    schema.register_table("changes".into(), tables::changes(session))?;
     catalog.register_schema(SCHEMA_NAME, Arc::new(schema))?;
     Ok(())
 }

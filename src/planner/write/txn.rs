@@ -22,7 +22,7 @@ use std::sync::Mutex;
 use crate::error::{Error, Result, sqlstate};
 use crate::model::Id;
 use crate::planner::WritePath;
-use crate::storage::{ReadPoint, Store, Write};
+use crate::storage::{ReadPoint, Store, Unsettled, Write};
 
 /// The most claim data one block may hold before COMMIT.
 pub const MAX_BLOCK_BYTES: usize = 256 << 20;
@@ -55,6 +55,9 @@ struct Block {
     failed: bool,
     /// What every statement of the block reads, once one has read.
     read: Option<ReadPoint>,
+    /// Holds the change feed's frontier below the block's stamps from its
+    /// first write until it ends.
+    unsettled: Option<Unsettled>,
 }
 
 /// What ending a block did.
@@ -106,6 +109,8 @@ impl Transaction {
         match block {
             Some(b) if b.failed => Ok(Ended::RolledBack),
             Some(b) => {
+                // Dropped once the writes are stored (or failed).
+                let _unsettled = b.unsettled;
                 path.commit(b.writes).await?;
                 Ok(Ended::Committed)
             }
@@ -178,6 +183,7 @@ impl Transaction {
                 }
                 let bytes = b.bytes + writes.iter().map(Write::approximate_size).sum::<usize>();
                 check_block_size(bytes)?;
+                b.unsettled.get_or_insert_with(|| path.unsettled());
                 let writes = path.stamp(writes);
                 b.bytes = bytes;
                 b.writes.extend(writes.iter().cloned());

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use crate::cluster::Replicas;
 use crate::error::{Error, Result};
 use crate::model::Id;
-use crate::storage::{Store, Write};
+use crate::storage::{Store, Unsettled, Write};
 
 /// At most this many ids are checked on the caller's thread
 /// ([`WritePath::unknown`]).
@@ -38,12 +38,22 @@ impl WritePath {
     /// Writes atomically (per owner, in a cluster) and durably; returns the
     /// writes as stamped.
     pub async fn commit(&self, writes: Vec<Write>) -> Result<Vec<Write>> {
+        // Unsettled until stored where readers find them: the change feed
+        // does not pass them before (docs/changes.md).
+        let _unsettled = self.store.unsettled();
         self.replicas.commit(writes).await
+    }
+
+    /// Holds the change feed's frontier below writes stamped from now on
+    /// until the guard drops (a transaction block's, until it ends).
+    pub fn unsettled(&self) -> Unsettled {
+        self.store.unsettled()
     }
 
     /// Makes a staged COPY durable and visible (on a single node all at
     /// once for readers; in a cluster chunk by chunk to the owners).
     pub async fn apply_staged(&self, copy: u64, rows: usize) -> Result<()> {
+        let _unsettled = self.store.unsettled();
         self.replicas.apply_staged(copy, rows).await
     }
 

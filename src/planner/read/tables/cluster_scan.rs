@@ -311,13 +311,13 @@ impl TableProvider for ClusterTable {
                 request,
             }));
         }
+        // The feed's parts each come in change_id order: a merge keeps it.
+        let ordering = match self.name {
+            super::changes::CHANGES_TABLE => super::changes::change_order(&schema),
+            _ => None,
+        };
         Ok(Arc::new(StreamingTableExec::try_new(
-            schema,
-            parts,
-            None,
-            vec![],
-            false,
-            limit,
+            schema, parts, None, ordering, false, limit,
         )?))
     }
 
@@ -446,6 +446,14 @@ async fn stand_in(
         .filter(|n| **n != absent && **n != readers.coordinator)
         .cloned()
         .collect();
+    if request.table == super::changes::CHANGES_TABLE && others.len() > 1 {
+        // Two stand-ins' rows, one after the other, would not be in
+        // change_id order.
+        return Err(external(Error::new(
+            crate::error::sqlstate::OBJECT_NOT_IN_PREREQUISITE_STATE,
+            format!("{absent} did not answer a read of stemedb.changes: retry"),
+        )));
+    }
     let mut streams = Vec::new();
     for other in others {
         let mut instead = request.clone();

@@ -4,6 +4,7 @@
 //! transaction.
 
 mod assertions;
+pub mod changes;
 mod cluster_scan;
 pub mod explain;
 mod lens;
@@ -52,6 +53,7 @@ pub fn local_table(name: &str, session: &Arc<SessionShared>) -> Option<Arc<dyn T
         "beliefs" => pair(PairKind::Lens(None)),
         "conflicts" => pair(PairKind::Conflicts),
         EXPLAIN_TABLE => Some(Arc::new(explain::ExplainTable::new(session.clone()))),
+        changes::CHANGES_TABLE => Some(Arc::new(changes::ChangesTable::new(session.clone()))),
         _ => None,
     }
 }
@@ -68,7 +70,8 @@ pub fn register(
     Ok(())
 }
 
-/// The table `name` (one of [`TABLE_NAMES`] or [`EXPLAIN_TABLE`]) as a
+/// The table `name` (one of [`TABLE_NAMES`], [`EXPLAIN_TABLE`] or
+/// [`changes::CHANGES_TABLE`]) as a
 /// session reads it: this node's own, or in a cluster read over it.
 pub fn table(name: &'static str, session: &Arc<SessionShared>) -> Arc<dyn TableProvider> {
     let table = local_table(name, session).expect("every table name has a table");
@@ -81,6 +84,13 @@ pub fn table(name: &'static str, session: &Arc<SessionShared>) -> Arc<dyn TableP
         session.clone(),
         session.cluster.clone(),
     ))
+}
+
+/// `stemedb.changes` as a session reads it: up to the resolved frontier,
+/// over the cluster.
+pub fn changes(session: &Arc<SessionShared>) -> Arc<dyn TableProvider> {
+    let feed = table(changes::CHANGES_TABLE, session);
+    Arc::new(changes::Resolved::new(feed, session.clone()))
 }
 
 /// The session's [`View`], prepared for a scan of `range` ([`View::for_range`])
