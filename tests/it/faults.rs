@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use crate::support::TestServer;
 use crate::support::cluster::*;
+use crate::support::partition::{cut_node3, heal};
 use crate::support::faults::Load;
 
 /// One cluster at a time: each takes the machine's two cores.
@@ -117,40 +118,6 @@ async fn a_data_dir_replaced_by_an_older_copy() {
 fn in_namespace(test: &str) -> bool {
     let module = module_path!().trim_start_matches("it::");
     crate::support::in_namespace(&format!("{module}::{test}"))
-}
-
-fn nft(script: &str) {
-    let mut child = std::process::Command::new("nft")
-        .args(["-f", "-"])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .expect("nft (make test installs nftables)");
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(script.as_bytes())
-        .unwrap();
-    assert!(child.wait().unwrap().success(), "nft -f: {script}");
-}
-
-/// Drops gossip and RPC between node3 and the other two, both ways; SQL
-/// and HTTP still reach every node.
-fn cut_node3(ports: ClusterPorts) {
-    let p = format!("{{ {}, {} }}", ports.rpc, ports.swim);
-    let (a, b) = ("127.0.0.3", "{ 127.0.0.1, 127.0.0.2 }");
-    nft(&format!(
-        "table inet partition {{\n chain input {{\n type filter hook input priority 0;\n\
-         ip saddr {a} ip daddr {b} meta l4proto {{ tcp, udp }} th dport {p} drop\n\
-         ip saddr {a} ip daddr {b} meta l4proto {{ tcp, udp }} th sport {p} drop\n\
-         ip saddr {b} ip daddr {a} meta l4proto {{ tcp, udp }} th dport {p} drop\n\
-         ip saddr {b} ip daddr {a} meta l4proto {{ tcp, udp }} th sport {p} drop\n }}\n}}\n"
-    ));
-}
-
-fn heal() {
-    nft("delete table inet partition\n");
 }
 
 #[tokio::test(flavor = "multi_thread")]

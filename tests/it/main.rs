@@ -17,6 +17,7 @@ mod backup;
 mod backup_progress;
 mod backup_s3;
 mod balancer;
+mod changes;
 mod clients;
 mod cluster;
 mod cluster_backup;

@@ -7,6 +7,7 @@
 pub mod answers;
 pub mod cluster;
 pub mod faults;
+pub mod partition;
 pub mod pgbouncer;
 mod rng;
 pub mod s3;

@@ -32,6 +32,8 @@ use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::{LexOrdering, PhysicalSortExpr};
 use datafusion::physical_plan::ExecutionPlan;
 
+use crate::cluster::Readers;
+use crate::error::{Error, sqlstate};
 use crate::model::Hlc;
 use crate::planner::SessionShared;
 use crate::planner::read::filters::{compares_text, text_range};
@@ -224,6 +226,29 @@ impl TableProvider for Resolved {
         bounded.push(col(CHANGE_ID).lt(lit(stamp_bound(self.bound()))));
         self.inner.scan(state, projection, &bounded, limit).await
     }
+}
+
+/// Refuses a read of the feed over the cluster while some subject may
+/// have no live owner (as many members down as copies of each subject):
+/// skipping their changes would let a consumer resume past them.
+pub fn every_subject_readable(readers: &Readers) -> crate::error::Result<()> {
+    let down: Vec<&str> = readers
+        .members
+        .iter()
+        .filter(|m| !readers.alive.contains(m))
+        .map(String::as_str)
+        .collect();
+    if down.len() < readers.factor {
+        return Ok(());
+    }
+    Err(Error::new(
+        sqlstate::OBJECT_NOT_IN_PREREQUISITE_STATE,
+        format!(
+            "cannot read stemedb.changes now: {} are down, so some subjects have no live \
+             owner; retry when one is back",
+            down.join(", ")
+        ),
+    ))
 }
 
 /// Builds `stemedb.changes` batches.

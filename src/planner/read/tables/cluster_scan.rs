@@ -273,6 +273,9 @@ impl TableProvider for ClusterTable {
             super::explain::arguments(filters, &self.session).map_err(external)?;
         }
         let readers = self.replicas.readers();
+        if self.name == super::changes::CHANGES_TABLE {
+            super::changes::every_subject_readable(&readers).map_err(external)?;
+        }
         let table = self.inner.schema();
         let schema = match projection {
             Some(p) => Arc::new(table.project(p)?),
@@ -446,12 +449,16 @@ async fn stand_in(
         .filter(|n| **n != absent && **n != readers.coordinator)
         .cloned()
         .collect();
-    if request.table == super::changes::CHANGES_TABLE && others.len() > 1 {
-        // Two stand-ins' rows, one after the other, would not be in
-        // change_id order.
+    if request.table == super::changes::CHANGES_TABLE && others.len() != 1 {
+        // With no stand-in its subjects' changes would be skipped, and a
+        // consumer would resume past them; two stand-ins' rows, one after
+        // the other, would not be in change_id order.
         return Err(external(Error::new(
             crate::error::sqlstate::OBJECT_NOT_IN_PREREQUISITE_STATE,
-            format!("{absent} did not answer a read of stemedb.changes: retry"),
+            format!(
+                "cannot read stemedb.changes now: {absent} did not answer ({}); retry",
+                error.message
+            ),
         )));
     }
     let mut streams = Vec::new();
