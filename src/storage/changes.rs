@@ -58,7 +58,7 @@ pub fn change_id(hlc: Hlc, node: &str, kind: u8, id: &Id) -> String {
 pub fn next_stamp(hlc: Hlc) -> Hlc {
     match hlc.logical.checked_add(1) {
         Some(l) => Hlc::new(hlc.physical, l),
-        None => Hlc::new(hlc.physical + 1, 0),
+        None => Hlc::new(hlc.physical.saturating_add(1), 0),
     }
 }
 
