@@ -5,11 +5,14 @@
 //! ([`inflight`]). The wire layer registers each connection and its
 //! statements; the planner reads the registry for the catalog views and
 //! the functions that act on other connections; the admin HTTP endpoint
-//! reads whether the server is draining. Below all three, it imports only
+//! reads whether the server is draining; [`listening`] holds what a
+//! connection `LISTEN`s to. Below all three, it imports only
 //! the model, errors and metrics.
 
 mod inflight;
+mod listening;
 mod registry;
 
 pub use inflight::InFlight;
+pub use listening::{CHANGES_CHANNEL, Listening};
 pub use registry::{Accepted, Activity, Backend, Busy, Cancel, Login, Running};

@@ -119,6 +119,8 @@ pub struct Backend {
     /// The same count for all of this user's connections, and its limit.
     user_running: Arc<AtomicUsize>,
     max_user_running: usize,
+    /// The channels it `LISTEN`s to.
+    pub listening: super::Listening,
 }
 
 /// A statement of a backend that runs or streams rows; dropping it ends it.
@@ -293,6 +295,7 @@ impl Activity {
                 state_change: now,
             }),
             cancel: login.cancel,
+            listening: super::Listening::default(),
             terminate,
             busy: InFlight::default(),
             user_running,

@@ -85,7 +85,10 @@ pub async fn serve(
     let goodbye_fd = socket.as_fd().try_clone_to_owned().ok().filter(|_| plain);
     // Boxed, so that dropping it below really ends pgwire's task (and
     // closes its descriptor) before the goodbye is written.
-    let mut conn = Box::pin(pgwire::tokio::process_socket(socket, tls, handlers));
+    let feed = handlers.changes_feed();
+    let mut conn = Box::pin(super::message_loop::process_socket(
+        socket, tls, handlers, feed, &accepted,
+    ));
     let ending = tokio::select! {
         ended = &mut conn => {
             if let Err(e) = ended {

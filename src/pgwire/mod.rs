@@ -5,7 +5,8 @@
 //!
 //! A connection follows the files in this order: `threads.rs` (the few
 //! single-threaded runtimes connections share), `connection.rs` (accept,
-//! shutdown, the registry in `crate::connections`), `admission.rs` (rate
+//! shutdown, the registry in `crate::connections`), `message_loop.rs`
+//! (pgwire's loop, also sending `LISTEN` notifications while idle), `admission.rs` (rate
 //! limits, lock-outs), `auth.rs` (startup, trust/SCRAM, connection limit,
 //! cancel keys), `tls.rs`, then per statement `simple.rs` / `extended.rs`
 //! (the two query protocols; `corked.rs` batches replies) with
@@ -31,6 +32,7 @@ mod encode;
 mod errors;
 mod extended;
 mod field_sink;
+mod message_loop;
 mod params;
 mod plain_rows;
 mod simple;
@@ -156,6 +158,13 @@ pub struct Handlers {
     backend: Arc<Backend>,
     startup: Arc<Startup>,
     cancel: Arc<DefaultCancelHandler>,
+}
+
+impl Handlers {
+    /// What a connection's loop waits on for `LISTEN` ([`message_loop`]).
+    fn changes_feed(&self) -> watch::Receiver<crate::cluster::frontier::Resolved> {
+        self.backend.engine.changes_feed()
+    }
 }
 
 impl PgWireServerHandlers for Handlers {

@@ -155,6 +155,12 @@ impl Engine {
         }
     }
 
+    /// Follows the change feed's resolved frontier and newest change (what
+    /// `LISTEN stemedb_changes` is told).
+    pub fn changes_feed(&self) -> tokio::sync::watch::Receiver<crate::cluster::frontier::Resolved> {
+        self.cluster.resolved()
+    }
+
     /// The server's open connections.
     pub fn activity(&self) -> &Arc<Activity> {
         &self.activity

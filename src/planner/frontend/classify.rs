@@ -63,6 +63,10 @@ pub enum Action {
     },
     /// `DEALLOCATE name`, or `DEALLOCATE ALL` when `None`.
     Deallocate(Option<String>),
+    /// `LISTEN channel`.
+    Listen(String),
+    /// `UNLISTEN channel`, or `UNLISTEN *` when `None`.
+    Unlisten(Option<String>),
     /// CREATE / ALTER / DROP ROLE, GRANT / REVOKE of a role.
     Role(crate::planner::roles::statements::RoleStatement),
     /// CREATE / DROP / ALTER of a schema or a view.
@@ -226,6 +230,11 @@ pub fn classify(sql: Sql) -> Result<Action> {
         Sql::Savepoint { name } => Action::Savepoint(name.value),
         Sql::ReleaseSavepoint { name } => Action::Release(name.value),
         Sql::Discard { .. } => Action::NoOp("DISCARD ALL"),
+        Sql::LISTEN { channel } => Action::Listen(channel_name(channel)),
+        Sql::UNLISTEN { channel } if channel.quote_style.is_none() && channel.value == "*" => {
+            Action::Unlisten(None)
+        }
+        Sql::UNLISTEN { channel } => Action::Unlisten(Some(channel_name(channel))),
         Sql::Deallocate { name, .. } => Action::Deallocate(
             (!name.value.eq_ignore_ascii_case("all")).then(|| name.value.to_lowercase()),
         ),
@@ -279,6 +288,15 @@ pub fn classify(sql: Sql) -> Result<Action> {
             return Err(unsupported(&verb));
         }
     })
+}
+
+/// A channel's name as PostgreSQL keeps it: folded to lower case unless
+/// quoted.
+fn channel_name(channel: Ident) -> String {
+    match channel.quote_style {
+        Some(_) => channel.value,
+        None => channel.value.to_lowercase(),
+    }
 }
 
 fn copy(source: CopySource, to: bool, target: CopyTarget, options: CopyOptions) -> Result<Action> {

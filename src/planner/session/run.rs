@@ -510,6 +510,19 @@ impl Session {
                 })
             }
             Action::NoOp(tag) => Ok(command(*tag)),
+            Action::Listen(channel) => {
+                if let Some(backend) = shared.backend.get() {
+                    let newest = shared.cluster.resolved().borrow().newest.clone();
+                    backend.listening.listen(channel, newest);
+                }
+                Ok(command("LISTEN"))
+            }
+            Action::Unlisten(channel) => {
+                if let Some(backend) = shared.backend.get() {
+                    backend.listening.unlisten(channel.as_deref());
+                }
+                Ok(command("UNLISTEN"))
+            }
             Action::Definition(statement) => self.define(statement).await,
             Action::Role(statement) => {
                 use crate::planner::roles;
