@@ -126,6 +126,34 @@ async fn a_single_node_feed_pages_in_write_order() {
     assert!(until_then.len() >= 10 && until_then.len() < 450);
 }
 
+/// An idle client connection has TCP keepalive armed on the server's
+/// side (probes after a minute of silence), so a listener that waits for
+/// hours keeps the state of every NAT and firewall on its path; and it
+/// still answers after idling.
+#[tokio::test]
+async fn an_idle_listener_is_kept_alive() {
+    let server = TestServer::start();
+    let client = server.connect().await;
+    client.batch_execute("LISTEN stemedb_changes").await.unwrap();
+    let sockets = || {
+        let out = std::process::Command::new("ss")
+            .args(["-tnoH", "state", "established"])
+            .arg(format!("( sport = :{} )", server.port))
+            .output()
+            .expect("ss (iproute2; make test installs it)");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    // Once the last reply is acknowledged, the socket's timer is the
+    // keepalive's (before, it may be the retransmission timer).
+    let armed = wait_for(Duration::from_secs(5), || {
+        let listed = sockets();
+        !listed.trim().is_empty() && listed.lines().all(|l| l.contains("timer:(keepalive,"))
+    });
+    assert!(armed, "no keepalive on :{}: {}", server.port, sockets());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    client.batch_execute("UNLISTEN *").await.unwrap();
+}
+
 /// What the writers did, by change.
 #[derive(Default)]
 struct Written {

@@ -36,6 +36,20 @@ fn asyncpg() {
     run_client("python3", &["asyncpg_client.py"]);
 }
 
+/// `LISTEN stemedb_changes` (docs/changes.md): psycopg's `notifies()` and
+/// asyncpg's `add_listener` are woken within a second of a write, also
+/// after a cancelled query; `UNLISTEN` and `UNLISTEN *` stop them.
+#[test]
+fn python_listeners_are_woken_by_new_changes() {
+    run_client("python3", &["listen_clients.py"]);
+}
+
+/// node-postgres's `notification` event, likewise.
+#[test]
+fn node_postgres_listener_is_woken_by_new_changes() {
+    run_client("node", &["node_pg_listen.js"]);
+}
+
 #[test]
 fn pgcli_in_a_terminal() {
     run_client("python3", &["pgcli_client.py"]);
