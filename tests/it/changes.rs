@@ -154,6 +154,26 @@ async fn an_idle_listener_is_kept_alive() {
     client.batch_execute("UNLISTEN *").await.unwrap();
 }
 
+/// A `LISTEN stemedb_changes` connection to `conn` (tokio-postgres):
+/// the payloads it is sent, as they come.
+async fn listen(conn: &str) -> (tokio_postgres::Client, Arc<Mutex<Vec<String>>>) {
+    let (client, mut connection) = tokio_postgres::connect(conn, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let heard = Arc::new(Mutex::new(Vec::new()));
+    let into = heard.clone();
+    tokio::spawn(async move {
+        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(Ok(message)) = futures::StreamExt::next(&mut messages).await {
+            if let tokio_postgres::AsyncMessage::Notification(n) = message {
+                into.lock().unwrap().push(n.payload().to_string());
+            }
+        }
+    });
+    client.batch_execute("LISTEN stemedb_changes").await.unwrap();
+    (client, heard)
+}
+
 /// What the writers did, by change.
 #[derive(Default)]
 struct Written {
@@ -335,6 +355,7 @@ async fn consumers_under_faults(dir: &Path, frontier: bool, catch_up: Duration) 
         stop_reading: AtomicBool::new(false),
     });
     s.set_nodes(&nodes);
+    let (_listening, heard) = listen(&nodes[1].conn_str()).await;
     let writers: Vec<_> = (0..8).map(|w| tokio::spawn(write(s.clone(), w))).collect();
     let consumers: Vec<_> = (0..3).map(|n| tokio::spawn(consume(s.clone(), n))).collect();
     let progress = |more: usize| {
@@ -390,6 +411,17 @@ async fn consumers_under_faults(dir: &Path, frontier: bool, catch_up: Duration) 
     s.stop_reading.store(true, Ordering::Relaxed);
     for c in consumers {
         c.await.unwrap();
+    }
+    if frontier {
+        // A listener on node2 was told of new changes as the frontier
+        // passed them, in order, the last being the newest change.
+        let newest = s.seen[1].lock().unwrap().last().map(|(id, _)| id.clone());
+        let told = wait_for(Duration::from_secs(10), || {
+            heard.lock().unwrap().last() == newest.as_ref()
+        });
+        let heard = heard.lock().unwrap();
+        assert!(told, "told {} times, last {:?}, newest {newest:?}", heard.len(), heard.last());
+        assert!(heard.windows(2).all(|w| w[0] < w[1]) && heard.len() > 5, "{heard:?}");
     }
     let written = s.written.lock().unwrap();
     let seen: Vec<usize> = s.seen.iter().map(|v| v.lock().unwrap().len()).collect();
