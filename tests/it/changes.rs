@@ -126,6 +126,33 @@ async fn a_single_node_feed_pages_in_write_order() {
     assert!(until_then.len() >= 10 && until_then.len() < 450);
 }
 
+/// The feed and `explain` show claims: reading them needs the grant that
+/// reading the tables needs.
+#[tokio::test]
+async fn reading_the_feed_needs_the_read_grant() {
+    let server = TestServer::start_with(&[("STEMEDB_PASSWORD", "boot")]);
+    let login = |user, password| crate::security::login(&server, user, password);
+    let admin = login("stemedb", "boot").await.unwrap();
+    admin
+        .batch_execute(
+            "CREATE ROLE outsider LOGIN PASSWORD 'o-pw';
+             CREATE ROLE reader LOGIN PASSWORD 'r-pw'; GRANT pg_read_all_data TO reader;
+             INSERT INTO assertions (subject, predicate, object, source) VALUES ('s', 'p', 'o', 'src')",
+        )
+        .await
+        .unwrap();
+    let outsider = login("outsider", "o-pw").await.unwrap();
+    let reader = login("reader", "r-pw").await.unwrap();
+    for sql in [
+        "SELECT change_id FROM stemedb.changes",
+        "SELECT rank FROM stemedb.explain('s', 'p')",
+    ] {
+        let e = outsider.query(sql, &[]).await.unwrap_err();
+        assert_eq!(sqlstate(&e), "42501", "{sql}: {e:?}");
+        assert_eq!(reader.query(sql, &[]).await.unwrap().len(), 1, "{sql}");
+    }
+}
+
 /// An idle client connection has TCP keepalive armed on the server's
 /// side (probes after a minute of silence), so a listener that waits for
 /// hours keeps the state of every NAT and firewall on its path; and it

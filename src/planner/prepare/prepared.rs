@@ -199,14 +199,18 @@ impl Prepared {
     }
 }
 
-/// Whether `plan` scans one of StemeDB's data tables (subqueries too).
+/// Whether `plan` scans one of StemeDB's data tables, or the claims
+/// through `stemedb.changes` or `stemedb.explain` (subqueries too).
 pub(in crate::planner) fn reads_data(plan: &LogicalPlan) -> bool {
     use datafusion::common::tree_node::TreeNodeRecursion;
     const DATA: [&str; 7] = crate::planner::read::tables::TABLE_NAMES;
+    const CLAIMS: [&str; 2] = ["changes", "explain"];
     let mut found = false;
     let _ = plan.apply_with_subqueries(|node| {
         if let LogicalPlan::TableScan(scan) = node
-            && DATA.contains(&scan.table_name.table())
+            && (DATA.contains(&scan.table_name.table())
+                || (scan.table_name.schema() == Some("stemedb")
+                    && CLAIMS.contains(&scan.table_name.table())))
         {
             found = true;
             return Ok(TreeNodeRecursion::Stop);
