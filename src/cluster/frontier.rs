@@ -139,7 +139,9 @@ async fn round(
                 .find(&id)
                 .filter(|m| m.status.is_alive())
                 .ok_or_else(|| crate::error::Error::internal(format!("{id} is not alive")))?;
-            peers.closed(&member.identity.rpc, bound, ANSWER_WITHIN).await
+            peers
+                .closed(&member.identity.rpc, bound, ANSWER_WITHIN)
+                .await
         }
     });
     let mut closed: Option<Hlc> = None;

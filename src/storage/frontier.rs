@@ -110,7 +110,10 @@ mod tests {
         let stamped = clock.now();
         let second = open(&unsettling, &clock);
         let held = closed(&unsettling);
-        assert!(held < stamped, "a write stamped after the guard stays unsettled");
+        assert!(
+            held < stamped,
+            "a write stamped after the guard stays unsettled"
+        );
         drop(first);
         let after_first = closed(&unsettling);
         assert!(after_first > stamped && after_first < clock.now());

@@ -48,19 +48,29 @@ async fn a_single_node_feed_pages_in_write_order() {
                   VALUES ($1, 'dose', '10 mg', 'fda') RETURNING id";
     let mut ids = Vec::new();
     for i in 0..450 {
-        let row = client.query_one(insert, &[&format!("s{i:03}")]).await.unwrap();
+        let row = client
+            .query_one(insert, &[&format!("s{i:03}")])
+            .await
+            .unwrap();
         ids.push(row.get::<_, String>(0));
     }
     // A block's writes are stamped when their statement runs and show
     // once it commits; a retraction is a change of its own.
     client.batch_execute("BEGIN").await.unwrap();
     client
-        .execute("INSERT INTO retractions (assertion_id) VALUES ($1)", &[&ids[7]])
+        .execute(
+            "INSERT INTO retractions (assertion_id) VALUES ($1)",
+            &[&ids[7]],
+        )
         .await
         .unwrap();
     client.query_one(insert, &[&"in-block"]).await.unwrap();
     let before = drain(&client, &mut last.clone()).await;
-    assert_eq!(before.len(), 450, "a block's writes show only once it commits");
+    assert_eq!(
+        before.len(),
+        450,
+        "a block's writes show only once it commits"
+    );
     client.batch_execute("COMMIT").await.unwrap();
     // A write is in the feed as soon as it is acknowledged, on one node.
     let seen = drain(&client, &mut last).await;
@@ -70,7 +80,10 @@ async fn a_single_node_feed_pages_in_write_order() {
         assert_eq!(**c, ("assert".to_string(), format!("s{i:03}")));
     }
     assert_eq!(*changes[450], ("retract".to_string(), "s007".to_string()));
-    assert_eq!(*changes[451], ("assert".to_string(), "in-block".to_string()));
+    assert_eq!(
+        *changes[451],
+        ("assert".to_string(), "in-block".to_string())
+    );
     // Resuming from the last id: nothing more; from an id in the middle:
     // the rest, the same ids.
     assert!(drain(&client, &mut last.clone()).await.is_empty());
@@ -86,7 +99,11 @@ async fn a_single_node_feed_pages_in_write_order() {
         .map(|r| r.get(1))
         .collect();
     assert!(!plan[1].contains("SortExec"), "{}", plan[1]);
-    assert!(plan[1].contains("output_ordering=[change_id"), "{}", plan[1]);
+    assert!(
+        plan[1].contains("output_ordering=[change_id"),
+        "{}",
+        plan[1]
+    );
     // The frontier: now, give or take; rows carry the claim.
     let recent: bool = client
         .query_one(
@@ -161,7 +178,10 @@ async fn reading_the_feed_needs_the_read_grant() {
 async fn an_idle_listener_is_kept_alive() {
     let server = TestServer::start();
     let client = server.connect().await;
-    client.batch_execute("LISTEN stemedb_changes").await.unwrap();
+    client
+        .batch_execute("LISTEN stemedb_changes")
+        .await
+        .unwrap();
     let sockets = || {
         let out = std::process::Command::new("ss")
             .args(["-tnoH", "state", "established"])
@@ -197,7 +217,10 @@ async fn listen(conn: &str) -> (tokio_postgres::Client, Arc<Mutex<Vec<String>>>)
             }
         }
     });
-    client.batch_execute("LISTEN stemedb_changes").await.unwrap();
+    client
+        .batch_execute("LISTEN stemedb_changes")
+        .await
+        .unwrap();
     (client, heard)
 }
 
@@ -265,14 +288,16 @@ async fn write(s: Arc<Shared>, w: usize) {
     while !s.stop_writing.load(Ordering::Relaxed) {
         let c = match &client {
             Some(c) => c,
-            None => match tokio::time::timeout(Duration::from_secs(2), connect(&s.node(at))).await {
-                Ok(Ok(c)) => client.insert(c),
-                _ => {
-                    at += 1;
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
+            None => {
+                match tokio::time::timeout(Duration::from_secs(2), connect(&s.node(at))).await {
+                    Ok(Ok(c)) => client.insert(c),
+                    _ => {
+                        at += 1;
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
                 }
-            },
+            }
         };
         let subject = format!("w{w}-{k}");
         k += 1;
@@ -288,7 +313,8 @@ async fn write(s: Arc<Shared>, w: usize) {
             }
         };
         if k % 3 == 0 {
-            let retract = "INSERT INTO retractions (assertion_id) VALUES ($1) RETURNING assertion_id";
+            let retract =
+                "INSERT INTO retractions (assertion_id) VALUES ($1) RETURNING assertion_id";
             let change = ("retract".to_string(), subject);
             if attempt(&s, c, change, retract, &id).await.is_none() {
                 (client, at) = (None, at + 1);
@@ -350,7 +376,11 @@ fn faults(seen: &[(String, Change)], written: &Written) -> (Vec<String>, usize) 
             wrong.push(format!("{c:?} never written"));
         }
     }
-    let missed: Vec<&Change> = written.acked.iter().filter(|c| !counts.contains_key(c)).collect();
+    let missed: Vec<&Change> = written
+        .acked
+        .iter()
+        .filter(|c| !counts.contains_key(c))
+        .collect();
     if !missed.is_empty() {
         eprintln!("missed: {:?}", &missed[..missed.len().min(10)]);
     }
@@ -384,7 +414,9 @@ async fn consumers_under_faults(dir: &Path, frontier: bool, catch_up: Duration) 
     s.set_nodes(&nodes);
     let (_listening, heard) = listen(&nodes[1].conn_str()).await;
     let writers: Vec<_> = (0..8).map(|w| tokio::spawn(write(s.clone(), w))).collect();
-    let consumers: Vec<_> = (0..3).map(|n| tokio::spawn(consume(s.clone(), n))).collect();
+    let consumers: Vec<_> = (0..3)
+        .map(|n| tokio::spawn(consume(s.clone(), n)))
+        .collect();
     let progress = |more: usize| {
         let s = s.clone();
         async move {
@@ -397,7 +429,9 @@ async fn consumers_under_faults(dir: &Path, frontier: bool, catch_up: Duration) 
         }
     };
     let mark = |event: &str| {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap();
         eprintln!("{event} at {}", now.as_micros());
     };
     progress(150).await;
@@ -422,17 +456,20 @@ async fn consumers_under_faults(dir: &Path, frontier: bool, catch_up: Duration) 
     // The consumers catch up once the frontier passes the last writes.
     let deadline = Instant::now() + catch_up;
     let missed = loop {
-        let written = s.written.lock().unwrap();
-        let mut missed = Vec::new();
-        for (n, seen) in s.seen.iter().enumerate() {
-            let (wrong, m) = faults(&seen.lock().unwrap(), &written);
-            assert!(wrong.is_empty(), "consumer on node{}: {wrong:?}", n + 1);
-            missed.push(m);
-        }
+        let missed: Vec<usize> = {
+            let written = s.written.lock().unwrap();
+            let seen = s.seen.iter().map(|seen| seen.lock().unwrap());
+            seen.enumerate()
+                .map(|(n, seen)| {
+                    let (wrong, m) = faults(&seen, &written);
+                    assert!(wrong.is_empty(), "consumer on node{}: {wrong:?}", n + 1);
+                    m
+                })
+                .collect()
+        };
         if missed.iter().all(|m| *m == 0) || Instant::now() > deadline {
             break missed;
         }
-        drop(written);
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     s.stop_reading.store(true, Ordering::Relaxed);
@@ -447,38 +484,19 @@ async fn consumers_under_faults(dir: &Path, frontier: bool, catch_up: Duration) 
             heard.lock().unwrap().last() == newest.as_ref()
         });
         let heard = heard.lock().unwrap();
-        assert!(told, "told {} times, last {:?}, newest {newest:?}", heard.len(), heard.last());
-        assert!(heard.windows(2).all(|w| w[0] < w[1]) && heard.len() > 5, "{heard:?}");
+        assert!(
+            told,
+            "told {} times, last {:?}, newest {newest:?}",
+            heard.len(),
+            heard.last()
+        );
+        assert!(
+            heard.windows(2).all(|w| w[0] < w[1]) && heard.len() > 5,
+            "{heard:?}"
+        );
     }
     let written = s.written.lock().unwrap();
     let seen: Vec<usize> = s.seen.iter().map(|v| v.lock().unwrap().len()).collect();
-    if std::env::var_os("STEMEDB_TEST_DEBUG_FEED").is_some() {
-        let client = nodes[0].connect().await;
-        for (n, seen) in s.seen.iter().enumerate() {
-            let seen = seen.lock().unwrap().clone();
-            let counts: BTreeSet<&Change> = seen.iter().map(|(_, c)| c).collect();
-            for c in written.acked.iter().filter(|c| !counts.contains(c)) {
-                let rows = client
-                    .query(
-                        "SELECT change_id, stemedb_owners(subject) FROM stemedb.changes WHERE subject = $1 AND kind = $2",
-                        &[&c.1, &c.0],
-                    )
-                    .await
-                    .unwrap();
-                for r in rows {
-                    let id: String = r.get(0);
-                    let at = seen.partition_point(|(s, _)| *s < id);
-                    eprintln!(
-                        "node{} missed {c:?} (owners {}) {id} stamped {}; seen around: {:?}",
-                        n + 1,
-                        r.get::<_, String>(1),
-                        u64::from_str_radix(&id[..16], 16).unwrap(),
-                        &seen[at.saturating_sub(1)..(at + 1).min(seen.len())]
-                    );
-                }
-            }
-        }
-    }
     eprintln!(
         "frontier {}: {} changes attempted, {} acknowledged; consumers saw {seen:?}, missed {missed:?}",
         if frontier { "on" } else { "off" },

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use crate::support::TestServer;
 use crate::support::cluster::*;
-use crate::support::partition::{cut_node3, heal};
 use crate::support::faults::Load;
+use crate::support::partition::{cut_node3, heal};
 
 /// One cluster at a time: each takes the machine's two cores.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

@@ -112,7 +112,10 @@ fn unsupported(what: &str) -> Error {
         "VACUUM" | "ANALYZE" | "REINDEX" | "CLUSTER" | "CHECKPOINT" => {
             "StemeDB maintains its storage itself (RocksDB compaction); there is nothing to run"
         }
-        "LISTEN" | "NOTIFY" | "UNLISTEN" => "StemeDB has no notification channels",
+        "NOTIFY" => {
+            "only the server notifies, on stemedb_changes when new changes resolve \
+             (LISTEN stemedb_changes)"
+        }
         "CALL" | "DO" => "StemeDB has no stored procedures or server-side code",
         "LOCK" => "StemeDB never locks tables: claims are only ever added",
         _ => "StemeDB does not implement this statement",

@@ -245,7 +245,12 @@ fn text_comparison(expr: &Expr, column: &str) -> Option<(Option<End>, Option<End
         (None, Some(c)) if c == column => (op.swap()?, text(left)?),
         _ => return None,
     };
-    let v = || Some((value.to_string(), matches!(op, Operator::GtEq | Operator::LtEq | Operator::Eq)));
+    let v = || {
+        Some((
+            value.to_string(),
+            matches!(op, Operator::GtEq | Operator::LtEq | Operator::Eq),
+        ))
+    };
     Some(match op {
         Operator::Gt | Operator::GtEq => (v(), None),
         Operator::Lt | Operator::LtEq => (None, v()),

@@ -128,7 +128,14 @@ pub fn partitioned_scan(
     partitions: usize,
     produce: impl Fn(usize, &BatchSender) -> Result<()> + Send + Sync + 'static,
 ) -> DfResult<Arc<dyn ExecutionPlan>> {
-    streaming(schema, projection, limit, partitions, None, Arc::new(produce))
+    streaming(
+        schema,
+        projection,
+        limit,
+        partitions,
+        None,
+        Arc::new(produce),
+    )
 }
 
 fn streaming(
@@ -149,11 +156,6 @@ fn streaming(
         })
         .collect();
     Ok(Arc::new(StreamingTableExec::try_new(
-        schema,
-        partitions,
-        projection,
-        ordering,
-        false,
-        limit,
+        schema, partitions, projection, ordering, false, limit,
     )?))
 }

@@ -37,4 +37,3 @@ pub fn cut_node3(ports: ClusterPorts) {
 pub fn heal() {
     nft("delete table inet partition\n");
 }
-
