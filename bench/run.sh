@@ -289,3 +289,6 @@ echo "|---|---|---|---|"
 echo "| i. recency point query tps, metrics recorded or not | ${R[stemedb,metrics_off,tps]} | ${R[stemedb,metrics_on,tps]} | $(ratio "${R[stemedb,metrics_on,tps]}" "${R[stemedb,metrics_off,tps]}") |"
 echo "| j. quiet client p99 ms, another user hammering past its limit or not | ${R[stemedb,quiet_alone,p99]} | ${R[stemedb,quiet_hammered,p99]} | $(ratio "${R[stemedb,quiet_hammered,p99]}" "${R[stemedb,quiet_alone,p99]}") (target ≤ 2) |"
 echo "| j. hammering client: statements run / refused with 53400 in $((DURATION + 2)) s (limit 500/s) | | $HAMMER_OK / $HAMMER_LIMITED | |"
+echo
+log "o. change feed: a consumer paging through every claim, 500 at a time"
+python3 "$HERE/bench/feed.py" "$PG" "$ST"

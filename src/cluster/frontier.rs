@@ -33,8 +33,13 @@ use crate::error::Result;
 use crate::model::{Hlc, wall_clock_micros};
 use crate::storage::Store;
 
-/// How often the members are asked.
+/// How often the members are asked. The simulation asks once a second:
+/// its runs are about what replication stores, and ten rounds a second
+/// would be most of the messages it schedules.
+#[cfg(not(feature = "sim"))]
 const EVERY: Duration = Duration::from_millis(100);
+#[cfg(feature = "sim")]
+const EVERY: Duration = Duration::from_secs(1);
 
 /// How long a member has to answer a round.
 const ANSWER_WITHIN: Duration = Duration::from_millis(800);
