@@ -48,9 +48,18 @@ pub fn stamp_of(change_id: &str) -> Option<Hlc> {
 }
 
 /// The change id of a `by_hlc` entry.
-pub fn change_id(hlc: Hlc, node: &str, kind: u8, id: &Id) -> String {
+#[cfg(test)]
+fn change_id(hlc: Hlc, node: &str, kind: u8, id: &Id) -> String {
+    id_with_tag(hlc, node_tag(node), kind, id)
+}
+
+/// A node's 32-bit digest in change ids.
+fn node_tag(node: &str) -> u32 {
     let tag = blake3::hash(node.as_bytes());
-    let tag = u32::from_be_bytes(tag.as_bytes()[..4].try_into().expect("four bytes"));
+    u32::from_be_bytes(tag.as_bytes()[..4].try_into().expect("four bytes"))
+}
+
+fn id_with_tag(hlc: Hlc, tag: u32, kind: u8, id: &Id) -> String {
     format!("{}{tag:08x}{}{id}", stamp_bound(hlc), kind as char)
 }
 
@@ -86,17 +95,34 @@ struct Entry {
     claim: Id,
 }
 
-fn entry(key: &[u8]) -> Option<Entry> {
-    let hlc = Hlc::from_key(key)?;
-    let (node, rest) = take_part(&key[12..])?;
-    let (&kind, id) = rest.split_first()?;
-    let claim = Id::from_slice(id)?;
-    Some(Entry {
-        hlc,
-        id: change_id(hlc, &node, kind, &claim),
-        kind,
-        claim,
-    })
+/// Decodes `by_hlc` entries; a scan meets few nodes, so each node's
+/// digest is worked out once.
+#[derive(Default)]
+struct Entries {
+    tags: Vec<(String, u32)>,
+}
+
+impl Entries {
+    fn entry(&mut self, key: &[u8]) -> Option<Entry> {
+        let hlc = Hlc::from_key(key)?;
+        let (node, rest) = take_part(&key[12..])?;
+        let (&kind, id) = rest.split_first()?;
+        let claim = Id::from_slice(id)?;
+        let tag = match self.tags.iter().find(|(n, _)| *n == node) {
+            Some((_, tag)) => *tag,
+            None => {
+                let tag = node_tag(&node);
+                self.tags.push((node, tag));
+                tag
+            }
+        };
+        Some(Entry {
+            hlc,
+            id: id_with_tag(hlc, tag, kind, &claim),
+            kind,
+            claim,
+        })
+    }
 }
 
 impl ReadPoint {
@@ -118,9 +144,10 @@ impl ReadPoint {
         }
         // Entries sharing a stamp, gathered to be put in change_id order.
         let mut group: Vec<Entry> = Vec::new();
+        let mut entries = Entries::default();
         loop {
             let next = match it.key() {
-                Some(key) => Some(entry(key).ok_or_else(|| {
+                Some(key) => Some(entries.entry(key).ok_or_else(|| {
                     Error::internal("a by_hlc key that does not decode: run `stemedb verify`")
                 })?),
                 None => None,
@@ -174,8 +201,9 @@ impl ReadPoint {
         let mut it = db.raw_iterator_cf_opt(cf(db, CF_BY_HLC)?, self.options());
         it.seek_for_prev(below.to_key());
         let mut newest: Option<Entry> = None;
+        let mut entries = Entries::default();
         while let Some(key) = it.key() {
-            let Some(e) = entry(key) else { break };
+            let Some(e) = entries.entry(key) else { break };
             if e.hlc >= below {
                 it.prev();
                 continue;

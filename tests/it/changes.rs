@@ -90,6 +90,11 @@ async fn a_single_node_feed_pages_in_write_order() {
     let mut from = seen[99].0.clone();
     let rest = drain(&client, &mut from).await;
     assert_eq!(rest, seen[100..].to_vec());
+    // Compared with NULL, as in PostgreSQL: no row.
+    let none: Option<String> = None;
+    assert!(client.query(PAGE, &[&none]).await.unwrap().is_empty());
+    let exact = "SELECT change_id FROM stemedb.changes WHERE change_id = $1";
+    assert_eq!(client.query(exact, &[&seen[5].0]).await.unwrap().len(), 1);
     // The read is a seek in change_id order: no sort in the plan.
     let plan: Vec<String> = client
         .query(&format!("EXPLAIN {}", PAGE.replace("$1", "''")), &[])
@@ -99,6 +104,11 @@ async fn a_single_node_feed_pages_in_write_order() {
         .map(|r| r.get(1))
         .collect();
     assert!(!plan[1].contains("SortExec"), "{}", plan[1]);
+    assert!(
+        !plan[1].contains("FilterExec"),
+        "the scan applies change_id > …: {}",
+        plan[1]
+    );
     assert!(
         plan[1].contains("output_ordering=[change_id"),
         "{}",

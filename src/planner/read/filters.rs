@@ -278,6 +278,17 @@ pub fn text_range(filters: &[Expr], column: &str) -> (Option<End>, Option<End>) 
     (lower, upper)
 }
 
+/// Whether a filter compares `column` with NULL by `<`, `<=`, `>`, `>=`
+/// or `=` (true for no row: a parameter bound to NULL, say).
+pub fn compared_with_null(filters: &[Expr], column: &str) -> bool {
+    filters.iter().any(|f| {
+        let Expr::BinaryExpr(BinaryExpr { left, right, .. }) = f else {
+            return false;
+        };
+        compares_text(f, column) && (null(left) || null(right))
+    })
+}
+
 /// Whether a filter compares `column` with a text constant or a
 /// parameter by `<`, `<=`, `>`, `>=` or `=` ([`text_range`] reads it once
 /// the parameter is bound).
@@ -285,7 +296,8 @@ pub fn compares_text(expr: &Expr, column: &str) -> bool {
     let Expr::BinaryExpr(BinaryExpr { left, op, right }) = expr else {
         return false;
     };
-    let value = |e: &Expr| text(e).is_some() || matches!(uncast(e), Expr::Placeholder(_));
+    let value =
+        |e: &Expr| text(e).is_some() || null(e) || matches!(uncast(e), Expr::Placeholder(_));
     let ordered = matches!(
         op,
         Operator::Gt | Operator::GtEq | Operator::Lt | Operator::LtEq | Operator::Eq

@@ -36,13 +36,20 @@ use crate::cluster::Readers;
 use crate::error::{Error, sqlstate};
 use crate::model::Hlc;
 use crate::planner::SessionShared;
-use crate::planner::read::filters::{compares_text, text_range};
+use crate::planner::read::filters::{compared_with_null, compares_text, text_range};
 use crate::planner::read::stream::ordered_scan;
-use crate::planner::schema::{BATCH_ROWS, RowBuilder, timestamptz};
+#[cfg(doc)]
+use crate::planner::schema::BATCH_ROWS;
+use crate::planner::schema::{RowBuilder, timestamptz};
 use crate::storage::{After, Change, next_stamp, stamp_bound, stamp_of};
 
 /// `stemedb.changes`'s name among the tables a cluster scan may ask for.
 pub const CHANGES_TABLE: &str = "stemedb.changes";
+
+/// Rows per batch of the feed: a consumer reads a page of a few hundred
+/// rows, and the scan runs ahead of it by the batches in flight — at
+/// [`BATCH_ROWS`] a page of 500 read 16 000 changes.
+const FEED_BATCH_ROWS: usize = 256;
 
 /// The column the feed is ordered by.
 const CHANGE_ID: &str = "change_id";
@@ -80,11 +87,15 @@ pub fn change_order(schema: &Schema) -> Option<LexOrdering> {
     )])
 }
 
+/// `change_id` compared with text (or a parameter, bound before the scan
+/// runs) is applied by the scan itself, exactly: no filter above it, so a
+/// `LIMIT` stops the scan after its rows rather than after the batches a
+/// parallel filter pulled ahead.
 fn pushdown(filters: &[&Expr]) -> Vec<TableProviderFilterPushDown> {
     filters
         .iter()
         .map(|f| match compares_text(f, CHANGE_ID) {
-            true => TableProviderFilterPushDown::Inexact,
+            true => TableProviderFilterPushDown::Exact,
             false => TableProviderFilterPushDown::Unsupported,
         })
         .collect()
@@ -131,6 +142,7 @@ impl TableProvider for ChangesTable {
         filters: &[Expr],
         _limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let nothing = compared_with_null(filters, CHANGE_ID);
         let (lower, upper) = text_range(filters, CHANGE_ID);
         let after = lower.map(|(change_id, inclusive)| After {
             change_id,
@@ -151,6 +163,9 @@ impl TableProvider for ChangesTable {
             projection,
             change_order(&projected),
             move |out| {
+                if nothing {
+                    return Ok(());
+                }
                 let read = store.read_point();
                 let mut rows = ChangeRows::default();
                 read.for_each_change(after.as_ref(), below, |change| {
@@ -160,7 +175,7 @@ impl TableProvider for ChangesTable {
                         return Ok(false);
                     }
                     rows.push(&change);
-                    out.flush(&mut rows, BATCH_ROWS)
+                    out.flush(&mut rows, FEED_BATCH_ROWS)
                 })?;
                 out.flush(&mut rows, 0)?;
                 Ok(())
